@@ -1,0 +1,162 @@
+"""Reading audio files into float32 mono arrays, resampling and trimming.
+
+One path for every file and every live take: :func:`load_audio` decodes,
+mono-mixes and resamples; :func:`check_signal` rejects what cannot be used.
+Resampling uses soxr (the same high-quality resampler librosa uses by default,
+without librosa's per-call overhead).
+"""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioFileError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+
+# A clip whose peak never rises above this (about -80 dBFS) holds no usable sound.
+SILENCE_PEAK = 1e-4
+
+
+def resample(y, *, sr_from, sr_to):
+    """Resample a mono signal with soxr's high-quality filter.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+    sr_from, sr_to : int
+
+    Returns
+    -------
+    np.ndarray, shape (round(n * sr_to / sr_from),), float32
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if sr_from == sr_to or y.size == 0:
+        return y
+    return soxr.resample(y, sr_from, sr_to, quality="HQ").astype(np.float32, copy=False)
+
+
+def to_mono(y):
+    """Average the channels of a (n, channels) array; a 1-D array is returned as is."""
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 2:
+        y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
+    return np.ascontiguousarray(y)
+
+
+def _decode(path):
+    """Decode with libsndfile; fall back to librosa/audioread for what it cannot read."""
+    try:
+        y, sr = sf.read(str(path), dtype="float32", always_2d=False)
+        return y, int(sr)
+    except sf.LibsndfileError as exc:
+        sndfile_error = exc
+    except RuntimeError as exc:  # older soundfile versions raise RuntimeError
+        sndfile_error = exc
+    if pathlib.Path(path).suffix.lower() in (".mp3", ".m4a", ".aac", ".wma"):
+        try:
+            import librosa
+
+            y, sr = librosa.load(str(path), sr=None, mono=False)
+            return (y.T if y.ndim == 2 else y), int(sr)
+        except Exception as exc:  # any decoder failure means: not readable
+            raise AudioFileError(path, f"cannot be decoded ({exc.__class__.__name__}: {exc})") from exc
+    raise AudioFileError(path, f"not a readable audio file ({_short(sndfile_error)})")
+
+
+def _short(exc):
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return text[:160]
+
+
+def check_signal(y, *, path="<signal>"):
+    """Raise :class:`AudioFileError` if a decoded signal is empty, non-finite or silent."""
+    if y.size == 0:
+        raise AudioFileError(path, "empty (no audio samples)")
+    if not np.all(np.isfinite(y)):
+        raise AudioFileError(path, "contains invalid samples (NaN or infinity)")
+    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+        raise AudioFileError(path, "silent (peak below -80 dBFS)")
+
+
+def load_audio(path, *, sr=None, max_seconds=None):
+    """Load an audio file as float32 mono, resampled to ``sr``.
+
+    Parameters
+    ----------
+    path : str or Path
+    sr : int or None
+        Target sample rate; None keeps the file's own rate.
+    max_seconds : float or None
+        Keep at most this many seconds from the start.
+
+    Returns
+    -------
+    y : np.ndarray, shape (n,), float32
+    sr : int
+
+    Raises
+    ------
+    AudioFileError
+        When the file is missing, empty, not audio, undecodable or silent;
+        the message names the file and the reason.
+    """
+    p = pathlib.Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise AudioFileError(path, f"cannot be opened ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise AudioFileError(path, "empty file (0 bytes)")
+    y, file_sr = _decode(p)
+    y = to_mono(y)
+    if max_seconds is not None:
+        y = y[: int(round(max_seconds * file_sr))]
+    check_signal(y, path=str(path))
+    if sr is not None and sr != file_sr:
+        y = resample(y, sr_from=file_sr, sr_to=sr)
+        file_sr = sr
+    return y, file_sr
+
+
+def trim_silence(y, *, top_db=30.0, frame_length=None, hop_length=None, sr=16000):
+    """Cut leading and trailing parts quieter than ``top_db`` below the peak.
+
+    The same function runs on dataset files and on microphone takes, so a take
+    is cut exactly as the training clips were.
+
+    Returns
+    -------
+    y_trimmed : np.ndarray
+    (start, end) : tuple of int, sample indices of the kept part in ``y``
+    """
+    frame_length = frame_length or max(64, int(0.025 * sr))
+    hop_length = hop_length or max(16, int(0.010 * sr))
+    n = y.size
+    if n < frame_length:
+        return y, (0, n)
+    n_frames = 1 + (n - frame_length) // hop_length
+    idx = np.arange(frame_length)[None, :] + hop_length * np.arange(n_frames)[:, None]
+    rms = np.sqrt(np.mean(np.square(y[idx], dtype=np.float64), axis=1))
+    peak = rms.max()
+    if peak <= 0:
+        return y, (0, n)
+    loud = np.flatnonzero(20 * np.log10(np.maximum(rms, 1e-12) / peak) > -top_db)
+    start = int(loud[0] * hop_length)
+    end = int(min(n, loud[-1] * hop_length + frame_length))
+    return y[start:end], (start, end)
+
+
+def audio_info(path):
+    """Header facts without decoding: (duration seconds, sample rate, channels).
+
+    Raises AudioFileError when the header cannot be read.
+    """
+    try:
+        info = sf.info(str(path))
+        return float(info.duration), int(info.samplerate), int(info.channels)
+    except Exception as exc:  # libsndfile error types vary by version
+        raise AudioFileError(path, f"not a readable audio file ({_short(exc)})") from exc

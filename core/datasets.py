@@ -1,0 +1,329 @@
+"""Scan a folder into labelled audio items; summaries; train/test splits.
+
+Two layouts are understood:
+
+``filename``
+    clips named ``{digit}_{speaker}_{index}.ext`` anywhere below the folder
+    (AudioMNIST ``data/NN/…``, FSDD flat). The label is the digit or the
+    speaker, so the same data serves the Digits and the Speakers task.
+``folders``
+    one folder per class (GTZAN ``genres_original/<genre>/…``, speaker sets
+    ``16000_pcm_speeches/<Name>/…``). Class folders are the folders that hold
+    audio files directly, found at any depth, so the user may pick a parent
+    folder. Noise folders (``_background_noise_``, ``other``…) are left out by
+    default and reported in :attr:`Dataset.excluded_folders`.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import pathlib
+import re
+
+import numpy as np
+
+from .audio import AUDIO_EXTENSIONS, audio_info
+from .errors import AudioFileError, SpeechLabError
+
+LAYOUTS = ("auto", "filename", "folders")
+LABEL_KINDS = ("digit", "speaker")
+
+_CODED = re.compile(r"^(\d+)_([^_]+)_(\d+)$")
+_NOISE_FOLDER = re.compile(r"^_|noise|^other$|^others$|^unknown$", re.IGNORECASE)
+# Folders that hold metadata or pictures, never classes.
+_NEVER_CLASS = {"__macosx", ".git", ".ipynb_checkpoints"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One labelled clip."""
+
+    path: str
+    label: str
+    speaker: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """A file left out, and why (shown to the user)."""
+
+    path: str
+    reason: str
+
+    def as_dict(self):
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclasses.dataclass
+class Dataset:
+    """The result of scanning a folder."""
+
+    root: str
+    layout: str
+    label_kind: str
+    items: list
+    skipped: list = dataclasses.field(default_factory=list)
+    excluded_folders: list = dataclasses.field(default_factory=list)
+
+    @property
+    def labels(self):
+        """Sorted class names (digits sort numerically)."""
+        return sort_labels({it.label for it in self.items})
+
+    @property
+    def speakers(self):
+        return sorted({it.speaker for it in self.items if it.speaker is not None})
+
+    @property
+    def has_speakers(self):
+        return any(it.speaker is not None for it in self.items)
+
+    def class_counts(self):
+        counts = collections.Counter(it.label for it in self.items)
+        return {lab: counts[lab] for lab in self.labels}
+
+    def paths(self):
+        return [it.path for it in self.items]
+
+    def subset(self, keep):
+        """A copy holding only the items whose index is in ``keep``; extra skips appended."""
+        keep = list(keep)
+        return dataclasses.replace(self, items=[self.items[i] for i in keep], skipped=list(self.skipped))
+
+
+def sort_labels(labels):
+    labels = list(labels)
+    if all(str(lab).isdigit() for lab in labels):
+        return sorted(labels, key=lambda s: (int(s), s))
+    return sorted(labels)
+
+
+def _walk_audio(root):
+    """Yield (dirpath, [audio file names]) below root, sorted, skipping hidden dirs."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d.lower() not in _NEVER_CLASS)
+        audio = sorted(f for f in filenames if f.lower().endswith(AUDIO_EXTENSIONS) and not f.startswith("._"))
+        yield dirpath, audio
+
+
+def detect_layout(root):
+    """Guess the layout: ``filename`` when most audio files are digit-coded."""
+    coded = total = 0
+    for _, files in _walk_audio(root):
+        for f in files:
+            total += 1
+            coded += bool(_CODED.match(pathlib.Path(f).stem))
+        if total >= 2000:
+            break
+    if total == 0:
+        raise SpeechLabError(f"No audio files (.wav, .flac, .ogg, .mp3) found in {root}")
+    return "filename" if coded >= 0.8 * total else "folders"
+
+
+def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True):
+    """Scan ``root`` into a :class:`Dataset`.
+
+    Parameters
+    ----------
+    root : str or Path
+    layout : {"auto", "filename", "folders"}
+    label : {"digit", "speaker"}
+        What the label is for the ``filename`` layout (ignored for folders,
+        where the folder name is the label).
+    exclude : list of str or None
+        Folder names to leave out for the ``folders`` layout; None means the
+        noise folders found automatically; ``[]`` keeps everything.
+    probe : bool
+        Read every file's header so that files that are not audio are listed
+        in :attr:`Dataset.skipped` right away (cheap: no decoding).
+
+    Raises
+    ------
+    SpeechLabError
+        The folder does not exist, holds no audio, or yields no classes.
+    """
+    root_path = pathlib.Path(root).expanduser()
+    if not root_path.is_dir():
+        raise SpeechLabError(f"Dataset folder not found: {root_path}")
+    if layout not in LAYOUTS:
+        raise SpeechLabError(f"Unknown layout '{layout}': choose one of {', '.join(LAYOUTS)}")
+    if label not in LABEL_KINDS:
+        raise SpeechLabError(f"Unknown label '{label}': choose digit or speaker")
+    if layout == "auto":
+        layout = detect_layout(root_path)
+    if layout == "filename":
+        ds = _scan_filename(root_path, label)
+    else:
+        ds = _scan_folders(root_path, exclude)
+    if probe:
+        _probe(ds)
+    if not ds.items:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in ds.skipped[:3])
+        raise SpeechLabError(f"No usable audio files in {root_path}" + (f" ({reasons})" if reasons else ""))
+    return ds
+
+
+def _scan_filename(root, label):
+    items, skipped = [], []
+    for dirpath, files in _walk_audio(root):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            m = _CODED.match(pathlib.Path(f).stem)
+            if not m:
+                skipped.append(Skipped(path, "file name is not {digit}_{speaker}_{index}"))
+                continue
+            digit, speaker = m.group(1), m.group(2)
+            items.append(Item(path, digit if label == "digit" else speaker, speaker))
+    return Dataset(str(root), "filename", label, items, skipped)
+
+
+def _scan_folders(root, exclude):
+    class_dirs = [(d, files) for d, files in _walk_audio(root) if files]
+    if not class_dirs:
+        raise SpeechLabError(f"No audio files found below {root}")
+    items, excluded = [], []
+    exclude_set = None if exclude is None else {e.lower() for e in exclude}
+    for d, files in class_dirs:
+        name = pathlib.Path(d).name if pathlib.Path(d) != root else pathlib.Path(d).name
+        is_excluded = _NOISE_FOLDER.search(name) if exclude_set is None else name.lower() in exclude_set
+        if is_excluded:
+            excluded.append(name)
+            continue
+        items.extend(Item(os.path.join(d, f), name, None) for f in files)
+    if len({it.label for it in items}) < 1:
+        raise SpeechLabError(f"No class folders found below {root} (left out: {', '.join(excluded)})")
+    return Dataset(str(root), "folders", "folder", items, [], sorted(set(excluded)))
+
+
+def _probe(ds):
+    kept = []
+    for it in ds.items:
+        try:
+            if os.path.getsize(it.path) == 0:
+                raise AudioFileError(it.path, "empty file (0 bytes)")
+            audio_info(it.path)
+        except AudioFileError as exc:
+            ds.skipped.append(Skipped(it.path, exc.reason))
+            continue
+        except OSError as exc:
+            ds.skipped.append(Skipped(it.path, f"cannot be opened ({exc.strerror or exc})"))
+            continue
+        kept.append(it)
+    ds.items = kept
+
+
+def summarize(ds):
+    """Class counts, speakers, durations and sample rates of a dataset.
+
+    Returns
+    -------
+    dict with keys ``n_files``, ``classes`` {label: count}, ``speakers``
+    [names], ``duration`` {min, mean, max, total} seconds, ``sample_rates``
+    {rate: count}, ``channels`` {n: count}, ``n_skipped``, ``skipped`` [dicts],
+    ``excluded_folders``.
+    """
+    durations, rates, channels = [], collections.Counter(), collections.Counter()
+    for it in ds.items:
+        try:
+            dur, sr, ch = audio_info(it.path)
+        except AudioFileError:
+            continue
+        durations.append(dur)
+        rates[sr] += 1
+        channels[ch] += 1
+    d = np.asarray(durations) if durations else np.zeros(1)
+    return {
+        "root": ds.root,
+        "layout": ds.layout,
+        "n_files": len(ds.items),
+        "classes": ds.class_counts(),
+        "speakers": ds.speakers,
+        "duration": {"min": float(d.min()), "mean": float(d.mean()), "max": float(d.max()), "total": float(d.sum())},
+        "sample_rates": dict(sorted(rates.items())),
+        "channels": dict(sorted(channels.items())),
+        "n_skipped": len(ds.skipped),
+        "skipped": [s.as_dict() for s in ds.skipped],
+        "excluded_folders": list(ds.excluded_folders),
+    }
+
+
+# ----------------------------------------------------------------------------- splits
+
+SPLITS = ("random", "speaker")
+
+
+def split_random(labels, *, test_size=0.2, random_state=42):
+    """Stratified random split (the seed's 80/20 with random_state=42).
+
+    Returns
+    -------
+    train_idx, test_idx : np.ndarray of int
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    idx = np.arange(labels.size)
+    counts = collections.Counter(labels.tolist())
+    stratify = labels if min(counts.values()) >= 2 else None
+    try:
+        tr, te = train_test_split(idx, test_size=test_size, random_state=random_state, stratify=stratify)
+    except ValueError as exc:
+        raise SpeechLabError(f"Cannot split {labels.size} clips with test size {test_size}: {exc}") from exc
+    return np.sort(tr), np.sort(te)
+
+
+def split_by_speaker(labels, speakers, *, test_size=0.2, test_speakers=None, random_state=42):
+    """Speaker-independent split: no speaker appears on both sides.
+
+    Parameters
+    ----------
+    test_speakers : list of str or None
+        Use exactly these speakers for testing; otherwise speakers are drawn
+        (seeded) until about ``test_size`` of the clips are held out.
+
+    Returns
+    -------
+    train_idx, test_idx : np.ndarray of int
+    """
+    speakers = np.asarray([s if s is not None else "" for s in speakers])
+    labels = np.asarray(labels)
+    if np.any(speakers == ""):
+        raise SpeechLabError("Speaker-independent split needs the speaker of every clip; this dataset has none")
+    unique = sorted(set(speakers.tolist()))
+    if len(unique) < 2:
+        raise SpeechLabError(f"Speaker-independent split needs at least 2 speakers; found {len(unique)}")
+    if np.array_equal(labels, speakers):
+        raise SpeechLabError("Speaker-independent split is impossible when the label is the speaker; use a random split")
+    if test_speakers is None:
+        rng = np.random.default_rng(random_state)
+        order = rng.permutation(len(unique))
+        counts = collections.Counter(speakers.tolist())
+        chosen, held = [], 0
+        for i in order:
+            if held >= test_size * speakers.size and chosen:
+                break
+            if len(chosen) == len(unique) - 1:
+                break
+            chosen.append(unique[i])
+            held += counts[unique[i]]
+        test_speakers = chosen
+    else:
+        missing = sorted(set(test_speakers) - set(unique))
+        if missing:
+            raise SpeechLabError(f"Unknown test speaker(s): {', '.join(missing)}; known: {', '.join(unique)}")
+    is_test = np.isin(speakers, list(test_speakers))
+    if is_test.all():
+        raise SpeechLabError("Every speaker is a test speaker; leave at least one for training")
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def make_split(ds, *, kind="random", test_size=0.2, random_state=42, test_speakers=None):
+    """Split a dataset's items by ``kind`` ("random" or "speaker")."""
+    labels = [it.label for it in ds.items]
+    if kind == "random":
+        return split_random(labels, test_size=test_size, random_state=random_state)
+    if kind == "speaker":
+        return split_by_speaker(labels, [it.speaker for it in ds.items], test_size=test_size,
+                                test_speakers=test_speakers, random_state=random_state)
+    raise SpeechLabError(f"Unknown split '{kind}': choose random or speaker")

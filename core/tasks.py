@@ -1,0 +1,94 @@
+"""One TaskSpec per task: its defaults, where they come from, and its demo data."""
+from __future__ import annotations
+
+import dataclasses
+
+from .features import FeatureConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """What a tab (and the CLI's ``--task``) needs to know about a task."""
+
+    key: str
+    title: str
+    label: str  # default label kind for filename-coded data: "digit" or "speaker"
+    features: dict  # feature name -> default FeatureConfig for this task
+    default_feature: str
+    record_seconds: float  # microphone take length
+    description: str
+
+    def feature_config(self, name=None, **overrides):
+        """The task's default config for feature ``name`` with ``overrides`` applied."""
+        name = name or self.default_feature
+        base = self.features.get(name) or FeatureConfig(name=name)
+        return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# Digits: the seed's MFCC setup at 16 kHz (25 ms window, 10 ms hop, 24 mels,
+# 12 MFCCs). Trimming silence at 30 dB makes clips from a microphone (word
+# somewhere in a longer take) look like the dataset's tightly cut clips.
+_DIGIT_MFCC = dict(sr=16000, n_mfcc=12, n_mels=24, win_ms=25.0, hop_ms=10.0, trim_db=30.0)
+
+DIGITS = TaskSpec(
+    key="digits",
+    title="Digits",
+    label="digit",
+    features={
+        "mfcc-full": FeatureConfig(name="mfcc-full", **_DIGIT_MFCC),
+        "mfcc-mean": FeatureConfig(name="mfcc-mean", **_DIGIT_MFCC),
+        "mfcc-stats": FeatureConfig(name="mfcc-stats", **_DIGIT_MFCC),
+        "spectral": FeatureConfig(name="spectral", sr=16000, trim_db=30.0),
+        "logmel-128": FeatureConfig(name="logmel-128", sr=16000, n_mels=64, n_fft=512, hop_length=128, trim_db=30.0),
+    },
+    default_feature="mfcc-full",
+    record_seconds=1.5,
+    description="Spoken digits (AudioMNIST / FSDD layout: {digit}_{speaker}_{index}.wav)",
+)
+
+# Genres: the seed's log-mel image at the file's own rate with librosa's
+# default 2048/512 STFT, 128 mels, resized to 128×128.
+GENRES = TaskSpec(
+    key="genres",
+    title="Genres",
+    label="digit",
+    features={
+        "logmel-128": FeatureConfig(name="logmel-128", sr=22050, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
+        "mfcc-stats": FeatureConfig(name="mfcc-stats", sr=22050, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
+        "mfcc-mean": FeatureConfig(name="mfcc-mean", sr=22050, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
+        "spectral": FeatureConfig(name="spectral", sr=22050, max_seconds=30.0),
+    },
+    default_feature="logmel-128",
+    record_seconds=5.0,
+    description="Music genres (GTZAN layout: genres_original/<genre>/<genre>.000NN.wav)",
+)
+
+# Speakers: the seed's part A (spectral) and part B (13 MFCC means with
+# librosa's default 2048/512 STFT and 128 mels at 16 kHz).
+_SPK_MFCC = dict(sr=16000, n_mfcc=13, n_mels=128, n_fft=2048, hop_length=512)
+
+SPEAKERS = TaskSpec(
+    key="speakers",
+    title="Speakers",
+    label="speaker",
+    features={
+        "mfcc-mean": FeatureConfig(name="mfcc-mean", **_SPK_MFCC),
+        "mfcc-stats": FeatureConfig(name="mfcc-stats", **_SPK_MFCC),
+        "spectral": FeatureConfig(name="spectral", sr=16000),
+        "mfcc-full": FeatureConfig(name="mfcc-full", sr=16000, n_mfcc=13, n_mels=40, trim_db=30.0),
+    },
+    default_feature="mfcc-stats",
+    record_seconds=2.0,
+    description="Speakers (one folder per speaker, or {digit}_{speaker}_{index}.wav with label = speaker)",
+)
+
+TASKS = {t.key: t for t in (DIGITS, GENRES, SPEAKERS)}
+
+
+def get_task(key):
+    from .errors import SpeechLabError
+
+    try:
+        return TASKS[key]
+    except KeyError:
+        raise SpeechLabError(f"Unknown task '{key}': choose one of {', '.join(TASKS)}") from None

@@ -1,0 +1,194 @@
+"""Live loss and accuracy curves of a training run (train and validation)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+
+# Colour-blind-safe pair (Okabe-Ito blue / orange); validation is also dashed so
+# the two stay apart in grey-scale screenshots.
+_TRAIN_COLOUR = "#0072B2"
+_VAL_COLOUR = "#E69F00"
+_BEST_COLOUR = "#009E73"
+
+# Series name -> (plot, is validation).
+_SERIES = {
+    "loss": ("loss", False),
+    "val_loss": ("loss", True),
+    "accuracy": ("accuracy", False),
+    "val_accuracy": ("accuracy", True),
+}
+
+
+class TrainingPlot(QWidget):
+    """Two side-by-side plots: loss and accuracy (%) per epoch.
+
+    Feed it the ``stats`` dicts that ``core.training.train`` passes to
+    ``on_epoch``: ``{"epoch": int, "loss": float, "accuracy": float in 0..1,
+    "val_loss": float | None, "val_accuracy": float | None, "batch": int | None}``.
+    A stats dict whose ``"batch"`` is not None is an intra-epoch progress report:
+    it only moves a faint "running" point and never enters the curves.
+
+    Every curve is created once and updated with ``setData``, so an update costs
+    O(epochs).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._x: dict[str, list[float]] = {name: [] for name in _SERIES}
+        self._y: dict[str, list[float]] = {name: [] for name in _SERIES}
+        self._total_epochs: int | None = None
+
+        background = self.palette().color(QPalette.ColorRole.Base)
+        foreground = self.palette().color(QPalette.ColorRole.Text)
+        self._plots = {
+            "loss": self._make_plot("Loss", "", background, foreground),
+            "accuracy": self._make_plot("Accuracy", "%", background, foreground),
+        }
+        # Accuracy has a natural scale; a fixed 0..100 % axis keeps runs comparable.
+        self._plots["accuracy"].getPlotItem().setYRange(0, 100, padding=0.02)
+        self._plots["accuracy"].getPlotItem().enableAutoRange(axis="y", enable=False)
+
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        for name, (plot_name, is_val) in _SERIES.items():
+            colour = _VAL_COLOUR if is_val else _TRAIN_COLOUR
+            pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if is_val else Qt.PenStyle.SolidLine)
+            self._curves[name] = self._plots[plot_name].plot(
+                [], [], name="validation" if is_val else "train", pen=pen,
+                symbol="o", symbolSize=5, symbolPen=None, symbolBrush=colour, antialias=True,
+            )
+
+        self._running: dict[str, pg.ScatterPlotItem] = {}
+        self._best_lines: dict[str, pg.InfiniteLine] = {}
+        for plot_name, plot in self._plots.items():
+            running = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(0, 114, 178, 90))
+            plot.addItem(running)
+            self._running[plot_name] = running
+            line = pg.InfiniteLine(
+                angle=90, movable=False,
+                pen=pg.mkPen(_BEST_COLOUR, width=1.5, style=Qt.PenStyle.DotLine),
+                label="best", labelOpts={"position": 0.95, "color": _BEST_COLOUR},
+            )
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self._best_lines[plot_name] = line
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        for plot in self._plots.values():
+            layout.addWidget(plot)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(360, 180)
+
+    @staticmethod
+    def _make_plot(title: str, units: str, background, foreground) -> pg.PlotWidget:
+        plot = pg.PlotWidget(background=background)
+        item = plot.getPlotItem()
+        item.setTitle(title, color=foreground.name(), size="10pt")
+        item.setLabel("bottom", "Epoch")
+        item.setLabel("left", title, units=units or None)
+        for axis in ("bottom", "left"):
+            item.getAxis(axis).setTextPen(foreground)
+            item.getAxis(axis).setPen(foreground)
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.addLegend(offset=(-8, 8), labelTextColor=foreground, brush=pg.mkBrush(background))
+        item.setMenuEnabled(True)
+        plot.setMinimumSize(170, 150)
+        return plot
+
+    # ----------------------------------------------------------------- API
+    def reset(self, total_epochs: int | None = None) -> None:
+        """Clear every curve; fix the epoch axis to ``0..total_epochs`` when known."""
+        for name in _SERIES:
+            self._x[name].clear()
+            self._y[name].clear()
+            self._curves[name].setData([], [])
+        for plot_name in self._plots:
+            self._running[plot_name].setData([], [])
+            self._best_lines[plot_name].setVisible(False)
+        self._total_epochs = total_epochs
+        for plot in self._plots.values():
+            item = plot.getPlotItem()
+            if total_epochs:
+                # A fixed epoch axis keeps the curves from jumping while they grow.
+                item.setXRange(0, total_epochs, padding=0.02)
+            else:
+                item.enableAutoRange(axis="x", enable=True)
+        self._plots["loss"].getPlotItem().enableAutoRange(axis="y", enable=True)
+
+    def add_epoch(self, stats: dict) -> None:
+        """Append one epoch's values (or move the running point for a batch report)."""
+        if stats.get("batch") is not None:
+            self._show_running(stats)
+            return
+        self._append(stats)
+        self._refresh()
+
+    def set_history(self, history: list[dict]) -> None:
+        """Show a finished run's saved per-epoch stats (e.g. of a loaded model)."""
+        self.reset(None)
+        for stats in history:
+            if stats.get("batch") is None:
+                self._append(stats)
+        self._refresh()
+
+    def mark_best_epoch(self, epoch: int | None) -> None:
+        """Draw a vertical "best" line at ``epoch`` on both plots; None hides it."""
+        for line in self._best_lines.values():
+            if epoch is None:
+                line.setVisible(False)
+            else:
+                line.setValue(epoch)
+                line.setVisible(True)
+
+    def best_epoch(self) -> int | None:
+        """The marked best epoch, or None when no marker is shown."""
+        line = self._best_lines["loss"]
+        return int(round(line.value())) if line.isVisible() else None
+
+    def point_count(self) -> int:
+        """Number of epochs on the train-loss curve."""
+        return len(self._x["loss"])
+
+    def curve_data(self) -> dict[str, tuple[list[float], list[float]]]:
+        """``{series: (epochs, values)}`` for "loss", "val_loss", "accuracy",
+        "val_accuracy"; accuracies as given (0..1), not as the plotted %."""
+        return {name: (list(self._x[name]), list(self._y[name])) for name in _SERIES}
+
+    # ------------------------------------------------------------- helpers
+    def _append(self, stats: dict) -> None:
+        epoch = float(stats["epoch"])
+        for name in _SERIES:
+            value = stats.get(name)
+            if value is not None and np.isfinite(value):
+                self._x[name].append(epoch)
+                self._y[name].append(float(value))
+        for running in self._running.values():
+            running.setData([], [])
+        if self._total_epochs and epoch > self._total_epochs:
+            for plot in self._plots.values():
+                plot.getPlotItem().enableAutoRange(axis="x", enable=True)
+
+    def _refresh(self) -> None:
+        for name, (plot_name, _) in _SERIES.items():
+            y = np.asarray(self._y[name], dtype=float)
+            if plot_name == "accuracy":
+                y = y * 100.0
+            self._curves[name].setData(np.asarray(self._x[name], dtype=float), y)
+
+    def _show_running(self, stats: dict) -> None:
+        # With the batch total known the point sits inside the running epoch
+        # (epochs counted from 1); otherwise it sits on the epoch itself.
+        x = float(stats["epoch"])
+        n_batches = stats.get("n_batches")
+        if n_batches:
+            x = x - 1 + min(1.0, (stats["batch"] + 1) / n_batches)
+        for plot_name, key, scale in (("loss", "loss", 1.0), ("accuracy", "accuracy", 100.0)):
+            value = stats.get(key)
+            if value is None:
+                self._running[plot_name].setData([], [])
+            else:
+                self._running[plot_name].setData([x], [float(value) * scale])

@@ -1,0 +1,22 @@
+"""SpeechLab entry point: no arguments starts the GUI; a sub-command runs the CLI.
+
+    python main.py                       # the desktop app (demo data on first launch)
+    python main.py features --task digits --data DIR --json
+    python main.py --help                # every sub-command
+"""
+import sys
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("gui", "--gui"):
+        from gui.app import run
+
+        return run(argv[1:])
+    from core.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

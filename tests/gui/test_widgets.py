@@ -1,0 +1,259 @@
+"""The result and model widgets shared by the three tabs, driven as a user sees them."""
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from gui.widgets.confusion_matrix import ConfusionMatrixView
+from gui.widgets.layers_editor import (
+    ACTIVATIONS, CUSTOM, RECOMMENDED, SEED_HALF_THIRD, SEED_ONE_LAYER, SEED_TWO_THIRDS, LayersEditor,
+)
+from gui.widgets.results_view import ResultsView
+from gui.widgets.training_plot import TrainingPlot
+
+DIGITS = [str(d) for d in range(10)]
+
+
+def training_history(n_epochs=30, *, with_validation=True, seed=0):
+    """Per-epoch stats shaped like core.training's on_epoch reports."""
+    rng = np.random.default_rng(seed)
+    history = []
+    for epoch in range(1, n_epochs + 1):
+        loss = 0.09 * np.exp(-epoch / 6) + 0.01 + rng.normal(0, 0.002)
+        accuracy = min(1.0, 0.35 + 0.63 * (1 - np.exp(-epoch / 5)) + rng.normal(0, 0.01))
+        history.append({
+            "epoch": epoch, "batch": None, "loss": loss, "accuracy": accuracy,
+            "val_loss": loss * 1.25 + 0.004 if with_validation else None,
+            "val_accuracy": accuracy - 0.04 if with_validation else None,
+        })
+    return history
+
+
+def confusion_counts(n_classes=10, per_class=40, accuracy=0.9, seed=1):
+    """A plausible confusion matrix: mostly diagonal, a few confusions per row."""
+    rng = np.random.default_rng(seed)
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for true in range(n_classes):
+        correct = int(rng.binomial(per_class, accuracy))
+        matrix[true, true] = correct
+        others = rng.choice([c for c in range(n_classes) if c != true], size=per_class - correct)
+        np.add.at(matrix[true], others, 1)
+    return matrix
+
+
+def digit_results(seed=1):
+    """Evaluation results for the 10 spoken digits, as the core's metrics give them."""
+    matrix = confusion_counts(seed=seed)
+    support = matrix.sum(axis=1)
+    recall = np.diag(matrix) / support
+    precision = np.diag(matrix) / np.maximum(1, matrix.sum(axis=0))
+    f1 = 2 * precision * recall / np.maximum(1e-12, precision + recall)
+    per_class = {
+        label: {"train_accuracy": min(1.0, recall[i] + 0.05), "accuracy": float(recall[i]),
+                "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                "support": int(support[i])}
+        for i, label in enumerate(DIGITS)
+    }
+    per_class["3"]["accuracy"] = per_class["3"]["recall"] = 0.42  # one weak class, as in the seed
+    report = "\n".join(
+        f"{label:>12} {s['precision']:9.2f} {s['recall']:9.2f} {s['f1']:9.2f} {s['support']:9d}"
+        for label, s in per_class.items()
+    )
+    return {
+        "labels": DIGITS, "train_accuracy": 0.991, "accuracy": float(np.trace(matrix) / matrix.sum()),
+        "balanced_accuracy": float(recall.mean()), "macro_f1": float(f1.mean()),
+        "per_class": per_class, "confusion": matrix.tolist(),
+        "report": f"{'':>12} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}\n\n{report}",
+    }
+
+
+# ---------------------------------------------------------------- TrainingPlot
+def test_training_plot_gets_one_point_per_epoch(qtbot):
+    plot = TrainingPlot()
+    qtbot.addWidget(plot)
+    plot.reset(total_epochs=30)
+    for stats in training_history(12):
+        plot.add_epoch(stats)
+    assert plot.point_count() == 12
+    data = plot.curve_data()
+    assert data["loss"][0] == list(range(1, 13))
+    assert len(data["val_accuracy"][1]) == 12
+    # What is drawn is the same data, accuracy in percent.
+    x, y = plot._curves["accuracy"].getData()
+    assert np.allclose(y, 100 * np.array(data["accuracy"][1]))
+
+
+def test_training_plot_skips_missing_validation_and_batch_reports(qtbot):
+    plot = TrainingPlot()
+    qtbot.addWidget(plot)
+    plot.reset()
+    for stats in training_history(5, with_validation=False):
+        plot.add_epoch({**stats, "batch": 3, "n_batches": 10})  # progress inside the epoch
+        plot.add_epoch(stats)
+    data = plot.curve_data()
+    assert plot.point_count() == 5
+    assert data["val_loss"] == ([], []) and data["val_accuracy"] == ([], [])
+    assert len(data["accuracy"][0]) == 5
+
+
+def test_training_plot_reset_clears_and_history_restores(qtbot):
+    plot = TrainingPlot()
+    qtbot.addWidget(plot)
+    plot.set_history(training_history(8))
+    plot.mark_best_epoch(6)
+    assert plot.point_count() == 8 and plot.best_epoch() == 6
+    plot.reset(total_epochs=10)
+    assert plot.point_count() == 0
+    assert all(x == [] for x, _ in plot.curve_data().values())
+    assert plot.best_epoch() is None
+
+
+# -------------------------------------------------------- ConfusionMatrixView
+def test_confusion_matrix_shows_counts_then_row_percentages(qtbot):
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    matrix = np.array([[8, 2, 0], [1, 3, 0], [0, 0, 5]])
+    view.set_matrix(matrix, ["yes", "no", "maybe"])
+    assert [[view.cell_text(r, c) for c in range(3)] for r in range(3)] == [
+        ["8", "2", "0"], ["1", "3", "0"], ["0", "0", "5"]]
+    view.set_normalized(True)
+    assert [view.cell_text(0, c) for c in range(3)] == ["80", "20", "0"]
+    assert [view.cell_text(1, c) for c in range(3)] == ["25", "75", "0"]
+    assert view.cell_tooltip(1, 0).startswith("true no → predicted yes: 1")
+
+
+def test_confusion_matrix_maps_points_to_cells(qtbot):
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    view.resize(500, 450)
+    view.set_matrix(confusion_counts(30), [f"speaker_{i}" for i in range(30)])
+    view.show()
+    qtbot.waitExposed(view)
+    for row, col in [(0, 0), (29, 0), (7, 22), (29, 29)]:
+        assert view.cell_at(view.cell_center(row, col)) == (row, col)
+    view.clear()
+    assert view.labels() == [] and view.cell_at(QPointF(view.rect().center())) is None
+
+
+def test_confusion_matrix_rejects_mismatched_labels(qtbot):
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    with pytest.raises(ValueError, match="3 labels"):
+        view.set_matrix(np.eye(2, dtype=int), ["a", "b", "c"])
+
+
+# ---------------------------------------------------------------- LayersEditor
+def test_layers_editor_seed_presets_follow_the_feature_size(qtbot):
+    editor = LayersEditor()
+    qtbot.addWidget(editor)
+    editor.set_io_dims(1188, 10)
+    editor.apply_preset(SEED_ONE_LAYER)
+    assert [size for size, _ in editor.layers()] == [599]
+    editor.apply_preset(SEED_TWO_THIRDS)
+    assert [size for size, _ in editor.layers()] == [792, 594]
+    editor.apply_preset(SEED_HALF_THIRD)
+    assert [size for size, _ in editor.layers()] == [594, 396]
+    # Switching to the 12 MFCC means keeps the chosen rule: 1/2·12, 1/3·12.
+    editor.set_io_dims(12, 10)
+    assert [size for size, _ in editor.layers()] == [6, 4]
+    editor.apply_preset(RECOMMENDED)
+    assert editor.layers() == [(256, "relu"), (128, "relu")]
+    assert "12 → [256 relu, 128 relu] → 10" in editor.summary_text()
+    assert f"{12 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10:,} parameters" in editor.summary_text()
+
+
+def test_layers_editor_seed_presets_keep_the_chosen_activation(qtbot):
+    editor = LayersEditor()
+    qtbot.addWidget(editor)
+    editor.set_io_dims(1188, 10)
+    editor.set_layers([(100, "bipolar-sigmoid")])
+    editor.apply_preset(SEED_ONE_LAYER)
+    assert editor.layers() == [(599, "bipolar-sigmoid")]
+
+
+def test_layers_editor_seed_presets_need_the_feature_size(qtbot):
+    editor = LayersEditor()
+    qtbot.addWidget(editor)
+    with pytest.raises(ValueError, match="feature size"):
+        editor.apply_preset(SEED_ONE_LAYER)
+    assert "parameter count once the features are chosen" in editor.summary_text()
+    assert set(editor.presets()) == {SEED_ONE_LAYER, SEED_TWO_THIRDS, SEED_HALF_THIRD, RECOMMENDED}
+
+
+def test_layers_editor_buttons_edit_the_layers(qtbot):
+    editor = LayersEditor()
+    qtbot.addWidget(editor)
+    editor.set_io_dims(36, 10)
+    editor.set_layers([(64, "relu"), (32, "tanh")])
+    with qtbot.waitSignal(editor.changed):
+        editor.select_row(0)
+        editor._add_button.click()
+    assert editor.layers() == [(64, "relu"), (32, "relu"), (32, "tanh")]
+    editor.select_row(2)
+    editor._up_button.click()
+    assert editor.layers() == [(64, "relu"), (32, "tanh"), (32, "relu")]
+    editor.select_row(0)
+    editor._remove_button.click()
+    assert editor.layers() == [(32, "tanh"), (32, "relu")]
+    assert editor.current_preset() == CUSTOM
+    # Editing a cell widget changes the layer it shows.
+    editor._table.cellWidget(1, 0).setValue(48)
+    editor._table.cellWidget(1, 1).setCurrentText("leaky-relu")
+    assert editor.layers() == [(32, "tanh"), (48, "leaky-relu")]
+    editor._remove_button.click()
+    editor._remove_button.click()
+    assert editor.layers() == []
+    assert "No hidden layer" in editor.summary_text()
+    assert "36 → [] → 10" in editor.summary_text()
+    assert f"{36 * 10 + 10:,} parameters" in editor.summary_text()
+
+
+def test_layers_editor_rejects_unknown_activation(qtbot):
+    editor = LayersEditor()
+    qtbot.addWidget(editor)
+    with pytest.raises(ValueError, match="softplus"):
+        editor.set_layers([(10, "softplus")])
+    assert "relu" in ACTIVATIONS
+
+
+# ----------------------------------------------------------------- ResultsView
+def test_results_view_shows_scores_table_matrix_and_report(qtbot):
+    view = ResultsView()
+    qtbot.addWidget(view)
+    assert not view.is_filled()
+    results = digit_results()
+    view.set_results(results)
+    assert view.is_filled()
+    assert view.score_text("train_accuracy") == "99.1 %"
+    assert view.score_text("accuracy") == f"{100 * results['accuracy']:.1f} %"
+    table = view.table()
+    assert table.rowCount() == 10
+    assert [table.item(r, 0).text() for r in range(10)] == DIGITS
+    weak_row = DIGITS.index("3")
+    assert table.item(weak_row, 3).text() == "42.0 %"
+    assert table.item(weak_row, 3).background().color() != table.item(0, 0).background().color()
+    matrix = view.confusion_view()
+    assert matrix.cell_text(0, 0) == str(results["confusion"][0][0])
+    assert "precision" in view.report_text()
+    view.clear()
+    assert not view.is_filled() and view.table().rowCount() == 0 and view.score_text("accuracy") == "—"
+
+
+def test_results_view_sorts_numerically_by_test_accuracy(qtbot):
+    view = ResultsView()
+    qtbot.addWidget(view)
+    results = digit_results()
+    view.set_results(results)
+    view.table().sortByColumn(3, Qt.SortOrder.AscendingOrder)
+    shown = [results["per_class"][view.table().item(r, 0).text()]["accuracy"] for r in range(10)]
+    assert shown == sorted(shown) and view.table().item(0, 0).text() == "3"
+
+
+def test_results_view_hides_missing_optional_scores(qtbot):
+    view = ResultsView()
+    qtbot.addWidget(view)
+    results = {**digit_results(), "balanced_accuracy": None, "macro_f1": None}
+    view.set_results(results)
+    view.show()
+    qtbot.waitExposed(view)
+    assert not view._scores["balanced_accuracy"].isVisible()
+    assert view._scores["accuracy"].isVisible()
