@@ -26,7 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
+import uuid
 import zlib
 
 import numpy as np
@@ -60,7 +60,7 @@ DIGIT_VOICES = (
     ("lancf5", "en-gb-x-gbclan+f5", 65),
     ("nycm7", "en-us-nyc+m7", 25),
 )
-# (words per minute, pitch offset): the index in the file name.
+# One (words per minute, pitch offset) per take; its position is the index in the file name.
 DIGIT_TAKES = ((135, -6), (170, 6), (205, 0))
 # Background noise, drawn per clip from a seeded generator.
 DIGITS_SNR_DB = (12.0, 32.0)
@@ -123,8 +123,26 @@ def synth_digit(*, digit, voice, pitch, speed, seed):
     return np.clip(y, -1.0, 1.0).astype(np.float32)
 
 
+def digit_clip_specs():
+    """Every clip of the digits demo: (file name, keyword arguments of :func:`synth_digit`).
+
+    Returns
+    -------
+    list of (str, dict), 10 digits x len(DIGIT_VOICES) x len(DIGIT_TAKES) entries
+    """
+    specs = []
+    for digit in range(10):
+        for speaker, voice, base_pitch in DIGIT_VOICES:
+            for take, (speed, pitch_offset) in enumerate(DIGIT_TAKES):
+                name = f"{digit}_{speaker}_{take}.flac"
+                # crc32, not hash(): the same name must give the same noise in every run.
+                seed = zlib.crc32(f"{DIGITS_SEED}:{name}".encode())
+                specs.append((name, dict(digit=digit, voice=voice, pitch=base_pitch + pitch_offset, speed=speed, seed=seed)))
+    return specs
+
+
 def build_digits_demo(out_dir=DEMO_DIGITS_DIR, *, workers=2):
-    """Write the digits demo: every digit x voice x take as 16-bit FLAC.
+    """Write the digits demo (:func:`digit_clip_specs`) as 16-bit FLAC files.
 
     Files already in ``out_dir`` that are named like demo clips are replaced;
     nothing else there is touched.
@@ -138,25 +156,15 @@ def build_digits_demo(out_dir=DEMO_DIGITS_DIR, *, workers=2):
     for old in out_dir.glob("*.flac"):
         if re.fullmatch(r"\d_[^_]+_\d+", old.stem):
             old.unlink()
-    jobs = [
-        (digit, speaker, voice, base_pitch + dp, speed, take)
-        for digit in range(10)
-        for speaker, voice, base_pitch in DIGIT_VOICES
-        for take, (speed, dp) in enumerate(DIGIT_TAKES)
-    ]
 
-    def make(job):
-        digit, speaker, voice, pitch, speed, take = job
-        path = out_dir / f"{digit}_{speaker}_{take}.flac"
-        # crc32, not hash(): the same name must give the same noise in every run.
-        seed = zlib.crc32(f"{DIGITS_SEED}:{path.name}".encode())
-        y = synth_digit(digit=digit, voice=voice, pitch=pitch, speed=speed, seed=seed)
-        sf.write(path, y, DIGITS_SR, format="FLAC", subtype="PCM_16")
-        return path
+    def make(spec):
+        name, kwargs = spec
+        sf.write(out_dir / name, synth_digit(**kwargs), DIGITS_SR, format="FLAC", subtype="PCM_16")
+        return out_dir / name
 
     # espeak-ng runs as a subprocess, so threads overlap its work.
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        return sorted(pool.map(make, jobs))
+        return sorted(pool.map(make, digit_clip_specs()))
 
 
 # ----------------------------------------------------------------------------
@@ -166,6 +174,8 @@ def build_digits_demo(out_dir=DEMO_DIGITS_DIR, *, workers=2):
 GENRES = ("ambient", "classicalish", "jazzish", "reggaeish", "rock", "techno")
 # Bump when the generator changes, so cached demo sets are rebuilt.
 GENRES_VERSION = 1
+# What demo_dataset("genres") makes: 72 clips, 19 MB, a few seconds.
+GENRES_DEMO_SETTINGS = {"n_per_genre": 12, "seconds": 6.0, "sr": 22050, "seed": 0}
 _GENRES_MARKER = ".speechlab-demo.json"
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -201,14 +211,19 @@ def _tone(f0, *, dur, sr, harmonics, attack=0.005, decay=None, release=0.05, vib
     """
     n = int((dur + release) * sr)
     t = np.arange(n) / sr
-    k = np.arange(1, harmonics.size + 1)
-    keep = k * f0 < 0.45 * sr  # no aliasing
-    k, amp = k[keep], harmonics[keep]
     phase = 2 * np.pi * f0 * t
     if vibrato:
         rate = 5.5 if rng is None else rng.uniform(4.8, 6.2)
         phase += vibrato * f0 / rate * np.sin(2 * np.pi * rate * t)
-    y = amp @ np.sin(np.outer(k, phase))
+    # sin(k x) = 2 cos(x) sin((k-1) x) - sin((k-2) x): one np.sin for all
+    # harmonics, the rest multiply-adds (several times faster).
+    n_harm = min(harmonics.size, int(0.45 * sr / f0))  # no aliasing
+    two_cos = 2 * np.cos(phase)
+    prev, cur = np.zeros(n), np.sin(phase)
+    y = harmonics[0] * cur
+    for amp in harmonics[1:n_harm]:
+        prev, cur = cur, two_cos * cur - prev
+        y += amp * cur
     env = np.minimum(1.0, t / max(attack, 1e-4))
     env *= np.clip((dur + release - t) / release, 0.0, 1.0)
     if decay:
@@ -270,44 +285,56 @@ def _chord(root, quality):
     return [root + i for i in shapes[quality]]
 
 
+def _pads(rng, n, sr, *, key, scale, level, chord_s=(2.0, 3.5)):
+    """Slow overlapping seventh/triad chords with soft attacks, two detuned copies each."""
+    y = np.zeros(n)
+    t = 0.0
+    while t < n / sr:
+        dur = rng.uniform(*chord_s)
+        root = key + scale[int(rng.integers(0, 7))]
+        h = _saw(4, tilt=rng.uniform(1.8, 2.6))
+        attack = rng.uniform(0.6, 1.4)
+        for m in _chord(root, rng.choice(["maj7", "min7", "maj", "min"])):
+            for detune in (-0.004, 0.004):  # a chorus shimmer
+                note = _tone(_hz(m) * (1 + detune), dur=dur, sr=sr, harmonics=h, attack=attack, release=1.0)
+                _add(y, level * note, int(t * sr))
+        t += dur * rng.uniform(0.6, 0.9)  # chords overlap
+    return y
+
+
 def _techno(rng, n, sr):
     beat = 60 / rng.uniform(125, 135)
     key = int(rng.integers(33, 41))  # A1..E2
     y = np.zeros(n)
     kick, hat, clap = _kick(sr, rng), _hat(sr, rng), _snare(sr, rng) * 0.6
-    n_beats = int(n / sr / beat) + 1
     bass_h = _saw(int(rng.integers(8, 24)), tilt=rng.uniform(0.9, 1.4))
     riff = key + rng.choice([0, 0, 12, 7, 10, 3], size=4)
-    for b in range(n_beats):
+    bass = {m: 0.35 * _tone(_hz(m), dur=beat / 5, sr=sr, harmonics=bass_h, decay=0.08, release=0.01) for m in set(riff)}
+    for b in range(int(n / sr / beat) + 1):
         s = b * beat
         _add(y, kick, int(s * sr))
         _add(y, hat, int((s + beat / 2) * sr))
         if b % 2 == 1 and rng.random() < 0.7:
             _add(y, clap, int(s * sr))
         for j, step in enumerate((0.5, 0.75)):  # rolling offbeat bass
-            note = _tone(_hz(riff[(2 * b + j) % 4]), dur=beat / 5, sr=sr, harmonics=bass_h, decay=0.08, release=0.01)
-            _add(y, 0.35 * note, int((s + step * beat) * sr))
+            _add(y, bass[riff[(2 * b + j) % 4]], int((s + step * beat) * sr))
+    if rng.random() < 0.3:  # a breakdown pad, as in trance
+        y += _pads(rng, n, sr, key=key + 24, scale=_MINOR, level=0.08)
     return y
 
 
 def _ambient(rng, n, sr):
     key = int(rng.integers(48, 60))
     scale = _MAJOR if rng.random() < 0.5 else _MINOR
-    y = np.zeros(n)
-    t = 0.0
-    while t < n / sr:
-        dur = rng.uniform(2.0, 3.5)
-        root = key + scale[int(rng.integers(0, 7))]
-        notes = _chord(root, rng.choice(["maj7", "min7", "maj", "min"]))
-        for m in notes:
-            for detune in (-0.004, 0.004):  # two detuned copies: a chorus shimmer
-                h = _saw(4, tilt=rng.uniform(1.8, 2.6))
-                note = _tone(_hz(m) * (1 + detune), dur=dur, sr=sr, harmonics=h, attack=rng.uniform(0.6, 1.4), release=1.0)
-                _add(y, 0.12 * note, int(t * sr))
-        if rng.random() < 0.6:  # a sparse high bell
-            bell = _tone(_hz(root + 24 + rng.choice([0, 7, 12])), dur=1.5, sr=sr, harmonics=np.array([1.0, 0.0, 0.3]), decay=0.6)
-            _add(y, 0.1 * bell, int((t + rng.uniform(0, dur)) * sr))
-        t += dur * rng.uniform(0.6, 0.9)  # chords overlap
+    y = _pads(rng, n, sr, key=key, scale=scale, level=0.12)
+    bell_h = np.array([1.0, 0.0, 0.3])
+    for _ in range(int(rng.integers(0, 4))):  # sparse high bells
+        bell = _tone(_hz(key + 24 + rng.choice(scale)), dur=1.5, sr=sr, harmonics=bell_h, decay=0.6)
+        _add(y, 0.1 * bell, int(rng.uniform(0, n / sr - 0.5) * sr))
+    if rng.random() < 0.3:  # a soft downtempo pulse
+        beat, kick = 60 / rng.uniform(60, 90), 0.3 * _kick(sr, rng)
+        for b in range(int(n / sr / beat) + 1):
+            _add(y, kick, int(b * beat * sr))
     return _reverb(y, sr=sr, rng=rng, seconds=2.5, mix=0.6)
 
 
@@ -318,19 +345,20 @@ def _rock(rng, n, sr):
     kick, snare, hat = _kick(sr, rng), _snare(sr, rng), _hat(sr, rng)
     progression = key + np.array([0, rng.choice([-2, 5]), rng.choice([3, 5, 7]), rng.choice([-2, 0, 5])])
     guitar_h = _saw(30, tilt=rng.uniform(0.8, 1.1))
-    drive = rng.uniform(3, 8)
+    drive = rng.uniform(0.8, 8)  # from clean-ish to heavy
+    chug = {
+        root: sum(_tone(_hz(m), dur=beat / 2.4, sr=sr, harmonics=guitar_h, decay=0.25, release=0.02) for m in _chord(root, "power"))
+        for root in set(progression)
+    }
     gtr = np.zeros(n)
-    n_beats = int(n / sr / beat) + 1
-    for b in range(n_beats):
+    for b in range(int(n / sr / beat) + 1):
         s = b * beat
-        _add(y, kick, int(s * sr)) if b % 2 == 0 else _add(y, snare, int(s * sr))
+        _add(y, kick if b % 2 == 0 else snare, int(s * sr))  # backbeat on 2 and 4
         if b % 4 == 2 and rng.random() < 0.5:
             _add(y, kick, int((s + beat / 2) * sr))
-        root = progression[(b // 4) % 4]
         for half in (0, 1):
             _add(y, hat, int((s + half * beat / 2) * sr))
-            chug = sum(_tone(_hz(m), dur=beat / 2.4, sr=sr, harmonics=guitar_h, decay=0.25, release=0.02) for m in _chord(root, "power"))
-            _add(gtr, chug, int((s + half * beat / 2) * sr))
+            _add(gtr, chug[progression[(b // 4) % 4]], int((s + half * beat / 2) * sr))
     return y + 0.5 * np.tanh(drive * gtr / 3)
 
 
@@ -339,13 +367,14 @@ def _jazzish(rng, n, sr):
     swing = rng.uniform(0.62, 0.7)
     key = int(rng.integers(41, 53))
     y = np.zeros(n)
-    ride, pedal = _ride(sr, rng), _hat(sr, rng, length=0.04)
+    # Ride cymbal or, in a ballad, brushes on the snare.
+    ride = _ride(sr, rng) if rng.random() < 0.75 else 0.5 * _snare(sr, rng)
+    pedal = _hat(sr, rng, length=0.04)
     # ii - V - I - vi, seventh chords, one per bar.
     changes = [(key + 2, "min7"), (key + 7, "dom7"), (key, "maj7"), (key + 9, "min7")]
     piano_h = _saw(6, tilt=rng.uniform(1.5, 2.2))
     bass_h = np.array([1.0, 0.35, 0.1])
-    n_beats = int(n / sr / beat) + 1
-    for b in range(n_beats):
+    for b in range(int(n / sr / beat) + 1):
         s = b * beat
         root, quality = changes[(b // 4) % 4]
         _add(y, ride, int(s * sr))
@@ -369,21 +398,26 @@ def _classicalish(rng, n, sr):
     scale = _MAJOR if rng.random() < 0.7 else _MINOR
     degrees = [0, 3, 4, 0] if rng.random() < 0.5 else [0, 5, 3, 4]
     strings_h = _saw(12, tilt=rng.uniform(1.0, 1.5))
-    y = np.zeros(n)
     per_beat = int(rng.choice([2, 3, 4]))  # eighths, triplets or sixteenths
-    n_beats = int(n / sr / beat) + 1
-    for b in range(n_beats):
+    # Every note of a pitch sounds alike, so each is made once.
+    violin = {}
+    timpani = 0.5 * _kick(sr, rng) if rng.random() < 0.25 else None
+    y = np.zeros(n)
+    for b in range(int(n / sr / beat) + 1):
         s = b * beat
         d = degrees[(b // 2) % 4]
         triad = [key + scale[(d + i) % 7] + 12 * ((d + i) // 7) for i in (0, 2, 4)]
         if b % 2 == 0:  # sustained cello under the arpeggio
             cello = _tone(_hz(triad[0] - 24), dur=2 * beat, sr=sr, harmonics=strings_h, attack=0.15, release=0.2, vibrato=0.004, rng=rng)
             _add(y, 0.3 * cello, int(s * sr))
+            if timpani is not None and b % 4 == 0:
+                _add(y, timpani, int(s * sr))
         arp = triad + [triad[0] + 12]
         for i in range(per_beat):
-            note = arp[(b * per_beat + i) % 4]
-            v = _tone(_hz(note), dur=beat / per_beat, sr=sr, harmonics=strings_h, attack=0.04, release=0.08, vibrato=0.003, rng=rng)
-            _add(y, 0.2 * v, int((s + i * beat / per_beat) * sr))
+            m = arp[(b * per_beat + i) % 4]
+            if m not in violin:
+                violin[m] = 0.2 * _tone(_hz(m), dur=beat / per_beat, sr=sr, harmonics=strings_h, attack=0.04, release=0.08, vibrato=0.003, rng=rng)
+            _add(y, violin[m], int((s + i * beat / per_beat) * sr))
     return _reverb(y, sr=sr, rng=rng, seconds=1.5, mix=0.3)
 
 
@@ -392,24 +426,28 @@ def _reggaeish(rng, n, sr):
     key = int(rng.integers(36, 46))
     y = np.zeros(n)
     kick, hat = _kick(sr, rng), _hat(sr, rng)
-    rim = _tone(rng.uniform(400, 600), dur=0.03, sr=sr, harmonics=np.array([1.0, 0.5, 0.3]), decay=0.02, release=0.01)
+    rim = 0.6 * _tone(rng.uniform(400, 600), dur=0.03, sr=sr, harmonics=np.array([1.0, 0.5, 0.3]), decay=0.02, release=0.01)
     skank_h = _saw(10, tilt=rng.uniform(0.7, 1.1))
     progression = [key, key + rng.choice([5, 7, 10]), key, key + rng.choice([3, 5, 7])]
+    skank = {
+        root: 0.15 * sum(_tone(_hz(m + 24), dur=beat / 6, sr=sr, harmonics=skank_h, decay=0.05, release=0.01) for m in _chord(root, "maj"))
+        for root in set(progression)
+    }
     bass_line = rng.choice([0, 0, 7, 12, 10, 5], size=4)
-    n_beats = int(n / sr / beat) + 1
-    for b in range(n_beats):
+    for b in range(int(n / sr / beat) + 1):
         s = b * beat
         root = progression[(b // 4) % 4]
         if b % 4 == 2:  # one drop: kick and rim together on beat 3
             _add(y, kick, int(s * sr))
-            _add(y, 0.6 * rim, int(s * sr))
+            _add(y, rim, int(s * sr))
         for half in (0, 1):
             _add(y, 0.7 * hat, int((s + half * beat / 2) * sr))
-        skank = sum(_tone(_hz(m + 24), dur=beat / 6, sr=sr, harmonics=skank_h, decay=0.05, release=0.01) for m in _chord(root, "maj"))
-        _add(y, 0.15 * skank, int((s + beat / 2) * sr))
+        _add(y, skank[root], int((s + beat / 2) * sr))
         if b % 4 != 2 or rng.random() < 0.3:  # bass rests on the drop
             bass = _tone(_hz(root + bass_line[b % 4]), dur=beat * 0.7, sr=sr, harmonics=np.array([1.0, 0.4]), decay=0.6, release=0.05)
             _add(y, 0.6 * bass, int(s * sr))
+    if rng.random() < 0.3:  # an organ bed under the skank
+        y += _pads(rng, n, sr, key=key + 12, scale=_MAJOR, level=0.05, chord_s=(1.5, 2.5))
     return y
 
 
@@ -417,6 +455,22 @@ _COMPOSERS = {
     "ambient": _ambient, "classicalish": _classicalish, "jazzish": _jazzish,
     "reggaeish": _reggaeish, "rock": _rock, "techno": _techno,
 }
+
+
+def _recording(y, *, sr, rng):
+    """A random "recording chain": tone tilt, low-pass and hiss, as real tracks differ.
+
+    Mastering and media change the spectrum of whole tracks; without it every
+    clip of a genre would share one spectral envelope and be trivial to tell apart.
+    """
+    spec = np.fft.rfft(y)
+    f = np.fft.rfftfreq(y.size, 1 / sr)
+    octaves = np.log2(np.maximum(f, 20.0) / 1000.0)
+    gain_db = rng.uniform(-4.0, 2.0) * octaves  # darker or brighter per octave
+    gain_db -= 12.0 * np.maximum(0.0, np.log2(np.maximum(f, 1.0) / rng.uniform(3000, 10000)))  # roll-off
+    y = np.fft.irfft(spec * 10 ** (gain_db / 20), y.size)
+    y /= max(np.abs(y).max(), 1e-9)
+    return y + 10 ** (-rng.uniform(25, 50) / 20) * rng.standard_normal(y.size)
 
 
 def synth_genre_clip(*, genre, seconds, sr, rng):
@@ -428,9 +482,7 @@ def synth_genre_clip(*, genre, seconds, sr, rng):
     """
     n = int(round(seconds * sr))
     y = _COMPOSERS[genre](rng, n, sr)
-    # A faint hiss and a random level, as on a real recording.
-    y = y / max(np.abs(y).max(), 1e-9)
-    y += 10 ** (-rng.uniform(35, 55) / 20) * rng.standard_normal(n)
+    y = _recording(y, sr=sr, rng=rng)
     y *= rng.uniform(0.3, 0.9) / np.abs(y).max()
     return y.astype(np.float32)
 
@@ -475,7 +527,7 @@ def data_dir():
 
 
 def _genres_settings():
-    return {"version": GENRES_VERSION, "n_per_genre": 12, "seconds": 6.0, "sr": 22050, "seed": 0}
+    return {"version": GENRES_VERSION, **GENRES_DEMO_SETTINGS}
 
 
 def _is_current(folder, settings):
@@ -493,10 +545,10 @@ def _ensure_genres_demo():
     target.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and rename: an interrupted run leaves only a
     # temp folder, never a half set under the real name.
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=".genres-", dir=target.parent))
+    tmp = target.with_name(f".genres-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()  # unlike mkdtemp, keeps the user's umask (not 0700)
     try:
-        params = {k: v for k, v in settings.items() if k != "version"}
-        generate_genres_demo(tmp, **params)
+        generate_genres_demo(tmp, **GENRES_DEMO_SETTINGS)
         (tmp / _GENRES_MARKER).write_text(json.dumps(settings))
         if target.exists():  # an older generator's set
             stale = target.with_name(f".stale-{tmp.name}")

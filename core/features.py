@@ -57,6 +57,9 @@ class FeatureConfig:
     trim_db : cut leading/trailing audio quieter than this below the peak (None: no trim)
     max_seconds : use at most this many seconds of each clip (None: all)
     n_frames : fixed frame count for ``mfcc-full`` (None: set from the training data)
+    frames : how ``mfcc-full`` reaches ``n_frames``: "pad" (zero-pad/cut, the
+        seed's way) or "resize" (stretch each clip's frames in time to
+        ``n_frames``, 32 by default: a slow and a fast speaker line up)
     image_size : side of the ``logmel-128`` image
     """
 
@@ -71,6 +74,7 @@ class FeatureConfig:
     trim_db: float | None = None
     max_seconds: float | None = None
     n_frames: int | None = None
+    frames: str = "pad"
     image_size: int = 128
 
     def __post_init__(self):
@@ -79,6 +83,10 @@ class FeatureConfig:
         for field in ("n_mfcc", "n_mels", "image_size"):
             if int(getattr(self, field)) < 1:
                 raise SpeechLabError(f"Feature setting '{field}' must be at least 1")
+        if self.frames not in ("pad", "resize"):
+            raise SpeechLabError(f"Feature setting 'frames' must be pad or resize, not '{self.frames}'")
+        if self.n_frames is not None and int(self.n_frames) < 1:
+            raise SpeechLabError("Feature setting 'n_frames' must be at least 1")
         if self.win_ms <= 0 or self.hop_ms <= 0:
             raise SpeechLabError("Feature settings 'win_ms' and 'hop_ms' must be positive")
 
@@ -91,7 +99,8 @@ class FeatureConfig:
     def cache_key(self):
         """A string that changes whenever a clip's raw features would change."""
         d = dataclasses.asdict(self)
-        d.pop("n_frames")  # padding happens after the cache
+        d.pop("n_frames")  # padding and resizing happen after the cache
+        d.pop("frames")
         d["version"] = FEATURE_VERSION
         return json.dumps(d, sort_keys=True)
 
@@ -337,7 +346,8 @@ def finalize(raws, config):
 
     For ``mfcc-full`` the frame count is fixed to ``config.n_frames`` or, when
     that is None, to the longest clip (the seed's choice); shorter clips are
-    zero-padded at the end, longer ones cut.
+    zero-padded at the end, longer ones cut. With ``frames="resize"`` every
+    clip is stretched in time to ``n_frames`` (default 32) instead.
 
     Returns
     -------
@@ -348,13 +358,19 @@ def finalize(raws, config):
         if not raws:
             return np.zeros((0,), np.float32), config
         return np.stack(raws).astype(np.float32, copy=False), config
-    n_frames = config.n_frames or max((r.shape[1] for r in raws), default=1)
+    if config.frames == "resize":
+        n_frames = config.n_frames or 32
+    else:
+        n_frames = config.n_frames or max((r.shape[1] for r in raws), default=1)
     config = dataclasses.replace(config, n_frames=int(n_frames))
     rows = raws[0].shape[0] if raws else 3 * config.n_mfcc
     X = np.zeros((len(raws), rows, n_frames), dtype=np.float32)
     for i, r in enumerate(raws):
-        t = min(n_frames, r.shape[1])
-        X[i, :, :t] = r[:, :t]
+        if config.frames == "resize":
+            X[i] = resize_area(r, shape=(rows, n_frames))
+        else:
+            t = min(n_frames, r.shape[1])
+            X[i, :, :t] = r[:, :t]
     return X.reshape(len(raws), -1), config
 
 
@@ -508,6 +524,10 @@ def _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requeste
     import concurrent.futures as cf
 
     n_jobs = min(n_jobs, max(1, len(todo) // 8))
+    # The warm-up can take a second or more (librosa's first import): honour a
+    # stop requested before it starts.
+    if stop_requested():
+        raise Cancelled("Feature extraction stopped")
     # Warm up here, before forking: the children inherit librosa/scipy already
     # imported and the mel basis cached instead of each paying for it.
     accept(todo[:1], _extract_chunk([paths[todo[0]]], config))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.audio import resample  # noqa: F401  (re-exported: takes are resampled like files)
 from core.errors import NoAudioDevice
 
 #: Rates tried, in order, after the requested one and the device's default.
@@ -61,8 +62,15 @@ def _sounddevice():
     return sounddevice
 
 
-def list_input_devices() -> list[InputDevice]:
+def list_input_devices(*, rescan: bool = False) -> list[InputDevice]:
     """List the devices that can record.
+
+    Parameters
+    ----------
+    rescan : bool
+        Re-initialise PortAudio first so that devices plugged in (or removed)
+        since start-up show up. PortAudio only scans when it initialises, so
+        this closes every open stream: stop recording and playback first.
 
     Returns an empty list when PortAudio is missing or lists no input; use
     :func:`resolve_device` to get a message saying why.
@@ -72,6 +80,9 @@ def list_input_devices() -> list[InputDevice]:
     except NoAudioDevice:
         return []
     try:
+        if rescan:
+            sd._terminate()  # sounddevice's documented way to re-scan devices
+            sd._initialize()
         devices = sd.query_devices()
         hostapis = sd.query_hostapis()
         default_in = sd.default.device[0]
@@ -337,24 +348,28 @@ def record(seconds: float, *, device=None, samplerate=None) -> tuple[np.ndarray,
     return audio, rec.samplerate
 
 
-def resample(y: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
-    """High-quality resampling (soxr "HQ").
+def play_audio(y: np.ndarray, *, sr: int) -> None:
+    """Start playing mono ``y`` (shape (n,)) on the default output and return at once.
 
-    Parameters
-    ----------
-    y : np.ndarray, shape (n,) or (n, channels)
-
-    Returns
-    -------
-    np.ndarray, shape (round(n * sr_to / sr_from), ...), float32
+    Raises
+    ------
+    NoAudioDevice
+        When there is no usable output device.
     """
-    if int(sr_from) == int(sr_to):
-        return np.asarray(y, dtype=np.float32)
-    import soxr
+    sd = _sounddevice()
+    try:
+        sd.play(np.asarray(y, dtype=np.float32), int(sr))
+    except (sd.PortAudioError, ValueError) as exc:
+        raise NoAudioDevice(f"Cannot play audio: no usable output device ({exc}).") from exc
 
-    return soxr.resample(np.asarray(y, dtype=np.float32), sr_from, sr_to, quality="HQ").astype(
-        np.float32, copy=False
-    )
+
+def stop_playback() -> None:
+    """Stop what :func:`play_audio` started (no-op when nothing plays or PortAudio is missing)."""
+    import sys
+
+    sd = sys.modules.get("sounddevice")
+    if sd is not None:
+        sd.stop()
 
 
 def level_dbfs(block: np.ndarray) -> float:
@@ -389,24 +404,6 @@ def _frame_db(y: np.ndarray, frame: int) -> np.ndarray:
     frames = np.asarray(y[: n * frame], dtype=np.float64).reshape(n, frame)
     rms = np.sqrt(np.mean(frames * frames, axis=1))
     return np.maximum(SILENCE_DB, 20.0 * np.log10(rms + 1e-12))
-
-
-def speech_bounds(y: np.ndarray, sr: int, *, top_db: float = 35.0, frame_s: float = 0.02) -> tuple[int, int]:
-    """Where the sound in a take starts and ends (silence trimmed).
-
-    Frames quieter than the loudest frame minus ``top_db`` count as silence.
-
-    Returns
-    -------
-    (start, end) : sample indices, ``0 <= start < end <= len(y)``; ``(0, len(y))``
-        when the take is too short or entirely silent.
-    """
-    frame = max(1, int(round(frame_s * sr)))
-    db = _frame_db(y, frame)
-    if db.size == 0 or db.max() <= SILENCE_DB:
-        return 0, len(y)
-    loud = np.flatnonzero(db > db.max() - top_db)
-    return int(loud[0] * frame), int(min(len(y), (loud[-1] + 1) * frame))
 
 
 class UtteranceDetector:

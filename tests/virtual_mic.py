@@ -75,6 +75,15 @@ class VirtualMic:
         self._players.append(player)
         return player
 
+    def unplug(self):
+        """Cut every open recording stream, as unplugging the microphone does.
+
+        The daemon kills its source outputs; PortAudio sees the device fail.
+        """
+        out = _pactl("list", "short", "source-outputs").stdout
+        for line in out.splitlines():
+            subprocess.run(["pacmd", "kill-source-output", line.split()[0]], check=True, timeout=10)
+
     def close(self):
         for player in self._players:
             if player.poll() is None:
@@ -90,6 +99,21 @@ def _reinit_portaudio():
         sd._initialize()
 
 
+def _warm_up(sd):
+    """Open one stream and wait for its first block.
+
+    The first capture after the keep-alive starts only gets data once the
+    null sink's idle 2 s block has run out; absorbing that here keeps the
+    tests' timing honest.
+    """
+    import threading
+
+    got = threading.Event()
+    with sd.InputStream(device=PORTAUDIO_DEVICE, channels=1, callback=lambda *a: got.set()):
+        if not got.wait(5):
+            pytest.skip("the virtual microphone delivered no audio within 5 s")
+
+
 def _pactl(*args):
     return subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10)
 
@@ -97,7 +121,7 @@ def _pactl(*args):
 @pytest.fixture(scope="session")
 def virtual_mic():
     """Start a private PulseAudio whose null sink is the default microphone."""
-    for tool in ("pulseaudio", "paplay", "pactl", "pacat"):
+    for tool in ("pulseaudio", "paplay", "pactl", "pacat", "pacmd"):
         if shutil.which(tool) is None:
             pytest.skip(f"virtual microphone needs '{tool}' (apt-get install pulseaudio pulseaudio-utils)")
     try:
@@ -115,6 +139,7 @@ def virtual_mic():
         [
             "pulseaudio", "--daemonize=no", "-n", "--exit-idle-time=-1", "--disallow-exit",
             "--load=module-native-protocol-unix",
+            "--load=module-cli-protocol-unix",  # for pacmd kill-source-output (unplug)
             f"--load=module-null-sink sink_name={SINK}",
         ],
         stdout=log,
@@ -156,6 +181,10 @@ def virtual_mic():
         keepalive = subprocess.Popen(
             ["pacat", "--playback", "--raw", "--latency-msec=10", f"--device={SINK}", "/dev/zero"]
         )
+        while "RUNNING" not in _pactl("list", "short", "sinks").stdout:
+            if keepalive.poll() is not None or time.monotonic() > deadline:
+                pytest.skip("PulseAudio's null sink never started running (pacat keep-alive failed)")
+            time.sleep(0.02)
         _reinit_portaudio()
         import sounddevice as sd
 
@@ -165,6 +194,7 @@ def virtual_mic():
                 f"PortAudio does not list the ALSA '{PORTAUDIO_DEVICE}' device "
                 f"(apt-get install libasound2-plugins); inputs: {names}"
             )
+        _warm_up(sd)
     except BaseException:  # a skip included: never leave the daemon running
         restore()
         raise

@@ -29,6 +29,7 @@ import time
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
+from threadpoolctl import threadpool_limits
 
 ACTIVATIONS = ("relu", "leaky-relu", "tanh", "logistic", "bipolar-sigmoid", "identity")
 OUTPUTS = ("softmax", "mse")
@@ -40,6 +41,9 @@ _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
 # A trained float32 network has weights of order 1 (He/Xavier start far below
 # 1); beyond this the run is exploding even while its loss is still finite.
 _MAX_WEIGHT = 1e4
+# An epoch whose mean loss is this many times the loss of the untrained
+# network has wrecked its weights (Adam with a huge step ends there, at chance).
+_MAX_LOSS_GROWTH = 100
 
 
 def activate(x, *, name, out=None):
@@ -112,6 +116,17 @@ def activation_derivative(fx, *, name):
     if name == "identity":
         return np.ones_like(fx)
     raise ValueError(f"Unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}.")
+
+
+def _one_blas_thread():
+    """Context that keeps BLAS on one thread while training.
+
+    A mini-batch product is too small to split across threads, and on a busy
+    machine OpenBLAS's threads wait on each other: measured here, one epoch
+    took 10x longer with two threads than with one when another process held
+    a core. Prediction on many samples keeps all threads.
+    """
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _softmax(z):
@@ -347,6 +362,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 gain = math.sqrt(1 / fan_in)
             W[...] = rng.standard_normal(W.shape, dtype=np.float32) * np.float32(gain)
         self._reset_optimizer()
+        self._initial_loss = None
         self.loss_curve_, self.validation_scores_, self.history_ = [], [], []
         self.best_epoch_, self.stop_reason_, self.diverged_ = 0, None, False
 
@@ -476,7 +492,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         weights = self._views(params)[0]
         grad_w, grad_b = self._views(grads)
         for layer in range(len(weights) - 1, -1, -1):
-            np.matmul(acts[layer].T, delta, out=grad_w[layer])
+            # np.dot, not matmul: NumPy's matmul skips BLAS for the rank-1 case
+            # of one-sample batches and is then 7x slower.
+            np.dot(acts[layer].T, delta, out=grad_w[layer])
             np.sum(delta, axis=0, out=grad_b[layer])
             if layer:
                 delta = delta @ weights[layer].T
@@ -488,34 +506,41 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _step(self, grads):
         """One in-place optimiser update of the flat parameters from ``grads`` (overwritten)."""
         params, scratch, lr = self._params, self._scratch, self.learning_rate
-        if self.l2:
-            n_w = self._n_weights
-            np.multiply(params[:n_w], self.l2, out=scratch[:n_w])
-            grads[:n_w] += scratch[:n_w]
+        n_w = self._n_weights
         if self.optimizer == "sgd":
+            # p - lr (g + l2 p) == (1 - lr l2) p - lr g: one pass fewer, which
+            # counts with the seed's one-sample batches.
+            if self.l2:
+                params[:n_w] *= 1 - lr * self.l2
             grads *= lr
             params -= grads
-        elif self.optimizer == "momentum":
+            return
+        if self.l2:
+            np.multiply(params[:n_w], self.l2, out=scratch[:n_w])
+            grads[:n_w] += scratch[:n_w]
+        if self.optimizer == "momentum":
             velocity = self._moment1
             velocity *= self.momentum
             grads *= lr
             velocity -= grads
             params += velocity
         else:
+            # Adam with its moments kept divided by (1 - beta): m' = m / (1 - b1)
+            # and v' = v / (1 - b2) update as m' = b1 m' + g, v' = b2 v' + g^2,
+            # two passes fewer per step than the textbook form; the constants
+            # and the bias correction fold into the step size and epsilon.
             self._steps += 1
             m, v = self._moment1, self._moment2
-            # m += (1 - b1) (g - m);  v += (1 - b2) (g^2 - v)
-            np.subtract(grads, m, out=scratch)
-            scratch *= 1 - _ADAM_BETA1
-            m += scratch
+            m *= _ADAM_BETA1
+            m += grads
+            v *= _ADAM_BETA2
             np.multiply(grads, grads, out=scratch)
-            scratch -= v
-            scratch *= 1 - _ADAM_BETA2
             v += scratch
-            # Bias correction folded into the step size (Kingma & Ba, section 2).
-            step = lr * math.sqrt(1 - _ADAM_BETA2**self._steps) / (1 - _ADAM_BETA1**self._steps)
+            root = math.sqrt(1 - _ADAM_BETA2)
+            step = lr * (1 - _ADAM_BETA1) / root * math.sqrt(1 - _ADAM_BETA2**self._steps)
+            step /= 1 - _ADAM_BETA1**self._steps
             np.sqrt(v, out=scratch)
-            scratch += _ADAM_EPS
+            scratch += _ADAM_EPS / root
             np.divide(m, scratch, out=scratch)
             scratch *= step
             params -= scratch
@@ -572,5 +597,314 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self._setup(X_train, classes, rng)
         X_train = self._scale(X_train)
         X_val = None if X_val is None else self._scale(X_val)
-        self._train(X_train, y_train, X_val, y_val, on_epoch=on_epoch, should_stop=should_stop)
+        with _one_blas_thread():
+            self._train(X_train, y_train, X_val, y_val, on_epoch=on_epoch, should_stop=should_stop)
         return self
+
+    def partial_fit(self, X, y, classes=None):
+        """Train for one epoch over (X, y), continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+        y : array-like (n_samples,)
+        classes : array-like or None
+            Every label the model will ever see; required on the first call
+            (which also fits the standardisation on this first X).
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "_params"):
+            if classes is None:
+                raise ValueError("partial_fit needs classes=[...all labels...] on its first call.")
+            self._layer_plan()
+            X = _check_X(X)
+            classes = np.unique(np.asarray(classes))
+            if len(classes) < 2:
+                raise ValueError(f"Training needs at least two classes; got {classes.tolist()}.")
+            self._rng = np.random.default_rng(self.random_state)
+            self._setup(X, classes, self._rng)
+        else:
+            X = _check_X(X, n_features=self.n_features_in_)
+            if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+                raise ValueError(f"classes differ from the ones of the first call: {self.classes_.tolist()}.")
+        y = _encode(self.classes_, y, n_samples=len(X))
+        before = self._params.copy()
+        epoch = len(self.loss_curve_) + 1
+        with _one_blas_thread():
+            status, loss, ys, correct = self._run_epoch(
+                self._scale(X), y, epoch=epoch, on_epoch=None, should_stop=None, started=time.perf_counter()
+            )
+        if status is None:
+            status = self._explosion(loss)
+        if status is not None:
+            self._params[...] = before
+            self._diverge(epoch, status)
+            return self
+        self.loss_curve_.append(loss)
+        self.history_.append(
+            self._report(epoch, loss, correct.mean(), None, None, self._per_class(ys, correct), 0.0, None)
+        )
+        self.best_epoch_ = epoch
+        return self
+
+    def _train(self, X, y, X_val, y_val, *, on_epoch, should_stop):
+        """The epoch loop of :meth:`fit` on standardised data; sets the learned-state attributes."""
+        started = time.perf_counter()
+        best_params, best_loss, stale = self._params.copy(), math.inf, 0
+        for epoch in range(1, self.epochs + 1):
+            status, loss, ys, correct = self._run_epoch(
+                X, y, epoch=epoch, on_epoch=on_epoch, should_stop=should_stop, started=started
+            )
+            if status == "stopped":
+                self.stop_reason_ = f"stopped by user after epoch {epoch - 1}"
+                if X_val is not None and self.best_epoch_:
+                    self._params[...] = best_params
+                return
+            val_loss = val_acc = None
+            if status is None and X_val is not None:
+                val_loss, val_acc, per_class = self._evaluate(X_val, y_val)
+                if not math.isfinite(val_loss):
+                    status = "the validation loss became " + ("nan" if math.isnan(val_loss) else "inf")
+            if status is None:
+                status = self._explosion(loss)
+            if status is not None:
+                self._params[...] = best_params
+                self._diverge(epoch, status)
+                return
+            if X_val is None:
+                per_class = self._per_class(ys, correct)
+            else:
+                self.validation_scores_.append(val_acc)
+            self.loss_curve_.append(loss)
+            stats = self._report(
+                epoch, loss, correct.mean(), val_loss, val_acc, per_class, time.perf_counter() - started, None
+            )
+            self.history_.append(stats)
+            if on_epoch is not None:
+                on_epoch(dict(stats))
+            monitored = loss if val_loss is None else val_loss
+            if monitored < best_loss:
+                best_loss, stale, self.best_epoch_ = monitored, 0, epoch
+                best_params[...] = self._params
+            else:
+                stale += 1
+            if self.early_stopping and stale >= self.patience:
+                self._params[...] = best_params
+                what = "training" if X_val is None else "validation"
+                self.stop_reason_ = (
+                    f"Early stopping after epoch {epoch}: the {what} loss has not improved for "
+                    f"{self.patience} epochs; kept the weights of epoch {self.best_epoch_}."
+                )
+                return
+        if self.early_stopping:
+            self._params[...] = best_params
+        else:
+            self.best_epoch_ = self.epochs
+
+    def _run_epoch(self, X, y, *, epoch, on_epoch, should_stop, started):
+        """One shuffled pass of mini-batch updates over standardised X (n, f), y (n,).
+
+        Returns
+        -------
+        status : None, "stopped" or a description of how the loss blew up
+        loss : float
+            Mean of the mini-batch losses, weighted by batch size.
+        ys : ndarray (n,)
+            The labels in the order they were visited.
+        correct : ndarray (n,) of bool
+            Whether each visited sample was classified right before its update.
+        """
+        n = len(X)
+        order = self._rng.permutation(n)
+        X, ys = X[order], y[order]  # one copy per epoch, then every batch is a contiguous slice
+        correct = np.zeros(n, dtype=bool)
+        size, grads, loss_sum = int(self.batch_size), self._grads, 0.0
+        for batch, start in enumerate(range(0, n, size), 1):
+            if should_stop is not None and should_stop():
+                return "stopped", math.nan, ys, correct
+            stop = min(start + size, n)
+            yb = ys[start:stop]
+            # A diverging run overflows float32; the finite-loss check below
+            # catches it and explains it, so the warnings would only repeat it.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss, _, out = self._loss_and_grads(X[start:stop], yb, grads=grads)
+                if not math.isfinite(loss):
+                    return "the loss became " + ("nan" if math.isnan(loss) else "inf"), math.nan, ys, correct
+                self._step(grads)
+            if self._initial_loss is None:
+                self._initial_loss = loss
+            loss_sum += loss * (stop - start)
+            correct[start:stop] = out.argmax(axis=1) == yb
+            if on_epoch is not None and self.report_every and batch % self.report_every == 0:
+                on_epoch(
+                    self._report(
+                        epoch, loss_sum / stop, correct[:stop].mean(), None, None,
+                        self._per_class(ys[:stop], correct[:stop]), time.perf_counter() - started, batch,
+                    )
+                )
+        return None, loss_sum / n, ys, correct
+
+    def _explosion(self, loss):
+        """None while the epoch's mean ``loss`` and the weights are sane, else how they blew up."""
+        if loss > _MAX_LOSS_GROWTH * self._initial_loss:
+            return f"the loss grew from {self._initial_loss:.3g} to {loss:.3g}"
+        with np.errstate(invalid="ignore"):
+            largest = float(np.abs(self._params).max())
+        if not math.isfinite(largest):
+            return "the weights became " + ("nan" if math.isnan(largest) else "inf")
+        if largest > _MAX_WEIGHT:
+            return f"a weight reached {largest:.3g}"
+        return None
+
+    def _diverge(self, epoch, what):
+        """Record a blown-up run; the caller has already put back the last good weights."""
+        self._reset_optimizer()  # its moments hold the blown-up gradients
+        self.diverged_ = True
+        advice = f"lower the learning rate (now {self.learning_rate:g})"
+        if not self.standardize:
+            advice += " or turn on standardisation"
+        self.stop_reason_ = f"Training diverged at epoch {epoch} ({what}): {advice}."
+
+    def _evaluate(self, X, y):
+        """(loss, accuracy, per-class accuracy) of the current weights on standardised X, y."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._forward(X, self._params)[-1]
+            loss, _ = self._output_loss(out, y)
+        correct = out.argmax(axis=1) == y
+        return loss, float(correct.mean()), self._per_class(y, correct)
+
+    def _per_class(self, y, correct):
+        """{str(label): accuracy} from class indices y (n,) and hits (n,); None for absent classes."""
+        k = len(self.classes_)
+        totals = np.bincount(y, minlength=k)
+        hits = np.bincount(y, weights=correct, minlength=k)
+        return {
+            str(label): (float(hit / total) if total else None)
+            for label, hit, total in zip(self.classes_.tolist(), hits, totals)
+        }
+
+    def _report(self, epoch, loss, accuracy, val_loss, val_accuracy, per_class, seconds, batch):
+        return {
+            "epoch": epoch,
+            "epochs": int(self.epochs),
+            "loss": float(loss),
+            "accuracy": float(accuracy),
+            "val_loss": None if val_loss is None else float(val_loss),
+            "val_accuracy": None if val_accuracy is None else float(val_accuracy),
+            "per_class": per_class,
+            "seconds": float(seconds),
+            "batch": batch,
+        }
+
+    # ---------------------------------------------------------- prediction
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray (n_samples, n_classes), float32
+            Columns follow ``classes_``; for ``output="mse"`` the softmax of the outputs.
+        """
+        self._check_fitted()
+        X = self._scale(_check_X(X, n_features=self.n_features_in_))
+        return _softmax(self._forward(X, self._params)[-1])
+
+    def predict(self, X):
+        """Most probable label per sample, (n_samples,), drawn from ``classes_``."""
+        self._check_fitted()
+        X = self._scale(_check_X(X, n_features=self.n_features_in_))
+        return self.classes_[self._forward(X, self._params)[-1].argmax(axis=1)]
+
+    # --------------------------------------------------------- persistence
+
+    def get_state(self):
+        """Everything needed to rebuild the trained model, without pickle.
+
+        Returns
+        -------
+        config : dict
+            JSON-serialisable: ``get_params()``, the architecture and the training record.
+        arrays : dict of str -> ndarray
+            ``coef_<i>``, ``intercept_<i>``, ``classes`` (numeric or unicode,
+            never object) and, when standardising, ``mean`` and ``scale``;
+            loadable with ``np.load(allow_pickle=False)``.
+        """
+        self._check_fitted()
+        params = self.get_params()
+        params["hidden_layer_sizes"] = [int(s) for s in self._layer_plan()[0]]
+        if not isinstance(params["activation"], str):
+            params["activation"] = list(params["activation"])
+        rs = params["random_state"]
+        params["random_state"] = int(rs) if isinstance(rs, (int, np.integer)) else None
+        classes = np.asarray(self.classes_.tolist())
+        if classes.dtype.kind not in "biuU":
+            raise TypeError(
+                f"Labels of type {self.classes_.dtype} cannot be saved without pickle; use ints or strings."
+            )
+        arrays = {"classes": classes}
+        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            arrays[f"coef_{i}"], arrays[f"intercept_{i}"] = W.copy(), b.copy()
+        if self.mean_ is not None:
+            arrays["mean"], arrays["scale"] = self.mean_.copy(), self.scale_.copy()
+        config = {
+            "format": "speechlab-mlp/1",
+            "params": params,
+            "n_features_in": int(self.n_features_in_),
+            "layer_activations": list(self._layer_activations),
+            "loss_curve": [float(v) for v in self.loss_curve_],
+            "validation_scores": [float(v) for v in self.validation_scores_],
+            "best_epoch": int(self.best_epoch_),
+            "stop_reason": self.stop_reason_,
+            "diverged": bool(self.diverged_),
+        }
+        return config, arrays
+
+    @classmethod
+    def from_state(cls, config, arrays):
+        """Rebuild a model saved with :meth:`get_state`; it predicts exactly as the original.
+
+        Parameters
+        ----------
+        config : dict
+        arrays : mapping of str -> ndarray (a dict or an ``np.load`` result)
+
+        Returns
+        -------
+        MLPClassifier
+        """
+        params = dict(config["params"])
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        if not isinstance(params["activation"], str):
+            params["activation"] = tuple(params["activation"])
+        model = cls(**params)
+        n_layers = len(params["hidden_layer_sizes"]) + 1
+        coefs = [np.asarray(arrays[f"coef_{i}"], dtype=np.float32) for i in range(n_layers)]
+        intercepts = [np.asarray(arrays[f"intercept_{i}"], dtype=np.float32) for i in range(n_layers)]
+        model._layer_activations = list(config["layer_activations"])
+        model._shapes = [W.shape for W in coefs]
+        model._params = np.concatenate([a.ravel() for a in coefs + intercepts])
+        model.classes_ = np.asarray(arrays["classes"])
+        model.n_features_in_ = int(config["n_features_in"])
+        if "mean" in arrays:
+            model.mean_ = np.asarray(arrays["mean"], dtype=np.float32)
+            model.scale_ = np.asarray(arrays["scale"], dtype=np.float32)
+        else:
+            model.mean_ = model.scale_ = None
+        model.loss_curve_ = list(config.get("loss_curve", []))
+        model.validation_scores_ = list(config.get("validation_scores", []))
+        model.history_ = []
+        model.best_epoch_ = int(config.get("best_epoch", 0))
+        model.stop_reason_ = config.get("stop_reason")
+        model.diverged_ = bool(config.get("diverged", False))
+        model._rng = np.random.default_rng(params["random_state"])
+        model._reset_optimizer()
+        model._initial_loss = None
+        return model

@@ -15,22 +15,21 @@ _RAMP = np.array([
     (247, 251, 255), (222, 235, 247), (198, 219, 239), (158, 202, 225),
     (107, 174, 214), (66, 146, 198), (33, 113, 181), (8, 81, 156), (8, 48, 107),
 ], dtype=float)
-_MAX_LABEL_PX = 120  # longer class names are elided; the tooltip has them whole
 _GAP = 6
 
 
-def _cell_colour(share: float) -> QColor:
-    position = float(np.clip(share, 0.0, 1.0)) * (len(_RAMP) - 1)
-    low = int(np.floor(position))
-    high = min(low + 1, len(_RAMP) - 1)
-    rgb = _RAMP[low] + (_RAMP[high] - _RAMP[low]) * (position - low)
-    return QColor(*(int(round(v)) for v in rgb))
-
-
-def _text_colour(background: QColor) -> QColor:
+def _cell_colours(shares: np.ndarray) -> tuple[list[list[QColor]], list[list[QColor]]]:
+    """Background and contrasting text colour of every cell, each (n, n)."""
+    position = np.clip(shares, 0.0, 1.0) * (len(_RAMP) - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, len(_RAMP) - 1)
+    rgb = _RAMP[low] + (_RAMP[high] - _RAMP[low]) * (position - low)[..., None]
     # Relative luminance decides dark-on-light or light-on-dark text.
-    luminance = 0.2126 * background.redF() + 0.7152 * background.greenF() + 0.0722 * background.blueF()
-    return QColor(255, 255, 255) if luminance < 0.5 else QColor(20, 20, 20)
+    dark_cell = (rgb @ np.array([0.2126, 0.7152, 0.0722])) / 255 < 0.5
+    rgb = np.rint(rgb).astype(int).tolist()
+    backgrounds = [[QColor(*cell) for cell in row] for row in rgb]
+    texts = [[QColor(255, 255, 255) if dark else QColor(20, 20, 20) for dark in row] for row in dark_cell]
+    return backgrounds, texts
 
 
 class _MatrixCanvas(QWidget):
@@ -46,6 +45,10 @@ class _MatrixCanvas(QWidget):
         return QSize(460, 420)
 
     # Layout ---------------------------------------------------------------
+    def max_label_px(self) -> float:
+        # Longer class names are elided; the tooltip has them whole.
+        return min(160.0, max(60.0, self.width() * 0.24))
+
     def label_font(self) -> QFont:
         n = len(self._view.labels())
         font = QFont(self.font())
@@ -59,7 +62,7 @@ class _MatrixCanvas(QWidget):
         n = len(labels)
         font = self.label_font()
         fm = QFontMetricsF(font)
-        label_w = min(_MAX_LABEL_PX, max(fm.horizontalAdvance(label) for label in labels))
+        label_w = min(self.max_label_px(), max(fm.horizontalAdvance(label) for label in labels))
         title_h = fm.height()
         left = title_h + _GAP + label_w + _GAP
         avail_w = self.width() - left - _GAP
@@ -105,10 +108,12 @@ class _MatrixCanvas(QWidget):
             return
         n = len(labels)
         grid, cell, rotated, font = self.geometry_info()
-        shares = self._view.row_shares()
+        max_label_px = self.max_label_px()
 
         # Cell text size: as large as fits the widest text of the matrix.
-        texts = [[self._view.cell_text(r, c) for c in range(n)] for r in range(n)]
+        texts = self._view.cell_texts()
+        backgrounds, foregrounds = self._view.cell_colours()
+        counts = self._view.matrix()
         widest = max(len(t) for row in texts for t in row)
         cell_font = QFont(font)
         probe = QFontMetricsF(cell_font).horizontalAdvance("8" * widest) / cell_font.pointSizeF()
@@ -120,11 +125,11 @@ class _MatrixCanvas(QWidget):
         for r in range(n):
             for c in range(n):
                 rect = QRectF(grid.left() + c * cell, grid.top() + r * cell, cell, cell)
-                background = _cell_colour(shares[r, c])
-                painter.fillRect(rect, background)
+                painter.fillRect(rect, backgrounds[r][c])
                 if draw_cell_text:
-                    colour = _text_colour(background)
-                    if self._view.matrix()[r, c] == 0:
+                    colour = foregrounds[r][c]
+                    if counts[r, c] == 0:
+                        colour = QColor(colour)
                         colour.setAlphaF(0.35)  # empty cells recede behind real confusions
                     painter.setPen(colour)
                     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, texts[r][c])
@@ -139,7 +144,7 @@ class _MatrixCanvas(QWidget):
         painter.setPen(text_colour)
         fm = QFontMetricsF(font)
         for i, label in enumerate(labels):
-            shown = fm.elidedText(label, Qt.TextElideMode.ElideRight, _MAX_LABEL_PX)
+            shown = fm.elidedText(label, Qt.TextElideMode.ElideRight, max_label_px)
             row_rect = QRectF(0, grid.top() + i * cell, grid.left() - _GAP, cell)
             painter.drawText(row_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, shown)
             x_mid = grid.left() + (i + 0.5) * cell
@@ -147,7 +152,7 @@ class _MatrixCanvas(QWidget):
                 painter.save()
                 painter.translate(x_mid, grid.bottom() + _GAP)
                 painter.rotate(-90)
-                painter.drawText(QRectF(-_MAX_LABEL_PX, -cell / 2, _MAX_LABEL_PX, cell),
+                painter.drawText(QRectF(-max_label_px, -cell / 2, max_label_px, cell),
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, shown)
                 painter.restore()
             else:
@@ -158,7 +163,7 @@ class _MatrixCanvas(QWidget):
         title_font = QFont(font)
         title_font.setBold(True)
         painter.setFont(title_font)
-        column_labels_h = (min(_MAX_LABEL_PX, max(fm.horizontalAdvance(s) for s in labels))
+        column_labels_h = (min(max_label_px, max(fm.horizontalAdvance(s) for s in labels))
                            if rotated else fm.height())
         title_y = grid.bottom() + _GAP + column_labels_h + _GAP
         painter.drawText(QRectF(grid.left(), title_y, grid.width(), fm.height()),
@@ -194,6 +199,9 @@ class ConfusionMatrixView(QWidget):
         self._matrix = np.zeros((0, 0), dtype=np.int64)
         self._labels: list[str] = []
         self._shares = np.zeros((0, 0))
+        # Painting reads these caches: a 30 x 30 repaint then does no per-cell maths.
+        self._texts: list[list[str]] = []
+        self._colours: tuple[list, list] = ([], [])
 
         self._normalise_box = QCheckBox("Row %")
         self._normalise_box.setToolTip("Show each row as percentages of the true class (each row sums to 100)")
@@ -222,7 +230,8 @@ class ConfusionMatrixView(QWidget):
         self._labels = [str(label) for label in labels]
         totals = self._matrix.sum(axis=1, keepdims=True)
         self._shares = np.divide(self._matrix, totals, out=np.zeros(self._matrix.shape), where=totals > 0)
-        self._canvas.update()
+        self._colours = _cell_colours(self._shares)
+        self._refresh_texts()
 
     def clear(self) -> None:
         """Show the empty state."""
@@ -242,10 +251,6 @@ class ConfusionMatrixView(QWidget):
     def labels(self) -> list[str]:
         return list(self._labels)
 
-    def row_shares(self) -> np.ndarray:
-        """Each cell's share of its true class, shape (n, n); empty rows are 0."""
-        return self._shares
-
     def cell_text(self, row: int, col: int) -> str:
         """The text painted in a cell: the count, or the row percentage."""
         if not self.is_normalized():
@@ -254,6 +259,14 @@ class ConfusionMatrixView(QWidget):
         if 0 < percent < 1:
             return "<1"  # keep tiny shares distinct from a true zero
         return f"{percent:.0f}"
+
+    def cell_texts(self) -> list[list[str]]:
+        """Every cell's text, rows true, columns predicted."""
+        return self._texts
+
+    def cell_colours(self) -> tuple[list[list[QColor]], list[list[QColor]]]:
+        """(backgrounds, text colours), each indexed [row][column]."""
+        return self._colours
 
     def cell_tooltip(self, row: int, col: int) -> str:
         """"true X → predicted Y: n" plus the share of the true class."""
@@ -274,4 +287,9 @@ class ConfusionMatrixView(QWidget):
     # ------------------------------------------------------------- helpers
     def _on_normalise_toggled(self, checked: bool) -> None:
         self._caption.setText("Confusion matrix (row %)" if checked else "Confusion matrix (counts)")
+        self._refresh_texts()
+
+    def _refresh_texts(self) -> None:
+        n = len(self._labels)
+        self._texts = [[self.cell_text(r, c) for c in range(n)] for r in range(n)]
         self._canvas.update()

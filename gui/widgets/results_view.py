@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
+    QAbstractItemView, QAbstractScrollArea, QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
     QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
@@ -95,9 +95,9 @@ class ResultsView(QWidget):
         self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self._table.verticalHeader().setVisible(False)
         self._table.verticalHeader().setDefaultSectionSize(22)
-        header = self._table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # The table asks for the width of its columns, so the splitter gives it that.
+        self._table.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
         self._table.setToolTip(f"Red: below {_POOR:.0%}; amber: below {_WEAK:.0%}. Click a header to sort.")
 
         self._report = QPlainTextEdit()
@@ -111,11 +111,11 @@ class ResultsView(QWidget):
         self._details.addTab(self._report, "Report")
         self._matrix = ConfusionMatrixView()
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self._details)
         splitter.addWidget(self._matrix)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)  # spare room goes to the matrix
         splitter.setChildrenCollapsible(False)
 
         scores = QHBoxLayout()
@@ -128,6 +128,20 @@ class ResultsView(QWidget):
         layout.addWidget(splitter, 1, 0)
         layout.setRowStretch(1, 1)
         self.clear()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        self._fit_table()
+
+    def _fit_table(self) -> None:
+        # Whole columns beat a wider matrix, up to 55 % of the width; the user can
+        # still drag the splitter.
+        total = sum(self._splitter.sizes())
+        if total <= 0:
+            return
+        wanted = self._details.sizeHint().width()
+        left = min(wanted, int(total * 0.55))
+        self._splitter.setSizes([left, total - left])
 
     # ----------------------------------------------------------------- API
     def set_results(self, results: dict) -> None:
@@ -176,6 +190,7 @@ class ResultsView(QWidget):
             self._matrix.set_matrix(np.asarray(confusion, dtype=np.int64), labels)
         self._report.setPlainText(results.get("report") or "")
         self._filled = True
+        self._fit_table()
 
     def clear(self) -> None:
         """Back to the empty state (no model evaluated)."""

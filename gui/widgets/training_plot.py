@@ -44,11 +44,13 @@ class TrainingPlot(QWidget):
         background = self.palette().color(QPalette.ColorRole.Base)
         foreground = self.palette().color(QPalette.ColorRole.Text)
         self._plots = {
-            "loss": self._make_plot("Loss", "", background, foreground),
-            "accuracy": self._make_plot("Accuracy", "%", background, foreground),
+            # Loss falls towards the bottom and accuracy rises to the top: each
+            # legend sits in the corner its curves leave free.
+            "loss": self._make_plot("Loss", "", background, foreground, legend_offset=(-8, 8)),
+            "accuracy": self._make_plot("Accuracy", "%", background, foreground, legend_offset=(-8, -8)),
         }
         # Accuracy has a natural scale; a fixed 0..100 % axis keeps runs comparable.
-        self._plots["accuracy"].getPlotItem().setYRange(0, 100, padding=0.02)
+        self._plots["accuracy"].getPlotItem().setYRange(0, 104, padding=0)
         self._plots["accuracy"].getPlotItem().enableAutoRange(axis="y", enable=False)
 
         self._curves: dict[str, pg.PlotDataItem] = {}
@@ -62,6 +64,8 @@ class TrainingPlot(QWidget):
 
         self._running: dict[str, pg.ScatterPlotItem] = {}
         self._best_lines: dict[str, pg.InfiniteLine] = {}
+        # The "best" caption goes where the curves are not: top for loss, bottom for accuracy.
+        label_position = {"loss": 0.95, "accuracy": 0.05}
         for plot_name, plot in self._plots.items():
             running = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(0, 114, 178, 90))
             plot.addItem(running)
@@ -69,7 +73,7 @@ class TrainingPlot(QWidget):
             line = pg.InfiniteLine(
                 angle=90, movable=False,
                 pen=pg.mkPen(_BEST_COLOUR, width=1.5, style=Qt.PenStyle.DotLine),
-                label="best", labelOpts={"position": 0.95, "color": _BEST_COLOUR},
+                label="best", labelOpts={"position": label_position[plot_name], "color": _BEST_COLOUR},
             )
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)
@@ -84,17 +88,19 @@ class TrainingPlot(QWidget):
         self.setMinimumSize(360, 180)
 
     @staticmethod
-    def _make_plot(title: str, units: str, background, foreground) -> pg.PlotWidget:
+    def _make_plot(title: str, units: str, background, foreground, *, legend_offset) -> pg.PlotWidget:
         plot = pg.PlotWidget(background=background)
         item = plot.getPlotItem()
         item.setTitle(title, color=foreground.name(), size="10pt")
         item.setLabel("bottom", "Epoch")
-        item.setLabel("left", title, units=units or None)
+        item.setLabel("left", f"{title} ({units})" if units else title)
         for axis in ("bottom", "left"):
             item.getAxis(axis).setTextPen(foreground)
             item.getAxis(axis).setPen(foreground)
+            # Otherwise a small MSE reads "Loss (x0.001)" with values like 20.
+            item.getAxis(axis).enableAutoSIPrefix(False)
         item.showGrid(x=True, y=True, alpha=0.15)
-        item.addLegend(offset=(-8, 8), labelTextColor=foreground, brush=pg.mkBrush(background))
+        item.addLegend(offset=legend_offset, labelTextColor=foreground, brush=pg.mkBrush(background))
         item.setMenuEnabled(True)
         plot.setMinimumSize(170, 150)
         return plot

@@ -119,6 +119,10 @@ def test_confusion_matrix_shows_counts_then_row_percentages(qtbot):
     assert [view.cell_text(0, c) for c in range(3)] == ["80", "20", "0"]
     assert [view.cell_text(1, c) for c in range(3)] == ["25", "75", "0"]
     assert view.cell_tooltip(1, 0).startswith("true no → predicted yes: 1")
+    # Text contrasts with its cell: light on the dark full diagonal, dark on empty cells.
+    backgrounds, texts = view.cell_colours()
+    assert backgrounds[2][2].lightness() < 100 and texts[2][2].lightness() > 200
+    assert backgrounds[2][0].lightness() > 200 and texts[2][0].lightness() < 100
 
 
 def test_confusion_matrix_maps_points_to_cells(qtbot):

@@ -1,0 +1,177 @@
+"""Save and load a trained model with everything needed to use it again.
+
+A bundle is ONE file: a NumPy ``.npz`` archive holding the model's arrays
+and a JSON document (stored as a uint8 array) with the format version, the
+task, the feature configuration (including the fixed frame count), the
+label names, the training configuration, the metrics and the curves.
+
+Loading uses ``np.load(allow_pickle=False)`` and ``json``: no code in a model
+file is ever executed. Saving writes a temporary file beside the target and
+renames it, so a failed save never destroys the previous file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .errors import SpeechLabError
+from .features import FeatureConfig, features_of_signal
+
+FORMAT = "speechlab-model"
+FORMAT_VERSION = 1
+SUFFIX = ".slm"
+
+# model_type -> (module, class): how to rebuild a model from (config, arrays).
+_MODEL_TYPES = {
+    "mlp": ("core.models.mlp", "MLPClassifier"),
+    "keras-cnn": ("core.models.cnn", "KerasCNNClassifier"),
+    "linear": ("core.models.linear", "LinearClassifier"),
+}
+
+
+def model_type_of(model):
+    for key, (module, cls) in _MODEL_TYPES.items():
+        if type(model).__name__ == cls and type(model).__module__ == module:
+            return key
+    raise SpeechLabError(f"Cannot save a model of type {type(model).__name__}")
+
+
+@dataclasses.dataclass
+class ModelBundle:
+    """A trained model and its context."""
+
+    task: str
+    model: object
+    feature_config: FeatureConfig
+    labels: list
+    training: dict = dataclasses.field(default_factory=dict)
+    metrics: dict = dataclasses.field(default_factory=dict)
+    history: list = dataclasses.field(default_factory=list)
+    created: str = ""
+
+    # -------------------------------------------------------------- prediction
+
+    def _proba_row(self, x):
+        proba = np.asarray(self.model.predict_proba(x[None]))[0]
+        classes = [str(c) for c in self.model.classes_]
+        return {lab: float(proba[classes.index(lab)]) if lab in classes else 0.0 for lab in self.labels}
+
+    def predict_signal(self, y, sr):
+        """Predict one signal (a microphone take or a decoded file).
+
+        The signal goes through exactly the preprocessing of the training
+        files (resample, trim, features, fixed frame count).
+
+        Returns
+        -------
+        dict with ``label`` and ``probabilities`` {label: p}
+        """
+        x = features_of_signal(np.asarray(y, dtype=np.float32), int(sr), self.feature_config)
+        probs = self._proba_row(x)
+        return {"label": max(probs, key=probs.get), "probabilities": probs}
+
+    def predict_file(self, path):
+        from .audio import load_audio
+
+        y, sr = load_audio(path, sr=None, max_seconds=self.feature_config.max_seconds)
+        out = self.predict_signal(y, sr)
+        return {"path": str(path), **out}
+
+
+# ------------------------------------------------------------------ save / load
+
+
+def save_bundle(bundle, path):
+    """Write ``bundle`` to ``path`` atomically (temp file + rename).
+
+    Returns the path written. Raises SpeechLabError when it cannot be written;
+    an existing file at ``path`` is then left untouched.
+    """
+    path = pathlib.Path(path)
+    config, arrays = bundle.model.get_state()
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "task": bundle.task,
+        "model_type": model_type_of(bundle.model),
+        "model_config": config,
+        "feature_config": bundle.feature_config.to_dict(),
+        "labels": [str(x) for x in bundle.labels],
+        "training": bundle.training,
+        "metrics": bundle.metrics,
+        "history": bundle.history,
+        "created": bundle.created or datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    payload = {f"model/{k}": np.asarray(v) for k, v in arrays.items()}
+    for k, v in payload.items():
+        if v.dtype == object:
+            raise SpeechLabError(f"Model array '{k}' has object dtype and cannot be saved safely")
+    payload["meta"] = np.frombuffer(json.dumps(meta, default=_json_default).encode("utf-8"), dtype=np.uint8)
+    tmp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as exc:
+        raise SpeechLabError(f"Could not save the model to {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp_name and os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return path
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def load_bundle(path):
+    """Load a bundle written by :func:`save_bundle` (never executes code from it)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise SpeechLabError(f"Model file not found: {path}")
+    try:
+        with np.load(str(path), allow_pickle=False) as npz:
+            if "meta" not in npz.files:
+                raise SpeechLabError(f"{path} is not a SpeechLab model (no metadata)")
+            meta = json.loads(bytes(npz["meta"]).decode("utf-8"))
+            arrays = {k[len("model/"):]: npz[k] for k in npz.files if k.startswith("model/")}
+    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpeechLabError(f"{path} is not a readable SpeechLab model ({exc})") from exc
+    if meta.get("format") != FORMAT:
+        raise SpeechLabError(f"{path} is not a SpeechLab model")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise SpeechLabError(f"{path} was saved by a newer SpeechLab (format {meta['format_version']}); update the app")
+    kind = meta.get("model_type")
+    if kind not in _MODEL_TYPES:
+        raise SpeechLabError(f"{path}: unknown model type '{kind}'")
+    import importlib
+
+    module, cls = _MODEL_TYPES[kind]
+    model = getattr(importlib.import_module(module), cls).from_state(meta["model_config"], arrays)
+    return ModelBundle(
+        task=meta.get("task", "digits"),
+        model=model,
+        feature_config=FeatureConfig.from_dict(meta["feature_config"]),
+        labels=list(meta["labels"]),
+        training=meta.get("training", {}),
+        metrics=meta.get("metrics", {}),
+        history=meta.get("history", []),
+        created=meta.get("created", ""),
+    )
+
