@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 import zlib
 
@@ -77,9 +78,12 @@ def _espeak(*, text, voice, speed, pitch):
             capture_output=True, check=True, timeout=30,
         )
     except FileNotFoundError:
-        raise SpeechLabError("espeak-ng is not installed; install it (apt install espeak-ng) to build the digits demo") from None
+        raise SpeechLabError(
+            "espeak-ng is not installed; install it (apt install espeak-ng) to build the digits demo"
+        ) from None
     except subprocess.CalledProcessError as exc:
-        raise SpeechLabError(f"espeak-ng failed for voice {voice!r}: {exc.stderr.decode(errors='replace').strip()}") from None
+        reason = exc.stderr.decode(errors="replace").strip()
+        raise SpeechLabError(f"espeak-ng failed for voice {voice!r}: {reason}") from None
     y, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
     return y, int(sr)
 
@@ -137,7 +141,8 @@ def digit_clip_specs():
                 name = f"{digit}_{speaker}_{take}.flac"
                 # crc32, not hash(): the same name must give the same noise in every run.
                 seed = zlib.crc32(f"{DIGITS_SEED}:{name}".encode())
-                specs.append((name, dict(digit=digit, voice=voice, pitch=base_pitch + pitch_offset, speed=speed, seed=seed)))
+                pitch = base_pitch + pitch_offset
+                specs.append((name, dict(digit=digit, voice=voice, pitch=pitch, speed=speed, seed=seed)))
     return specs
 
 
@@ -229,6 +234,11 @@ def _tone(f0, *, dur, sr, harmonics, attack=0.005, decay=None, release=0.05, vib
     if decay:
         env *= np.exp(-t / decay)
     return y * env
+
+
+def _strum(notes, **tone):
+    """Several MIDI notes struck together, each a :func:`_tone` with the same settings."""
+    return sum(_tone(_hz(m), **tone) for m in notes)
 
 
 def _saw(n_harm, tilt=1.0):
@@ -347,7 +357,7 @@ def _rock(rng, n, sr):
     guitar_h = _saw(30, tilt=rng.uniform(0.8, 1.1))
     drive = rng.uniform(0.8, 8)  # from clean-ish to heavy
     chug = {
-        root: sum(_tone(_hz(m), dur=beat / 2.4, sr=sr, harmonics=guitar_h, decay=0.25, release=0.02) for m in _chord(root, "power"))
+        root: _strum(_chord(root, "power"), dur=beat / 2.4, sr=sr, harmonics=guitar_h, decay=0.25, release=0.02)
         for root in set(progression)
     }
     gtr = np.zeros(n)
@@ -387,7 +397,7 @@ def _jazzish(rng, n, sr):
         _add(y, 0.5 * _tone(_hz(m), dur=beat * 0.9, sr=sr, harmonics=bass_h, decay=0.5, release=0.03), int(s * sr))
         if rng.random() < 0.4:  # comping on swung offbeats
             when = s + (swing * beat if rng.random() < 0.6 else 0)
-            comp = sum(_tone(_hz(x + 12), dur=beat * 0.6, sr=sr, harmonics=piano_h, decay=0.4) for x in _chord(root, quality))
+            comp = _strum(_chord(root + 12, quality), dur=beat * 0.6, sr=sr, harmonics=piano_h, decay=0.4)
             _add(y, 0.12 * comp, int(when * sr))
     return y
 
@@ -408,7 +418,8 @@ def _classicalish(rng, n, sr):
         d = degrees[(b // 2) % 4]
         triad = [key + scale[(d + i) % 7] + 12 * ((d + i) // 7) for i in (0, 2, 4)]
         if b % 2 == 0:  # sustained cello under the arpeggio
-            cello = _tone(_hz(triad[0] - 24), dur=2 * beat, sr=sr, harmonics=strings_h, attack=0.15, release=0.2, vibrato=0.004, rng=rng)
+            cello = _tone(_hz(triad[0] - 24), dur=2 * beat, sr=sr, harmonics=strings_h,
+                          attack=0.15, release=0.2, vibrato=0.004, rng=rng)
             _add(y, 0.3 * cello, int(s * sr))
             if timpani is not None and b % 4 == 0:
                 _add(y, timpani, int(s * sr))
@@ -416,7 +427,8 @@ def _classicalish(rng, n, sr):
         for i in range(per_beat):
             m = arp[(b * per_beat + i) % 4]
             if m not in violin:
-                violin[m] = 0.2 * _tone(_hz(m), dur=beat / per_beat, sr=sr, harmonics=strings_h, attack=0.04, release=0.08, vibrato=0.003, rng=rng)
+                violin[m] = 0.2 * _tone(_hz(m), dur=beat / per_beat, sr=sr, harmonics=strings_h,
+                                        attack=0.04, release=0.08, vibrato=0.003, rng=rng)
             _add(y, violin[m], int((s + i * beat / per_beat) * sr))
     return _reverb(y, sr=sr, rng=rng, seconds=1.5, mix=0.3)
 
@@ -426,14 +438,16 @@ def _reggaeish(rng, n, sr):
     key = int(rng.integers(36, 46))
     y = np.zeros(n)
     kick, hat = _kick(sr, rng), _hat(sr, rng)
-    rim = 0.6 * _tone(rng.uniform(400, 600), dur=0.03, sr=sr, harmonics=np.array([1.0, 0.5, 0.3]), decay=0.02, release=0.01)
+    rim_h = np.array([1.0, 0.5, 0.3])
+    rim = 0.6 * _tone(rng.uniform(400, 600), dur=0.03, sr=sr, harmonics=rim_h, decay=0.02, release=0.01)
     skank_h = _saw(10, tilt=rng.uniform(0.7, 1.1))
     progression = [key, key + rng.choice([5, 7, 10]), key, key + rng.choice([3, 5, 7])]
     skank = {
-        root: 0.15 * sum(_tone(_hz(m + 24), dur=beat / 6, sr=sr, harmonics=skank_h, decay=0.05, release=0.01) for m in _chord(root, "maj"))
+        root: 0.15 * _strum(_chord(root + 24, "maj"), dur=beat / 6, sr=sr, harmonics=skank_h, decay=0.05, release=0.01)
         for root in set(progression)
     }
     bass_line = rng.choice([0, 0, 7, 12, 10, 5], size=4)
+    bass_h = np.array([1.0, 0.4])
     for b in range(int(n / sr / beat) + 1):
         s = b * beat
         root = progression[(b // 4) % 4]
@@ -444,7 +458,7 @@ def _reggaeish(rng, n, sr):
             _add(y, 0.7 * hat, int((s + half * beat / 2) * sr))
         _add(y, skank[root], int((s + beat / 2) * sr))
         if b % 4 != 2 or rng.random() < 0.3:  # bass rests on the drop
-            bass = _tone(_hz(root + bass_line[b % 4]), dur=beat * 0.7, sr=sr, harmonics=np.array([1.0, 0.4]), decay=0.6, release=0.05)
+            bass = _tone(_hz(root + bass_line[b % 4]), dur=beat * 0.7, sr=sr, harmonics=bass_h, decay=0.6, release=0.05)
             _add(y, 0.6 * bass, int(s * sr))
     if rng.random() < 0.3:  # an organ bed under the skank
         y += _pads(rng, n, sr, key=key + 12, scale=_MAJOR, level=0.05, chord_s=(1.5, 2.5))
@@ -537,12 +551,24 @@ def _is_current(folder, settings):
         return False
 
 
+def _remove_leftovers(folder, *, older_than_s=3600):
+    """Delete temp folders of generations that were killed (a live one is minutes old at most)."""
+    now = time.time()
+    for p in [*folder.glob(".genres-*"), *folder.glob(".stale-*")]:
+        try:
+            if now - p.stat().st_mtime > older_than_s:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass  # removed by another process meanwhile
+
+
 def _ensure_genres_demo():
     settings = _genres_settings()
     target = data_dir() / "demo" / "genres_original"
     if _is_current(target, settings):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(target.parent)
     # Build beside the target and rename: an interrupted run leaves only a
     # temp folder, never a half set under the real name.
     tmp = target.with_name(f".genres-{os.getpid()}-{uuid.uuid4().hex[:8]}")

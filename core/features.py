@@ -371,7 +371,7 @@ def finalize(raws, config):
         else:
             t = min(n_frames, r.shape[1])
             X[i, :, :t] = r[:, :t]
-    return X.reshape(len(raws), -1), config
+    return X.reshape(len(raws), rows * n_frames), config  # explicit: -1 fails when no clip is usable
 
 
 # ----------------------------------------------------------------------------- extractor

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import collections
 import queue
+import sys
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +25,7 @@ from core.errors import NoAudioDevice
 #: Rates tried, in order, after the requested one and the device's default.
 FALLBACK_RATES = (48000, 44100, 16000)
 SILENCE_DB = -120.0
+_RECORDERS: weakref.WeakSet = weakref.WeakSet()  # every Recorder made, to know if a stream runs
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,9 @@ def list_input_devices(*, rescan: bool = False) -> list[InputDevice]:
     ----------
     rescan : bool
         Re-initialise PortAudio first so that devices plugged in (or removed)
-        since start-up show up. PortAudio only scans when it initialises, so
-        this closes every open stream: stop recording and playback first.
+        since start-up show up. PortAudio only scans when it initialises, and
+        re-initialising would kill open streams, so the rescan is skipped
+        while any :class:`Recorder` is running (playback is cut short).
 
     Returns an empty list when PortAudio is missing or lists no input; use
     :func:`resolve_device` to get a message saying why.
@@ -80,8 +84,8 @@ def list_input_devices(*, rescan: bool = False) -> list[InputDevice]:
     except NoAudioDevice:
         return []
     try:
-        if rescan:
-            sd._terminate()  # sounddevice's documented way to re-scan devices
+        if rescan and not any(r.active for r in list(_RECORDERS)):
+            sd._terminate()  # private, but the only way: PortAudio scans devices once, at init
             sd._initialize()
         devices = sd.query_devices()
         hostapis = sd.query_hostapis()
@@ -180,6 +184,7 @@ class Recorder:
         self._stream = None
         self._stopping = False
         self.stream_error: NoAudioDevice | None = None
+        _RECORDERS.add(self)
 
     # -- setup -------------------------------------------------------------
     def _pick_samplerate(self, wanted) -> int:
@@ -365,8 +370,6 @@ def play_audio(y: np.ndarray, *, sr: int) -> None:
 
 def stop_playback() -> None:
     """Stop what :func:`play_audio` started (no-op when nothing plays or PortAudio is missing)."""
-    import sys
-
     sd = sys.modules.get("sounddevice")
     if sd is not None:
         sd.stop()

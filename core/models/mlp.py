@@ -244,7 +244,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     history_ : list of dict
         The per-epoch reports (the dicts with ``"batch": None`` given to ``on_epoch``).
     best_epoch_ : int
-        The epoch whose end-of-epoch weights the model holds (0: the initial ones).
+        The epoch whose end-of-epoch weights the model holds (0: the initial
+        ones); after a user stop without validation data, the last finished
+        epoch (the weights are those at the stop).
     stop_reason_ : str or None
         None when training ran all its epochs, otherwise why it stopped.
     diverged_ : bool
@@ -353,6 +355,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         dims = (self.n_features_in_, *sizes, len(classes))
         self._shapes = list(zip(dims[:-1], dims[1:]))
         self._params = np.zeros(sum(i * o + o for i, o in self._shapes), dtype=np.float32)
+        self._reset_optimizer()
         for W, (fan_in, _), name in zip(self.coefs_, self._shapes, self._layer_activations):
             if self.init == "randn":
                 gain = 1.0
@@ -361,7 +364,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             else:
                 gain = math.sqrt(1 / fan_in)
             W[...] = rng.standard_normal(W.shape, dtype=np.float32) * np.float32(gain)
-        self._reset_optimizer()
         self._initial_loss = None
         self.loss_curve_, self.validation_scores_, self.history_ = [], [], []
         self.best_epoch_, self.stop_reason_, self.diverged_ = 0, None, False
@@ -370,8 +372,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """Zero the optimiser's moments and allocate the per-step buffers."""
         self._grads = np.zeros_like(self._params)
         self._scratch = np.zeros_like(self._params)
-        self._moment1 = np.zeros_like(self._params) if self.optimizer != "sgd" else None
-        self._moment2 = np.zeros_like(self._params) if self.optimizer == "adam" else None
+        # Per-layer views, built once: rebuilding them costs more than the
+        # maths of a one-sample batch on a small network.
+        self._param_views = self._views(self._params)
+        self._grad_views = self._views(self._grads)
+        self._n_weights = sum(i * o for i, o in self._shapes)
+        # Both moments always exist, so set_params(optimizer=...) between
+        # partial_fit calls works.
+        self._moment1 = np.zeros_like(self._params)
+        self._moment2 = np.zeros_like(self._params)
         self._steps = 0
 
     def _views(self, flat):
@@ -387,15 +396,24 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def coefs_(self):
-        return self._views(self._params)[0]
+        return self._param_views[0]
 
     @property
     def intercepts_(self):
-        return self._views(self._params)[1]
+        return self._param_views[1]
 
-    @property
-    def _n_weights(self):
-        return sum(i * o for i, o in self._shapes)
+    def __getstate__(self):
+        # Views would be pickled as copies, cut off from the buffers they view.
+        state = dict(super().__getstate__())
+        state.pop("_param_views", None)
+        state.pop("_grad_views", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_params" in state:
+            self._param_views = self._views(self._params)
+            self._grad_views = self._views(self._grads)
 
     # ------------------------------------------------------------- validation
 
@@ -417,7 +435,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         activation for MSE output.
         """
         acts = [X]
-        for W, b, name in zip(*self._views(params), self._layer_activations):
+        views = self._param_views if params is self._params else self._views(params)
+        for W, b, name in zip(*views, self._layer_activations):
             z = acts[-1] @ W
             z += b
             if name != "softmax":
@@ -489,13 +508,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         grads = np.empty_like(params) if grads is None else grads
         acts = self._forward(X, params)
         loss, delta = self._output_loss(acts[-1], y)
-        weights = self._views(params)[0]
-        grad_w, grad_b = self._views(grads)
+        weights = (self._param_views if params is self._params else self._views(params))[0]
+        grad_w, grad_b = self._grad_views if grads is self._grads else self._views(grads)
         for layer in range(len(weights) - 1, -1, -1):
             # np.dot, not matmul: NumPy's matmul skips BLAS for the rank-1 case
             # of one-sample batches and is then 7x slower.
             np.dot(acts[layer].T, delta, out=grad_w[layer])
-            np.sum(delta, axis=0, out=grad_b[layer])
+            np.add.reduce(delta, axis=0, out=grad_b[layer])
             if layer:
                 delta = delta @ weights[layer].T
                 name = self._layer_activations[layer - 1]
@@ -576,9 +595,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         self._layer_plan()
         X = _check_X(X)
-        classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
-        if len(y_idx) != len(X):
-            raise ValueError(f"X has {len(X)} samples but y has {len(y_idx)} labels.")
+        y = np.asarray(y)
+        if y.shape != (len(X),):
+            raise ValueError(f"y must be 1-D with one label per sample ({len(X)}); got shape {y.shape}.")
+        classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(f"Training needs at least two classes; y holds only {classes.tolist()}.")
         if (X_val is None) != (y_val is None):
@@ -633,9 +653,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         y = _encode(self.classes_, y, n_samples=len(X))
         before = self._params.copy()
         epoch = len(self.loss_curve_) + 1
+        started = time.perf_counter()
         with _one_blas_thread():
             status, loss, ys, correct = self._run_epoch(
-                self._scale(X), y, epoch=epoch, on_epoch=None, should_stop=None, started=time.perf_counter()
+                self._scale(X), y, epoch=epoch, on_epoch=None, should_stop=None, started=started
             )
         if status is None:
             status = self._explosion(loss)
@@ -645,7 +666,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             return self
         self.loss_curve_.append(loss)
         self.history_.append(
-            self._report(epoch, loss, correct.mean(), None, None, self._per_class(ys, correct), 0.0, None)
+            self._report(
+                epoch, loss, correct.mean(), None, None, self._per_class(ys, correct),
+                time.perf_counter() - started, None,
+            )
         )
         self.best_epoch_ = epoch
         return self
@@ -654,7 +678,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """The epoch loop of :meth:`fit` on standardised data; sets the learned-state attributes."""
         started = time.perf_counter()
         best_params, best_loss, stale = self._params.copy(), math.inf, 0
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, int(self.epochs) + 1):
             status, loss, ys, correct = self._run_epoch(
                 X, y, epoch=epoch, on_epoch=on_epoch, should_stop=should_stop, started=started
             )
@@ -662,6 +686,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 self.stop_reason_ = f"stopped by user after epoch {epoch - 1}"
                 if X_val is not None and self.best_epoch_:
                     self._params[...] = best_params
+                else:
+                    self.best_epoch_ = epoch - 1
                 return
             val_loss = val_acc = None
             if status is None and X_val is not None:
@@ -702,7 +728,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping:
             self._params[...] = best_params
         else:
-            self.best_epoch_ = self.epochs
+            self.best_epoch_ = int(self.epochs)
 
     def _run_epoch(self, X, y, *, epoch, on_epoch, should_stop, started):
         """One shuffled pass of mini-batch updates over standardised X (n, f), y (n,).
@@ -738,7 +764,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 self._initial_loss = loss
             loss_sum += loss * (stop - start)
             correct[start:stop] = out.argmax(axis=1) == yb
-            if on_epoch is not None and self.report_every and batch % self.report_every == 0:
+            if on_epoch is not None and self.report_every and batch % int(self.report_every) == 0:
                 on_epoch(
                     self._report(
                         epoch, loss_sum / stop, correct[:stop].mean(), None, None,
@@ -749,8 +775,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _explosion(self, loss):
         """None while the epoch's mean ``loss`` and the weights are sane, else how they blew up."""
-        if loss > _MAX_LOSS_GROWTH * self._initial_loss:
-            return f"the loss grew from {self._initial_loss:.3g} to {loss:.3g}"
+        start = self._initial_loss
+        if start is not None and loss > _MAX_LOSS_GROWTH * max(start, 1e-2):
+            return f"the loss grew from {start:.3g} to {loss:.3g}"
         with np.errstate(invalid="ignore"):
             largest = float(np.abs(self._params).max())
         if not math.isfinite(largest):
@@ -839,7 +866,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_fitted()
         params = self.get_params()
-        params["hidden_layer_sizes"] = [int(s) for s in self._layer_plan()[0]]
+        params["hidden_layer_sizes"] = [int(fan_out) for _, fan_out in self._shapes[:-1]]
         if not isinstance(params["activation"], str):
             params["activation"] = list(params["activation"])
         rs = params["random_state"]
@@ -864,6 +891,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             "best_epoch": int(self.best_epoch_),
             "stop_reason": self.stop_reason_,
             "diverged": bool(self.diverged_),
+            "initial_loss": self._initial_loss,
         }
         return config, arrays
 
@@ -885,7 +913,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(params["activation"], str):
             params["activation"] = tuple(params["activation"])
         model = cls(**params)
-        n_layers = len(params["hidden_layer_sizes"]) + 1
+        n_layers = len(config["layer_activations"])
         coefs = [np.asarray(arrays[f"coef_{i}"], dtype=np.float32) for i in range(n_layers)]
         intercepts = [np.asarray(arrays[f"intercept_{i}"], dtype=np.float32) for i in range(n_layers)]
         model._layer_activations = list(config["layer_activations"])
@@ -906,5 +934,5 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         model.diverged_ = bool(config.get("diverged", False))
         model._rng = np.random.default_rng(params["random_state"])
         model._reset_optimizer()
-        model._initial_loss = None
+        model._initial_loss = config.get("initial_loss")
         return model

@@ -1,6 +1,7 @@
 """The built-in demo data: the shipped spoken digits and the generated genres."""
 import collections
 import json
+import os
 import re
 import shutil
 
@@ -176,3 +177,11 @@ def test_failed_generation_leaves_no_half_set(small_genres_demo, monkeypatch):
         demo.demo_dataset("genres")
     assert not small_genres_demo.exists()
     assert list(small_genres_demo.parent.iterdir()) == []
+
+
+def test_leftovers_of_a_killed_generation_are_cleaned_up(small_genres_demo):
+    old = small_genres_demo.parent / ".genres-99999-deadbeef"
+    (old / "rock").mkdir(parents=True)
+    os.utime(old, (0, 0))  # as if killed long ago
+    demo.demo_dataset("genres")
+    assert [p.name for p in small_genres_demo.parent.iterdir()] == ["genres_original"]

@@ -1,0 +1,20 @@
+"""Start the desktop app."""
+from __future__ import annotations
+
+import sys
+
+
+def run(argv=()):
+    from PySide6.QtWidgets import QApplication
+
+    import pyqtgraph as pg
+
+    from gui.main_window import MainWindow
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setApplicationName("SpeechLab")
+    app.setOrganizationName("SpeechLab")
+    window = MainWindow()
+    window.show()
+    return app.exec()

@@ -1,0 +1,112 @@
+"""The main window: one tab per task, a status bar, menus for models and the cache."""
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+
+from gui import settings as app_settings
+from gui.tabs.digits import DigitsTab
+
+
+class PlaceholderTab(QLabel):
+    """A task whose tab has not been built yet."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.setAlignment(Qt.AlignCenter)
+        self.setWordWrap(True)
+        self.setStyleSheet("color: palette(mid); font-size: 14pt;")
+
+    def shutdown(self):
+        pass
+
+
+class MainWindow(QMainWindow):
+    def __init__(self):
+        super().__init__()
+        self.setWindowTitle("SpeechLab")
+        self.resize(1280, 800)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.digits = DigitsTab()
+        self.tabs.addTab(self.digits, "Digits")
+        self.tabs.addTab(PlaceholderTab("Genres (GTZAN, Keras CNN on 128×128 log-mel images) is coming next."),
+                         "Genres")
+        self.tabs.addTab(PlaceholderTab("Speakers (spectral / MFCC features, logistic regression and SGD, "
+                                        "rejecting unknown speakers) is coming next."), "Speakers")
+        self.setCentralWidget(self.tabs)
+        for tab in self.task_tabs():
+            tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self._build_menus()
+        geometry = app_settings.settings().value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        self.tabs.setCurrentIndex(int(app_settings.settings().value("window/tab", 0) or 0))
+        self.statusBar().showMessage("Ready. Choose a dataset folder or press Train to use the demo data.")
+
+    def task_tabs(self):
+        return [self.digits]
+
+    def current_task_tab(self):
+        w = self.tabs.currentWidget()
+        return w if w in self.task_tabs() else None
+
+    def _build_menus(self):
+        file_menu = self.menuBar().addMenu("&File")
+        act = QAction("&Open dataset folder…", self, shortcut=QKeySequence.Open)
+        act.triggered.connect(lambda: self._on_tab(lambda t: t.dataset_panel._browse()))
+        file_menu.addAction(act)
+        act = QAction("&Load model…", self, shortcut=QKeySequence("Ctrl+L"))
+        act.triggered.connect(lambda: self._on_tab(lambda t: t.load_model_dialog()))
+        file_menu.addAction(act)
+        act = QAction("&Save model…", self, shortcut=QKeySequence.Save)
+        act.triggered.connect(lambda: self._on_tab(lambda t: t.save_model_dialog()))
+        file_menu.addAction(act)
+        file_menu.addSeparator()
+        act = QAction("&Quit", self, shortcut=QKeySequence.Quit)
+        act.triggered.connect(self.close)
+        file_menu.addAction(act)
+        tools = self.menuBar().addMenu("&Tools")
+        act = QAction("Feature &cache…", self)
+        act.triggered.connect(self.show_cache)
+        tools.addAction(act)
+        help_menu = self.menuBar().addMenu("&Help")
+        act = QAction("&About SpeechLab", self)
+        act.triggered.connect(lambda: QMessageBox.about(
+            self, "About SpeechLab",
+            "<b>SpeechLab</b><br>Train and compare audio classifiers, watch them learn, then talk to them."
+            "<br><br>Digits: NumPy MLP on MFCCs. Genres: Keras CNN. Speakers: linear models."))
+        help_menu.addAction(act)
+
+    def _on_tab(self, fn):
+        tab = self.current_task_tab()
+        if tab is not None:
+            fn(tab)
+
+    def show_cache(self):
+        from core.cache import FeatureCache
+
+        cache = FeatureCache.default()
+        size = cache.size_bytes() / 1e6
+        box = QMessageBox(self)
+        box.setWindowTitle("Feature cache")
+        box.setText(f"Cached features: {size:.1f} MB\n{cache.path}\n\n"
+                    "Clearing only makes the next extraction slower; nothing else is lost.")
+        clear = box.addButton("Clear cache", QMessageBox.DestructiveRole)
+        box.addButton(QMessageBox.Close)
+        box.exec()
+        if box.clickedButton() is clear:
+            if any(t.busy for t in self.task_tabs()):
+                QMessageBox.information(self, "Feature cache", "Stop the running training first.")
+                return
+            cache.clear()
+            self.statusBar().showMessage("Feature cache cleared", 5000)
+
+    def closeEvent(self, event):
+        s = app_settings.settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/tab", self.tabs.currentIndex())
+        for i in range(self.tabs.count()):
+            self.tabs.widget(i).shutdown()
+        event.accept()

@@ -1,0 +1,386 @@
+"""Panels shared by every task tab: dataset, features, training options."""
+from __future__ import annotations
+
+import dataclasses
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from core.features import FeatureConfig
+
+FEATURE_LABELS = {
+    "mfcc-full": "MFCC + Δ + ΔΔ (full, fixed frames)",
+    "mfcc-mean": "MFCC mean over time",
+    "mfcc-stats": "MFCC+Δ+ΔΔ statistics (mean, std, min, max)",
+    "spectral": "Spectral centroid, ZCR, RMS (means)",
+    "logmel-128": "Log-mel image 128×128",
+}
+
+
+def _form():
+    form = QFormLayout()
+    form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+    form.setContentsMargins(6, 6, 6, 6)
+    return form
+
+
+class DatasetPanel(QGroupBox):
+    """Choose a folder; see layout, classes, speakers and skipped files; choose the split.
+
+    Signals
+    -------
+    scan_requested(str folder, str layout, str label) : the tab runs the scan in a worker
+    """
+
+    scan_requested = Signal(str, str, str)
+
+    def __init__(self, spec, parent=None):
+        super().__init__("Dataset", parent)
+        self.spec = spec
+        self.dataset = None
+        self.demo_folder = None
+        form = _form()
+        row = QHBoxLayout()
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("built-in demo data")
+        self.folder_edit.setToolTip("The dataset folder; leave empty to use the built-in demo data")
+        self.folder_edit.returnPressed.connect(self.request_scan)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.demo_button = QPushButton("Demo")
+        self.demo_button.setToolTip("Use the built-in demo data (synthetic; real results need a real dataset)")
+        self.demo_button.clicked.connect(self.use_demo)
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(browse)
+        row.addWidget(self.demo_button)
+        form.addRow("Folder", row)
+
+        self.layout_combo = QComboBox()
+        self.layout_combo.addItem("Auto-detect", "auto")
+        self.layout_combo.addItem("{digit}_{speaker}_{index} file names", "filename")
+        self.layout_combo.addItem("One folder per class", "folders")
+        self.layout_combo.currentIndexChanged.connect(lambda _: self.request_scan())
+        form.addRow("Layout", self.layout_combo)
+
+        self.label_combo = QComboBox()
+        self.label_combo.addItem("Digit", "digit")
+        self.label_combo.addItem("Speaker", "speaker")
+        self.label_combo.setCurrentIndex(0 if spec.label == "digit" else 1)
+        self.label_combo.currentIndexChanged.connect(lambda _: self.request_scan())
+        form.addRow("Label", self.label_combo)
+
+        self.summary = QLabel("No dataset loaded.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        form.addRow(self.summary)
+        self.skipped_list = QListWidget()
+        self.skipped_list.setMaximumHeight(70)
+        self.skipped_list.setVisible(False)
+        self.skipped_list.setToolTip("Files left out, with the reason")
+        form.addRow(self.skipped_list)
+
+        split_row = QHBoxLayout()
+        self.split_combo = QComboBox()
+        self.split_combo.addItem("Random (stratified)", "random")
+        self.split_combo.addItem("Speaker-independent", "speaker")
+        self.split_combo.setToolTip("Speaker-independent: no speaker has clips on both sides (an honest test)")
+        self.test_size = QDoubleSpinBox()
+        self.test_size.setRange(0.05, 0.9)
+        self.test_size.setSingleStep(0.05)
+        self.test_size.setValue(0.2)
+        self.test_size.setPrefix("test ")
+        split_row.addWidget(self.split_combo, 1)
+        split_row.addWidget(self.test_size)
+        form.addRow("Split", split_row)
+        self.setLayout(form)
+
+    # ----------------------------------------------------------------- actions
+
+    def _browse(self):
+        folder = QFileDialog.getExistingDirectory(self, "Choose a dataset folder", self.folder_edit.text())
+        if folder:
+            self.folder_edit.setText(folder)
+            self.request_scan()
+
+    def use_demo(self):
+        self.folder_edit.clear()
+        self.request_scan()
+
+    def request_scan(self):
+        self.summary.setText("Scanning…")
+        self.scan_requested.emit(self.folder_edit.text().strip(), self.layout_combo.currentData(),
+                                 self.label_combo.currentData())
+
+    # ------------------------------------------------------------------ state
+
+    def set_dataset(self, ds, summary, *, is_demo=False):
+        """Show a scanned dataset (GUI thread; the summary was computed in the worker)."""
+        self.dataset = ds
+        classes = summary["classes"]
+        counts = ", ".join(f"{html.escape(str(k))}: {v}" for k, v in list(classes.items())[:30])
+        dur = summary["duration"]
+        rates = ", ".join(f"{int(r)} Hz ×{n}" for r, n in summary["sample_rates"].items())
+        parts = [
+            f"<b>{summary['n_files']}</b> clips, <b>{len(classes)}</b> classes"
+            + (" — <i>built-in demo data (synthetic)</i>" if is_demo else ""),
+            f"Layout: {summary['layout']}",
+            f"Classes: {counts}",
+        ]
+        if summary["speakers"]:
+            spk = summary["speakers"]
+            parts.append(f"Speakers ({len(spk)}): {html.escape(', '.join(spk[:12]))}{' …' if len(spk) > 12 else ''}")
+        parts.append(f"Duration {dur['min']:.2f}–{dur['max']:.2f} s (mean {dur['mean']:.2f} s); {rates}")
+        if summary["excluded_folders"]:
+            parts.append(f"Left out (noise folders): {html.escape(', '.join(summary['excluded_folders']))}")
+        if summary["n_skipped"]:
+            parts.append(f"<span style='color:#b45309'>{summary['n_skipped']} file(s) skipped (listed below)</span>")
+        self.summary.setText("<br>".join(parts))
+        self.set_skipped(ds.skipped)
+        can_speaker = ds.has_speakers and ds.label_kind != "speaker"
+        item = self.split_combo.model().item(1)
+        item.setEnabled(can_speaker)
+        if not can_speaker and self.split_combo.currentData() == "speaker":
+            self.split_combo.setCurrentIndex(0)
+
+    def set_skipped(self, skipped):
+        self.skipped_list.clear()
+        for s in skipped[:500]:
+            it = QListWidgetItem(f"{s.path}: {s.reason}")
+            it.setToolTip(f"{s.path}\n{s.reason}")
+            self.skipped_list.addItem(it)
+        self.skipped_list.setVisible(bool(skipped))
+
+    def show_error(self, message):
+        self.dataset = None
+        self.summary.setText(f"<span style='color:#b91c1c'>{html.escape(message)}</span>")
+
+    def split(self):
+        return self.split_combo.currentData(), float(self.test_size.value())
+
+    def state(self):
+        return {"folder": self.folder_edit.text().strip(), "layout": self.layout_combo.currentData(),
+                "label": self.label_combo.currentData(), "split": self.split_combo.currentData(),
+                "test_size": self.test_size.value()}
+
+    def restore(self, st):
+        for w in (self.layout_combo, self.label_combo):
+            w.blockSignals(True)
+        self.folder_edit.setText(st.get("folder", ""))
+        _select_data(self.layout_combo, st.get("layout"))
+        _select_data(self.label_combo, st.get("label"))
+        _select_data(self.split_combo, st.get("split"))
+        if "test_size" in st:
+            self.test_size.setValue(float(st["test_size"]))
+        for w in (self.layout_combo, self.label_combo):
+            w.blockSignals(False)
+
+
+def _select_data(combo, value):
+    i = combo.findData(value)
+    if i >= 0:
+        combo.setCurrentIndex(i)
+
+
+class FeaturesPanel(QGroupBox):
+    """Feature choice and its parameters; defaults from the task.
+
+    Signals
+    -------
+    changed() : any setting changed (the model panel re-computes its input size)
+    """
+
+    changed = Signal()
+
+    def __init__(self, spec, parent=None):
+        super().__init__("Features", parent)
+        self.spec = spec
+        form = _form()
+        self.name_combo = QComboBox()
+        for name in spec.features:
+            self.name_combo.addItem(FEATURE_LABELS.get(name, name), name)
+        self.name_combo.currentIndexChanged.connect(self._on_name)
+        form.addRow("Features", self.name_combo)
+
+        self.n_mfcc = _spin(1, 128, tip="Number of MFCCs")
+        self.n_mels = _spin(4, 256, tip="Mel bands")
+        self.win_ms = _dspin(2.0, 200.0, 1.0, " ms", tip="Analysis window (n_fft = window × rate)")
+        self.hop_ms = _dspin(1.0, 100.0, 1.0, " ms", tip="Hop between frames (the seed meant 10 ms)")
+        self.trim = QCheckBox("Trim silence below")
+        self.trim_db = _dspin(10.0, 80.0, 5.0, " dB", tip="Leading/trailing audio this far below the peak is cut")
+        self.frames_mode = QComboBox()
+        self.frames_mode.addItem("Stretch to", "resize")
+        self.frames_mode.addItem("Pad/cut to", "pad")
+        self.frames_mode.setToolTip("Stretch: every clip resampled in time to N frames (robust to speaking rate).\n"
+                                    "Pad/cut: zero-pad to N frames (the seed's way; 0 = longest clip)")
+        self.n_frames = _spin(0, 2000, tip="Frames (0 = the longest training clip)")
+        self.n_frames.setSpecialValueText("longest")
+        mfcc_row = QHBoxLayout()
+        mfcc_row.addWidget(QLabel("MFCCs"))
+        mfcc_row.addWidget(self.n_mfcc)
+        mfcc_row.addWidget(QLabel("mels"))
+        mfcc_row.addWidget(self.n_mels)
+        self.mfcc_row_widget = _wrap(mfcc_row)
+        form.addRow(self.mfcc_row_widget)
+        frame_row = QHBoxLayout()
+        frame_row.addWidget(QLabel("window"))
+        frame_row.addWidget(self.win_ms)
+        frame_row.addWidget(QLabel("hop"))
+        frame_row.addWidget(self.hop_ms)
+        self.frame_row_widget = _wrap(frame_row)
+        form.addRow(self.frame_row_widget)
+        trim_row = QHBoxLayout()
+        trim_row.addWidget(self.trim)
+        trim_row.addWidget(self.trim_db)
+        form.addRow(_wrap(trim_row))
+        frames_row = QHBoxLayout()
+        frames_row.addWidget(QLabel("Frames"))
+        frames_row.addWidget(self.frames_mode)
+        frames_row.addWidget(self.n_frames)
+        self.frames_row_widget = _wrap(frames_row)
+        form.addRow(self.frames_row_widget)
+        reset = QPushButton("Task defaults")
+        reset.setToolTip("Reset these settings to the task's defaults")
+        reset.clicked.connect(lambda: self.set_config(self.spec.feature_config(self.name_combo.currentData())))
+        form.addRow(reset)
+        self.setLayout(form)
+        for w in (self.n_mfcc, self.n_mels, self.n_frames):
+            w.valueChanged.connect(self._emit)
+        for w in (self.win_ms, self.hop_ms, self.trim_db):
+            w.valueChanged.connect(self._emit)
+        self.trim.toggled.connect(self._emit)
+        self.frames_mode.currentIndexChanged.connect(self._emit)
+        self._base = spec.feature_config()
+        self.set_config(self._base)
+
+    def _emit(self, *_):
+        self.trim_db.setEnabled(self.trim.isChecked())
+        self.changed.emit()
+
+    def _on_name(self, _):
+        self.set_config(self.spec.feature_config(self.name_combo.currentData()))
+
+    def set_config(self, cfg):
+        widgets = (self.name_combo, self.n_mfcc, self.n_mels, self.win_ms, self.hop_ms, self.trim, self.trim_db,
+                   self.frames_mode, self.n_frames)
+        for w in widgets:
+            w.blockSignals(True)
+        _select_data(self.name_combo, cfg.name)
+        self._base = cfg
+        self.n_mfcc.setValue(cfg.n_mfcc)
+        self.n_mels.setValue(cfg.n_mels)
+        self.win_ms.setValue(cfg.win_ms)
+        self.hop_ms.setValue(cfg.hop_ms)
+        self.trim.setChecked(cfg.trim_db is not None)
+        self.trim_db.setValue(cfg.trim_db or 30.0)
+        _select_data(self.frames_mode, cfg.frames)
+        self.n_frames.setValue(cfg.n_frames or 0)
+        for w in widgets:
+            w.blockSignals(False)
+        is_mfcc = cfg.name.startswith("mfcc")
+        self.mfcc_row_widget.setVisible(is_mfcc)
+        self.frame_row_widget.setVisible(is_mfcc and cfg.n_fft is None and cfg.hop_length is None)
+        self.frames_row_widget.setVisible(cfg.name == "mfcc-full")
+        self._emit()
+
+    def config(self):
+        """The FeatureConfig the widgets describe."""
+        return dataclasses.replace(
+            self._base,
+            n_mfcc=self.n_mfcc.value(),
+            n_mels=self.n_mels.value(),
+            win_ms=self.win_ms.value(),
+            hop_ms=self.hop_ms.value(),
+            trim_db=self.trim_db.value() if self.trim.isChecked() else None,
+            frames=self.frames_mode.currentData(),
+            n_frames=self.n_frames.value() or None,
+        )
+
+    def state(self):
+        return self.config().to_dict()
+
+    def restore(self, st):
+        try:
+            self.set_config(FeatureConfig.from_dict(st))
+        except Exception:  # settings from an older version: keep the defaults
+            pass
+
+
+def _spin(lo, hi, *, tip=""):
+    w = QSpinBox()
+    w.setRange(lo, hi)
+    w.setToolTip(tip)
+    return w
+
+
+def _dspin(lo, hi, step, suffix="", *, tip="", decimals=1):
+    w = QDoubleSpinBox()
+    w.setRange(lo, hi)
+    w.setSingleStep(step)
+    w.setDecimals(decimals)
+    w.setSuffix(suffix)
+    w.setToolTip(tip)
+    return w
+
+
+def _wrap(layout):
+    w = QWidget()
+    layout.setContentsMargins(0, 0, 0, 0)
+    w.setLayout(layout)
+    return w
+
+
+class ProgressPanel(QWidget):
+    """Train / Stop buttons, a progress bar (extraction with ETA, then epochs) and a status line."""
+
+    train_clicked = Signal()
+    stop_clicked = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.train_button = QPushButton("Train")
+        self.train_button.setDefault(True)
+        self.train_button.setMinimumHeight(32)
+        self.train_button.setStyleSheet("QPushButton { font-weight: bold; }")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.setMinimumHeight(32)
+        self.stop_button.setToolTip("Stop within a second; the best model so far is kept")
+        self.train_button.clicked.connect(self.train_clicked)
+        self.stop_button.clicked.connect(self.stop_clicked)
+        row.addWidget(self.train_button, 2)
+        row.addWidget(self.stop_button, 1)
+        lay.addLayout(row)
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(True)
+        self.bar.setFormat("Ready")
+        self.bar.setValue(0)
+        lay.addWidget(self.bar)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+
+    def set_running(self, running):
+        self.train_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+
+    def show_extraction(self, p):
+        self.bar.setMaximum(max(1, p.total))
+        self.bar.setValue(p.done)
+        eta = "" if p.eta_seconds == float("inf") else f", ETA {p.eta_seconds:.0f} s"
+        self.bar.setFormat(f"Features {p.done}/{p.total} ({p.files_per_second:.0f} files/s{eta})")
+
+    def show_epoch(self, stats):
+        self.bar.setMaximum(max(1, int(stats["epochs"])))
+        self.bar.setValue(int(stats["epoch"]) - (1 if stats.get("batch") is not None else 0))
+        self.bar.setFormat(f"Epoch {stats['epoch']}/{stats['epochs']}")
+
+    def set_status(self, text, *, error=False):
+        color = "#b91c1c" if error else "palette(text)"
+        self.status.setText(f"<span style='color:{color}'>{html.escape(text)}</span>")
