@@ -17,4 +17,8 @@ def run(argv=()):
     app.setOrganizationName("SpeechLab")
     window = MainWindow()
     window.show()
+    # Show the last dataset (or the demo data) right away; the scan runs in a worker.
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, window.digits.scan)
     return app.exec()

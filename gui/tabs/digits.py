@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (
 from core.tasks import DIGITS
 from gui.panels import _select_data
 from gui.tabs.base import TaskTab
-from gui.widgets.layers_editor import LayersEditor
+from gui.widgets.layers_editor import RECOMMENDED, LayersEditor
 
 
 def feature_size(config, n_classes_hint=10):
@@ -121,7 +121,11 @@ class MLPPanel(QGroupBox):
         sizes = list(p.get("hidden_layer_sizes", (256, 128)))
         act = p.get("activation", "relu")
         acts = [act] * len(sizes) if isinstance(act, str) else list(act)
-        self.layers.set_layers(list(zip(sizes, acts)))
+        layers = list(zip(sizes, acts))
+        if layers == [(256, "relu"), (128, "relu")]:
+            self.layers.apply_preset(RECOMMENDED)
+        else:
+            self.layers.set_layers(layers)
         _select_data(self.output, p.get("output", "softmax"))
         _select_data(self.optimizer, p.get("optimizer", "adam"))
         _select_data(self.init, p.get("init", "auto"))

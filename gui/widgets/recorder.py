@@ -56,6 +56,8 @@ QUIET_PEAK_DB = -45.0
 UNSURE_PROBABILITY = 0.5
 LIVE_SECONDS = 3.0  # the scrolling waveform while listening
 LIVE_POINTS = 4000  # decimate the live waveform: the screen cannot show more
+LEVEL_FALL_DB = 2  # per 30 ms tick: the meter falls back smoothly instead of flickering
+SPECTROGRAM_MAX_HZ = 11025  # the models see 16–22 kHz audio; nothing above this reaches them
 NO_PREDICTOR_TEXT = "Train or load a model to predict"
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)"
 _TOP_BRUSH = pg.mkBrush("#0072B2")
@@ -160,6 +162,7 @@ class RecorderWidget(QWidget):
         self._take_sr = 0
         self._take_id = 0
         self._quality_warnings: list[str] = []
+        self._device_ok = False
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)  # predictions in order; a model need not be thread-safe
         self._pool_signals = _PoolSignals(self)
@@ -357,14 +360,6 @@ class RecorderWidget(QWidget):
         """The current take (or opened file) as (float32 mono samples, rate), or None."""
         return None if self._take is None else (self._take, self._take_sr)
 
-    def start_recording(self) -> None:
-        """Start a take (as pressing Record does)."""
-        self.record_button.setChecked(True)
-
-    def stop_recording(self) -> None:
-        """End the take now (as pressing Stop does)."""
-        self.record_button.setChecked(False)
-
     def open_file(self, path) -> bool:
         """Load an audio file, show it like a take and predict it; False (with a message) if unreadable."""
         try:
@@ -429,15 +424,19 @@ class RecorderWidget(QWidget):
         if rescan:
             stop_playback()
         devices = list_input_devices(rescan=rescan)
-        if wanted is None:
-            wanted = self._settings.value(SETTINGS_DEVICE, None)
+        remembered = self._settings.value(SETTINGS_DEVICE, None) if wanted is None else None
         self.device_combo.clear()
         for d in devices:
             text = f"{d.name} ({d.hostapi})" + ("  — default" if d.is_default else "")
             self.device_combo.addItem(text, d.name)
-        self.device_combo.setEnabled(bool(devices))
         try:
-            chosen = resolve_device(wanted if wanted not in ("", None) else None)
+            try:
+                chosen = resolve_device(wanted if wanted is not None else remembered or None)
+            except NoAudioDevice:
+                if not remembered:
+                    raise
+                # The remembered microphone is gone (unplugged): use the default, keep the memory.
+                chosen = resolve_device(None)
         except NoAudioDevice as exc:
             self.device_combo.setCurrentIndex(-1)
             self._device_problem(exc)
@@ -469,7 +468,7 @@ class RecorderWidget(QWidget):
         self._update_buttons()
 
     def _update_buttons(self):
-        ok = getattr(self, "_device_ok", False)
+        ok = self._device_ok
         self.record_button.setEnabled(ok and self._mode != "listen")
         self.listen_button.setEnabled(ok and self._mode != "take")
         idle = self._mode is None
@@ -487,6 +486,8 @@ class RecorderWidget(QWidget):
             self._recorder = None
             self._device_problem(exc)
             return False
+        self._live = np.zeros(0, np.float32)
+        self._collected = 0
         self.waveform_curve.setData([], [])
         self._hide_markers()
         self.waveform_plot.enableAutoRange(x=True)
@@ -508,7 +509,7 @@ class RecorderWidget(QWidget):
 
     def _on_record_toggled(self, checked):
         if checked and self._mode is None:
-            self._parts, self._collected = [], 0
+            self._parts = []
             if not self._open_recorder():
                 self._set_checked(self.record_button, False)
                 return
@@ -526,7 +527,7 @@ class RecorderWidget(QWidget):
         self._mode = None
         self._set_checked(self.record_button, False)
         self.record_button.setText("● Record")
-        y = np.concatenate([*self._parts, rest]) if self._parts or rest.size else rest
+        y = np.concatenate([*self._parts, rest])
         self._parts = []
         if self.fixed_check.isChecked():
             y = y[: int(round(self.seconds_spin.value() * sr))]
@@ -544,15 +545,15 @@ class RecorderWidget(QWidget):
                 self._set_checked(self.listen_button, False)
                 return
             self._mode = "listen"
-            self._collected = 0
+            self.listen_button.setText("Stop listening")
             self._detector = UtteranceDetector(self._recorder.samplerate)
-            self._live = np.zeros(0, np.float32)
             self._status("Listening… speak a word, pause, speak the next.")
         elif not checked and self._mode == "listen":
             rest = self._close_recorder()
             utterances = self._detector.feed(rest) + self._detector.flush()
             sr = self._recorder.samplerate
             self._recorder, self._detector, self._mode = None, None, None
+            self.listen_button.setText("Listen continuously")
             for u in utterances:
                 self._on_utterance(u, sr)
             self._status("Stopped listening.")
@@ -569,20 +570,20 @@ class RecorderWidget(QWidget):
             return
         if block.size == 0:
             return
-        self.level_bar.setValue(max(LEVEL_FLOOR_DB, int(round(level_dbfs(block)))))
+        level = max(LEVEL_FLOOR_DB, int(round(level_dbfs(block))))
+        self.level_bar.setValue(max(level, self.level_bar.value() - LEVEL_FALL_DB))
         sr = self._recorder.samplerate
+        # The live view scrolls over the last few seconds only, so a tick costs
+        # the same however long the take or the listening session has run.
+        self._collected += block.size
+        self._live = np.concatenate([self._live, block])[-int(LIVE_SECONDS * sr) :]
+        self._show_live(self._live, sr, (self._collected - len(self._live)) / sr)
         if self._mode == "take":
             self._parts.append(block)
-            self._collected += block.size
-            self._show_live(np.concatenate(self._parts), sr, 0.0)
             if self.fixed_check.isChecked() and self._collected >= self.seconds_spin.value() * sr:
                 self._set_checked(self.record_button, False)
                 self._finish_take()
         elif self._mode == "listen":
-            keep = int(LIVE_SECONDS * sr)
-            self._live = np.concatenate([self._live, block])[-keep:]
-            self._collected += block.size
-            self._show_live(self._live, sr, (self._collected - len(self._live)) / sr)
             for u in self._detector.feed(block):
                 self._on_utterance(u, sr)
 
@@ -593,6 +594,7 @@ class RecorderWidget(QWidget):
         self._parts = []
         self._set_checked(self.record_button if mode == "take" else self.listen_button, False)
         self.record_button.setText("● Record")
+        self.listen_button.setText("Listen continuously")
         self._device_problem(exc)
 
     def _on_utterance(self, utterance, sr):
@@ -629,7 +631,7 @@ class RecorderWidget(QWidget):
         spec = spectrogram(y, sr)
         self.spectrogram_image.setImage(spec, autoLevels=False, levels=(-80, 0))
         self.spectrogram_image.setRect(QRectF(0, 0, duration, sr / 2))
-        self.spectrogram_plot.setYRange(0, sr / 2, padding=0)
+        self.spectrogram_plot.setYRange(0, min(sr / 2, SPECTROGRAM_MAX_HZ), padding=0)
         self.spectrogram_plot.setXRange(0, duration, padding=0.01)
 
         self._quality_warnings = []

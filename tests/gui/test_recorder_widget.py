@@ -148,6 +148,11 @@ def test_device_choice_is_remembered(make_widget, virtual_mic, settings):
     widget.device_combo.activated.emit(index)  # what a user's pick emits
     assert settings.value("recorder/device") == virtual_mic.device
     assert make_widget().device_combo.currentData() == virtual_mic.device
+    # A remembered microphone that has gone falls back to the default instead of failing.
+    settings.setValue("recorder/device", "usb-mic-unplugged")
+    fallback = make_widget()
+    assert fallback.device_message.isHidden() and fallback.record_button.isEnabled()
+    assert fallback.device_combo.currentText().endswith("default")
 
 
 def test_long_file_is_classified_window_by_window(make_widget, qtbot, tmp_path, espeak_wav):
