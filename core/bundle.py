@@ -146,12 +146,15 @@ def load_bundle(path):
     if not path.is_file():
         raise SpeechLabError(f"Model file not found: {path}")
     try:
-        with np.load(str(path), allow_pickle=False) as npz:
+        loaded = np.load(str(path), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array has no context manager
+            raise SpeechLabError(f"{path} is not a SpeechLab model (no metadata)")
+        with loaded as npz:
             if "meta" not in npz.files:
                 raise SpeechLabError(f"{path} is not a SpeechLab model (no metadata)")
             meta = json.loads(bytes(npz["meta"]).decode("utf-8"))
             arrays = {k[len("model/"):]: npz[k] for k in npz.files if k.startswith("model/")}
-    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpeechLabError(f"{path} is not a readable SpeechLab model ({exc})") from exc
     if meta.get("format") != FORMAT:
         raise SpeechLabError(f"{path} is not a SpeechLab model")
@@ -163,7 +166,10 @@ def load_bundle(path):
     import importlib
 
     module, cls = _MODEL_TYPES[kind]
-    model = getattr(importlib.import_module(module), cls).from_state(meta["model_config"], arrays)
+    try:
+        model = getattr(importlib.import_module(module), cls).from_state(meta["model_config"], arrays)
+    except (KeyError, TypeError, ValueError) as exc:  # missing or mis-shaped model arrays
+        raise SpeechLabError(f"{path} is a damaged SpeechLab model ({exc.__class__.__name__}: {exc})") from exc
     return ModelBundle(
         task=meta.get("task", "digits"),
         model=model,

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -106,8 +107,6 @@ def _warm_up(sd):
     null sink's idle 2 s block has run out; absorbing that here keeps the
     tests' timing honest.
     """
-    import threading
-
     got = threading.Event()
     with sd.InputStream(device=PORTAUDIO_DEVICE, channels=1, callback=lambda *a: got.set()):
         if not got.wait(5):

@@ -52,7 +52,7 @@ def class_signal(*, cls, sr, seconds=0.5, speaker=0, seed=0):
     burst = slice(start, min(n, start + n // 10))
     y[burst] += 0.4 * rng.standard_normal(y[burst].size)
     # Fade in and out so clips start and end quietly, like cut recordings.
-    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02) if n else t
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)
     y = y * fade + 0.003 * rng.standard_normal(n)
     return (0.5 * y / max(np.max(np.abs(y)), 1e-9)).astype(np.float32)
 

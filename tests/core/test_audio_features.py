@@ -9,7 +9,7 @@ import soundfile as sf
 from core import features as F
 from core.audio import load_audio, trim_silence
 from core.errors import AudioFileError, SpeechLabError
-from core.features import FeatureConfig, compute_raw, features_of_file, features_of_signal, finalize
+from core.features import FeatureConfig, features_of_file, features_of_signal, finalize
 from core.tasks import DIGITS, GENRES
 from tests.core import datagen
 
@@ -166,7 +166,7 @@ def test_shape_of_every_feature(files, name, shape):
     config = FeatureConfig(name=name, sr=16000)
     raw = features_of_file(files["mono8k"], config)
     assert raw.shape == shape and raw.dtype == np.float32 and np.all(np.isfinite(raw))
-    X, config2 = finalize([raw, raw], config)
+    X, _ = finalize([raw, raw], config)
     assert X.shape == ((2, 36 * 41) if name == "mfcc-full" else (2, *shape))
 
 

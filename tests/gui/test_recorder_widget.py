@@ -99,7 +99,6 @@ def test_fixed_length_take_is_shown_and_predicted(make_widget, qtbot, virtual_mi
     y, sr = took.args
     assert y.shape == (round(1.5 * sr),)
     assert np.array_equal(widget.waveform_curve.yData, y)  # the curve holds every sample
-    assert _match(_load(path, sr), _load(path, sr))[0] > 0.99  # sanity of the helper
     assert _match(y, _load(path, sr))[0] >= 0.9  # the take is the word that was played
     # The silence-trim markers bracket the word.
     start, end = widget.start_marker.value(), widget.end_marker.value()
