@@ -81,17 +81,47 @@ def main():
             fn(take)
             t.append((time.perf_counter() - t0) * 1000)
         times[name] = t
+    times["widget"] = _widget_path(bundle, takes, sr)
     med = {k: statistics.median(v) for k, v in times.items()}
     p95 = {k: sorted(v)[int(0.95 * (len(v) - 1))] for k, v in times.items()}
     ratio = med["seed"] / med["speechlab"]
     load = os.getloadavg()[0]
     print(f"takes: {len(takes)} x 1 s at {sr} Hz; cores: {os.cpu_count()}; load average {load:.2f}")
     print(f"SpeechLab predict_signal: median {med['speechlab']:.2f} ms, p95 {p95['speechlab']:.2f} ms (target <= 100 ms)")
+    print(f"RecorderWidget, end of take -> prediction shown: median {med['widget']:.2f} ms, p95 {p95['widget']:.2f} ms")
     print(f"seed's path (librosa resample+mfcc+delta): median {med['seed']:.2f} ms, p95 {p95['seed']:.2f} ms")
     print(f"ratio seed/SpeechLab: {ratio:.1f}x")
     if not args.no_record:
         _record(med, p95, ratio, len(takes), load)
     return 0
+
+
+def _widget_path(bundle, takes, sr):
+    """The GUI path: the widget shows the take (waveform, spectrogram) and
+    predicts it in its thread pool; timed until the prediction is on screen."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.widgets.recorder import RecorderWidget
+
+    app = QApplication.instance() or QApplication([])
+    widget = RecorderWidget(device="no-device-needed-for-this-benchmark")
+    widget.set_predictor(bundle.predict_signal)
+    widget.resize(1000, 640)
+    widget.show()
+    loop = QEventLoop()
+    widget.prediction_made.connect(lambda _: loop.quit())
+    out = []
+    for take in [takes[0], *takes]:
+        t0 = time.perf_counter()
+        widget._show_take(take, sr, source="take")  # what the widget does when a take ends
+        QTimer.singleShot(5000, loop.quit)
+        loop.exec()
+        app.processEvents()  # the repaint that puts the label on screen
+        out.append((time.perf_counter() - t0) * 1000)
+    widget.shutdown()
+    return out[1:]
 
 
 def _record(med, p95, ratio, n, load):
@@ -104,11 +134,10 @@ def _record(med, p95, ratio, n, load):
         f"{n} one-second takes at 48 kHz (FSDD test clips centred in silence), default digits MLP.\n\n"
         "| path | median | p95 |\n|---|---|---|\n"
         f"| SpeechLab `predict_signal` (soxr, trim, MFCC+Δ+ΔΔ, MLP) | {med['speechlab']:.2f} ms | {p95['speechlab']:.2f} ms |\n"
+        f"| RecorderWidget: end of take → waveform, spectrogram, prediction on screen | {med['widget']:.2f} ms | {p95['widget']:.2f} ms |\n"
         f"| seed's path (librosa resample + mfcc + delta, same MLP) | {med['seed']:.2f} ms | {p95['seed']:.2f} ms |\n\n"
         f"Ratio seed / SpeechLab: **{ratio:.1f}×**. Target ≤ 100 ms: "
-        f"**{'met' if p95['speechlab'] <= 100 else 'NOT met'}** (p95).\n"
-        "The recorder widget runs the same call in a thread pool and shows the result through a queued "
-        "signal; the GUI adds well under a millisecond of signal delivery to this.\n"
+        f"**{'met' if p95['widget'] <= 100 else 'NOT met'}** (p95 of the widget path).\n"
     )
     import re
 
