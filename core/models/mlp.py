@@ -16,9 +16,10 @@ Design notes
 * Gradients come from :meth:`MLPClassifier._loss_and_grads`, which works in the
   dtype of the parameter vector it is given, so the tests check it against
   finite differences in float64 while training runs in float32.
-* A run that blows up (non-finite loss, or weights beyond ``_MAX_WEIGHT``) is
-  stopped, the best finite weights are put back, and ``stop_reason_`` tells the
-  user what to change. Floating-point warnings are silenced inside the
+* A run that blows up (a non-finite loss, an epoch loss a hundred times the
+  untrained network's, or weights beyond ``_MAX_WEIGHT``) is stopped, the best
+  weights so far are put back, and ``stop_reason_`` tells the user what to
+  change. Floating-point warnings are silenced inside the
   training step only, because that detection replaces them.
 """
 from __future__ import annotations
@@ -29,6 +30,8 @@ import time
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
 ACTIVATIONS = ("relu", "leaky-relu", "tanh", "logistic", "bipolar-sigmoid", "identity")
@@ -151,23 +154,6 @@ def _stratified_split(y, *, fraction, rng):
     return np.concatenate(train), np.concatenate(val)
 
 
-def _check_X(X, *, n_features=None):
-    """X as a finite float32 (n, f) array; ``n_features`` is the count the model expects, if known."""
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array (n_samples, n_features); got shape {X.shape}.")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but the model expects {n_features} "
-            "(the number it was trained on)."
-        )
-    if len(X) == 0:
-        raise ValueError("X has no samples.")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinity; remove or repair those samples first.")
-    return X
-
-
 def _encode(classes, y, *, n_samples):
     """Labels ``y`` (n_samples,) as indices into the sorted ``classes``; unknown labels raise ValueError."""
     y = np.asarray(y)
@@ -177,7 +163,9 @@ def _encode(classes, y, *, n_samples):
     idx[idx == len(classes)] = 0
     unknown = classes[idx] != y
     if unknown.any():
-        raise ValueError(f"Labels {sorted(set(y[unknown].tolist()))} are not among the classes {classes.tolist()}.")
+        raise ValueError(
+            f"Labels {sorted(set(y[unknown].tolist()))} are not among the classes {classes.tolist()}."
+        )
     return idx
 
 
@@ -301,7 +289,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
         if any(int(s) != s or s < 1 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive integers; got {self.hidden_layer_sizes!r}.")
+            raise ValueError(
+                f"hidden_layer_sizes must be positive integers; got {self.hidden_layer_sizes!r}."
+            )
         sizes = tuple(int(s) for s in sizes)
         if isinstance(self.activation, str):
             acts = [self.activation] * len(sizes)
@@ -594,19 +584,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         self._layer_plan()
-        X = _check_X(X)
-        y = np.asarray(y)
-        if y.shape != (len(X),):
-            raise ValueError(f"y must be 1-D with one label per sample ({len(X)}); got shape {y.shape}.")
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(f"Training needs at least two classes; y holds only {classes.tolist()}.")
+            raise ValueError(f"y holds one class only ({classes[0]!r}); training needs at least two classes.")
         if (X_val is None) != (y_val is None):
             raise ValueError("Pass both X_val and y_val, or neither.")
         rng = np.random.default_rng(self.random_state)
         X_train, y_train = X, y_idx
         if X_val is not None:
-            X_val = _check_X(X_val, n_features=X.shape[1])
+            X_val = validate_data(self, X_val, dtype=np.float32, reset=False)
             y_val = _encode(classes, y_val, n_samples=len(X_val))
         elif self.early_stopping:
             train_idx, val_idx = _stratified_split(y_idx, fraction=self.validation_fraction, rng=rng)
@@ -640,16 +628,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             if classes is None:
                 raise ValueError("partial_fit needs classes=[...all labels...] on its first call.")
             self._layer_plan()
-            X = _check_X(X)
+            X = validate_data(self, X, dtype=np.float32)
             classes = np.unique(np.asarray(classes))
             if len(classes) < 2:
-                raise ValueError(f"Training needs at least two classes; got {classes.tolist()}.")
+                raise ValueError(f"classes holds {len(classes)} label; training needs at least two classes.")
             self._rng = np.random.default_rng(self.random_state)
             self._setup(X, classes, self._rng)
         else:
-            X = _check_X(X, n_features=self.n_features_in_)
+            X = validate_data(self, X, dtype=np.float32, reset=False)
             if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
-                raise ValueError(f"classes differ from the ones of the first call: {self.classes_.tolist()}.")
+                raise ValueError(
+                    f"classes differ from the ones of the first call: {self.classes_.tolist()}."
+                )
         y = _encode(self.classes_, y, n_samples=len(X))
         before = self._params.copy()
         epoch = len(self.loss_curve_) + 1
@@ -841,13 +831,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             Columns follow ``classes_``; for ``output="mse"`` the softmax of the outputs.
         """
         self._check_fitted()
-        X = self._scale(_check_X(X, n_features=self.n_features_in_))
+        X = self._scale(validate_data(self, X, dtype=np.float32, reset=False))
         return _softmax(self._forward(X, self._params)[-1])
 
     def predict(self, X):
         """Most probable label per sample, (n_samples,), drawn from ``classes_``."""
         self._check_fitted()
-        X = self._scale(_check_X(X, n_features=self.n_features_in_))
+        X = self._scale(validate_data(self, X, dtype=np.float32, reset=False))
         return self.classes_[self._forward(X, self._params)[-1].argmax(axis=1)]
 
     # --------------------------------------------------------- persistence

@@ -100,7 +100,7 @@ class TaskTab(QWidget):
 
         self.plot = TrainingPlot()
         self.results = ResultsView()
-        self.recorder = RecorderWidget()
+        self.recorder = RecorderWidget(settings=app_settings.settings())  # SPEECHLAB_SETTINGS applies here too
         self.recorder.set_default_seconds(self.spec.record_seconds)
         self.recorder.set_filename_factory(self.take_filename)
         self.log = QPlainTextEdit()

@@ -14,7 +14,9 @@ from sklearn.model_selection import cross_val_score, train_test_split
 
 from core.models.mlp import ACTIVATIONS, OUTPUTS, MLPClassifier, activate, activation_derivative
 
-REPORT_KEYS = {"epoch", "epochs", "loss", "accuracy", "val_loss", "val_accuracy", "per_class", "seconds", "batch"}
+REPORT_KEYS = {
+    "epoch", "epochs", "loss", "accuracy", "val_loss", "val_accuracy", "per_class", "seconds", "batch"
+}
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +169,7 @@ def test_predict_before_fit_says_to_train_first():
 def test_wrong_feature_count_names_expected_and_got(small_digits):
     X, y, _, _ = small_digits
     model = MLPClassifier((8,), epochs=1).fit(X, y)
-    with pytest.raises(ValueError, match=r"X has 63 features.*expects 64"):
+    with pytest.raises(ValueError, match=r"X has 63 features.*expecting 64"):
         model.predict(X[:, :63])
 
 
@@ -215,7 +217,8 @@ def test_on_epoch_reports_every_epoch_with_plain_values(small_digits):
     for r in reports:
         assert set(r) == REPORT_KEYS
         assert r["epochs"] == 4 and r["batch"] is None
-        assert all(isinstance(r[k], float) and math.isfinite(r[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert isinstance(r[key], float) and math.isfinite(r[key])
         assert set(r["per_class"]) == {str(c) for c in range(10)}
     assert reports[-1]["seconds"] >= reports[0]["seconds"] > 0
     assert reports == model.history_
@@ -232,7 +235,9 @@ def test_report_every_adds_batch_reports(small_digits):
     MLPClassifier((8,), batch_size=50, epochs=2, early_stopping=False, report_every=5).fit(
         X, y, on_epoch=reports.append
     )
-    assert [(r["epoch"], r["batch"]) for r in reports] == [(1, 5), (1, 10), (1, None), (2, 5), (2, 10), (2, None)]
+    assert [(r["epoch"], r["batch"]) for r in reports] == [
+        (1, 5), (1, 10), (1, None), (2, 5), (2, 10), (2, None)
+    ]
     batch_report = reports[0]
     assert set(batch_report) == REPORT_KEYS
     assert batch_report["val_loss"] is None and batch_report["val_accuracy"] is None
@@ -296,7 +301,9 @@ def test_runaway_learning_rate_is_caught_and_explained(digits, optimizer, standa
     X_train, X_test, y_train, _ = digits
     X_train, X_test = X_train * scale, X_test * scale
     reports = []
-    model = MLPClassifier(learning_rate=10, standardize=standardize, optimizer=optimizer, epochs=20, random_state=0)
+    model = MLPClassifier(
+        learning_rate=10, standardize=standardize, optimizer=optimizer, epochs=20, random_state=0
+    )
     model.fit(X_train, y_train, on_epoch=reports.append)
     assert model.diverged_
     assert "learning rate" in model.stop_reason_ and "10" in model.stop_reason_
@@ -336,7 +343,8 @@ def test_mse_output_with_extreme_inputs_is_quiet(digits, activation):
     "labels, settings",
     [
         ("strings", dict(hidden_layer_sizes=(16, 8))),
-        ("ints", dict(hidden_layer_sizes=(12,), activation=["bipolar-sigmoid"], output="mse", standardize=False)),
+        ("ints", dict(hidden_layer_sizes=(12,), activation=["bipolar-sigmoid"], output="mse",
+                      standardize=False)),
     ],
 )
 def test_state_round_trip_without_pickle(tmp_path, small_digits, labels, settings):

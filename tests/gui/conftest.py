@@ -1,0 +1,68 @@
+"""GUI test setup: private settings, task tabs that always stop their threads, answering message boxes."""
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+
+@pytest.fixture(autouse=True)
+def settings_file(tmp_path, monkeypatch):
+    """Each GUI test starts from its own empty settings file; the user's settings are never read or written."""
+    path = tmp_path / "speechlab-settings.ini"
+    monkeypatch.setenv("SPEECHLAB_SETTINGS", str(path))
+    return path
+
+
+@pytest.fixture
+def make_digits_tab(qtbot):
+    """Build DigitsTabs (shown, as a user sees them); each is shut down, its threads joined, at teardown."""
+    from gui.tabs.digits import DigitsTab
+
+    tabs = []
+
+    def make():
+        tab = DigitsTab()
+        qtbot.addWidget(tab)
+        tab.resize(1280, 800)
+        tab.show()
+        tabs.append(tab)
+        return tab
+
+    yield make
+    for tab in tabs:
+        tab.shutdown()
+
+
+@pytest.fixture
+def message_boxes():
+    """Answer the next modal message box the way a user would.
+
+    ``answer(button_text=None)`` must be called *before* the code that opens
+    the box: a timer polls for the box once the modal loop runs, records its
+    text in the returned list and clicks the named button (default: the box's
+    default or only button).
+    """
+    seen = []
+
+    def answer(button_text=None):
+        tries = [0]
+
+        def poll():
+            boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+            if not boxes:
+                tries[0] += 1
+                if tries[0] < 1000:  # a box that never opens fails the caller's assertion, not a later test
+                    QTimer.singleShot(20, poll)
+                return
+            box = boxes[0]
+            seen.append(box.text())
+            buttons = box.buttons()
+            if button_text is None:
+                button = box.defaultButton() or buttons[0]
+            else:
+                button = next(b for b in buttons if b.text() == button_text)
+            button.click()
+
+        QTimer.singleShot(0, poll)
+        return seen
+
+    return answer
