@@ -139,12 +139,14 @@ def trim_silence(y, *, top_db=30.0, frame_length=None, hop_length=None, sr=16000
     if n < frame_length:
         return y, (0, n)
     n_frames = 1 + (n - frame_length) // hop_length
-    idx = np.arange(frame_length)[None, :] + hop_length * np.arange(n_frames)[:, None]
-    rms = np.sqrt(np.mean(np.square(y[idx], dtype=np.float64), axis=1))
+    # Frame energies from a running sum of squares: O(n), no frame copies.
+    csum = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
+    starts = hop_length * np.arange(n_frames)
+    rms = np.sqrt(np.maximum(csum[starts + frame_length] - csum[starts], 0.0) / frame_length)
     peak = rms.max()
     if peak <= 0:
         return y, (0, n)
-    loud = np.flatnonzero(20 * np.log10(np.maximum(rms, 1e-12) / peak) > -top_db)
+    loud = np.flatnonzero(rms > peak * 10.0 ** (-top_db / 20.0))
     start = int(loud[0] * hop_length)
     end = int(min(n, loud[-1] * hop_length + frame_length))
     return y[start:end], (start, end)

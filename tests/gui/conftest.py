@@ -38,13 +38,11 @@ def message_boxes():
 
     ``answer(button_text=None)`` must be called *before* the code that opens
     the box: a timer polls for the box once the modal loop runs, records its
-    text in the returned list and clicks the named button (default: the box's
-    default or only button).
+    text in the list ``answer`` returns and clicks the named button (default:
+    the box's default or only button).
     """
-    seen = []
-
     def answer(button_text=None):
-        tries = [0]
+        seen, tries = [], [0]
 
         def poll():
             boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
