@@ -673,11 +673,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 X, y, epoch=epoch, on_epoch=on_epoch, should_stop=should_stop, started=started
             )
             if status == "stopped":
-                self.stop_reason_ = f"stopped by user after epoch {epoch - 1}"
-                if X_val is not None and self.best_epoch_:
+                # Keep the best completed epoch (by validation loss, or by
+                # training loss without validation), never half an epoch.
+                if self.best_epoch_:
                     self._params[...] = best_params
-                else:
-                    self.best_epoch_ = epoch - 1
+                self.stop_reason_ = (f"stopped by user after epoch {epoch - 1}; "
+                                     f"kept the weights of epoch {self.best_epoch_}")
                 return
             val_loss = val_acc = None
             if status is None and X_val is not None:

@@ -257,12 +257,33 @@ def test_should_stop_mid_epoch_keeps_the_best_epoch(small_digits):
 
     model = MLPClassifier((32,), learning_rate=3e-2, epochs=50, random_state=0)
     model.fit(X, y, X_val=X_val, y_val=y_val, should_stop=should_stop)
-    assert model.stop_reason_ == "stopped by user after epoch 3"
+    assert model.stop_reason_.startswith("stopped by user after epoch 3")
     assert len(model.history_) == 3
     val_losses = [r["val_loss"] for r in model.history_]
     best = int(np.argmin(val_losses)) + 1
     assert model.best_epoch_ == best
     assert model.score(X_val, y_val) == model.history_[best - 1]["val_accuracy"]
+
+
+def test_stop_without_validation_keeps_the_lowest_training_loss_epoch(small_digits):
+    """No validation data: a stop mid-epoch must not leave half-updated weights;
+    the weights of the completed epoch with the lowest training loss come back."""
+    X, y, _, _ = small_digits
+    calls = 0
+
+    def should_stop():
+        nonlocal calls
+        calls += 1
+        return calls > 19 * 4 + 9  # inside epoch 5
+
+    model = MLPClassifier((32,), learning_rate=3e-2, epochs=50, early_stopping=False, random_state=0)
+    model.fit(X, y, should_stop=should_stop)
+    losses = [r["loss"] for r in model.history_]
+    assert len(losses) == 4
+    assert model.best_epoch_ == int(np.argmin(losses)) + 1
+    assert model.stop_reason_.endswith(f"kept the weights of epoch {model.best_epoch_}")
+    # the kept weights are an epoch's end state: training again from here is deterministic
+    assert model.score(X, y) >= 0.9
 
 
 def test_early_stopping_restores_the_best_weights(small_digits):

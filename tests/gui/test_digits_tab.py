@@ -14,6 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from core.bundle import load_bundle
+from core.features import FeatureConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HANG_MS = 180_000
@@ -286,5 +287,5 @@ def test_seed_preset_sets_the_seeds_training(make_digits_tab):
         params = tab.model_panel.params()
         preset = combo.itemData(index)
         assert (params["output"], params["optimizer"], params["batch_size"]) == ("mse", "sgd", 1), preset.name
-        assert tab.features_panel.config().name == preset.feature["name"]
+        assert tab.features_panel.config().name == FeatureConfig(**preset.feature).name
         assert preset.name in status_text(tab)
