@@ -6,7 +6,6 @@ limits the size of files a child process may write (what a full disk does).
 """
 import dataclasses
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -52,8 +51,7 @@ def default_result(fsdd):
 @pytest.fixture(scope="module")
 def padded_result(fsdd):
     """A small model on the seed's padded frames: n_frames is learned from the data (the longest clip)."""
-    config = DIGITS.feature_config(frames="pad")
-    config = dataclasses.replace(config, n_frames=None)
+    config = dataclasses.replace(DIGITS.feature_config(frames="pad"), n_frames=None)  # overrides skip None
     return train_model(fsdd, task="digits", feature_config=config, model=small_mlp())
 
 
@@ -78,6 +76,13 @@ def rewrite_bundle(src, dst, *, meta=None, arrays=None):
 def write_npz(path, payload):
     with open(path, "wb") as fh:  # a path not ending in .npz would get ".npz" appended
         np.savez(fh, **payload)
+
+
+def finalize_files(paths, config):
+    """Model input (n, d) for some files, exactly as training computes it."""
+    from core.features import finalize
+
+    return finalize([features_of_file(p, config) for p in paths], config)
 
 
 def bundle_meta(path):
@@ -175,12 +180,6 @@ def test_bundle_round_trip_predicts_identically(padded_result, saved, fsdd):
     assert loaded.created  # stamped on save
     for path in files:
         assert loaded.predict_file(path) == original.predict_file(path)
-
-
-def finalize_files(paths, config):
-    from core.features import finalize
-
-    return finalize([features_of_file(p, config) for p in paths], config)
 
 
 def test_predict_signal_on_a_files_samples_matches_predict_file(saved, fsdd):

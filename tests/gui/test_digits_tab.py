@@ -9,7 +9,6 @@ import pathlib
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
