@@ -156,7 +156,7 @@ def load_bundle(path):
             arrays = {k[len("model/"):]: npz[k] for k in npz.files if k.startswith("model/")}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpeechLabError(f"{path} is not a readable SpeechLab model ({exc})") from exc
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SpeechLabError(f"{path} is not a SpeechLab model")
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise SpeechLabError(f"{path} was saved by a newer SpeechLab (format {meta['format_version']}); update the app")

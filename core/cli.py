@@ -21,13 +21,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _progress_printer(quiet=False):
-    last = [0.0]
+    last = [0.0, -1]
 
     def show(p):
         now = time.monotonic()
-        if quiet or (now - last[0] < 0.5 and p.done < p.total):
+        if quiet or p.done == last[1] or (now - last[0] < 0.5 and p.done < p.total):
             return
-        last[0] = now
+        last[0], last[1] = now, p.done
         eta = "" if p.eta_seconds == float("inf") else f", ETA {p.eta_seconds:.0f} s"
         sys.stderr.write(f"features: {p.done}/{p.total} files ({p.files_per_second:.0f} files/s{eta})\n")
 

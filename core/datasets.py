@@ -87,7 +87,7 @@ class Dataset:
         return [it.path for it in self.items]
 
     def subset(self, keep):
-        """A copy holding only the items whose index is in ``keep``; extra skips appended."""
+        """A copy holding only the items whose index is in ``keep``."""
         keep = list(keep)
         return dataclasses.replace(self, items=[self.items[i] for i in keep], skipped=list(self.skipped))
 
@@ -121,7 +121,7 @@ def detect_layout(root):
     return "filename" if coded >= 0.8 * total else "folders"
 
 
-def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True):
+def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True, should_stop=None):
     """Scan ``root`` into a :class:`Dataset`.
 
     Parameters
@@ -137,6 +137,8 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
     probe : bool
         Read every file's header so that files that are not audio are listed
         in :attr:`Dataset.skipped` right away (cheap: no decoding).
+    should_stop : callable() -> bool or None
+        Polled while probing; True raises :class:`~core.errors.Cancelled`.
 
     Raises
     ------
@@ -157,7 +159,7 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
     else:
         ds = _scan_folders(root_path, exclude)
     if probe:
-        _probe(ds)
+        _probe(ds, should_stop)
     if not ds.items:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in ds.skipped[:3])
         raise SpeechLabError(f"No usable audio files in {root_path}" + (f" ({reasons})" if reasons else ""))
@@ -185,7 +187,7 @@ def _scan_folders(root, exclude):
     items, excluded = [], []
     exclude_set = None if exclude is None else {e.lower() for e in exclude}
     for d, files in class_dirs:
-        name = pathlib.Path(d).name if pathlib.Path(d) != root else pathlib.Path(d).name
+        name = pathlib.Path(d).name
         is_excluded = _NOISE_FOLDER.search(name) if exclude_set is None else name.lower() in exclude_set
         if is_excluded:
             excluded.append(name)
@@ -196,9 +198,13 @@ def _scan_folders(root, exclude):
     return Dataset(str(root), "folders", "folder", items, [], sorted(set(excluded)))
 
 
-def _probe(ds):
+def _probe(ds, should_stop=None):
+    from .errors import Cancelled
+
     kept = []
-    for it in ds.items:
+    for i, it in enumerate(ds.items):
+        if should_stop is not None and i % 256 == 0 and should_stop():
+            raise Cancelled("Dataset scan stopped")
         try:
             if os.path.getsize(it.path) == 0:
                 raise AudioFileError(it.path, "empty file (0 bytes)")

@@ -76,6 +76,12 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     SpeechLabError
         For data that cannot be trained on (one class, empty split, ...).
     """
+    if split.kind == "speaker":  # fail before a long extraction, not after it
+        if ds.label_kind == "speaker":
+            raise SpeechLabError("Speaker-independent split is impossible when the label is the speaker; "
+                                 "use a random split")
+        if not ds.has_speakers:
+            raise SpeechLabError("Speaker-independent split needs the speaker of every clip; this dataset has none")
     t0 = time.perf_counter()
     fs = build_features(ds, feature_config, progress=on_progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache)
     labels = sort_labels(set(fs.labels.tolist()))

@@ -16,6 +16,7 @@ def run(argv=()):
     app.setApplicationName("SpeechLab")
     app.setOrganizationName("SpeechLab")
     window = MainWindow()
+    app.aboutToQuit.connect(window.shutdown)  # also when the app quits without closing the window
     window.show()
     # Show the last dataset (or the demo data) right away; the scan runs in a worker.
     from PySide6.QtCore import QTimer

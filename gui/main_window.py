@@ -103,10 +103,17 @@ class MainWindow(QMainWindow):
             cache.clear()
             self.statusBar().showMessage("Feature cache cleared", 5000)
 
-    def closeEvent(self, event):
+    def shutdown(self):
+        """Save settings, stop every tab's work and wait for its threads (idempotent)."""
+        if getattr(self, "_shut_down", False):
+            return
+        self._shut_down = True
         s = app_settings.settings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/tab", self.tabs.currentIndex())
         for i in range(self.tabs.count()):
             self.tabs.widget(i).shutdown()
+
+    def closeEvent(self, event):
+        self.shutdown()
         event.accept()

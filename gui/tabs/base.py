@@ -35,7 +35,7 @@ def _scan_job(folder, layout, label, task_key):
     def job(report, should_stop):
         is_demo = not folder
         root = demo_dataset(task_key) if is_demo else folder
-        ds = scan_dataset(root, layout=layout, label=label)
+        ds = scan_dataset(root, layout=layout, label=label, should_stop=should_stop)
         return ds, summarize(ds), is_demo
 
     return job
