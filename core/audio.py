@@ -8,6 +8,7 @@ without librosa's per-call overhead).
 from __future__ import annotations
 
 import pathlib
+import struct
 
 import numpy as np
 import soundfile as sf
@@ -47,8 +48,49 @@ def to_mono(y):
     return np.ascontiguousarray(y)
 
 
+def _read_plain_wav(path):
+    """Fast path for the commonest dataset file: an uncompressed 16-bit PCM or
+    32-bit float WAV. Returns (y, sr) or None when the file is anything else
+    (then libsndfile decodes it, and reports damage).
+
+    Parsing the RIFF chunks and viewing the samples with NumPy costs a tenth
+    of opening the file through libsndfile, which matters for 30,000 clips.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, fmt, body = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if cid == b"fmt " and size >= 16:
+            fmt = struct.unpack("<HHIIHH", data[pos + 8 : pos + 24])
+        elif cid == b"data":
+            body = data[pos + 8 : pos + 8 + size]
+            break
+        pos += 8 + size + (size & 1)
+    if fmt is None or body is None:
+        return None
+    tag, channels, sr, _, _, bits = fmt
+    if channels < 1 or sr < 1:
+        return None
+    if tag == 1 and bits == 16:
+        y = np.frombuffer(body, dtype="<i2", count=len(body) // 2).astype(np.float32) * (1.0 / 32768.0)
+    elif tag == 3 and bits == 32:
+        y = np.frombuffer(body, dtype="<f4", count=len(body) // 4).astype(np.float32)
+    else:
+        return None
+    if channels > 1:
+        y = y[: y.size - y.size % channels].reshape(-1, channels)
+    return y, int(sr)
+
+
 def _decode(path):
     """Decode with libsndfile; fall back to librosa/audioread for what it cannot read."""
+    if str(path).lower().endswith(".wav"):
+        fast = _read_plain_wav(path)
+        if fast is not None:
+            return fast
     try:
         y, sr = sf.read(str(path), dtype="float32", always_2d=False)
         return y, int(sr)

@@ -406,6 +406,19 @@ class Extraction:
         return [r is not None for r in self.raws]
 
 
+def _single_blas_thread():
+    """Features multiply small matrices: extra BLAS threads only spin and, with
+    several worker processes on few cores, make each product many times slower."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _worker_init():
+    global _WORKER_LIMITS
+    _WORKER_LIMITS = _single_blas_thread()  # kept for the life of the worker process
+
+
 def _extract_chunk(paths, config):
     out = []
     for p in paths:
@@ -500,11 +513,12 @@ def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cach
     n_jobs = default_jobs() if n_jobs is None else max(1, int(n_jobs))
     try:
         if todo and (n_jobs == 1 or len(todo) < 16):
-            for i in todo:
-                if stop_requested():
-                    raise Cancelled("Feature extraction stopped")
-                accept([i], _extract_chunk([paths[i]], config))
-                report()
+            with _single_blas_thread():
+                for i in todo:
+                    if stop_requested():
+                        raise Cancelled("Feature extraction stopped")
+                    accept([i], _extract_chunk([paths[i]], config))
+                    report()
         elif todo:
             _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requested)
     finally:
@@ -541,7 +555,7 @@ def _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requeste
     if config.name == "logmel-128" or (config.max_seconds or 0) > 5:
         per_chunk = min(per_chunk, 4)
     chunks = [todo[i : i + per_chunk] for i in range(0, len(todo), per_chunk)]
-    pool = cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=_pool_context())
+    pool = cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=_pool_context(), initializer=_worker_init)
     try:
         futures = {pool.submit(_extract_chunk, [paths[i] for i in c], config): c for c in chunks}
         pending = set(futures)
