@@ -258,3 +258,27 @@ def test_bad_settings_name_the_field(overrides, field):
 def test_config_round_trips_through_dict():
     config = DIGITS.feature_config("mfcc-full", n_frames=77)
     assert FeatureConfig.from_dict({**config.to_dict(), "from_a_newer_version": 1}) == config
+
+
+@pytest.mark.parametrize("subtype,channels", [("PCM_16", 1), ("PCM_16", 2), ("FLOAT", 1), ("PCM_24", 1), ("PCM_U8", 1)])
+def test_fast_wav_reader_gives_libsndfiles_samples(tmp_path, subtype, channels):
+    """The NumPy fast path for plain WAVs must decode exactly what libsndfile
+    decodes; formats it does not handle (24-bit, 8-bit) fall back to libsndfile."""
+    import soundfile as sf
+
+    from core.audio import _read_plain_wav, load_audio
+
+    rng = np.random.default_rng(0)
+    y = (0.5 * rng.standard_normal((4001, channels))).clip(-1, 1).astype(np.float32)
+    path = tmp_path / f"x_{subtype}_{channels}.wav"
+    sf.write(path, y if channels > 1 else y[:, 0], 11025, subtype=subtype)
+    ref, sr = sf.read(path, dtype="float32")
+    fast = _read_plain_wav(path)
+    if subtype in ("PCM_16", "FLOAT"):
+        assert fast is not None and fast[1] == sr
+        np.testing.assert_array_equal(fast[0], ref)
+    else:
+        assert fast is None
+    got, got_sr = load_audio(path)
+    np.testing.assert_allclose(got, ref.mean(axis=1) if channels > 1 else ref, atol=1e-7)
+    assert got_sr == 11025
