@@ -42,7 +42,7 @@ class DatasetPanel(QGroupBox):
         super().__init__("Dataset", parent)
         self.spec = spec
         self.dataset = None
-        self.demo_folder = None
+        self.summary_info = None
         form = _form()
         row = QHBoxLayout()
         self.folder_edit = QLineEdit()
@@ -120,6 +120,7 @@ class DatasetPanel(QGroupBox):
     def set_dataset(self, ds, summary, *, is_demo=False):
         """Show a scanned dataset (GUI thread; the summary was computed in the worker)."""
         self.dataset = ds
+        self.summary_info = summary
         classes = summary["classes"]
         counts = ", ".join(f"{html.escape(str(k))}: {v}" for k, v in list(classes.items())[:30])
         dur = summary["duration"]
@@ -156,6 +157,7 @@ class DatasetPanel(QGroupBox):
 
     def show_error(self, message):
         self.dataset = None
+        self.summary_info = None
         self.summary.setText(f"<span style='color:#b91c1c'>{html.escape(message)}</span>")
 
     def split(self):

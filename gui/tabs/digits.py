@@ -208,12 +208,22 @@ class DigitsTab(TaskTab):
 
         cfg = FeatureConfig(**preset.feature)
         self.features_panel.set_config(cfg)
+        summary = self.dataset_panel.summary_info
         n_in = feature_size(cfg)
-        if n_in is None:  # the seed pads to the longest clip: known after extraction; estimate from 1 s clips
-            n_in = 3 * cfg.n_mfcc * 33
-        params = resolve_model(preset, n_in, self._n_classes)
+        if n_in is None:
+            # The seed pads to the longest clip: its frame count follows from the
+            # longest duration (1 s when no dataset is loaded yet).
+            longest = summary["duration"]["max"] if summary else 1.0
+            _, hop = cfg.frame_sizes(cfg.sr)
+            n_in = 3 * cfg.n_mfcc * (1 + int(longest * cfg.sr) // hop)
+        n_train = None
+        if summary:
+            _, test_size = self.dataset_panel.split()
+            n_train = int(summary["n_files"] * (1 - test_size))
+        params = resolve_model(preset, n_in, self._n_classes, n_train=n_train)
         self.model_panel.set_params(params)
-        self.message(f"Seed experiment set: {preset.name}. Press Train.")
+        why = ", as many updates as the seed's 5 epochs on AudioMNIST" if n_train else ""
+        self.message(f"Seed experiment set: {preset.name} ({params['epochs']} epochs{why}). Press Train.")
 
     def take_filename(self, label):
         """``{digit}_{speaker}_{index}.wav`` so saved takes grow a dataset in the FSDD layout."""
