@@ -64,11 +64,15 @@ def main():
     def ours(take):
         return bundle.predict_signal(take, sr)
 
+    cfg = bundle.feature_config
+    n_fft, hop = cfg.frame_sizes(cfg.sr)
+
     def seed_path(take):
-        y16 = librosa.resample(take, orig_sr=sr, target_sr=16000)
-        m = librosa.feature.mfcc(y=y16, sr=16000, n_mfcc=12, n_fft=400, hop_length=160, n_mels=24)
+        # the seed's tools (librosa load-time resampling, mfcc, delta) with the model's settings
+        y16 = librosa.resample(take, orig_sr=sr, target_sr=cfg.sr)
+        m = librosa.feature.mfcc(y=y16, sr=cfg.sr, n_mfcc=cfg.n_mfcc, n_fft=n_fft, hop_length=hop, n_mels=cfg.n_mels)
         full = np.concatenate([m, librosa.feature.delta(m), librosa.feature.delta(m, order=2)])
-        x = librosa.util.fix_length(full, size=32, axis=1).ravel()[None]
+        x = librosa.util.fix_length(full, size=cfg.n_frames, axis=1).ravel()[None]
         return bundle.model.predict_proba(x)
 
     for fn in (ours, seed_path):  # warm up imports and caches
