@@ -132,7 +132,7 @@ def resolve_device(device: str | int | InputDevice | None = None) -> InputDevice
     if not devices:
         _sounddevice()  # raises its own message when PortAudio is missing
         raise NoAudioDevice(
-            "No audio input device found. Connect a microphone (or check that "
+            "No microphone found. Connect one (or check that "
             "PulseAudio/ALSA sees it) — you can still open audio files."
         )
     available = ", ".join(f"'{d.name}'" for d in devices)

@@ -198,8 +198,19 @@ class DigitsTab(TaskTab):
         self._n_classes = len(ds.labels)
         self._update_io()
 
+    def _input_size(self, cfg):
+        """The MLP's input size; for features padded to the longest clip it is
+        estimated from the longest clip's duration (1 s before a dataset is loaded)."""
+        n_in = feature_size(cfg)
+        if n_in is None:
+            summary = self.dataset_panel.summary_info
+            longest = summary["duration"]["max"] if summary else 1.0
+            _, hop = cfg.frame_sizes(cfg.sr or 16000)
+            n_in = 3 * cfg.n_mfcc * (1 + int(longest * (cfg.sr or 16000)) // hop)
+        return n_in
+
     def _update_io(self):
-        self.model_panel.layers.set_io_dims(feature_size(self.features_panel.config()), self._n_classes)
+        self.model_panel.layers.set_io_dims(self._input_size(self.features_panel.config()), self._n_classes)
 
     def apply_seed_preset(self, preset):
         """Set features and model exactly as one of the seed's experiments."""
@@ -209,13 +220,7 @@ class DigitsTab(TaskTab):
         cfg = FeatureConfig(**preset.feature)
         self.features_panel.set_config(cfg)
         summary = self.dataset_panel.summary_info
-        n_in = feature_size(cfg)
-        if n_in is None:
-            # The seed pads to the longest clip: its frame count follows from the
-            # longest duration (1 s when no dataset is loaded yet).
-            longest = summary["duration"]["max"] if summary else 1.0
-            _, hop = cfg.frame_sizes(cfg.sr)
-            n_in = 3 * cfg.n_mfcc * (1 + int(longest * cfg.sr) // hop)
+        n_in = self._input_size(cfg)
         n_train = None
         if summary:
             _, test_size = self.dataset_panel.split()

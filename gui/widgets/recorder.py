@@ -460,10 +460,10 @@ class RecorderWidget(QWidget):
             self.device_message.hide()
         else:
             if self.device_combo.count() == 0:
-                headline = "No microphone found — you can still open audio files."
+                text = str(exc)  # already says what to do and that files still work
             else:
-                headline = "This microphone cannot be used — pick another one, or open audio files."
-            self.device_message.setText(f"{headline}\n{exc}")
+                text = f"This microphone cannot be used — pick another one, or open audio files.\n{exc}"
+            self.device_message.setText(text)
             self.device_message.show()
         self._update_buttons()
 
