@@ -23,6 +23,7 @@ from gui import settings as app_settings
 from gui.panels import DatasetPanel, FeaturesPanel, ProgressPanel
 from gui.widgets.recorder import RecorderWidget
 from gui.widgets.results_view import ResultsView
+from gui.widgets.runs_table import RunsTable
 from gui.widgets.training_plot import TrainingPlot
 from gui.workers import WorkerRunner
 
@@ -52,6 +53,7 @@ class TaskTab(QWidget):
         self.spec = spec
         self.bundle = None
         self.last_result = None
+        self.runs = {}  # run number -> (TrainResult); the session's experiments
         self.runner = WorkerRunner(self)
         self._pending_train = False
         self._build()
@@ -105,8 +107,11 @@ class TaskTab(QWidget):
         self.recorder.set_filename_factory(self.take_filename)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
+        self.runs_table = RunsTable()
+        self.runs_table.run_activated.connect(self.show_run)
         self.lower_tabs = QTabWidget()
         self.lower_tabs.addTab(self.results, "Results")
+        self.lower_tabs.addTab(self.runs_table, "Runs")
         self.lower_tabs.addTab(self.recorder, "Microphone && files")
         self.lower_tabs.addTab(self.log, "Log")
         right = QSplitter(Qt.Vertical)
@@ -248,6 +253,7 @@ class TaskTab(QWidget):
     def _on_trained(self, result):
         self.last_result = result
         self.set_bundle(result.bundle)
+        self._add_run(result)
         m = result.metrics
         self.results.set_results(m)
         best = result.bundle.training.get("best_epoch")
@@ -260,6 +266,53 @@ class TaskTab(QWidget):
             text += f". {result.stop_reason}"
         self.message(text, error=result.diverged)
         self.progress_panel.bar.setFormat("Done")
+
+    # ------------------------------------------------------------------- runs
+
+    def describe_model(self, model):
+        """A short text for the runs table; subclasses describe their models."""
+        return type(model).__name__
+
+    def _add_run(self, result):
+        number = len(self.runs) + 1
+        self.runs[number] = result
+        b, m = result.bundle, result.metrics
+        cfg = b.feature_config
+        features = cfg.name + (f" {cfg.n_mfcc} coef" if cfg.name.startswith("mfcc") else "")
+        if cfg.name == "mfcc-full":
+            features += f", {cfg.frames} {cfg.n_frames} frames"
+        split = b.training["split"]
+        split_text = "speaker-indep." if split["kind"] == "speaker" else f"random {split['test_size']:.0%}"
+        if b.training.get("test_speakers"):
+            split_text += f" (test: {', '.join(b.training['test_speakers'])})"
+        note = "diverged" if result.diverged else ("stopped" if (result.stop_reason or "").startswith("stopped") else "")
+        self.runs_table.add_run(number, {
+            "time": datetime.datetime.now().strftime("%H:%M:%S"),
+            "features": features,
+            "model": self.describe_model(b.model),
+            "split": split_text,
+            "epochs": len(result.history),
+            "best_epoch": b.training.get("best_epoch"),
+            "train_accuracy": m["train_accuracy"],
+            "accuracy": m["accuracy"],
+            "balanced_accuracy": m["balanced_accuracy"],
+            "seconds": result.seconds,
+            "note": note,
+        })
+
+    def show_run(self, number):
+        """Bring back an earlier run's model, curves and results."""
+        result = self.runs[number]
+        self.last_result = result
+        self.set_bundle(result.bundle)
+        self.plot.set_history(result.history)
+        best = result.bundle.training.get("best_epoch")
+        if best:
+            self.plot.mark_best_epoch(best)
+        self.results.set_results(result.metrics)
+        self.lower_tabs.setCurrentWidget(self.results)
+        self.message(f"Showing run {number}: test accuracy {result.metrics['accuracy']:.1%}; "
+                     "Save model keeps this one.")
 
     # -------------------------------------------------------------- the model
 

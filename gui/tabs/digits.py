@@ -191,6 +191,13 @@ class DigitsTab(TaskTab):
             raise ValueError(f"Model settings: {exc}") from exc
         return model
 
+    def describe_model(self, model):
+        sizes = "-".join(str(n) for n in model.hidden_layer_sizes) or "no hidden layer"
+        acts = model.activation if isinstance(model.activation, str) else "/".join(dict.fromkeys(model.activation))
+        out = "MSE" if model.output == "mse" else "softmax"
+        return (f"MLP {sizes} {acts}, {out}, {model.optimizer} lr {model.learning_rate:g}, "
+                f"batch {model.batch_size}, init {model.init}")
+
     def split_seed(self):
         return int(self.model_panel.seed.value())
 

@@ -288,3 +288,29 @@ def test_seed_preset_sets_the_seeds_training(make_digits_tab):
         assert (params["output"], params["optimizer"], params["batch_size"]) == ("mse", "sgd", 1), preset.name
         assert tab.features_panel.config().name == FeatureConfig(**preset.feature).name
         assert preset.name in status_text(tab)
+
+
+def test_runs_table_compares_trainings_and_brings_an_earlier_model_back(make_digits_tab, qtbot):
+    tab = make_digits_tab()
+    scan(tab, qtbot)  # the demo data
+    first = train(tab, qtbot, hidden_layer_sizes=(32,), activation="relu", epochs=6)
+    second = train(tab, qtbot, hidden_layer_sizes=(16,), activation="tanh", epochs=3)
+    runs = tab.runs_table
+    assert runs.run_count() == 2
+    model_col = [runs.horizontalHeaderItem(c).text() for c in range(runs.columnCount())].index("Model")
+    test_col = [runs.horizontalHeaderItem(c).text() for c in range(runs.columnCount())].index("Test acc")
+    rows = {runs.item(r, 0).text(): r for r in range(2)}
+    assert "MLP 32 relu" in runs.item(rows["1"], model_col).text()
+    assert "MLP 16 tanh" in runs.item(rows["2"], model_col).text()
+    assert runs.item(rows["1"], test_col).text() == f"{first.metrics['accuracy']:.1%}"
+    assert tab.bundle is second.bundle
+    # double-click run 1: its model, curves and results come back
+    tab.lower_tabs.setCurrentWidget(runs)
+    qtbot.waitUntil(runs.isVisible)
+    rect = runs.visualItemRect(runs.item(rows["1"], 0))
+    # a real double-click is a press/release followed by a double-click event
+    qtbot.mouseClick(runs.viewport(), Qt.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(runs.viewport(), Qt.LeftButton, pos=rect.center())
+    assert tab.bundle is first.bundle
+    assert tab.plot.point_count() == len(first.history)
+    assert tab.results.score_text("accuracy") == f"{100 * first.metrics['accuracy']:.1f} %"
