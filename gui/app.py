@@ -4,6 +4,19 @@ from __future__ import annotations
 import sys
 
 
+def _preload():
+    import threading
+
+    def work():
+        import core.models.mlp  # noqa: F401  (scikit-learn base classes)
+        import core.training  # noqa: F401
+        from core.features import _mel_basis
+
+        _mel_basis(16000, 400, 32)  # librosa's filter code
+
+    threading.Thread(target=work, name="speechlab-preload", daemon=True).start()
+
+
 def run(argv=()):
     from PySide6.QtWidgets import QApplication
 
@@ -22,4 +35,6 @@ def run(argv=()):
     from PySide6.QtCore import QTimer
 
     QTimer.singleShot(0, window.digits.scan)
+    # Load the heavy modules while the user looks at the window, not when Train is pressed.
+    QTimer.singleShot(500, _preload)
     return app.exec()

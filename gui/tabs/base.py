@@ -64,7 +64,14 @@ class TaskTab(QWidget):
     def build_model_panel(self):  # pragma: no cover - subclasses provide it
         raise NotImplementedError
 
-    def make_model(self):  # pragma: no cover
+    def model_settings(self):  # pragma: no cover
+        """The model's settings from the panel (GUI thread: plain values only)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def make_model(settings):  # pragma: no cover
+        """Build the model from :meth:`model_settings` (runs in the worker: imports
+        and validation stay off the GUI thread). Raise ValueError for bad settings."""
         raise NotImplementedError
 
     def _build(self):
@@ -204,19 +211,26 @@ class TaskTab(QWidget):
             self.scan()
             return
         try:
-            model = self.make_model()
+            settings = self.model_settings()
             feature_config = self.features_panel.config()
         except (SpeechLabError, ValueError) as exc:
             self.message(str(exc), error=True)
             return
-        from core.training import SplitConfig, train_model
-
         kind, test_size = self.dataset_panel.split()
-        split = SplitConfig(kind=kind, test_size=test_size, random_state=self.split_seed())
         ds = self.dataset_panel.dataset
         task = self.spec.key
+        make_model = self.make_model
+        seed = self.split_seed()
 
         def job(report, should_stop):
+            # Everything that imports or validates runs here, in the worker.
+            from core.training import SplitConfig, train_model
+
+            try:
+                model = make_model(settings)
+            except ValueError as exc:
+                raise SpeechLabError(f"Model settings: {exc}") from exc
+            split = SplitConfig(kind=kind, test_size=test_size, random_state=seed)
             return train_model(ds, task=task, feature_config=feature_config, model=model, split=split,
                                on_epoch=lambda s: report("epoch", s), should_stop=should_stop,
                                on_progress=lambda p: report("progress", p))
@@ -228,7 +242,7 @@ class TaskTab(QWidget):
             w.failed.connect(lambda m: self.message(m, error=True))
             w.cancelled.connect(lambda: self.message("Stopped during feature extraction; nothing was trained."))
 
-        self.plot.reset(getattr(model, "epochs", None))
+        self.plot.reset(settings.get("epochs"))
         self.results.clear()
         self.save_settings()
         self.runner.start(job, connect=connect)

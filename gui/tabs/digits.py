@@ -179,16 +179,17 @@ class DigitsTab(TaskTab):
     def build_model_panel(self):
         return MLPPanel()
 
-    def make_model(self):
-        from core.models.mlp import MLPClassifier
-
+    def model_settings(self):
         params = self.model_panel.params()
         params["report_every"] = 50 if params["batch_size"] <= 4 else 0  # keep per-sample SGD visibly alive
-        model = MLPClassifier(**params)
-        try:
-            model._layer_plan()
-        except ValueError as exc:
-            raise ValueError(f"Model settings: {exc}") from exc
+        return params
+
+    @staticmethod
+    def make_model(settings):
+        from core.models.mlp import MLPClassifier
+
+        model = MLPClassifier(**settings)
+        model._layer_plan()  # raises ValueError naming the bad setting
         return model
 
     def describe_model(self, model):
