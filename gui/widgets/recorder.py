@@ -119,6 +119,12 @@ class _Job(QRunnable):
             self.signals.done.emit(self.request, result)
 
 
+def _is_audio_url(url):
+    from core.audio import AUDIO_EXTENSIONS
+
+    return url.isLocalFile() and url.toLocalFile().lower().endswith(AUDIO_EXTENSIONS)
+
+
 class RecorderWidget(QWidget):
     """Microphone takes, continuous listening, files, and the model's verdict.
 
@@ -149,6 +155,7 @@ class RecorderWidget(QWidget):
 
     def __init__(self, parent=None, *, device=None, settings=None):
         super().__init__(parent)
+        self.setAcceptDrops(True)
         self._settings = settings if settings is not None else QSettings()
         self._predictor = None
         self._filename_factory = default_filename
@@ -360,6 +367,18 @@ class RecorderWidget(QWidget):
         """The current take (or opened file) as (float32 mono samples, rate), or None."""
         return None if self._take is None else (self._take, self._take_sr)
 
+    # Drop audio files on the widget to predict them.
+    def dragEnterEvent(self, event):
+        if any(_is_audio_url(u) for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if _is_audio_url(u)]
+        for path in paths:
+            self.open_file(path)
+        if paths:
+            event.acceptProposedAction()
+
     def open_file(self, path) -> bool:
         """Load an audio file, show it like a take and predict it; False (with a message) if unreadable."""
         try:
@@ -523,6 +542,7 @@ class RecorderWidget(QWidget):
     def _finish_take(self):
         rest = self._close_recorder()
         sr = self._recorder.samplerate
+        overflows = self._recorder.overflows
         self._recorder = None
         self._mode = None
         self._set_checked(self.record_button, False)
@@ -535,7 +555,8 @@ class RecorderWidget(QWidget):
         if y.size == 0:
             self._status("The microphone delivered no audio.", error=True)
             return
-        self._status(f"Take: {len(y) / sr:.2f} s at {sr} Hz")
+        lost = f"; {overflows} input overflow(s): some audio was lost" if overflows else ""
+        self._status(f"Take: {len(y) / sr:.2f} s at {sr} Hz{lost}", error=bool(overflows))
         self._show_take(y, sr, source="take")
         self.take_ready.emit(y, sr)
 

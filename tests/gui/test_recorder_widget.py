@@ -222,3 +222,38 @@ def test_without_any_audio_device_play_only_shows_a_message(tmp_path):
     assert "RECORD False" in out.stdout
     assert "MESSAGE No microphone found" in out.stdout
     assert "STATUS Cannot play audio: no usable output device" in out.stdout
+
+
+def test_dropping_audio_files_predicts_them_and_ignores_other_files(make_widget, qtbot, tmp_path):
+    """A real QDropEvent carrying file URLs, as a file manager sends it."""
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    widget = make_widget(device="no-such-mic-for-drop-test")
+    predictor = LoudnessPredictor()
+    widget.set_predictor(predictor)
+    sr = 16000
+    t = np.arange(sr // 2) / sr
+    wav = tmp_path / "tone.wav"
+    soundfile.write(wav, (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr)
+    text = tmp_path / "notes.txt"
+    text.write_text("not audio")
+
+    def mime(*paths):
+        data = QMimeData()
+        data.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        return data
+
+    text_only = mime(text)  # events only point at their mime data: keep it alive
+    refused = QDragEnterEvent(QPoint(5, 5), Qt.CopyAction, text_only, Qt.LeftButton, Qt.NoModifier)
+    refused.ignore()
+    widget.dragEnterEvent(refused)
+    assert not refused.isAccepted()
+    data = mime(text, wav)
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier)
+    widget.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    with qtbot.waitSignal(widget.prediction_made, timeout=5000) as predicted:
+        widget.dropEvent(QDropEvent(QPointF(5, 5), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier))
+    assert predicted.args[0]["label"] == "loud"
+    assert len(predictor.calls) == 1  # the text file was not opened
