@@ -101,8 +101,14 @@ class TaskTab(QWidget):
         self.save_button.clicked.connect(self.save_model_dialog)
         self.load_button = QPushButton("Load model…")
         self.load_button.clicked.connect(self.load_model_dialog)
+        self.evaluate_button = QPushButton("Evaluate on dataset")
+        self.evaluate_button.setToolTip("Test the current model on every clip of the loaded dataset folder\n"
+                                        "(e.g. a model trained on FSDD on your own recordings)")
+        self.evaluate_button.setEnabled(False)
+        self.evaluate_button.clicked.connect(self.evaluate_on_dataset)
         model_row.addWidget(self.save_button)
         model_row.addWidget(self.load_button)
+        model_row.addWidget(self.evaluate_button)
         left_col_lay.addWidget(self.progress_panel)
         left_col_lay.addLayout(model_row)
         left_col.setMinimumWidth(420)
@@ -333,8 +339,43 @@ class TaskTab(QWidget):
     def set_bundle(self, bundle):
         self.bundle = bundle
         self.save_button.setEnabled(bundle is not None)
+        self.evaluate_button.setEnabled(bundle is not None)
         self.recorder.set_predictor(bundle.predict_signal if bundle is not None else None)
         self.model_changed.emit(bundle)
+
+    def evaluate_on_dataset(self):
+        """Evaluate the current model on all usable clips of the loaded dataset (in the worker)."""
+        if self.bundle is None or self.busy:
+            return
+        ds = self.dataset_panel.dataset
+        if ds is None:
+            self.message("Load a dataset folder to evaluate on first.", error=True)
+            return
+        bundle = self.bundle
+
+        def job(report, should_stop):
+            from core.training import evaluate_bundle
+
+            return evaluate_bundle(bundle, ds, on_progress=lambda p: report("progress", p), should_stop=should_stop)
+
+        def done(result):
+            metrics, skipped = result
+            self.results.set_results(metrics)
+            self.lower_tabs.setCurrentWidget(self.results)
+            n = sum(map(sum, metrics["confusion"]))
+            unknown = metrics["unknown_labels"]
+            self.message(f"Evaluated the model on {n} clips of {ds.root}: accuracy {metrics['accuracy']:.1%}"
+                         + (f"; {len(skipped)} file(s) skipped" if skipped else "")
+                         + (f"; labels the model does not know: {', '.join(unknown)}" if unknown else ""))
+
+        def connect(w):
+            w.progress.connect(self.progress_panel.show_extraction)
+            w.finished.connect(done)
+            w.failed.connect(lambda m: self.message(m, error=True))
+            w.cancelled.connect(lambda: self.message("Evaluation stopped."))
+
+        self.runner.start(job, connect=connect)
+        self.message(f"Evaluating on {len(ds.items)} clips…")
 
     def save_model_dialog(self):
         if self.bundle is None:

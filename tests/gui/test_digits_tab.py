@@ -314,3 +314,21 @@ def test_runs_table_compares_trainings_and_brings_an_earlier_model_back(make_dig
     assert tab.bundle is first.bundle
     assert tab.plot.point_count() == len(first.history)
     assert tab.results.score_text("accuracy") == f"{100 * first.metrics['accuracy']:.1f} %"
+
+
+def test_evaluate_a_trained_model_on_another_dataset(make_digits_tab, qtbot, fsdd_dir):
+    """Train on the synthetic demo voices, then test that model on the real FSDD
+    recordings: the results view shows the FSDD evaluation (2,000 clips)."""
+    tab = make_digits_tab()
+    scan(tab, qtbot)  # demo data
+    assert not tab.evaluate_button.isEnabled()
+    trained = train(tab, qtbot, epochs=5)
+    assert tab.evaluate_button.isEnabled()
+    scan(tab, qtbot, fsdd_dir)
+    qtbot.mouseClick(tab.evaluate_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not tab.busy, timeout=HANG_MS)
+    matrix = tab.results.confusion_view().matrix()
+    assert matrix.sum() == 2000
+    assert tab.bundle is trained.bundle  # evaluating does not replace the model
+    assert "Evaluated the model on 2000 clips" in status_text(tab)
+    assert tab.results.score_text("train_accuracy") == "—"
