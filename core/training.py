@@ -139,3 +139,65 @@ def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=No
     metrics = evaluate(y, pred, labels)
     metrics["unknown_labels"] = sorted(set(y.tolist()) - set(bundle.labels))
     return metrics, list(ds.skipped) + ex.skipped
+
+
+@dataclasses.dataclass
+class SpeakerRotations:
+    """Leave-one-speaker-out: one TrainResult per held-out speaker, and the pooled test metrics."""
+
+    results: list
+    speakers: list
+    metrics: dict  # pooled over every rotation's test clips
+    per_speaker: dict  # speaker -> test accuracy
+    seconds: float
+
+
+def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=None, on_result=None,
+                          on_epoch=None, should_stop=None, on_progress=None, n_jobs=None, cache=True):
+    """Train once per speaker with that speaker held out (the honest test for a new voice).
+
+    Parameters
+    ----------
+    make_model : callable() -> a fresh, unfitted model for every rotation
+    on_rotation : callable(index, total, speaker) or None, called before each rotation
+    on_result : callable(TrainResult) or None, called after each rotation
+
+    Returns
+    -------
+    SpeakerRotations; when stopped, the rotations finished so far (at least one),
+    else core.errors.Cancelled.
+    """
+    from .errors import Cancelled
+
+    if ds.label_kind == "speaker" or not ds.has_speakers:
+        raise SpeechLabError("Leave-one-speaker-out needs the speaker of every clip and a label other than the speaker")
+    speakers = ds.speakers
+    if len(speakers) < 2:
+        raise SpeechLabError(f"Leave-one-speaker-out needs at least 2 speakers; found {len(speakers)}")
+    t0 = time.perf_counter()
+    results = []
+    for i, speaker in enumerate(speakers):
+        if should_stop is not None and should_stop():
+            break
+        if on_rotation is not None:
+            on_rotation(i, len(speakers), speaker)
+        try:
+            result = train_model(ds, task=task, feature_config=feature_config, model=make_model(),
+                                 split=SplitConfig(kind="speaker", test_speakers=(speaker,)), on_epoch=on_epoch,
+                                 should_stop=should_stop, on_progress=on_progress, n_jobs=n_jobs, cache=cache)
+        except Cancelled:
+            break
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+        if result.stop_reason and result.stop_reason.startswith("stopped by user"):
+            break
+    if not results:
+        raise Cancelled("Stopped before the first rotation finished")
+    truth = [f["label"] for r in results for f in r.metrics["test_files"]]
+    pred = [f["predicted"] for r in results for f in r.metrics["test_files"]]
+    labels = results[0].bundle.labels
+    pooled = evaluate(truth, pred, labels)
+    done = speakers[: len(results)]
+    per_speaker = {s: r.metrics["accuracy"] for s, r in zip(done, results)}
+    return SpeakerRotations(results, done, pooled, per_speaker, time.perf_counter() - t0)

@@ -87,7 +87,10 @@ class DatasetPanel(QGroupBox):
         self.split_combo = QComboBox()
         self.split_combo.addItem("Random (stratified)", "random")
         self.split_combo.addItem("Speaker-independent", "speaker")
-        self.split_combo.setToolTip("Speaker-independent: no speaker has clips on both sides (an honest test)")
+        self.split_combo.addItem("Leave one speaker out (every speaker)", "loso")
+        self.split_combo.setToolTip("Speaker-independent: no speaker has clips on both sides (an honest test).\n"
+                                    "Leave one speaker out: one training per speaker, each tested on the voice it "
+                                    "never heard; results pooled")
         self.test_size = QDoubleSpinBox()
         self.test_size.setRange(0.05, 0.9)
         self.test_size.setSingleStep(0.05)
@@ -95,6 +98,9 @@ class DatasetPanel(QGroupBox):
         self.test_size.setPrefix("test ")
         split_row.addWidget(self.split_combo, 1)
         split_row.addWidget(self.test_size)
+        # every speaker is held out once: no test size to choose
+        self.split_combo.currentIndexChanged.connect(
+            lambda _: self.test_size.setEnabled(self.split_combo.currentData() != "loso"))
         form.addRow("Split", split_row)
         self.setLayout(form)
 
@@ -142,9 +148,9 @@ class DatasetPanel(QGroupBox):
         self.summary.setText("<br>".join(parts))
         self.set_skipped(ds.skipped)
         can_speaker = ds.has_speakers and ds.label_kind != "speaker"
-        item = self.split_combo.model().item(1)
-        item.setEnabled(can_speaker)
-        if not can_speaker and self.split_combo.currentData() == "speaker":
+        for row in (1, 2):
+            self.split_combo.model().item(row).setEnabled(can_speaker)
+        if not can_speaker and self.split_combo.currentData() in ("speaker", "loso"):
             self.split_combo.setCurrentIndex(0)
 
     def set_skipped(self, skipped):

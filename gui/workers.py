@@ -22,6 +22,7 @@ class Worker(QObject):
     -------
     progress(object) : extraction progress (core.features.Progress), throttled to 10/s
     epoch(object) : a training report dict (intra-epoch reports throttled to 10/s)
+    event(str, object) : any other report, e.g. ("rotation", ...) in leave-one-speaker-out
     finished(object) : the function's return value
     failed(str) : a message for the user
     cancelled() : the user stopped it before there was a result
@@ -30,6 +31,7 @@ class Worker(QObject):
 
     progress = Signal(object)
     epoch = Signal(object)
+    event = Signal(str, object)  # any other report: (kind, value)
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
@@ -58,6 +60,8 @@ class Worker(QObject):
                     return
                 self._last_batch_report = now
             self.epoch.emit(dict(value))
+        else:
+            self.event.emit(kind, value)
 
     @Slot()
     def run(self):

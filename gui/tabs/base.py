@@ -228,22 +228,30 @@ class TaskTab(QWidget):
         make_model = self.make_model
         seed = self.split_seed()
 
-        def job(report, should_stop):
-            # Everything that imports or validates runs here, in the worker.
-            from core.training import SplitConfig, train_model
-
+        def build():
             try:
-                model = make_model(settings)
+                return make_model(settings)
             except ValueError as exc:
                 raise SpeechLabError(f"Model settings: {exc}") from exc
+
+        def job(report, should_stop):
+            # Everything that imports or validates runs here, in the worker.
+            from core.training import SplitConfig, leave_one_speaker_out, train_model
+
+            build()  # a bad setting is reported before any extraction
+            common = dict(task=task, feature_config=feature_config, on_epoch=lambda s: report("epoch", s),
+                          should_stop=should_stop, on_progress=lambda p: report("progress", p))
+            if kind == "loso":
+                return leave_one_speaker_out(
+                    ds, make_model=build, on_rotation=lambda i, n, spk: report("rotation", (i, n, spk)),
+                    on_result=lambda r: report("result", r), **common)
             split = SplitConfig(kind=kind, test_size=test_size, random_state=seed)
-            return train_model(ds, task=task, feature_config=feature_config, model=model, split=split,
-                               on_epoch=lambda s: report("epoch", s), should_stop=should_stop,
-                               on_progress=lambda p: report("progress", p))
+            return train_model(ds, model=build(), split=split, **common)
 
         def connect(w):
             w.progress.connect(self.progress_panel.show_extraction)
             w.epoch.connect(self._on_epoch)
+            w.event.connect(self._on_event)
             w.finished.connect(self._on_trained)
             w.failed.connect(lambda m: self.message(m, error=True))
             w.cancelled.connect(lambda: self.message("Stopped during feature extraction; nothing was trained."))
@@ -252,7 +260,9 @@ class TaskTab(QWidget):
         self.results.clear()
         self.save_settings()
         self.runner.start(job, connect=connect)
-        self.message(f"Training on {len(ds.items)} clips ({kind} split, test {test_size:.0%})…")
+        how = ("one training per speaker, each tested on the held-out voice" if kind == "loso"
+               else f"{kind} split, test {test_size:.0%}")
+        self.message(f"Training on {len(ds.items)} clips ({how})…")
 
     def split_seed(self):
         return 42
@@ -270,7 +280,18 @@ class TaskTab(QWidget):
             self.log.appendPlainText(f"epoch {stats['epoch']}: loss {stats['loss']:.4f}, "
                                      f"accuracy {stats['accuracy']:.1%}{val}")
 
+    def _on_event(self, kind, value):
+        if kind == "rotation":  # leave-one-speaker-out: a new training starts
+            index, total, speaker = value
+            self.plot.reset(self.model_settings().get("epochs"))
+            self.message(f"Rotation {index + 1}/{total}: testing on speaker '{speaker}', training on the others…")
+        elif kind == "result":
+            self._add_run(value)
+
     def _on_trained(self, result):
+        if hasattr(result, "per_speaker"):  # leave-one-speaker-out
+            self._on_rotations_done(result)
+            return
         self.last_result = result
         self.set_bundle(result.bundle)
         self._add_run(result)
@@ -285,6 +306,21 @@ class TaskTab(QWidget):
         if result.stop_reason:
             text += f". {result.stop_reason}"
         self.message(text, error=result.diverged)
+        self.progress_panel.bar.setFormat("Done")
+
+    def _on_rotations_done(self, rot):
+        last = rot.results[-1]
+        self.last_result = last
+        self.set_bundle(last.bundle)
+        self.results.set_results(rot.metrics)
+        self.lower_tabs.setCurrentWidget(self.results)
+        accs = list(rot.per_speaker.values())
+        mean = sum(accs) / len(accs)
+        spread = (sum((a - mean) ** 2 for a in accs) / len(accs)) ** 0.5
+        each = ", ".join(f"{s} {a:.1%}" for s, a in rot.per_speaker.items())
+        self.message(f"Leave one speaker out: mean {mean:.1%} ± {spread:.1%} ({each}); pooled test accuracy "
+                     f"{rot.metrics['accuracy']:.1%} shown in Results. Each rotation is in Runs; the current "
+                     f"model is the last rotation's.")
         self.progress_panel.bar.setFormat("Done")
 
     # ------------------------------------------------------------------- runs

@@ -358,3 +358,40 @@ def test_evaluate_counts_clips_of_labels_the_model_does_not_know(fsdd):
     assert metrics["per_class"]["9"]["accuracy"] == 0.0
     # Every 9 counts as an error: at most 1800 of the 2000 clips can be right.
     assert metrics["accuracy"] <= 0.9
+
+
+def test_leave_one_speaker_out_holds_each_speaker_out_once(fsdd):
+    from core.training import leave_one_speaker_out
+
+    seen = []
+    rot = leave_one_speaker_out(fsdd, task="digits", feature_config=DIGITS.feature_config(),
+                                make_model=lambda: small_mlp(epochs=3),
+                                on_rotation=lambda i, n, s: seen.append((i, n, s)))
+    assert [s for _, _, s in seen] == fsdd.speakers and {n for _, n, _ in seen} == {4}
+    assert rot.speakers == fsdd.speakers
+    for speaker, result in zip(rot.speakers, rot.results):
+        test_speakers = {f["path"].rsplit("/", 1)[-1].split("_")[1] for f in result.metrics["test_files"]}
+        assert test_speakers == {speaker}
+    # pooled: every clip is tested exactly once, by the model that never heard its speaker
+    assert np.asarray(rot.metrics["confusion"]).sum() == len(fsdd.items)
+    pooled = sum(r.metrics["accuracy"] * r.n_test for r in rot.results) / len(fsdd.items)
+    assert rot.metrics["accuracy"] == pytest.approx(pooled)
+    assert 0.3 < np.mean(list(rot.per_speaker.values())) < 1.0
+
+
+def test_leave_one_speaker_out_stopped_keeps_the_finished_rotations(fsdd):
+    from core.training import leave_one_speaker_out
+
+    done = []
+    rot = leave_one_speaker_out(fsdd, task="digits", feature_config=DIGITS.feature_config(),
+                                make_model=lambda: small_mlp(epochs=2), on_result=done.append,
+                                should_stop=lambda: len(done) >= 1)
+    assert len(rot.results) == 1 and rot.speakers == fsdd.speakers[:1]
+
+
+def test_leave_one_speaker_out_refuses_speaker_labels(fsdd_dir):
+    from core.training import leave_one_speaker_out
+
+    ds = scan_dataset(fsdd_dir, label="speaker")
+    with pytest.raises(SpeechLabError, match="Leave-one-speaker-out"):
+        leave_one_speaker_out(ds, task="digits", feature_config=DIGITS.feature_config(), make_model=small_mlp)

@@ -332,3 +332,20 @@ def test_evaluate_a_trained_model_on_another_dataset(make_digits_tab, qtbot, fsd
     assert tab.bundle is trained.bundle  # evaluating does not replace the model
     assert "Evaluated the model on 2000 clips" in status_text(tab)
     assert tab.results.score_text("train_accuracy") == "—"
+
+
+def test_leave_one_speaker_out_trains_once_per_speaker_and_pools_the_results(make_digits_tab, qtbot, fsdd_dir):
+    tab = make_digits_tab()
+    scan(tab, qtbot, fsdd_dir)
+    panel = tab.dataset_panel
+    panel.split_combo.setCurrentIndex(panel.split_combo.findData("loso"))
+    result = train(tab, qtbot, hidden_layer_sizes=(32,), epochs=4)
+    # one run per held-out speaker, each tested only on that speaker's 500 clips
+    assert tab.runs_table.run_count() == 4
+    held_out = [r.bundle.training["test_speakers"] for r in tab.runs.values()]
+    assert sorted(s for [s] in held_out) == ["george", "jackson", "lucas", "nicolas"]
+    assert all(r.n_test == 500 for r in tab.runs.values())
+    # the results view shows every clip once: the pooled leave-one-speaker-out test
+    assert tab.results.confusion_view().matrix().sum() == 2000
+    assert "Leave one speaker out: mean" in status_text(tab)
+    assert tab.bundle is result.bundle  # the last rotation's model is current
