@@ -24,7 +24,6 @@ import datetime
 import os
 import pathlib
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -90,11 +89,9 @@ def machine():
 
 def write_section(text):
     """Replace (or add) this benchmark's section of RESULTS.md, keeping every other section."""
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = text.rstrip("\n") + "\n\n"
-    new = pattern.sub(lambda _: text, old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+    from _results import write_section as write
+
+    write(SECTION, text)
 
 
 def main(argv=None):

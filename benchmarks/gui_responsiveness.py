@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import os
 import pathlib
-import re
 import sys
 import tempfile
 import time
@@ -104,8 +103,6 @@ def main():
 
 
 def _record(wall, worst, p99, naive, ticks, load, startup_worst):
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    text = path.read_text()
     section = (
         "## GUI responsiveness (Digits tab on FSDD)\n\n"
         f"`python benchmarks/gui_responsiveness.py` — {datetime.date.today()}, {os.cpu_count()} cores, "
@@ -121,9 +118,9 @@ def _record(wall, worst, p99, naive, ticks, load, startup_worst):
         f"Budget: ~50 ms — **{'met' if worst <= 50 else 'NOT met'}** by the longest stall after Train; "
         f"the baseline freezes the window {naive / max(worst, 1):.0f}× longer.\n"
     )
-    pattern = re.compile(r"## GUI responsiveness.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    from _results import write_section
+
+    write_section('## GUI responsiveness (Digits tab on FSDD)', section)
 
 
 if __name__ == "__main__":

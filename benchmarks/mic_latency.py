@@ -129,8 +129,6 @@ def _widget_path(bundle, takes, sr):
 
 
 def _record(med, p95, ratio, n, load):
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
     section = (
         "## Microphone latency (end of take → prediction)\n\n"
         f"`python benchmarks/mic_latency.py` — {datetime.date.today()}, {os.cpu_count()} cores, "
@@ -143,11 +141,9 @@ def _record(med, p95, ratio, n, load):
         f"Ratio seed / SpeechLab: **{ratio:.1f}×**. Target ≤ 100 ms: "
         f"**{'met' if p95['widget'] <= 100 else 'NOT met'}** (p95 of the widget path).\n"
     )
-    import re
+    from _results import write_section
 
-    pattern = re.compile(r"## Microphone latency.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    write_section('## Microphone latency (end of take → prediction)', section)
 
 
 if __name__ == "__main__":
