@@ -7,6 +7,7 @@ without librosa's per-call overhead).
 """
 from __future__ import annotations
 
+import os
 import pathlib
 import struct
 
@@ -146,14 +147,13 @@ def load_audio(path, *, sr=None, max_seconds=None):
         When the file is missing, empty, not audio, undecodable or silent;
         the message names the file and the reason.
     """
-    p = pathlib.Path(path)
     try:
-        size = p.stat().st_size
+        size = os.stat(path).st_size
     except OSError as exc:
         raise AudioFileError(path, f"cannot be opened ({exc.strerror or exc})") from exc
     if size == 0:
         raise AudioFileError(path, "empty file (0 bytes)")
-    y, file_sr = _decode(p)
+    y, file_sr = _decode(path)
     y = to_mono(y)
     if max_seconds is not None:
         y = y[: int(round(max_seconds * file_sr))]
