@@ -15,21 +15,37 @@ debs="$RUNTIME_DEBS"
 extra=""
 if [ "${1:-}" = "--test" ]; then debs="$debs $TEST_DEBS"; extra="[test]"; fi
 
+if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else SUDO="-"; fi
+
+apt_install() {  # apt_install PACKAGE...: install, or say how when we cannot
+  if [ "$SUDO" = "-" ]; then
+    echo "SpeechLab needs these Debian packages; install them as root and run again:" >&2
+    echo "  apt-get install -y $*" >&2
+    exit 1
+  fi
+  echo "Installing Debian packages: $*" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
 missing=""
 for p in $debs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-if [ -n "$missing" ]; then
-  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
-    echo "SpeechLab needs these Debian packages; install them as root and run again:" >&2
-    echo "  apt-get install -y$missing" >&2; exit 1
-  fi
-  echo "Installing Debian packages:$missing" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
-fi
+# shellcheck disable=SC2086
+if [ -n "$missing" ]; then apt_install $missing; fi
 
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "SpeechLab needs Python 3.11 or newer as '$PY' (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    rm -rf .venv  # Debian's own Python keeps venv/ensurepip in python3-venv
+    apt_install python3-venv
+    "$PY" -m venv .venv
+  fi
+fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".$extra"
