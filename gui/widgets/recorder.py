@@ -10,6 +10,7 @@ history but never overwrite a newer take's display.
 from __future__ import annotations
 
 import datetime
+import os
 import pathlib
 
 import numpy as np
@@ -113,10 +114,21 @@ class _Job(QRunnable):
     def run(self):
         try:
             result = self.fn()
+        except SpeechLabError as exc:  # already a message for the user
+            self.signals.failed.emit(self.request, str(exc))
         except Exception as exc:  # a predictor can fail in any way; show it, never crash
             self.signals.failed.emit(self.request, f"{type(exc).__name__}: {exc}")
         else:
             self.signals.done.emit(self.request, result)
+
+
+def _slow_to_load(path):
+    """Whether decoding could hold the GUI thread past ~50 ms: compressed formats, or big files."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return False  # the synchronous path reports the problem at once
+    return size > 8_000_000 or not str(path).lower().endswith((".wav", ".flac"))
 
 
 def _is_audio_url(url):
@@ -175,6 +187,9 @@ class RecorderWidget(QWidget):
         self._pool_signals = _PoolSignals(self)
         self._pool_signals.done.connect(self._on_prediction)
         self._pool_signals.failed.connect(self._on_prediction_failed)
+        self._load_signals = _PoolSignals(self)
+        self._load_signals.done.connect(self._on_file_loaded)
+        self._load_signals.failed.connect(lambda request, message: self._status(message, error=True))
         self._timer = QTimer(self)
         self._timer.setInterval(30)
         self._timer.timeout.connect(self._drain)
@@ -380,15 +395,29 @@ class RecorderWidget(QWidget):
             event.acceptProposedAction()
 
     def open_file(self, path) -> bool:
-        """Load an audio file, show it like a take and predict it; False (with a message) if unreadable."""
+        """Load an audio file, show it like a take and predict it; False (with a message) if unreadable.
+
+        Big files and compressed formats (MP3, OGG: slow to decode) load in the
+        worker pool so the window never waits for them; then True means
+        "loading", and a failure shows up in the status line.
+        """
+        name = pathlib.Path(path).name
+        if _slow_to_load(path):
+            self._status(f"Loading {name}…")
+            self._pool.start(_Job(lambda: load_audio(path), {"name": name}, self._load_signals))
+            return True
         try:
             y, sr = load_audio(path)
         except SpeechLabError as exc:
             self._status(str(exc), error=True)
             return False
-        self._status(f"Opened {pathlib.Path(path).name} ({len(y) / sr:.1f} s, {sr} Hz)")
-        self._show_take(y, sr, source=pathlib.Path(path).name, windows=True)
+        self._on_file_loaded({"name": name}, (y, sr))
         return True
+
+    def _on_file_loaded(self, request, loaded):
+        y, sr = loaded
+        self._status(f"Opened {request['name']} ({len(y) / sr:.1f} s, {sr} Hz)")
+        self._show_take(y, sr, source=request["name"], windows=True)
 
     def save_take(self, folder) -> pathlib.Path:
         """Write the current take into ``folder`` as 16-bit WAV at its own rate; return the path.

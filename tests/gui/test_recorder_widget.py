@@ -257,3 +257,25 @@ def test_dropping_audio_files_predicts_them_and_ignores_other_files(make_widget,
         widget.dropEvent(QDropEvent(QPointF(5, 5), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier))
     assert predicted.args[0]["label"] == "loud"
     assert len(predictor.calls) == 1  # the text file was not opened
+
+
+def test_compressed_files_load_in_the_background_and_are_predicted(make_widget, qtbot, tmp_path):
+    """OGG/MP3 decoding can take long: the file loads in the worker pool, then is shown and predicted."""
+    widget = make_widget(device="no-such-mic-for-ogg-test")
+    predictor = LoudnessPredictor()
+    widget.set_predictor(predictor)
+    sr = 22050
+    t = np.arange(2 * sr) / sr
+    ogg = tmp_path / "tone.ogg"
+    soundfile.write(ogg, (0.5 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), sr, format="OGG")
+    with qtbot.waitSignal(widget.prediction_made, timeout=10000) as predicted:
+        assert widget.open_file(ogg)
+        assert "Loading tone.ogg" in widget.status_label.text()  # nothing decoded on the GUI thread yet
+    assert predicted.args[0]["label"] == "loud"
+    assert "Opened tone.ogg (2.0 s" in widget.status_label.text()
+    broken = tmp_path / "broken.ogg"
+    broken.write_bytes(b"OggS" + b"\0" * 100)
+    assert widget.open_file(broken)  # loading started
+    qtbot.waitUntil(lambda: "broken.ogg" in widget.status_label.text() and "Loading" not in widget.status_label.text(),
+                    timeout=10000)
+    assert "not a readable audio file" in widget.status_label.text() or "cannot be decoded" in widget.status_label.text()
