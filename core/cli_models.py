@@ -227,7 +227,9 @@ def register(sub, add_data_args):
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--optimizer", choices=["adam", "momentum", "sgd"])
-    p.add_argument("--output", choices=["softmax", "mse"], help="softmax + cross-entropy, or the seed's MSE output")
+    p.add_argument("--output", choices=["softmax", "mse", "mse-seed"],
+                   help="softmax + cross-entropy; MSE with the activation on the output (exact gradient); "
+                        "or mse-seed, the seed's own update rule")
     p.add_argument("--init", choices=["auto", "he", "xavier", "randn"])
     p.add_argument("--l2", type=float)
     p.add_argument("--patience", type=int)

@@ -35,7 +35,7 @@ from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
 ACTIVATIONS = ("relu", "leaky-relu", "tanh", "logistic", "bipolar-sigmoid", "identity")
-OUTPUTS = ("softmax", "mse")
+OUTPUTS = ("softmax", "mse", "mse-seed")
 INITS = ("auto", "he", "xavier", "randn")
 OPTIMIZERS = ("adam", "momentum", "sgd")
 
@@ -179,12 +179,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     activation : str or sequence of str
         Hidden activation, one name for all layers or one per layer; see
         :data:`ACTIVATIONS`. ``"bipolar-sigmoid"`` is the seed's ``2/(1+e^-x)-1``.
-    output : {"softmax", "mse"}
+    output : {"softmax", "mse", "mse-seed"}
         ``"softmax"``: softmax outputs with cross-entropy loss. ``"mse"``: the
         seed's set-up, where the last hidden activation is applied to the output
         layer too and the loss is the mean squared error against one-hot (0/1)
         targets, averaged over samples and classes; probabilities are then the
-        softmax of the outputs.
+        softmax of the outputs. ``"mse-seed"``: the same network trained with
+        the seed's own update rule, bug for bug, to reproduce its numbers: the
+        output error is ``output - target`` (no output-activation derivative,
+        no averaging over classes) and each hidden derivative is the seed's
+        ``derivative()`` applied to the layer's *output* (for the bipolar
+        sigmoid that applies the sigmoid a second time). Not a true gradient.
     init : {"auto", "he", "xavier", "randn"}
         Weight initialisation: ``randn`` is N(0, 1) (the seed's first, failing
         version), ``xavier`` is ``randn * sqrt(1/fan_in)`` (the seed's fix),
@@ -329,6 +334,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"{field}={getattr(self, field)!r} is out of range.")
         return sizes, acts + ["softmax" if self.output == "softmax" else last]
 
+    @property
+    def _seed_rule(self):
+        return self.output == "mse-seed"
+
     def _setup(self, X, classes, rng):
         """Fresh model for training data ``X`` (n, f) and sorted ``classes``: scaler, weights, optimiser."""
         sizes, self._layer_activations = self._layer_plan()
@@ -464,6 +473,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         delta = out.copy()
         delta[rows, y] -= 1  # out - one-hot target
         loss = float(np.vdot(delta, delta)) / (n * k)
+        if self._seed_rule:  # the seed's error: output - target, averaged over the batch only
+            delta /= n
+            return loss, delta
         delta *= 2 / (n * k)
         if name != "identity":
             delta *= activation_derivative(out, name=name)
@@ -509,7 +521,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 delta = delta @ weights[layer].T
                 name = self._layer_activations[layer - 1]
                 if name != "identity":
-                    delta *= activation_derivative(acts[layer], name=name)
+                    a = acts[layer]
+                    if self._seed_rule and name == "bipolar-sigmoid":
+                        a = activate(a, name=name)  # the seed's derivative(f(z)) evaluated at f(f(z))
+                    delta *= activation_derivative(a, name=name)
         return loss, grads, acts[-1]
 
     def _step(self, grads):

@@ -59,7 +59,13 @@ class MLPPanel(QGroupBox):
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.output = QComboBox()
         self.output.addItem("Softmax + cross-entropy", "softmax")
-        self.output.addItem("Seed: activation on output + MSE", "mse")
+        self.output.addItem("Activation on output + MSE", "mse")
+        self.output.addItem("Seed's update rule (MSE, bug-compatible)", "mse-seed")
+        self.output.setToolTip("Softmax + cross-entropy: the modern choice.\n"
+                               "MSE: the seed's network (activation on the output layer, one-hot targets), exact gradient.\n"
+                               "Seed's update rule: the same network trained exactly as the course report's code did,\n"
+                               "including its shortcuts (output error without the activation's derivative, the\n"
+                               "sigmoid's derivative taken of its output), to reproduce its numbers.")
         form.addRow("Output", self.output)
         self.optimizer = QComboBox()
         self.optimizer.addItem("Adam", "adam")
@@ -195,7 +201,7 @@ class DigitsTab(TaskTab):
     def describe_model(self, model):
         sizes = "-".join(str(n) for n in model.hidden_layer_sizes) or "no hidden layer"
         acts = model.activation if isinstance(model.activation, str) else "/".join(dict.fromkeys(model.activation))
-        out = "MSE" if model.output == "mse" else "softmax"
+        out = {"mse": "MSE", "mse-seed": "seed MSE rule"}.get(model.output, "softmax")
         return (f"MLP {sizes} {acts}, {out}, {model.optimizer} lr {model.learning_rate:g}, "
                 f"batch {model.batch_size}, init {model.init}")
 
