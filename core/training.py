@@ -150,10 +150,12 @@ class SpeakerRotations:
     metrics: dict  # pooled over every rotation's test clips
     per_speaker: dict  # speaker -> test accuracy
     seconds: float
+    final: ModelBundle | None = None  # trained on every speaker, carrying the pooled metrics
 
 
 def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=None, on_result=None,
-                          on_epoch=None, should_stop=None, on_progress=None, n_jobs=None, cache=True):
+                          on_epoch=None, should_stop=None, on_progress=None, n_jobs=None, cache=True,
+                          fit_final=False):
     """Train once per speaker with that speaker held out (the honest test for a new voice).
 
     Parameters
@@ -161,11 +163,15 @@ def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=N
     make_model : callable() -> a fresh, unfitted model for every rotation
     on_rotation : callable(index, total, speaker) or None, called before each rotation
     on_result : callable(TrainResult) or None, called after each rotation
+    fit_final : bool
+        After all rotations, train one more model on every speaker: the model
+        to keep and use, with the pooled leave-one-speaker-out metrics as its
+        honest estimate (``on_rotation`` is called with speaker None for it).
 
     Returns
     -------
-    SpeakerRotations; when stopped, the rotations finished so far (at least one),
-    else core.errors.Cancelled.
+    SpeakerRotations; when stopped, the rotations finished so far (at least one,
+    and no final model), else core.errors.Cancelled.
     """
     from .errors import Cancelled
 
@@ -200,4 +206,18 @@ def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=N
     pooled = evaluate(truth, pred, labels)
     done = speakers[: len(results)]
     per_speaker = {s: r.metrics["accuracy"] for s, r in zip(done, results)}
-    return SpeakerRotations(results, done, pooled, per_speaker, time.perf_counter() - t0)
+    final = None
+    stopped = len(results) < len(speakers) or (should_stop is not None and should_stop())
+    if fit_final and not stopped:
+        if on_rotation is not None:
+            on_rotation(len(speakers), len(speakers), None)
+        fs = build_features(ds, feature_config, should_stop=should_stop, n_jobs=n_jobs, cache=cache)  # cached
+        model = make_model()
+        model.fit(fs.X, fs.labels, on_epoch=on_epoch, should_stop=should_stop)
+        training = {**results[-1].bundle.training, "split": {"kind": "leave-one-speaker-out"},
+                    "per_speaker": per_speaker, "n_train": len(fs.items), "n_test": 0,
+                    "stop_reason": getattr(model, "stop_reason_", None), "best_epoch": getattr(model, "best_epoch_", None)}
+        training.pop("test_speakers", None)
+        final = ModelBundle(task=task, model=model, feature_config=fs.config, labels=labels, training=training,
+                            metrics=pooled, history=list(getattr(model, "history_", [])))
+    return SpeakerRotations(results, done, pooled, per_speaker, time.perf_counter() - t0, final)

@@ -244,7 +244,7 @@ class TaskTab(QWidget):
             if kind == "loso":
                 return leave_one_speaker_out(
                     ds, make_model=build, on_rotation=lambda i, n, spk: report("rotation", (i, n, spk)),
-                    on_result=lambda r: report("result", r), **common)
+                    on_result=lambda r: report("result", r), fit_final=True, **common)
             split = SplitConfig(kind=kind, test_size=test_size, random_state=seed)
             return train_model(ds, model=build(), split=split, **common)
 
@@ -284,7 +284,10 @@ class TaskTab(QWidget):
         if kind == "rotation":  # leave-one-speaker-out: a new training starts
             index, total, speaker = value
             self.plot.reset(self.model_settings().get("epochs"))
-            self.message(f"Rotation {index + 1}/{total}: testing on speaker '{speaker}', training on the others…")
+            if speaker is None:
+                self.message(f"All {total} rotations done; training the final model on every speaker…")
+            else:
+                self.message(f"Rotation {index + 1}/{total}: testing on speaker '{speaker}', training on the others…")
         elif kind == "result":
             self._add_run(value)
 
@@ -309,9 +312,15 @@ class TaskTab(QWidget):
         self.progress_panel.bar.setFormat("Done")
 
     def _on_rotations_done(self, rot):
-        last = rot.results[-1]
-        self.last_result = last
-        self.set_bundle(last.bundle)
+        if rot.final is not None:  # trained on every speaker; its metrics are the pooled estimate
+            self.last_result = None
+            self.set_bundle(rot.final)
+            kept = "the current model is trained on every speaker, with these pooled results as its estimate"
+        else:  # stopped early: keep the last finished rotation
+            last = rot.results[-1]
+            self.last_result = last
+            self.set_bundle(last.bundle)
+            kept = "stopped early: the current model is the last finished rotation's"
         self.results.set_results(rot.metrics)
         self.lower_tabs.setCurrentWidget(self.results)
         accs = list(rot.per_speaker.values())
@@ -319,8 +328,7 @@ class TaskTab(QWidget):
         spread = (sum((a - mean) ** 2 for a in accs) / len(accs)) ** 0.5
         each = ", ".join(f"{s} {a:.1%}" for s, a in rot.per_speaker.items())
         self.message(f"Leave one speaker out: mean {mean:.1%} ± {spread:.1%} ({each}); pooled test accuracy "
-                     f"{rot.metrics['accuracy']:.1%} shown in Results. Each rotation is in Runs; the current "
-                     f"model is the last rotation's.")
+                     f"{rot.metrics['accuracy']:.1%} shown in Results. Each rotation is in Runs; {kept}.")
         self.progress_panel.bar.setFormat("Done")
 
     # ------------------------------------------------------------------- runs

@@ -334,12 +334,13 @@ def test_evaluate_a_trained_model_on_another_dataset(make_digits_tab, qtbot, fsd
     assert tab.results.score_text("train_accuracy") == "—"
 
 
-def test_leave_one_speaker_out_trains_once_per_speaker_and_pools_the_results(make_digits_tab, qtbot, fsdd_dir):
+def test_leave_one_speaker_out_trains_once_per_speaker_and_pools_the_results(make_digits_tab, qtbot, fsdd_dir,
+                                                                               tmp_path):
     tab = make_digits_tab()
     scan(tab, qtbot, fsdd_dir)
     panel = tab.dataset_panel
     panel.split_combo.setCurrentIndex(panel.split_combo.findData("loso"))
-    result = train(tab, qtbot, hidden_layer_sizes=(32,), epochs=4)
+    train(tab, qtbot, hidden_layer_sizes=(32,), epochs=4)
     # one run per held-out speaker, each tested only on that speaker's 500 clips
     assert tab.runs_table.run_count() == 4
     held_out = [r.bundle.training["test_speakers"] for r in tab.runs.values()]
@@ -348,4 +349,11 @@ def test_leave_one_speaker_out_trains_once_per_speaker_and_pools_the_results(mak
     # the results view shows every clip once: the pooled leave-one-speaker-out test
     assert tab.results.confusion_view().matrix().sum() == 2000
     assert "Leave one speaker out: mean" in status_text(tab)
-    assert tab.bundle is result.bundle  # the last rotation's model is current
+    # the model kept is trained on all four speakers and carries the pooled estimate
+    assert all(tab.bundle is not r.bundle for r in tab.runs.values())
+    assert tab.bundle.training["n_train"] == 2000 and tab.bundle.training["split"]["kind"] == "leave-one-speaker-out"
+    assert tab.bundle.metrics["accuracy"] == pytest.approx(
+        sum(r.metrics["accuracy"] * r.n_test for r in tab.runs.values()) / 2000)
+    path = tmp_path / "loso.slm"
+    assert tab.save_model(str(path))
+    assert load_bundle(path).training["per_speaker"].keys() == {"george", "jackson", "lucas", "nicolas"}
