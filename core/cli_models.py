@@ -94,6 +94,8 @@ def cmd_train(args):
         raise SpeechLabError(f"--test-size must be between 0 and 1, not {args.test_size}")
     ds = _resolve_data(args, spec)
     config = spec.feature_config(args.features)
+    if args.split == "loso":
+        return _train_loso(args, spec, ds, config)
     split = SplitConfig(kind=args.split, test_size=args.test_size, random_state=42 if args.seed is None else args.seed)
     result = train_model(ds, task=spec.key, feature_config=config, model=model, split=split,
                          on_epoch=_epoch_printer(args.json), on_progress=_progress_printer(),
@@ -117,6 +119,48 @@ def cmd_train(args):
     else:
         print(f"test accuracy {out['accuracy']:.4f} (train {out['train_accuracy']:.4f}) on "
               f"{out['n_test']} test clips; model saved to {path}")
+    return 0
+
+
+def _train_loso(args, spec, ds, config):
+    """--split loso: one training per held-out speaker, pooled metrics, and a
+    final model trained on every speaker (the one saved)."""
+    import time
+
+    from .bundle import save_bundle
+    from .cli import _progress_printer
+    from .training import leave_one_speaker_out
+
+    t0 = time.perf_counter()
+
+    def announce(i, n, speaker):
+        sys.stderr.write(f"rotation {i + 1}/{n}: testing on {speaker}\n" if speaker
+                         else "final model on every speaker\n")
+
+    rot = leave_one_speaker_out(ds, task=spec.key, feature_config=config, make_model=lambda: build_model(spec, args),
+                                on_rotation=announce, on_epoch=_epoch_printer(args.json),
+                                on_progress=_progress_printer(), n_jobs=args.jobs, cache=not args.no_cache,
+                                fit_final=True)
+    path = save_bundle(rot.final, args.out)
+    out = {
+        **_metrics_json(rot.metrics),
+        "rotations": [{"speaker": s, "accuracy": r.metrics["accuracy"], "n_test": r.n_test}
+                      for s, r in zip(rot.speakers, rot.results)],
+        "mean_accuracy": sum(rot.per_speaker.values()) / len(rot.per_speaker),
+        "n_train": rot.final.training["n_train"],
+        "n_test": sum(r.n_test for r in rot.results),
+        "skipped": [s.as_dict() for s in rot.results[0].skipped],
+        "history": _history_json(rot.final.history),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "model": str(path),
+        "feature_config": rot.final.feature_config.to_dict(),
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        each = ", ".join(f"{r['speaker']} {r['accuracy']:.3f}" for r in out["rotations"])
+        print(f"leave one speaker out: mean {out['mean_accuracy']:.4f} ({each}), pooled {out['accuracy']:.4f}; "
+              f"model trained on every speaker saved to {path}")
     return 0
 
 
@@ -235,7 +279,9 @@ def register(sub, add_data_args):
     p.add_argument("--patience", type=int)
     p.add_argument("--no-standardize", action="store_true")
     p.add_argument("--no-early-stopping", action="store_true")
-    p.add_argument("--split", choices=["random", "speaker"], default="random")
+    p.add_argument("--split", choices=["random", "speaker", "loso"], default="random",
+                   help="random (stratified), speaker (speaker-independent), or loso: leave one speaker out, "
+                        "each speaker once, then the saved model is trained on every speaker")
     p.add_argument("--test-size", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=None, help="random seed (split default 42)")
     p.add_argument("--out", required=True, help="where to save the model (.slm)")

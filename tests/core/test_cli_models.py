@@ -178,3 +178,20 @@ def test_bad_input_gives_one_error_line_naming_the_culprit(bad_runs, case, expec
     assert "Traceback" not in proc.stderr
     assert expected.format(**{k: str(v) for k, v in paths.items()}) in errors[0]
     assert proc.stdout.strip() in ("", "[]")  # no result for a failed run ([] from predict --json)
+
+
+def test_train_leave_one_speaker_out_reports_each_speaker_and_saves_a_model_of_all(fsdd_dir, tmp_path):
+    out = tmp_path / "loso.slm"
+    proc = run_cli("train", "--task", "digits", "--data", str(fsdd_dir), "--split", "loso", "--hidden", "32",
+                   "--epochs", "3", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert [r["speaker"] for r in result["rotations"]] == ["george", "jackson", "lucas", "nicolas"]
+    assert all(r["n_test"] == 500 for r in result["rotations"])
+    assert result["n_test"] == 2000 and result["n_train"] == 2000
+    assert result["mean_accuracy"] == pytest.approx(np.mean([r["accuracy"] for r in result["rotations"]]))
+    assert sum(map(sum, result["confusion"])) == 2000
+    assert "rotation 4/4: testing on nicolas" in proc.stderr
+    saved = load_bundle(out)
+    assert saved.training["per_speaker"].keys() == {"george", "jackson", "lucas", "nicolas"}
+    assert saved.metrics["accuracy"] == pytest.approx(result["accuracy"])
