@@ -256,7 +256,8 @@ class TaskTab(QWidget):
             w.failed.connect(lambda m: self.message(m, error=True))
             w.cancelled.connect(lambda: self.message("Stopped during feature extraction; nothing was trained."))
 
-        self.plot.reset(settings.get("epochs"))
+        self._run_epochs = settings.get("epochs")
+        self.plot.reset(self._run_epochs)
         self.results.clear()
         self.save_settings()
         self.runner.start(job, connect=connect)
@@ -283,7 +284,7 @@ class TaskTab(QWidget):
     def _on_event(self, kind, value):
         if kind == "rotation":  # leave-one-speaker-out: a new training starts
             index, total, speaker = value
-            self.plot.reset(self.model_settings().get("epochs"))
+            self.plot.reset(self._run_epochs)  # what this run was started with
             if speaker is None:
                 self.message(f"All {total} rotations done; training the final model on every speaker…")
             else:
