@@ -403,10 +403,6 @@ class Extraction:
     cache_hits: int
     seconds: float
 
-    @property
-    def ok(self):
-        return [r is not None for r in self.raws]
-
 
 def _single_blas_thread():
     """Features multiply small matrices: extra BLAS threads only spin and, with

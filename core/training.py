@@ -15,7 +15,7 @@ import numpy as np
 from .bundle import ModelBundle
 from .datasets import make_split, sort_labels
 from .errors import SpeechLabError
-from .features import build_features, finalize, extract
+from .features import build_features
 from .metrics import evaluate
 
 
@@ -127,18 +127,15 @@ def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=No
     (metrics dict, skipped list). Clips whose label the model does not know
     count as errors and are reported in ``metrics["unknown_labels"]``.
     """
-    ex = extract(ds.paths(), bundle.feature_config, progress=on_progress, should_stop=should_stop,
-                 n_jobs=n_jobs, cache=cache)
-    keep = [i for i, r in enumerate(ex.raws) if r is not None]
-    if not keep:
+    fs = build_features(ds, bundle.feature_config, progress=on_progress, should_stop=should_stop,
+                        n_jobs=n_jobs, cache=cache)  # n_frames is fixed: same shape as in training
+    if not fs.items:
         raise SpeechLabError(f"None of the files in {ds.root} could be used")
-    X, _ = finalize([ex.raws[i] for i in keep], bundle.feature_config)
-    y = np.array([ds.items[i].label for i in keep], dtype=str)
-    pred = np.asarray(bundle.model.predict(X)).astype(str)
-    labels = list(bundle.labels) + sorted(set(y.tolist()) - set(bundle.labels))
-    metrics = evaluate(y, pred, labels)
-    metrics["unknown_labels"] = sorted(set(y.tolist()) - set(bundle.labels))
-    return metrics, list(ds.skipped) + ex.skipped
+    pred = np.asarray(bundle.model.predict(fs.X)).astype(str)
+    unknown = sorted(set(fs.labels.tolist()) - set(bundle.labels))
+    metrics = evaluate(fs.labels, pred, list(bundle.labels) + unknown)
+    metrics["unknown_labels"] = unknown
+    return metrics, fs.skipped
 
 
 @dataclasses.dataclass
