@@ -13,7 +13,7 @@ def main(argv=None):
         from gui.app import run
 
         return run(argv[1:])
-    from core.cli import main as cli_main
+    from cli import main as cli_main
 
     return cli_main(argv)
 

@@ -8,7 +8,7 @@ On the 2,000 FSDD recordings (8 kHz, resampled to 16 kHz) it times
    ``librosa.feature.mfcc`` (12 MFCCs, 25 ms / 10 ms, 24 mels) and both
    ``librosa.feature.delta`` calls; librosa is warmed up on one file first so
    its import and first-call costs are not charged to it;
-2. ``core.features.extract`` with ``mfcc-full`` and an empty cache (cold),
+2. ``core.extraction.extract`` with ``mfcc-full`` and an empty cache (cold),
    in one process too, which shows the speed-up per core whether or not the
    other cores are free;
 3. the same call again (warm: every file from the cache).
@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from core.cache import FeatureCache  # noqa: E402
-from core.features import FeatureConfig, default_jobs, extract  # noqa: E402
+from core.extraction import default_jobs, extract  # noqa: E402
+from core.features import FeatureConfig  # noqa: E402
 
 FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -164,7 +165,7 @@ def main(argv=None):
 at 16 kHz): 12 MFCCs (25 ms window, 10 ms hop, 24 mel bands) with Δ and ΔΔ, the seed's Q2 "full"
 features. The seed's loop is `librosa.load` + `librosa.feature.mfcc` + two `librosa.feature.delta`
 calls per file, one file after another, librosa warmed up first. SpeechLab is
-`core.features.extract(paths, FeatureConfig(name="mfcc-full", sr=16000), cache=FeatureCache(...))`
+`core.extraction.extract(paths, FeatureConfig(name="mfcc-full", sr=16000), cache=FeatureCache(...))`
 with a fresh cache file (cold), then the same call again (warm). Best of {args.repeat} run(s).
 
 - Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC

@@ -174,7 +174,8 @@ def time_config(label, X, y, hidden, *, subset, repeats):
 
 def main(argv=None):
     from core.datasets import scan_dataset
-    from core.features import FeatureConfig, build_features
+    from core.extraction import build_features
+    from core.features import FeatureConfig
     from core.presets import SEED_FULL, SEED_MEAN
     from core.tasks import DIGITS
     from core.training import SplitConfig, split_features

@@ -30,7 +30,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 from core.datasets import scan_dataset  # noqa: E402
-from core.features import FeatureConfig, build_features  # noqa: E402
+from core.extraction import build_features  # noqa: E402
+from core.features import FeatureConfig  # noqa: E402
 from core.models.mlp import MLPClassifier  # noqa: E402
 from core.presets import SEED_PRESETS, resolve_model  # noqa: E402
 from core.training import SplitConfig, split_features, train_model  # noqa: E402

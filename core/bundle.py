@@ -22,26 +22,12 @@ import zipfile
 import numpy as np
 
 from .errors import SpeechLabError
-from .features import FeatureConfig, features_of_signal
+from .features import FeatureConfig
+from .models import MODEL_TYPES, model_class, model_type_of
 
 FORMAT = "speechlab-model"
 FORMAT_VERSION = 1
 SUFFIX = ".slm"
-
-# model_type -> (module, class): how to rebuild a model from (config, arrays).
-_MODEL_TYPES = {
-    "mlp": ("core.models.mlp", "MLPClassifier"),
-    "keras-cnn": ("core.models.cnn", "KerasCNNClassifier"),
-    "linear": ("core.models.linear", "LinearClassifier"),
-}
-
-
-def model_type_of(model):
-    for key, (module, cls) in _MODEL_TYPES.items():
-        if type(model).__name__ == cls and type(model).__module__ == module:
-            return key
-    raise SpeechLabError(f"Cannot save a model of type {type(model).__name__}")
-
 
 @dataclasses.dataclass
 class ModelBundle:
@@ -58,31 +44,22 @@ class ModelBundle:
 
     # -------------------------------------------------------------- prediction
 
-    def _proba_row(self, x):
-        proba = np.asarray(self.model.predict_proba(x[None]))[0]
-        classes = [str(c) for c in self.model.classes_]
-        return {lab: float(proba[classes.index(lab)]) if lab in classes else 0.0 for lab in self.labels}
-
     def predict_signal(self, y, sr):
-        """Predict one signal (a microphone take or a decoded file).
-
-        The signal goes through exactly the preprocessing of the training
-        files (resample, trim, features, fixed frame count).
+        """Predict one signal (a microphone take or a decoded file); see
+        :func:`core.prediction.predict_signal`.
 
         Returns
         -------
-        dict with ``label`` and ``probabilities`` {label: p}
+        dict with ``label``, ``probabilities`` {label: p} and ``windows``
         """
-        x = features_of_signal(np.asarray(y, dtype=np.float32), int(sr), self.feature_config)
-        probs = self._proba_row(x)
-        return {"label": max(probs, key=probs.get), "probabilities": probs}
+        from .prediction import predict_signal
 
-    def predict_file(self, path):
-        from .audio import load_audio
+        return predict_signal(self, y, sr)
 
-        y, sr = load_audio(path, sr=None, max_seconds=self.feature_config.max_seconds)
-        out = self.predict_signal(y, sr)
-        return {"path": str(path), **out}
+    def predict_file(self, path, *, clip_seconds=None):
+        from .prediction import predict_file
+
+        return predict_file(self, path, clip_seconds=clip_seconds)
 
 
 # ------------------------------------------------------------------ save / load
@@ -146,14 +123,16 @@ def load_bundle(path):
     if not path.is_file():
         raise SpeechLabError(f"Model file not found: {path}")
     try:
-        loaded = np.load(str(path), allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array has no context manager
-            raise SpeechLabError(f"{path} is not a SpeechLab model (no metadata)")
-        with loaded as npz:
-            if "meta" not in npz.files:
+        # Our own handle, closed whatever np.load makes of the file (it leaks its own on errors).
+        with open(path, "rb") as fh:
+            loaded = np.load(fh, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
                 raise SpeechLabError(f"{path} is not a SpeechLab model (no metadata)")
-            meta = json.loads(bytes(npz["meta"]).decode("utf-8"))
-            arrays = {k[len("model/"):]: npz[k] for k in npz.files if k.startswith("model/")}
+            with loaded as npz:
+                if "meta" not in npz.files:
+                    raise SpeechLabError(f"{path} is not a SpeechLab model (no metadata)")
+                meta = json.loads(bytes(npz["meta"]).decode("utf-8"))
+                arrays = {k[len("model/"):]: npz[k] for k in npz.files if k.startswith("model/")}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpeechLabError(f"{path} is not a readable SpeechLab model ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -161,13 +140,10 @@ def load_bundle(path):
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise SpeechLabError(f"{path} was saved by a newer SpeechLab (format {meta['format_version']}); update the app")
     kind = meta.get("model_type")
-    if kind not in _MODEL_TYPES:
+    if not isinstance(kind, str) or kind not in MODEL_TYPES:
         raise SpeechLabError(f"{path}: unknown model type '{kind}'")
-    import importlib
-
-    module, cls = _MODEL_TYPES[kind]
     try:
-        model = getattr(importlib.import_module(module), cls).from_state(meta["model_config"], arrays)
+        model = model_class(kind).from_state(meta["model_config"], arrays)
     except (KeyError, TypeError, ValueError) as exc:  # missing or mis-shaped model arrays
         raise SpeechLabError(f"{path} is a damaged SpeechLab model ({exc.__class__.__name__}: {exc})") from exc
     return ModelBundle(

@@ -1,4 +1,5 @@
-"""Feature functions (pure, keyword-only) and the cached, parallel extractor.
+"""Feature functions: pure, keyword-only, one clip at a time (the extractor
+that runs them over a dataset, cached and in parallel, is :mod:`core.extraction`).
 
 Every feature the seed uses, with the seed's parameters as defaults:
 
@@ -29,16 +30,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
-import os
-import time
 
 import numpy as np
 import scipy.fft
 from scipy.ndimage import correlate1d
 
 from .audio import check_signal, load_audio, resample, to_mono, trim_silence
-from .errors import AudioFileError, Cancelled, SpeechLabError
+from .errors import AudioFileError, SpeechLabError
 
 FEATURE_NAMES = ("mfcc-full", "mfcc-mean", "mfcc-stats", "spectral", "logmel-128")
 # Bump when a feature function changes so cached values are not reused.
@@ -63,6 +61,11 @@ class FeatureConfig:
         seed's way) or "resize" (stretch each clip's frames in time to
         ``n_frames``, 32 by default: a slow and a fast speaker line up)
     image_size : side of the ``logmel-128`` image
+    window_seconds : cut each clip into windows this long, one feature row per
+        window (None: one row per whole clip). A 30 s song gives ten 3 s
+        examples; a file's decision is the mean of its windows' probabilities,
+        and every window of a file stays on one side of a split.
+    window_overlap : fraction of a window shared with the next one (0 ≤ x < 1)
     """
 
     name: str = "mfcc-full"
@@ -78,6 +81,8 @@ class FeatureConfig:
     n_frames: int | None = None
     frames: str = "pad"
     image_size: int = 128
+    window_seconds: float | None = None
+    window_overlap: float = 0.0
 
     def __post_init__(self):
         if self.name not in FEATURE_NAMES:
@@ -91,6 +96,10 @@ class FeatureConfig:
             raise SpeechLabError("Feature setting 'n_frames' must be at least 1")
         if self.win_ms <= 0 or self.hop_ms <= 0:
             raise SpeechLabError("Feature settings 'win_ms' and 'hop_ms' must be positive")
+        if self.window_seconds is not None and not 0.1 <= float(self.window_seconds) <= 600:
+            raise SpeechLabError("Feature setting 'window_seconds' must be between 0.1 and 600 seconds (or None)")
+        if not 0.0 <= float(self.window_overlap) < 0.95:
+            raise SpeechLabError("Feature setting 'window_overlap' must be at least 0 and below 0.95")
 
     def frame_sizes(self, sr):
         """(n_fft, hop_length) in samples at rate ``sr``."""
@@ -328,22 +337,55 @@ def _resample_and_trim(y, sr, config):
     return y, sr
 
 
+def _raw_windows(y, sr, config):
+    """Raw features of every window of a prepared signal, stacked: (n_windows, ...),
+    and the windows' (start, end) in seconds."""
+    from .windows import window_ranges
+
+    ranges = window_ranges(y.size, window=int(round(config.window_seconds * sr)), overlap=config.window_overlap)
+    raws = np.stack([compute_raw(y=y[a:b], sr=sr, config=config) for a, b in ranges])
+    return raws, [(a / sr, b / sr) for a, b in ranges]
+
+
 def features_of_signal(y, sr, config):
     """Final feature vector (or image) of one signal, as the model sees it.
 
     Requires ``config.n_frames`` for mfcc-full (set when a model is trained).
+    With ``config.window_seconds`` use :func:`window_features_of_signal`.
     """
     y, sr = prepare_signal(y, sr, config)
     return finalize([compute_raw(y=y, sr=sr, config=config)], config)[0][0]
 
 
+def window_features_of_signal(y, sr, config):
+    """Features of every window of a signal (a whole clip is one window when
+    ``config.window_seconds`` is None).
+
+    Returns
+    -------
+    X : np.ndarray, (n_windows, ...) as the model sees it
+    spans : list of (start, end) in seconds of the prepared (trimmed) signal
+    """
+    y, sr = prepare_signal(y, sr, config)
+    if config.window_seconds is None:
+        return finalize([compute_raw(y=y, sr=sr, config=config)], config)[0], [(0.0, y.size / sr)]
+    raws, spans = _raw_windows(y, sr, config)
+    return finalize(list(raws), config)[0], spans
+
+
 def features_of_file(path, config):
-    """Raw features of one file (see :func:`compute_raw`); raises AudioFileError."""
+    """Raw features of one file (see :func:`compute_raw`); raises AudioFileError.
+
+    With ``config.window_seconds`` the result is the windows' raw features
+    stacked on a new first axis.
+    """
     # load_audio mono-mixes, cuts to max_seconds and checks, as prepare_signal does
     y, sr = load_audio(path, sr=None, max_seconds=config.max_seconds)
     y, sr = _resample_and_trim(y, sr, config)
     if y.size == 0:
         raise AudioFileError(path, "nothing left after trimming silence")
+    if config.window_seconds is not None:
+        return _raw_windows(y, sr, config)[0]
     return compute_raw(y=y, sr=sr, config=config)
 
 
@@ -378,219 +420,3 @@ def finalize(raws, config):
             t = min(n_frames, r.shape[1])
             X[i, :, :t] = r[:, :t]
     return X.reshape(len(raws), rows * n_frames), config  # explicit: -1 fails when no clip is usable
-
-
-# ----------------------------------------------------------------------------- extractor
-
-
-@dataclasses.dataclass(frozen=True)
-class Progress:
-    """What a progress callback receives."""
-
-    done: int
-    total: int
-    files_per_second: float
-    eta_seconds: float
-    cache_hits: int
-
-
-@dataclasses.dataclass
-class Extraction:
-    """Raw features per path (None where the file was skipped)."""
-
-    raws: list
-    skipped: list  # of datasets.Skipped
-    cache_hits: int
-    seconds: float
-
-
-def _single_blas_thread():
-    """Features multiply small matrices: extra BLAS threads only spin and, with
-    several worker processes on few cores, make each product many times slower."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _worker_init():
-    global _WORKER_LIMITS
-    _WORKER_LIMITS = _single_blas_thread()  # kept for the life of the worker process
-
-
-def _extract_chunk(paths, config):
-    out = []
-    for p in paths:
-        try:
-            out.append((True, features_of_file(p, config)))
-        except AudioFileError as exc:
-            out.append((False, exc.reason))
-        except Exception as exc:  # a decoder crash in one file must not stop the rest
-            out.append((False, f"cannot be processed ({exc.__class__.__name__}: {exc})"[:200]))
-    return out
-
-
-def default_jobs():
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cache=True):
-    """Extract raw features for many files, in parallel processes, with a disk cache.
-
-    Parameters
-    ----------
-    paths : sequence of str
-    config : FeatureConfig
-    progress : callable(Progress) or None
-        Called from the calling thread, at most ~10 times a second.
-    should_stop : callable() -> bool or None
-        Polled at least every 0.1 s; when it returns True the extraction
-        stops and raises :class:`Cancelled` (within a second).
-    n_jobs : int or None
-        Worker processes; None = all cores; 1 = in this process.
-    cache : bool or FeatureCache
-        True = the user's cache (see :mod:`core.cache`); False = none.
-
-    Returns
-    -------
-    Extraction
-    """
-    from .cache import FeatureCache
-    from .datasets import Skipped
-
-    t0 = time.perf_counter()
-    paths = [str(p) for p in paths]
-    n = len(paths)
-    store = FeatureCache.default() if cache is True else (cache or None)
-    key = config.cache_key()
-    raws = [None] * n
-    reasons = {}
-    hits = 0
-    todo = list(range(n))
-    if store is not None:
-        found = store.get_many(key, paths)
-        todo = []
-        for i, p in enumerate(paths):
-            if p in found:
-                ok, value = found[p]
-                hits += 1
-                if ok:
-                    raws[i] = value
-                else:
-                    reasons[i] = value
-            else:
-                todo.append(i)
-    done = n - len(todo)
-    last_report = [0.0]
-
-    def report(force=False):
-        now = time.perf_counter()
-        if progress is None or (not force and now - last_report[0] < 0.1):
-            return
-        last_report[0] = now
-        elapsed = max(now - t0, 1e-9)
-        rate = done / elapsed
-        eta = (n - done) / rate if rate > 0 else math.inf
-        progress(Progress(done, n, rate, eta, hits))
-
-    def stop_requested():
-        return should_stop is not None and should_stop()
-
-    new_results = {}
-
-    def accept(indices, results):
-        nonlocal done
-        for i, (ok, value) in zip(indices, results):
-            if ok:
-                raws[i] = value
-            else:
-                reasons[i] = value
-            new_results[paths[i]] = (ok, value)
-        done += len(indices)
-
-    report(force=True)
-    n_jobs = default_jobs() if n_jobs is None else max(1, int(n_jobs))
-    try:
-        if todo and (n_jobs == 1 or len(todo) < 16):
-            with _single_blas_thread():
-                for i in todo:
-                    if stop_requested():
-                        raise Cancelled("Feature extraction stopped")
-                    accept([i], _extract_chunk([paths[i]], config))
-                    report()
-        elif todo:
-            _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requested)
-    finally:
-        if store is not None and new_results:
-            store.put_many(key, new_results)
-    report(force=True)
-    skipped = [Skipped(paths[i], reasons[i]) for i in sorted(reasons)]
-    return Extraction(raws, skipped, hits, time.perf_counter() - t0)
-
-
-def _pool_context():
-    import multiprocessing as mp
-
-    # fork starts workers in milliseconds with librosa already imported; the
-    # children only run NumPy/librosa code, never Qt or TensorFlow.
-    methods = mp.get_all_start_methods()
-    return mp.get_context("fork" if "fork" in methods else "spawn")
-
-
-def _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requested):
-    import concurrent.futures as cf
-
-    n_jobs = min(n_jobs, max(1, len(todo) // 8))
-    # The warm-up can take a second or more (librosa's first import): honour a
-    # stop requested before it starts.
-    if stop_requested():
-        raise Cancelled("Feature extraction stopped")
-    # Warm up here, before forking: the children inherit librosa/scipy already
-    # imported and the mel basis cached instead of each paying for it.
-    accept(todo[:1], _extract_chunk([paths[todo[0]]], config))
-    todo = todo[1:]
-    # Small chunks keep the progress smooth and cancel quick; big ones cut IPC.
-    per_chunk = int(np.clip(len(todo) // (n_jobs * 12), 1, 64))
-    if config.name == "logmel-128" or (config.max_seconds or 0) > 5:
-        per_chunk = min(per_chunk, 4)
-    chunks = [todo[i : i + per_chunk] for i in range(0, len(todo), per_chunk)]
-    pool = cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=_pool_context(), initializer=_worker_init)
-    try:
-        futures = {pool.submit(_extract_chunk, [paths[i] for i in c], config): c for c in chunks}
-        pending = set(futures)
-        while pending:
-            finished, pending = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
-            for f in finished:
-                accept(futures[f], f.result())
-            if stop_requested():
-                raise Cancelled("Feature extraction stopped")
-            report()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-@dataclasses.dataclass
-class FeatureSet:
-    """Model-ready features for the usable items of a dataset."""
-
-    X: np.ndarray
-    labels: np.ndarray  # str labels, one per row of X
-    items: list  # datasets.Item, one per row of X
-    config: FeatureConfig
-    skipped: list
-    cache_hits: int
-    seconds: float
-
-
-def build_features(ds, config, *, progress=None, should_stop=None, n_jobs=None, cache=True):
-    """Extract features for every item of a dataset; skipped files are listed.
-
-    Returns
-    -------
-    FeatureSet, with ``config.n_frames`` fixed for mfcc-full.
-    """
-    ex = extract(ds.paths(), config, progress=progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache)
-    keep = [i for i, r in enumerate(ex.raws) if r is not None]
-    X, config = finalize([ex.raws[i] for i in keep], config)
-    items = [ds.items[i] for i in keep]
-    labels = np.array([it.label for it in items], dtype=str)
-    return FeatureSet(X, labels, items, config, list(ds.skipped) + ex.skipped, ex.cache_hits, ex.seconds)

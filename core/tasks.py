@@ -7,17 +7,49 @@ from .features import FeatureConfig
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelChoice:
+    """One model a task offers: its name (CLI ``--model``), registered type and default settings."""
+
+    key: str  # e.g. "mlp", "cnn", "logreg"
+    type: str  # a key of core.models.MODEL_TYPES
+    title: str  # shown in the GUI
+    params: dict = dataclasses.field(default_factory=dict)  # constructor keyword arguments (the app's best)
+
+
+@dataclasses.dataclass(frozen=True)
 class TaskSpec:
     """What a tab (and the CLI's ``--task``) needs to know about a task."""
 
     key: str
     title: str
-    label: str  # default label kind for filename-coded data: "digit" or "speaker"
+    label_kind: str  # default label kind for filename-coded data: "digit" or "speaker"
     features: dict  # feature name -> default FeatureConfig for this task
     default_feature: str
     record_seconds: float  # microphone take length
     description: str
-    model: dict = dataclasses.field(default_factory=dict)  # default model settings (the app's best)
+    models: tuple = ()  # ModelChoice, the first is the default
+
+    @property
+    def model_keys(self):
+        return [m.key for m in self.models]
+
+    def model_choice(self, key=None):
+        """The ModelChoice named ``key`` (None: the task's default)."""
+        from .errors import SpeechLabError
+
+        if not self.models:
+            raise SpeechLabError(f"The {self.title} task has no models yet")
+        if key is None:
+            return self.models[0]
+        for m in self.models:
+            if m.key == key:
+                return m
+        raise SpeechLabError(f"Unknown model '{key}' for the {self.title} task: choose one of {', '.join(self.model_keys)}")
+
+    @property
+    def model(self):
+        """The default model's settings."""
+        return dict(self.models[0].params) if self.models else {}
 
     def feature_config(self, name=None, **overrides):
         """The task's default config for feature ``name`` with ``overrides`` applied."""
@@ -41,7 +73,7 @@ _DIGIT_FULL = dict(_DIGIT_MFCC, n_mfcc=13, n_mels=32, trim_db=15.0, frames="resi
 DIGITS = TaskSpec(
     key="digits",
     title="Digits",
-    label="digit",
+    label_kind="digit",
     features={
         "mfcc-full": FeatureConfig(name="mfcc-full", **_DIGIT_FULL),
         "mfcc-mean": FeatureConfig(name="mfcc-mean", **_DIGIT_MFCC),
@@ -53,9 +85,10 @@ DIGITS = TaskSpec(
     record_seconds=1.5,
     description="Spoken digits (AudioMNIST / FSDD layout: {digit}_{speaker}_{index}.wav)",
     # MLPClassifier keyword arguments; benchmarks/digits_accuracy.py measures them.
-    model=dict(hidden_layer_sizes=(256, 128), activation="relu", output="softmax", init="auto",
-               optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=60, l2=1e-4,
-               early_stopping=True, validation_fraction=0.1, patience=10, standardize=True),
+    models=(ModelChoice("mlp", "mlp", "MLP (NumPy, from scratch)", dict(
+        hidden_layer_sizes=(256, 128), activation="relu", output="softmax", init="auto",
+        optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=60, l2=1e-4,
+        early_stopping=True, validation_fraction=0.1, patience=10, standardize=True)),),
 )
 
 # Genres: the seed's log-mel image at the file's own rate with librosa's
@@ -63,7 +96,7 @@ DIGITS = TaskSpec(
 GENRES = TaskSpec(
     key="genres",
     title="Genres",
-    label="digit",
+    label_kind="digit",
     features={
         "logmel-128": FeatureConfig(name="logmel-128", sr=22050, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
         "mfcc-stats": FeatureConfig(name="mfcc-stats", sr=22050, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
@@ -82,7 +115,7 @@ _SPK_MFCC = dict(sr=16000, n_mfcc=13, n_mels=128, n_fft=2048, hop_length=512)
 SPEAKERS = TaskSpec(
     key="speakers",
     title="Speakers",
-    label="speaker",
+    label_kind="speaker",
     features={
         "mfcc-mean": FeatureConfig(name="mfcc-mean", **_SPK_MFCC),
         "mfcc-stats": FeatureConfig(name="mfcc-stats", **_SPK_MFCC),

@@ -15,7 +15,7 @@ import numpy as np
 from .bundle import ModelBundle
 from .datasets import make_split, sort_labels
 from .errors import SpeechLabError
-from .features import build_features
+from .extraction import build_features
 from .metrics import evaluate
 
 
@@ -43,12 +43,64 @@ class TrainResult:
 
 
 def split_features(fs, split):
-    """Train/test indices into the rows of a FeatureSet."""
+    """Train/test row indices into a FeatureSet; every window of a clip stays on one side."""
     from .datasets import Dataset
 
-    ds = Dataset(root="", layout="", label_kind="", items=fs.items)
-    return make_split(ds, kind=split.kind, test_size=split.test_size, random_state=split.random_state,
-                      test_speakers=list(split.test_speakers) if split.test_speakers else None)
+    first = fs.clip_rows()
+    clips = Dataset(root="", layout="", label_kind="", items=[fs.items[i] for i in first])
+    tr_c, te_c = make_split(clips, kind=split.kind, test_size=split.test_size, random_state=split.random_state,
+                            test_speakers=list(split.test_speakers) if split.test_speakers else None)
+    clip_of_row = fs.groups
+    return np.flatnonzero(np.isin(clip_of_row, tr_c)), np.flatnonzero(np.isin(clip_of_row, te_c))
+
+
+def clip_probabilities(proba, groups):
+    """Mean of the windows' probabilities per clip.
+
+    Returns
+    -------
+    clip_ids : np.ndarray (n_clips,), sorted; rows : index of each clip's first window
+    mean : np.ndarray (n_clips, n_classes)
+    """
+    clip_ids, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    sums = np.zeros((clip_ids.size, proba.shape[1]))
+    np.add.at(sums, inverse, proba)
+    counts = np.bincount(inverse, minlength=clip_ids.size)[:, None]
+    return clip_ids, first, sums / counts
+
+
+def evaluate_rows(model, fs, rows, labels, *, train_rows=None):
+    """Metrics of ``model`` on the rows ``rows`` of a FeatureSet, at clip level
+    (the headline: mean of each clip's window probabilities) and window level.
+
+    Returns
+    -------
+    dict as :func:`core.metrics.evaluate` (clip level) plus ``window_accuracy``,
+    ``window_balanced_accuracy``, ``n_windows`` and ``test_files`` (one per clip)
+    """
+    classes = np.asarray([str(c) for c in model.classes_])
+
+    def level(rows_):
+        proba = np.asarray(model.predict_proba(fs.X[rows_]))
+        window_pred = classes[proba.argmax(axis=1)]
+        _, first, mean = clip_probabilities(proba, fs.groups[rows_])
+        clip_pred = classes[mean.argmax(axis=1)]
+        return window_pred, rows_[first], clip_pred
+
+    y = fs.labels
+    w_pred, clip_rows, c_pred = level(rows)
+    kw = {}
+    if train_rows is not None and len(train_rows):
+        _, tr_clip_rows, tr_pred = level(train_rows)
+        kw = dict(y_train_true=y[tr_clip_rows], y_train_pred=tr_pred)
+    metrics = evaluate(y[clip_rows], c_pred, labels, **kw)
+    window = evaluate(y[rows], w_pred, labels)
+    metrics["window_accuracy"] = window["accuracy"]
+    metrics["window_balanced_accuracy"] = window["balanced_accuracy"]
+    metrics["n_windows"] = int(len(rows))
+    metrics["n_clips"] = int(len(clip_rows))
+    metrics["test_files"] = [{"path": fs.items[i].path, "label": y[i], "predicted": p} for i, p in zip(clip_rows, c_pred)]
+    return metrics
 
 
 def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoch=None, should_stop=None,
@@ -60,8 +112,7 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     ds : datasets.Dataset
     task : str, the task key stored in the bundle
     feature_config : FeatureConfig
-    model : an estimator with fit(X, y, on_epoch=, should_stop=), predict, predict_proba,
-        classes_, get_state/from_state
+    model : a :class:`core.models.Classifier`
     split : SplitConfig
 
     Returns
@@ -91,32 +142,35 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     if tr.size == 0 or te.size == 0:
         raise SpeechLabError("The split left no training or no test clips; change the test size or split")
     y = fs.labels
-    model.fit(fs.X[tr], y[tr], on_epoch=on_epoch, should_stop=should_stop)
-    pred_tr = np.asarray(model.predict(fs.X[tr])).astype(str)
-    pred_te = np.asarray(model.predict(fs.X[te])).astype(str)
-    metrics = evaluate(y[te], pred_te, labels, y_train_true=y[tr], y_train_pred=pred_tr)
-    metrics["test_files"] = [{"path": fs.items[i].path, "label": y[i], "predicted": p} for i, p in zip(te, pred_te)]
+    model.fit(fs.X[tr], y[tr], groups=fs.groups[tr], on_epoch=on_epoch, should_stop=should_stop)
+    metrics = evaluate_rows(model, fs, te, labels, train_rows=tr)
     seconds = time.perf_counter() - t0
-    history = list(getattr(model, "history_", []))
-    stop_reason = getattr(model, "stop_reason_", None)
+    history = list(model.history_)
+    stop_reason = model.stop_reason_
+    n_train_clips = int(np.unique(fs.groups[tr]).size)
+    n_test_clips = int(np.unique(fs.groups[te]).size)
     training = {
         "dataset": ds.root,
         "layout": ds.layout,
         "label_kind": ds.label_kind,
         "split": dataclasses.asdict(split),
         "test_speakers": sorted({fs.items[i].speaker for i in te if fs.items[i].speaker}) if split.kind == "speaker" else [],
-        "n_train": int(tr.size),
-        "n_test": int(te.size),
+        "n_train": n_train_clips,
+        "n_test": n_test_clips,
+        "n_train_windows": int(tr.size),
+        "n_test_windows": int(te.size),
         "n_skipped": len(fs.skipped),
+        "extraction_seconds": round(fs.seconds, 3),
+        "files_per_second": round((fs.n_clips + len(fs.skipped)) / max(fs.seconds, 1e-9), 1),
         "seconds": round(seconds, 3),
         "stop_reason": stop_reason,
-        "best_epoch": getattr(model, "best_epoch_", None),
+        "best_epoch": model.best_epoch_,
     }
     saved_metrics = {k: v for k, v in metrics.items() if k != "test_files"}
     bundle = ModelBundle(task=task, model=model, feature_config=fs.config, labels=labels, training=training,
                          metrics=saved_metrics, history=history)
-    return TrainResult(bundle, metrics, int(tr.size), int(te.size), fs.skipped, history, seconds, stop_reason,
-                       bool(getattr(model, "diverged_", False)))
+    return TrainResult(bundle, metrics, n_train_clips, n_test_clips, fs.skipped, history, seconds, stop_reason,
+                       bool(model.diverged_))
 
 
 def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=None, cache=True):
@@ -131,9 +185,8 @@ def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=No
                         n_jobs=n_jobs, cache=cache)  # n_frames is fixed: same shape as in training
     if not fs.items:
         raise SpeechLabError(f"None of the files in {ds.root} could be used")
-    pred = np.asarray(bundle.model.predict(fs.X)).astype(str)
     unknown = sorted(set(fs.labels.tolist()) - set(bundle.labels))
-    metrics = evaluate(fs.labels, pred, list(bundle.labels) + unknown)
+    metrics = evaluate_rows(bundle.model, fs, np.arange(len(fs.items)), list(bundle.labels) + unknown)
     metrics["unknown_labels"] = unknown
     return metrics, fs.skipped
 
@@ -210,11 +263,11 @@ def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=N
             on_rotation(len(speakers), len(speakers), None)
         fs = build_features(ds, feature_config, should_stop=should_stop, n_jobs=n_jobs, cache=cache)  # cached
         model = make_model()
-        model.fit(fs.X, fs.labels, on_epoch=on_epoch, should_stop=should_stop)
+        model.fit(fs.X, fs.labels, groups=fs.groups, on_epoch=on_epoch, should_stop=should_stop)
         training = {**results[-1].bundle.training, "split": {"kind": "leave-one-speaker-out"},
-                    "per_speaker": per_speaker, "n_train": len(fs.items), "n_test": 0,
-                    "stop_reason": getattr(model, "stop_reason_", None), "best_epoch": getattr(model, "best_epoch_", None)}
+                    "per_speaker": per_speaker, "n_train": fs.n_clips, "n_test": 0,
+                    "stop_reason": model.stop_reason_, "best_epoch": model.best_epoch_}
         training.pop("test_speakers", None)
         final = ModelBundle(task=task, model=model, feature_config=fs.config, labels=labels, training=training,
-                            metrics=pooled, history=list(getattr(model, "history_", [])))
+                            metrics=pooled, history=list(model.history_))
     return SpeakerRotations(results, done, pooled, per_speaker, time.perf_counter() - t0, final)

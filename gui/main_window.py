@@ -5,8 +5,9 @@ from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
+from core.tasks import TASKS
 from gui import settings as app_settings
-from gui.tabs.digits import DigitsTab
+from gui.tabs import tab_class
 
 
 class PlaceholderTab(QLabel):
@@ -29,15 +30,17 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.digits = DigitsTab()
-        self.tabs.addTab(self.digits, "Digits")
-        self.tabs.addTab(PlaceholderTab("Genres (GTZAN, Keras CNN on 128×128 log-mel images) is coming next."),
-                         "Genres")
-        self.tabs.addTab(PlaceholderTab("Speakers (spectral / MFCC features, logistic regression and SGD, "
-                                        "rejecting unknown speakers) is coming next."), "Speakers")
+        self._task_tabs = {}  # task key -> TaskTab
+        for spec in TASKS.values():
+            cls = tab_class(spec.key)
+            if cls is None:
+                self.tabs.addTab(PlaceholderTab(f"{spec.description}: not built yet."), spec.title)
+                continue
+            tab = cls()
+            self._task_tabs[spec.key] = tab
+            self.tabs.addTab(tab, spec.title)
+            tab.status_message.connect(self._show_status)
         self.setCentralWidget(self.tabs)
-        for tab in self.task_tabs():
-            tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self._build_menus()
         geometry = app_settings.settings().value("window/geometry")
         if isinstance(geometry, QByteArray):
@@ -45,8 +48,18 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(int(app_settings.settings().value("window/tab", 0) or 0))
         self.statusBar().showMessage("Ready. Choose a dataset folder or press Train to use the demo data.")
 
+    @property
+    def digits(self):
+        return self._task_tabs["digits"]
+
+    def task_tab(self, key):
+        return self._task_tabs[key]
+
     def task_tabs(self):
-        return [self.digits]
+        return list(self._task_tabs.values())
+
+    def _show_status(self, text):
+        self.statusBar().showMessage(text, 8000)
 
     def current_task_tab(self):
         w = self.tabs.currentWidget()

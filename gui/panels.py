@@ -69,7 +69,7 @@ class DatasetPanel(QGroupBox):
         self.label_combo = QComboBox()
         self.label_combo.addItem("Digit", "digit")
         self.label_combo.addItem("Speaker", "speaker")
-        self.label_combo.setCurrentIndex(0 if spec.label == "digit" else 1)
+        self.label_combo.setCurrentIndex(0 if spec.label_kind == "digit" else 1)
         self.label_combo.currentIndexChanged.connect(lambda _: self.request_scan())
         form.addRow("Label", self.label_combo)
 

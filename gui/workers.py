@@ -20,7 +20,7 @@ class Worker(QObject):
 
     Signals
     -------
-    progress(object) : extraction progress (core.features.Progress), throttled to 10/s
+    progress(object) : extraction progress (core.extraction.Progress), throttled to 10/s
     epoch(object) : a training report dict (intra-epoch reports throttled to 10/s)
     event(str, object) : any other report, e.g. ("rotation", ...) in leave-one-speaker-out
     finished(object) : the function's return value

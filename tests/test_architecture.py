@@ -53,11 +53,26 @@ def test_cli_help_without_qt():
     assert "features" in proc.stdout
     # Building the whole CLI (every sub-command registered) loads no GUI module.
     script = (
-        "import sys, core.cli\n"
-        "core.cli.build_parser()\n"
+        "import sys, cli\n"
+        "cli.build_parser()\n"
         f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r})\n"
         "print(','.join(bad))\n"
     )
     proc = _run("-c", script)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def test_import_contracts_hold():
+    """The layers in pyproject.toml's [tool.importlinter] (core <- gui, core <- cli, models apart)."""
+    lint = pathlib.Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "4 kept, 0 broken" in proc.stdout
+
+
+def test_cli_imports_no_gui_module():
+    files = sorted((ROOT / "cli").rglob("*.py"))
+    assert files
+    for path in files:
+        assert forbidden_imports(path.read_text(encoding="utf-8")) == [], path

@@ -34,10 +34,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
-ACTIVATIONS = ("relu", "leaky-relu", "tanh", "logistic", "bipolar-sigmoid", "identity")
-OUTPUTS = ("softmax", "mse", "mse-seed")
-INITS = ("auto", "he", "xavier", "randn")
-OPTIMIZERS = ("adam", "momentum", "sgd")
+from .choices import ACTIVATIONS, INITS, OPTIMIZERS, OUTPUTS  # noqa: F401  (re-exported)
 
 _LEAK = 0.01  # leaky-relu slope for negative inputs
 _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
@@ -571,7 +568,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ training
 
-    def fit(self, X, y, *, X_val=None, y_val=None, on_epoch=None, should_stop=None):
+    def check_params(self):
+        """Raise ValueError naming a bad setting (before any data is touched)."""
+        self._layer_plan()
+
+    def fit(self, X, y, *, X_val=None, y_val=None, groups=None, on_epoch=None, should_stop=None):
         """Train from scratch.
 
         Parameters
@@ -581,6 +582,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             Labels, ints or strings.
         X_val, y_val : array-like or None
             Validation data; when given, used instead of a held-out part of X.
+        groups : array-like (n_samples,) or None
+            The clip each row came from (windows of one recording): the
+            early-stopping hold-out takes whole groups, so no recording is on
+            both sides.
         on_epoch : callable(dict) or None
             Called after every epoch (and every ``report_every`` mini-batches)
             with a plain dict: epoch (1-based), epochs, loss, accuracy,
@@ -611,6 +616,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if X_val is not None:
             X_val = validate_data(self, X_val, dtype=np.float32, reset=False)
             y_val = _encode(classes, y_val, n_samples=len(X_val))
+        elif self.early_stopping and groups is not None:
+            groups = np.asarray(groups)
+            uniq, first = np.unique(groups, return_index=True)
+            _, val_g = _stratified_split(y_idx[first], fraction=self.validation_fraction, rng=rng)
+            is_val = np.isin(groups, uniq[val_g])
+            if is_val.any() and not is_val.all():
+                X_train, y_train = X[~is_val], y_idx[~is_val]
+                X_val, y_val = X[is_val], y_idx[is_val]
         elif self.early_stopping:
             train_idx, val_idx = _stratified_split(y_idx, fraction=self.validation_fraction, rng=rng)
             if len(val_idx):

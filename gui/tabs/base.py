@@ -253,8 +253,8 @@ class TaskTab(QWidget):
             w.epoch.connect(self._on_epoch)
             w.event.connect(self._on_event)
             w.finished.connect(self._on_trained)
-            w.failed.connect(lambda m: self.message(m, error=True))
-            w.cancelled.connect(lambda: self.message("Stopped during feature extraction; nothing was trained."))
+            w.failed.connect(self._on_failed)
+            w.cancelled.connect(self._on_training_cancelled)
 
         self._run_epochs = settings.get("epochs")
         self.plot.reset(self._run_epochs)
@@ -385,7 +385,8 @@ class TaskTab(QWidget):
         self.bundle = bundle
         self.save_button.setEnabled(bundle is not None)
         self.evaluate_button.setEnabled(bundle is not None)
-        self.recorder.set_predictor(bundle.predict_signal if bundle is not None else None)
+        self.recorder.set_predictor(bundle.predict_signal if bundle is not None else None,
+                                    windows=bundle is not None and bundle.feature_config.window_seconds is not None)
         self.model_changed.emit(bundle)
 
     def evaluate_on_dataset(self):
@@ -403,24 +404,35 @@ class TaskTab(QWidget):
 
             return evaluate_bundle(bundle, ds, on_progress=lambda p: report("progress", p), should_stop=should_stop)
 
-        def done(result):
-            metrics, skipped = result
-            self.results.set_results(metrics)
-            self.lower_tabs.setCurrentWidget(self.results)
-            n = sum(map(sum, metrics["confusion"]))
-            unknown = metrics["unknown_labels"]
-            self.message(f"Evaluated the model on {n} clips of {ds.root}: accuracy {metrics['accuracy']:.1%}"
-                         + (f"; {len(skipped)} file(s) skipped" if skipped else "")
-                         + (f"; labels the model does not know: {', '.join(unknown)}" if unknown else ""))
-
+        # Bound methods only: a closure connected to a worker signal would run in the worker thread.
         def connect(w):
             w.progress.connect(self.progress_panel.show_extraction)
-            w.finished.connect(done)
-            w.failed.connect(lambda m: self.message(m, error=True))
-            w.cancelled.connect(lambda: self.message("Evaluation stopped."))
+            w.finished.connect(self._on_evaluated)
+            w.failed.connect(self._on_failed)
+            w.cancelled.connect(self._on_evaluation_cancelled)
 
+        self._evaluated_root = ds.root
         self.runner.start(job, connect=connect)
         self.message(f"Evaluating on {len(ds.items)} clips…")
+
+    def _on_evaluated(self, result):
+        metrics, skipped = result
+        self.results.set_results(metrics)
+        self.lower_tabs.setCurrentWidget(self.results)
+        unknown = metrics["unknown_labels"]
+        self.message(f"Evaluated the model on {metrics['n_clips']} clips of {self._evaluated_root}: "
+                     f"accuracy {metrics['accuracy']:.1%}"
+                     + (f"; {len(skipped)} file(s) skipped" if skipped else "")
+                     + (f"; labels the model does not know: {', '.join(unknown)}" if unknown else ""))
+
+    def _on_failed(self, message):
+        self.message(message, error=True)
+
+    def _on_training_cancelled(self):
+        self.message("Stopped during feature extraction; nothing was trained.")
+
+    def _on_evaluation_cancelled(self):
+        self.message("Evaluation stopped.")
 
     def save_model_dialog(self):
         if self.bundle is None:

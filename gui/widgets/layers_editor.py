@@ -7,7 +7,8 @@ from PySide6.QtWidgets import (
     QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-ACTIVATIONS = ("relu", "bipolar-sigmoid", "tanh", "logistic", "leaky-relu", "identity")
+from core.models.choices import ACTIVATIONS
+
 MAX_LAYER_SIZE = 8192
 
 SEED_ONE_LAYER = "Seed: 1 layer (in+out)/2"

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from core.audio import load_audio, trim_silence
 from core.errors import NoAudioDevice, SpeechLabError
+from core.prediction import sliding_predictions
 from core.recorder import (
     Recorder,
     UtteranceDetector,
@@ -88,15 +89,6 @@ def spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 1200) -> np.ndarray
     mag = np.abs(np.fft.rfft(y[index] * np.hanning(n_fft).astype(np.float32), axis=1))
     db = 20 * np.log10(mag + 1e-10)
     return np.maximum(db - db.max(), -80.0).astype(np.float32)
-
-
-def sliding_windows(n: int, window: int) -> list[tuple[int, int]]:
-    """(start, end) sample ranges of ``window`` samples with a 50 % hop covering ``n`` samples."""
-    hop = max(1, window // 2)
-    starts = list(range(0, max(1, n - window + 1), hop))
-    if starts[-1] + window < n:  # keep the tail
-        starts.append(n - window)
-    return [(s, min(n, s + window)) for s in starts]
 
 
 class _PoolSignals(QObject):
@@ -159,7 +151,7 @@ class RecorderWidget(QWidget):
     prediction_made(dict)
         ``{"label", "probabilities", "source"}`` for each take, utterance or
         file; for a long file the probabilities are the mean over its
-        windows and ``"windows"`` lists ``(start_s, end_s, prediction)``.
+        windows and ``"windows"`` lists ``{start, end, label, probabilities}``.
     """
 
     take_ready = Signal(object, int)
@@ -189,7 +181,7 @@ class RecorderWidget(QWidget):
         self._pool_signals.failed.connect(self._on_prediction_failed)
         self._load_signals = _PoolSignals(self)
         self._load_signals.done.connect(self._on_file_loaded)
-        self._load_signals.failed.connect(lambda request, message: self._status(message, error=True))
+        self._load_signals.failed.connect(self._on_file_failed)  # a bound slot: runs on the GUI thread
         self._timer = QTimer(self)
         self._timer.setInterval(30)
         self._timer.timeout.connect(self._drain)
@@ -362,9 +354,15 @@ class RecorderWidget(QWidget):
         self._update_buttons()
 
     # ------------------------------------------------------------- public API
-    def set_predictor(self, predictor) -> None:
-        """Use ``predictor(y, sr) -> {"label": str, "probabilities": {label: float}}``, or None."""
+    def set_predictor(self, predictor, *, windows=False) -> None:
+        """Use ``predictor(y, sr) -> {"label": str, "probabilities": {label: float}}``, or None.
+
+        ``windows=True``: the predictor cuts long signals into windows itself
+        (a model trained on windows); otherwise long files are cut here into
+        windows of the take length (:func:`core.prediction.sliding_predictions`).
+        """
         self._predictor = predictor
+        self._predictor_windows = bool(windows)
         if predictor is None:
             self._show_hint(NO_PREDICTOR_TEXT)
             self._set_bars({})
@@ -413,6 +411,9 @@ class RecorderWidget(QWidget):
             return False
         self._on_file_loaded({"name": name}, (y, sr))
         return True
+
+    def _on_file_failed(self, request, message):
+        self._status(message, error=True)
 
     def _on_file_loaded(self, request, loaded):
         y, sr = loaded
@@ -698,28 +699,23 @@ class RecorderWidget(QWidget):
     def _submit_prediction(self, y, sr, source, windows):
         predictor = self._predictor
         window = int(round(self.seconds_spin.value() * sr))
-        ranges = sliding_windows(len(y), window) if windows and len(y) > 2 * window else None
+        clip_seconds = self.seconds_spin.value() if windows and not self._predictor_windows else None
         request = {"take_id": self._take_id, "source": source, "time": datetime.datetime.now()}
 
         def work():
-            if ranges is None:
-                return predictor(y, sr)
-            return [(a / sr, b / sr, predictor(y[a:b], sr)) for a, b in ranges]
+            return sliding_predictions(predictor, y, sr, clip_seconds=clip_seconds)
 
         self._pool.start(_Job(work, request, self._pool_signals))
 
     def _on_prediction(self, request, result):
         clock = request["time"].strftime("%H:%M:%S")
         source = request["source"]
-        if isinstance(result, list):  # sliding windows over a long file
-            for a, b, p in result:
-                self._add_history(f"{clock}  {source} {a:.1f}–{b:.1f} s", p)
-            labels = list(result[0][2]["probabilities"])
-            mean = {k: float(np.mean([p["probabilities"].get(k, 0.0) for *_, p in result])) for k in labels}
-            shown = {"label": max(mean, key=mean.get), "probabilities": mean, "windows": result}
+        if len(result.get("windows") or ()) > 1:  # a long file, window by window
+            for w in result["windows"]:
+                self._add_history(f"{clock}  {source} {w['start']:.1f}–{w['end']:.1f} s", w)
         else:
             self._add_history(f"{clock}  {source}", result)
-            shown = dict(result)
+        shown = dict(result)
         shown["source"] = source
         if request["take_id"] == self._take_id:
             self._show_prediction(shown)

@@ -10,7 +10,8 @@ import pytest
 from core.cache import FeatureCache
 from core.datasets import scan_dataset
 from core.errors import Cancelled
-from core.features import FeatureConfig, build_features, extract
+from core.extraction import build_features, extract
+from core.features import FeatureConfig
 from tests.core import datagen
 
 CONFIG = FeatureConfig(name="mfcc-full", sr=16000)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from core.datasets import scan_dataset
-from core.features import FeatureConfig, build_features
+from core.extraction import build_features
+from core.features import FeatureConfig
 from core.models.mlp import MLPClassifier
 from core.presets import SEED_PRESETS, SEED_UPDATES, Preset, resolve_model
 from core.training import SplitConfig, split_features

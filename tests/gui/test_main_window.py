@@ -79,7 +79,7 @@ def test_window_remembers_the_open_tab(qtbot):
 def test_feature_cache_dialog_clears_the_cache(qtbot, tmp_path, monkeypatch, message_boxes):
     from core.cache import FeatureCache
     from core.demo import demo_dataset
-    from core.features import extract
+    from core.extraction import extract
     from core.tasks import DIGITS
 
     # A private cache: clearing the shared test cache would slow every later test.

@@ -164,8 +164,8 @@ def test_long_file_is_classified_window_by_window(make_widget, qtbot, tmp_path, 
     with qtbot.waitSignal(widget.prediction_made, timeout=5000) as blocker:
         widget.open_file(path)
     windows = blocker.args[0]["windows"]
-    assert [(a, b) for a, b, _ in windows] == [(k / 2, k / 2 + 1) for k in range(7)]
-    labels = [p["label"] for *_, p in windows]
+    assert [(w["start"], w["end"]) for w in windows] == [(k / 2, k / 2 + 1) for k in range(7)]
+    labels = [w["label"] for w in windows]
     assert labels[0] == "quiet" and "loud" in labels  # the word sits in the middle windows
     assert len(_history(widget)) == 7
 

@@ -20,7 +20,8 @@ DIGIT_LABELS = [str(d) for d in range(10)]
 # The keys the train report promises (the issue); more may follow.
 TRAIN_KEYS = {"accuracy", "train_accuracy", "per_class", "confusion", "labels", "n_train", "n_test", "skipped",
               "history", "seconds"}
-METRIC_KEYS = {"accuracy", "train_accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion", "labels"}
+METRIC_KEYS = {"accuracy", "train_accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion", "labels",
+               "window_accuracy"}
 HISTORY_KEYS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"}
 
 
@@ -124,7 +125,8 @@ def test_predict_gives_one_result_per_file(trained, fsdd_dir):
     out = json.loads(proc.stdout)
     assert [r["path"] for r in out] == [str(f) for f in files]
     for r, truth in zip(out, ("3", "8")):
-        assert set(r) == {"path", "label", "probabilities"}
+        assert set(r) == {"path", "label", "probabilities", "windows"}
+        assert len(r["windows"]) == 1 and r["windows"][0]["label"] == r["label"]  # a short clip is one window
         probs = r["probabilities"]
         assert list(probs) == DIGIT_LABELS
         assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)

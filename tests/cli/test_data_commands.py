@@ -99,3 +99,31 @@ def test_missing_folder_fails_naming_it(tmp_path):
     proc = run_cli("features", "--data", folder, "--json")
     _assert_one_line_error(proc, folder)
     assert "not found" in proc.stderr
+
+
+def test_set_changes_feature_settings(digits):
+    root, _ = digits
+    proc = run_cli("features", "--data", root, "--features", "mfcc-mean", "--set", "n_mfcc=20", "--set", "trim_db=none",
+                   "--json", "--no-cache")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["shape"][1] == 20
+    assert out["feature_config"]["n_mfcc"] == 20 and out["feature_config"]["trim_db"] is None
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("n_mfc=20", "unknown feature setting 'n_mfc'"),
+    ("n_mfcc=many", "'n_mfcc' must be an integer"),
+    ("n_mfcc=0", "'n_mfcc' must be at least 1"),
+    ("n_mfcc", "--set needs KEY=VALUE"),
+    ("window_overlap=0.99", "'window_overlap' must be at least 0 and below 0.95"),
+    ("n_mels=none", "'n_mels' cannot be none"),
+])
+def test_bad_settings_are_one_line_errors(digits, setting, message):
+    root, _ = digits
+    for command in ("features", "train"):
+        extra = ["--out", "never.slm"] if command == "train" else []
+        proc = run_cli(command, "--data", root, "--set", setting, *extra, "--no-cache")
+        assert proc.returncode != 0
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr

@@ -1,0 +1,128 @@
+"""What every command shares: the one-line-error parser, progress on stderr,
+dataset arguments, ``--set KEY=VALUE`` feature settings, JSON helpers."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+from core.datasets import LABEL_KINDS, LAYOUTS
+from core.errors import SpeechLabError
+from core.features import FEATURE_NAMES, FeatureConfig
+from core.tasks import TASKS
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2
+        sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(2)
+
+
+def progress_printer(quiet=False):
+    """A ``progress(Progress)`` callback writing at most two lines a second to stderr."""
+    last = [0.0, -1]
+
+    def show(p):
+        now = time.monotonic()
+        if quiet or p.done == last[1] or (now - last[0] < 0.5 and p.done < p.total):
+            return
+        last[0], last[1] = now, p.done
+        eta = "" if p.eta_seconds == float("inf") else f", ETA {p.eta_seconds:.0f} s"
+        sys.stderr.write(f"features: {p.done}/{p.total} files ({p.files_per_second:.0f} files/s{eta})\n")
+
+    return show
+
+
+def add_data_args(p, *, task=True):
+    if task:
+        p.add_argument("--task", choices=list(TASKS), default="digits")
+    p.add_argument("--data", help="dataset folder (default: the task's built-in demo data)")
+    p.add_argument("--label", choices=list(LABEL_KINDS), help="label of {digit}_{speaker}_{index} files")
+    p.add_argument("--layout", choices=list(LAYOUTS), default="auto")
+    p.add_argument("--features", choices=list(FEATURE_NAMES), help="feature set (default: the task's)")
+    add_set_arg(p)
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+
+
+def add_set_arg(p):
+    names = ", ".join(f.name for f in dataclasses.fields(FeatureConfig) if f.name != "name")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"a feature setting, repeatable (e.g. --set n_mfcc=20 --set trim_db=none); keys: {names}")
+
+
+def _parse_value(key, text, annotation):
+    kinds = str(annotation)
+    low = text.strip().lower()
+    if low in ("none", "null", "off"):
+        if "None" in kinds:
+            return None
+        raise SpeechLabError(f"--set {key}={text}: '{key}' cannot be none")
+    try:
+        if kinds.startswith("int"):
+            return int(text)
+        if kinds.startswith("float"):
+            return float(text)
+    except ValueError:
+        what = "an integer" if kinds.startswith("int") else "a number"
+        raise SpeechLabError(f"--set {key}={text}: '{key}' must be {what}" + (" or none" if "None" in kinds else "")) from None
+    return text
+
+
+def parse_settings(pairs):
+    """``["n_mfcc=20", "trim_db=none"]`` -> {"n_mfcc": 20, "trim_db": None}, checked against FeatureConfig."""
+    fields = {f.name: f.type for f in dataclasses.fields(FeatureConfig)}
+    out = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise SpeechLabError(f"--set needs KEY=VALUE, not '{pair}'")
+        if key == "name":
+            raise SpeechLabError("--set name=…: choose the feature set with --features")
+        if key not in fields:
+            raise SpeechLabError(f"--set {pair}: unknown feature setting '{key}'; known: "
+                                 f"{', '.join(k for k in fields if k != 'name')}")
+        out[key] = _parse_value(key, value, fields[key])
+    return out
+
+
+def feature_config(spec, args):
+    """The task's default config for ``--features`` with ``--set`` applied (validated by FeatureConfig)."""
+    config = spec.feature_config(getattr(args, "features", None))
+    settings = parse_settings(getattr(args, "settings", []))
+    return dataclasses.replace(config, **settings) if settings else config
+
+
+def resolve_data(args, spec):
+    from core.datasets import scan_dataset
+
+    data = args.data
+    if data is None:
+        from core.demo import demo_dataset
+
+        data = demo_dataset(spec.key)
+        sys.stderr.write(f"using the built-in demo data: {data}\n")
+    return scan_dataset(data, layout=args.layout, label=args.label or spec.label_kind)
+
+
+def metrics_json(metrics):
+    """The metrics every command reports, as plain JSON values."""
+    out = {
+        "accuracy": metrics["accuracy"],
+        "train_accuracy": metrics.get("train_accuracy"),
+        "balanced_accuracy": metrics["balanced_accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "per_class": {lab: v["accuracy"] for lab, v in metrics["per_class"].items()},
+        "confusion": metrics["confusion"],
+        "labels": metrics["labels"],
+    }
+    if "window_accuracy" in metrics:
+        out["window_accuracy"] = metrics["window_accuracy"]
+    return out
+
+
+def history_json(history):
+    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+    return [{k: h.get(k) for k in keys} for h in history]

@@ -1,0 +1,240 @@
+"""Model commands: train, evaluate, predict."""
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import time
+
+from core.errors import SpeechLabError
+from core.models.choices import ACTIVATIONS, INITS, OPTIMIZERS, OUTPUTS
+from core.tasks import TASKS
+
+from .common import add_data_args, feature_config, history_json, metrics_json, progress_printer, resolve_data
+
+ALL_MODEL_KEYS = sorted({m.key for spec in TASKS.values() for m in spec.models})
+
+
+def _hidden(text):
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise SpeechLabError(f"--hidden must be comma-separated layer sizes such as 256,128, not '{text}'") from None
+    if any(s < 1 for s in sizes):
+        raise SpeechLabError(f"--hidden sizes must be at least 1: '{text}'")
+    return sizes
+
+
+def _epoch_printer():
+    def show(stats):
+        if stats.get("batch") is not None:
+            return
+        val = "" if stats.get("val_loss") is None else (
+            f", val loss {stats['val_loss']:.4f}, val acc {stats['val_accuracy']:.3f}")
+        sys.stderr.write(f"epoch {stats['epoch']}/{stats['epochs']}: loss {stats['loss']:.4f}, "
+                         f"acc {stats['accuracy']:.3f}{val}\n")
+
+    return show
+
+
+# command-line flag -> model keyword argument; a flag the chosen model does not take is an error
+_MODEL_FLAGS = {
+    "hidden": ("hidden_layer_sizes", _hidden),
+    "activation": ("activation", None),
+    "epochs": ("epochs", None),
+    "lr": ("learning_rate", None),
+    "batch_size": ("batch_size", None),
+    "optimizer": ("optimizer", None),
+    "output": ("output", None),
+    "init": ("init", None),
+    "l2": ("l2", None),
+    "patience": ("patience", None),
+}
+
+
+def build_model(spec, args):
+    """The model for a task: the chosen model's defaults with the command-line overrides."""
+    from core.models import make_model, model_class
+
+    choice = spec.model_choice(getattr(args, "model", None))
+    accepted = inspect.signature(model_class(choice.type).__init__).parameters
+    params = dict(choice.params)
+    for flag, (name, convert) in _MODEL_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if name not in accepted:
+            raise SpeechLabError(f"--{flag.replace('_', '-')} does not apply to the {choice.key} model")
+        params[name] = convert(value) if convert else value
+    for flag, name in (("no_standardize", "standardize"), ("no_early_stopping", "early_stopping")):
+        if getattr(args, flag, False):
+            if name not in accepted:
+                raise SpeechLabError(f"--{flag.replace('_', '-')} does not apply to the {choice.key} model")
+            params[name] = False
+    if "random_state" in accepted:
+        params["random_state"] = args.seed
+    return make_model(choice.type, **params)
+
+
+def cmd_train(args):
+    from core.bundle import save_bundle
+    from core.tasks import get_task
+    from core.training import SplitConfig, train_model
+
+    spec = get_task(args.task)
+    model = build_model(spec, args)
+    if not 0 < args.test_size < 1:
+        raise SpeechLabError(f"--test-size must be between 0 and 1, not {args.test_size}")
+    config = feature_config(spec, args)
+    ds = resolve_data(args, spec)
+    if args.split == "loso":
+        return _train_loso(args, spec, ds, config)
+    split = SplitConfig(kind=args.split, test_size=args.test_size, random_state=42 if args.seed is None else args.seed)
+    result = train_model(ds, task=spec.key, feature_config=config, model=model, split=split,
+                         on_epoch=_epoch_printer(), on_progress=progress_printer(),
+                         n_jobs=args.jobs, cache=not args.no_cache)
+    path = save_bundle(result.bundle, args.out)
+    out = {
+        **metrics_json(result.metrics),
+        "n_train": result.n_train,
+        "n_test": result.n_test,
+        "skipped": [s.as_dict() for s in result.skipped],
+        "history": history_json(result.history),
+        "seconds": round(result.seconds, 3),
+        "stop_reason": result.stop_reason,
+        "model": str(path),
+        "feature_config": result.bundle.feature_config.to_dict(),
+    }
+    if result.stop_reason:
+        sys.stderr.write(f"note: {result.stop_reason}\n")
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"test accuracy {out['accuracy']:.4f} (train {out['train_accuracy']:.4f}) on "
+              f"{out['n_test']} test clips; model saved to {path}")
+    return 0
+
+
+def _train_loso(args, spec, ds, config):
+    """--split loso: one training per held-out speaker, pooled metrics, and a
+    final model trained on every speaker (the one saved)."""
+    from core.bundle import save_bundle
+    from core.training import leave_one_speaker_out
+
+    t0 = time.perf_counter()
+
+    def announce(i, n, speaker):
+        sys.stderr.write(f"rotation {i + 1}/{n}: testing on {speaker}\n" if speaker
+                         else "final model on every speaker\n")
+
+    rot = leave_one_speaker_out(ds, task=spec.key, feature_config=config, make_model=lambda: build_model(spec, args),
+                                on_rotation=announce, on_epoch=_epoch_printer(),
+                                on_progress=progress_printer(), n_jobs=args.jobs, cache=not args.no_cache,
+                                fit_final=True)
+    path = save_bundle(rot.final, args.out)
+    out = {
+        **metrics_json(rot.metrics),
+        "rotations": [{"speaker": s, "accuracy": r.metrics["accuracy"], "n_test": r.n_test}
+                      for s, r in zip(rot.speakers, rot.results)],
+        "mean_accuracy": sum(rot.per_speaker.values()) / len(rot.per_speaker),
+        "n_train": rot.final.training["n_train"],
+        "n_test": sum(r.n_test for r in rot.results),
+        "skipped": [s.as_dict() for s in rot.results[0].skipped],
+        "history": history_json(rot.final.history),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "model": str(path),
+        "feature_config": rot.final.feature_config.to_dict(),
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        each = ", ".join(f"{r['speaker']} {r['accuracy']:.3f}" for r in out["rotations"])
+        print(f"leave one speaker out: mean {out['mean_accuracy']:.4f} ({each}), pooled {out['accuracy']:.4f}; "
+              f"model trained on every speaker saved to {path}")
+    return 0
+
+
+def cmd_evaluate(args):
+    from core.bundle import load_bundle
+    from core.datasets import LABEL_KINDS, scan_dataset
+    from core.training import evaluate_bundle
+
+    bundle = load_bundle(args.model)
+    label = args.label or bundle.training.get("label_kind")
+    ds = scan_dataset(args.data, layout=args.layout, label=label if label in LABEL_KINDS else "digit")
+    metrics, skipped = evaluate_bundle(bundle, ds, on_progress=progress_printer(), n_jobs=args.jobs,
+                                       cache=not args.no_cache)
+    out = {**metrics_json(metrics), "n_test": metrics["n_clips"],
+           "unknown_labels": metrics["unknown_labels"], "skipped": [s.as_dict() for s in skipped]}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"accuracy {out['accuracy']:.4f} on {out['n_test']} clips ({len(skipped)} skipped)")
+        print(metrics["report"])
+    return 0
+
+
+def cmd_predict(args):
+    from core.bundle import load_bundle
+    from core.tasks import get_task
+
+    bundle = load_bundle(args.model)
+    clip_seconds = get_task(bundle.task).record_seconds if bundle.task in TASKS else None
+    results, failed = [], 0
+    for path in args.files:
+        try:
+            results.append(bundle.predict_file(path, clip_seconds=clip_seconds))
+        except SpeechLabError as exc:
+            failed += 1
+            sys.stderr.write(f"error: {exc}\n")
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for r in results:
+            p = r["probabilities"][r["label"]]
+            print(f"{r['path']}: {r['label']} ({p:.0%})")
+    return 0 if results and not failed else 1
+
+
+def register(sub):
+    p = sub.add_parser("train", help="train a model and save it")
+    add_data_args(p)
+    p.add_argument("--model", choices=ALL_MODEL_KEYS, help="model (default: the task's best)")
+    p.add_argument("--hidden", help="MLP hidden layer sizes, e.g. 256,128 (empty string: no hidden layer)")
+    p.add_argument("--activation", choices=list(ACTIVATIONS))
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS))
+    p.add_argument("--output", choices=list(OUTPUTS),
+                   help="softmax + cross-entropy; MSE with the activation on the output (exact gradient); "
+                        "or the report's own update rule")
+    p.add_argument("--init", choices=list(INITS))
+    p.add_argument("--l2", type=float)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--no-standardize", action="store_true")
+    p.add_argument("--no-early-stopping", action="store_true")
+    p.add_argument("--split", choices=["random", "speaker", "loso"], default="random",
+                   help="random (stratified), speaker (speaker-independent), or loso: leave one speaker out, "
+                        "each speaker once, then the saved model is trained on every speaker")
+    p.add_argument("--test-size", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=None, help="random seed (split default 42)")
+    p.add_argument("--out", required=True, help="where to save the model (.slm)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a saved model on a dataset folder")
+    p.add_argument("model")
+    p.add_argument("--data", required=True)
+    p.add_argument("--label", choices=["digit", "speaker"])
+    p.add_argument("--layout", choices=["auto", "filename", "folders"], default="auto")
+    p.add_argument("--jobs", type=int, default=None)
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict audio files with a saved model (long files window by window)")
+    p.add_argument("model")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)

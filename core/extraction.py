@@ -1,0 +1,263 @@
+"""The extractor: features of every file of a dataset, in worker processes, with a disk cache.
+
+The feature functions themselves are pure and live in :mod:`core.features`;
+this module runs them over many files (fork pool, one BLAS thread per
+worker), reports progress, cancels within a second, and caches results.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import numpy as np
+
+from .errors import AudioFileError, Cancelled
+from .features import FeatureConfig, features_of_file, finalize
+
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """What a progress callback receives."""
+
+    done: int
+    total: int
+    files_per_second: float
+    eta_seconds: float
+    cache_hits: int
+
+
+@dataclasses.dataclass
+class Extraction:
+    """Raw features per path (None where the file was skipped)."""
+
+    raws: list
+    skipped: list  # of datasets.Skipped
+    cache_hits: int
+    seconds: float
+
+
+def _single_blas_thread():
+    """Features multiply small matrices: extra BLAS threads only spin and, with
+    several worker processes on few cores, make each product many times slower."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _worker_init():
+    global _WORKER_LIMITS
+    _WORKER_LIMITS = _single_blas_thread()  # kept for the life of the worker process
+
+
+def _extract_chunk(paths, config):
+    out = []
+    for p in paths:
+        try:
+            out.append((True, features_of_file(p, config)))
+        except AudioFileError as exc:
+            out.append((False, exc.reason))
+        except Exception as exc:  # a decoder crash in one file must not stop the rest
+            out.append((False, f"cannot be processed ({exc.__class__.__name__}: {exc})"[:200]))
+    return out
+
+
+def default_jobs():
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cache=True):
+    """Extract raw features for many files, in parallel processes, with a disk cache.
+
+    Parameters
+    ----------
+    paths : sequence of str
+    config : FeatureConfig
+    progress : callable(Progress) or None
+        Called from the calling thread, at most ~10 times a second.
+    should_stop : callable() -> bool or None
+        Polled at least every 0.1 s; when it returns True the extraction
+        stops and raises :class:`Cancelled` (within a second).
+    n_jobs : int or None
+        Worker processes; None = all cores; 1 = in this process.
+    cache : bool or FeatureCache
+        True = the user's cache (see :mod:`core.cache`); False = none.
+
+    Returns
+    -------
+    Extraction
+    """
+    from .cache import FeatureCache
+    from .datasets import Skipped
+
+    t0 = time.perf_counter()
+    paths = [str(p) for p in paths]
+    n = len(paths)
+    store = FeatureCache.default() if cache is True else (cache or None)
+    key = config.cache_key()
+    raws = [None] * n
+    reasons = {}
+    hits = 0
+    todo = list(range(n))
+    if store is not None:
+        found = store.get_many(key, paths)
+        todo = []
+        for i, p in enumerate(paths):
+            if p in found:
+                ok, value = found[p]
+                hits += 1
+                if ok:
+                    raws[i] = value
+                else:
+                    reasons[i] = value
+            else:
+                todo.append(i)
+    done = n - len(todo)
+    last_report = [0.0]
+
+    def report(force=False):
+        now = time.perf_counter()
+        if progress is None or (not force and now - last_report[0] < 0.1):
+            return
+        last_report[0] = now
+        elapsed = max(now - t0, 1e-9)
+        rate = done / elapsed
+        eta = (n - done) / rate if rate > 0 else math.inf
+        progress(Progress(done, n, rate, eta, hits))
+
+    def stop_requested():
+        return should_stop is not None and should_stop()
+
+    new_results = {}
+
+    def accept(indices, results):
+        nonlocal done
+        for i, (ok, value) in zip(indices, results):
+            if ok:
+                raws[i] = value
+            else:
+                reasons[i] = value
+            new_results[paths[i]] = (ok, value)
+        done += len(indices)
+
+    report(force=True)
+    n_jobs = default_jobs() if n_jobs is None else max(1, int(n_jobs))
+    try:
+        if todo and (n_jobs == 1 or len(todo) < 16):
+            with _single_blas_thread():
+                for i in todo:
+                    if stop_requested():
+                        raise Cancelled("Feature extraction stopped")
+                    accept([i], _extract_chunk([paths[i]], config))
+                    report()
+        elif todo:
+            _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requested)
+    finally:
+        if store is not None and new_results:
+            store.put_many(key, new_results)
+    report(force=True)
+    skipped = [Skipped(paths[i], reasons[i]) for i in sorted(reasons)]
+    return Extraction(raws, skipped, hits, time.perf_counter() - t0)
+
+
+def _pool_context():
+    import multiprocessing as mp
+
+    # fork starts workers in milliseconds with librosa already imported; the
+    # children only run NumPy/librosa code, never Qt or TensorFlow.
+    methods = mp.get_all_start_methods()
+    return mp.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requested):
+    import concurrent.futures as cf
+
+    n_jobs = min(n_jobs, max(1, len(todo) // 8))
+    # The warm-up can take a second or more (librosa's first import): honour a
+    # stop requested before it starts.
+    if stop_requested():
+        raise Cancelled("Feature extraction stopped")
+    # Warm up here, before forking: the children inherit librosa/scipy already
+    # imported and the mel basis cached instead of each paying for it.
+    accept(todo[:1], _extract_chunk([paths[todo[0]]], config))
+    todo = todo[1:]
+    # Small chunks keep the progress smooth and cancel quick; big ones cut IPC.
+    per_chunk = int(np.clip(len(todo) // (n_jobs * 12), 1, 64))
+    if config.name == "logmel-128" or (config.max_seconds or 0) > 5:
+        per_chunk = min(per_chunk, 4)
+    chunks = [todo[i : i + per_chunk] for i in range(0, len(todo), per_chunk)]
+    pool = cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=_pool_context(), initializer=_worker_init)
+    try:
+        futures = {pool.submit(_extract_chunk, [paths[i] for i in c], config): c for c in chunks}
+        pending = set(futures)
+        while pending:
+            finished, pending = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
+            for f in finished:
+                accept(futures[f], f.result())
+            if stop_requested():
+                raise Cancelled("Feature extraction stopped")
+            report()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclasses.dataclass
+class FeatureSet:
+    """Model-ready features for the usable items of a dataset.
+
+    One row per clip, or per window of a clip when ``config.window_seconds``
+    is set; ``groups`` says which clip each row came from (0..n_clips-1), so
+    that every window of a clip stays on one side of a split and clip-level
+    decisions can be taken from the windows.
+    """
+
+    X: np.ndarray
+    labels: np.ndarray  # str labels, one per row of X
+    items: list  # datasets.Item, one per row of X
+    config: FeatureConfig
+    skipped: list
+    cache_hits: int
+    seconds: float
+    groups: np.ndarray | None = None  # clip index of every row
+
+    def __post_init__(self):
+        if self.groups is None:
+            self.groups = np.arange(len(self.items))
+
+    @property
+    def n_clips(self):
+        return int(self.groups.max()) + 1 if self.groups.size else 0
+
+    def clip_rows(self):
+        """Index of the first row of every clip, in clip order."""
+        _, first = np.unique(self.groups, return_index=True)
+        return first
+
+
+def build_features(ds, config, *, progress=None, should_stop=None, n_jobs=None, cache=True):
+    """Extract features for every item of a dataset; skipped files are listed.
+
+    Returns
+    -------
+    FeatureSet, with ``config.n_frames`` fixed for mfcc-full.
+    """
+    ex = extract(ds.paths(), config, progress=progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+    keep = [i for i, r in enumerate(ex.raws) if r is not None]
+    if config.window_seconds is None:
+        X, config = finalize([ex.raws[i] for i in keep], config)
+        items = [ds.items[i] for i in keep]
+        groups = np.arange(len(items))
+    else:
+        rows, items, groups = [], [], []
+        for g, i in enumerate(keep):
+            windows = ex.raws[i]
+            rows.extend(windows)
+            items.extend([ds.items[i]] * len(windows))
+            groups.extend([g] * len(windows))
+        X, config = finalize(rows, config)
+        groups = np.asarray(groups, dtype=int)
+    labels = np.array([it.label for it in items], dtype=str)
+    return FeatureSet(X, labels, items, config, list(ds.skipped) + ex.skipped, ex.cache_hits, ex.seconds,
+                      groups=groups)

@@ -1,0 +1,112 @@
+"""Prediction of one signal or file, for every task: window by window, with the file's decision.
+
+The GUI's microphone and file panel, ``predict`` and ``listen`` all call
+these functions, so a song, a long recording and a one-second digit are
+classified the same way everywhere.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import SpeechLabError
+from .features import window_features_of_signal
+
+# Models trained on whole clips (digits) classify a signal longer than this
+# many clip lengths in sliding windows, half a window apart.
+LONG_SIGNAL_FACTOR = 2.0
+
+
+def _probability_rows(bundle, X):
+    """(n, n_labels) probabilities in ``bundle.labels`` order."""
+    proba = np.asarray(bundle.model.predict_proba(X), dtype=np.float64)
+    classes = [str(c) for c in bundle.model.classes_]
+    out = np.zeros((proba.shape[0], len(bundle.labels)))
+    for j, lab in enumerate(bundle.labels):
+        if lab in classes:
+            out[:, j] = proba[:, classes.index(lab)]
+    return out
+
+
+def _as_dict(labels, row):
+    return {lab: float(p) for lab, p in zip(labels, row)}
+
+
+def predict_signal(bundle, y, sr, *, offset=0.0):
+    """Classify a signal with ``bundle`` (a trained :class:`core.bundle.ModelBundle`).
+
+    The signal goes through exactly the preprocessing of the training files.
+    Models trained on windows (``feature_config.window_seconds``) classify
+    every window and decide by the mean of the windows' probabilities.
+
+    Returns
+    -------
+    dict: ``label``, ``probabilities`` {label: p} (the decision), ``windows``
+    [{start, end, label, probabilities}] in seconds (one window for a model
+    trained on whole clips)
+    """
+    X, spans = window_features_of_signal(np.asarray(y, dtype=np.float32), int(sr), bundle.feature_config)
+    rows = _probability_rows(bundle, X)
+    windows = [{"start": round(offset + a, 3), "end": round(offset + b, 3),
+                "label": bundle.labels[int(r.argmax())], "probabilities": _as_dict(bundle.labels, r)}
+               for (a, b), r in zip(spans, rows)]
+    mean = rows.mean(axis=0)
+    return {"label": bundle.labels[int(mean.argmax())], "probabilities": _as_dict(bundle.labels, mean),
+            "windows": windows}
+
+
+def sliding_predictions(predict, y, sr, *, clip_seconds):
+    """Classify a long signal with a whole-clip classifier, window by window.
+
+    Parameters
+    ----------
+    predict : callable(y, sr) -> {"label", "probabilities"}
+    clip_seconds : float or None
+        The length the classifier expects (a digit: about 1.5 s). A signal up
+        to twice as long (or any signal when None) is predicted whole.
+        Longer ones are cut into windows of this length, half a window apart,
+        covering the whole signal; each window is one prediction, and the
+        decision is the mean of their probabilities. Silent windows are skipped.
+
+    Returns
+    -------
+    dict: ``label``, ``probabilities``, and ``windows`` [{start, end, label,
+    probabilities}] for a signal cut into windows (else what ``predict`` returned)
+    """
+    from .windows import window_ranges
+
+    y = np.asarray(y, dtype=np.float32)
+    if not clip_seconds or y.size <= LONG_SIGNAL_FACTOR * clip_seconds * sr:
+        return predict(y, sr)
+    windows = []
+    for a, b in window_ranges(y.size, window=int(round(clip_seconds * sr)), overlap=0.5):
+        try:
+            p = predict(y[a:b], sr)
+        except SpeechLabError:  # a silent window: skip it, keep the rest
+            continue
+        windows.append({"start": round(a / sr, 3), "end": round(b / sr, 3), "label": p["label"],
+                        "probabilities": dict(p["probabilities"])})
+    if not windows:
+        return predict(y, sr)
+    labels = list(windows[0]["probabilities"])
+    mean = np.mean([[w["probabilities"].get(lab, 0.0) for lab in labels] for w in windows], axis=0)
+    return {"label": labels[int(mean.argmax())], "probabilities": _as_dict(labels, mean), "windows": windows}
+
+
+def predict_long(bundle, y, sr, *, clip_seconds=None):
+    """Classify a signal of any length with ``bundle``.
+
+    Models trained on windows use their own windows (:func:`predict_signal`);
+    a model trained on whole short clips slides over a long signal
+    (:func:`sliding_predictions` with ``clip_seconds``).
+    """
+    if bundle.feature_config.window_seconds is not None:
+        return predict_signal(bundle, y, sr)
+    return sliding_predictions(lambda y_, sr_: predict_signal(bundle, y_, sr_), y, sr, clip_seconds=clip_seconds)
+
+
+def predict_file(bundle, path, *, clip_seconds=None):
+    """Classify an audio file (any length, WAV/FLAC/OGG/MP3); adds ``path`` to the result."""
+    from .audio import load_audio
+
+    y, sr = load_audio(path, sr=None, max_seconds=bundle.feature_config.max_seconds)
+    return {"path": str(path), **predict_long(bundle, y, sr, clip_seconds=clip_seconds)}
