@@ -37,6 +37,7 @@ class Extraction:
     skipped: list  # of datasets.Skipped
     cache_hits: int
     seconds: float
+    notes: list = dataclasses.field(default_factory=list)  # one line each, for the user (cache trouble)
 
 
 def _single_blas_thread():
@@ -47,16 +48,41 @@ def _single_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def _die_with_parent():
+    """Linux: ask the kernel to end this worker when its parent dies (a ``kill -9``
+    of the app must not leave workers blocked forever)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: workers still end when the pool is shut down
+
+
 def _worker_init():
+    import signal
+
     global _WORKER_LIMITS
+    # Ctrl-C is the parent's business: it cancels and terminates the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     _WORKER_LIMITS = _single_blas_thread()  # kept for the life of the worker process
+
+
+NON_FINITE_REASON = "its features are not finite (samples far out of range?)"
 
 
 def _extract_chunk(paths, config):
     out = []
     for p in paths:
         try:
-            out.append((True, features_of_file(p, config)))
+            value = features_of_file(p, config)
+            if not np.all(np.isfinite(value)):  # never returned, never cached
+                out.append((False, NON_FINITE_REASON))
+                continue
+            out.append((True, value))
         except AudioFileError as exc:
             out.append((False, exc.reason))
         except Exception as exc:  # a decoder crash in one file must not stop the rest
@@ -131,6 +157,13 @@ def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cach
         return should_stop is not None and should_stop()
 
     new_results = {}
+    last_flush = [time.perf_counter()]
+
+    def flush():
+        if store is not None and new_results:
+            store.put_many(key, dict(new_results))
+        new_results.clear()
+        last_flush[0] = time.perf_counter()
 
     def accept(indices, results):
         nonlocal done
@@ -141,6 +174,9 @@ def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cach
                 reasons[i] = value
             new_results[paths[i]] = (ok, value)
         done += len(indices)
+        # Results reach the cache every few seconds: a crash or a kill keeps most of the work.
+        if time.perf_counter() - last_flush[0] > 5.0 or len(new_results) >= 2000:
+            flush()
 
     report(force=True)
     n_jobs = default_jobs() if n_jobs is None else max(1, int(n_jobs))
@@ -155,11 +191,11 @@ def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cach
         elif todo:
             _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requested)
     finally:
-        if store is not None and new_results:
-            store.put_many(key, new_results)
+        flush()
     report(force=True)
     skipped = [Skipped(paths[i], reasons[i]) for i in sorted(reasons)]
-    return Extraction(raws, skipped, hits, time.perf_counter() - t0)
+    notes = list(store.notes) if store is not None else []
+    return Extraction(raws, skipped, hits, time.perf_counter() - t0, notes)
 
 
 def _pool_context():
@@ -200,7 +236,19 @@ def _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requeste
                 raise Cancelled("Feature extraction stopped")
             report()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _terminate(pool)
+
+
+def _terminate(pool):
+    """Stop a pool now: queued chunks are dropped and busy workers are killed
+    (a cancel or Ctrl-C must not wait for, or hang on, running chunks)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=2)
 
 
 @dataclasses.dataclass
@@ -221,6 +269,7 @@ class FeatureSet:
     cache_hits: int
     seconds: float
     groups: np.ndarray | None = None  # clip index of every row
+    notes: list = dataclasses.field(default_factory=list)  # one line each, for the user (cache trouble)
 
     def __post_init__(self):
         if self.groups is None:
@@ -260,4 +309,4 @@ def build_features(ds, config, *, progress=None, should_stop=None, n_jobs=None, 
         groups = np.asarray(groups, dtype=int)
     labels = np.array([it.label for it in items], dtype=str)
     return FeatureSet(X, labels, items, config, list(ds.skipped) + ex.skipped, ex.cache_hits, ex.seconds,
-                      groups=groups)
+                      groups=groups, notes=ex.notes)

@@ -43,6 +43,28 @@ FEATURE_NAMES = ("mfcc-full", "mfcc-mean", "mfcc-stats", "spectral", "logmel-128
 FEATURE_VERSION = 1
 
 
+# field -> (type, lowest, highest, None allowed): every setting is bounded, so a
+# model file or a typo cannot ask for gigabytes (n_frames=10**9) or nonsense.
+_BOUNDS = {
+    "sr": (int, 1000, 384000, True),
+    "n_mfcc": (int, 1, 128, False),
+    "n_mels": (int, 1, 512, False),
+    "win_ms": (float, 0.5, 1000.0, False),
+    "hop_ms": (float, 0.1, 1000.0, False),
+    "n_fft": (int, 16, 65536, True),
+    "hop_length": (int, 1, 65536, True),
+    "trim_db": (float, 1.0, 200.0, True),
+    "max_seconds": (float, 0.01, 3600.0, True),
+    "min_seconds": (float, 0.0, 60.0, False),
+    "n_frames": (int, 1, 20000, True),
+    "image_size": (int, 8, 1024, False),
+    "window_seconds": (float, 0.1, 600.0, True),
+    "window_overlap": (float, 0.0, 0.95, False),
+}
+# With frames="pad" and no max_seconds, the padded frame count stops here.
+MAX_PAD_FRAMES = 6000
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig:
     """Everything that determines a clip's features.
@@ -56,6 +78,7 @@ class FeatureConfig:
     n_fft, hop_length : explicit sizes in samples; override win_ms / hop_ms when set
     trim_db : cut leading/trailing audio quieter than this below the peak (None: no trim)
     max_seconds : use at most this many seconds of each clip (None: all)
+    min_seconds : clips shorter than this (after trimming) are skipped as too short
     n_frames : fixed frame count for ``mfcc-full`` (None: set from the training data)
     frames : how ``mfcc-full`` reaches ``n_frames``: "pad" (zero-pad/cut, the
         seed's way) or "resize" (stretch each clip's frames in time to
@@ -78,6 +101,7 @@ class FeatureConfig:
     hop_length: int | None = None
     trim_db: float | None = None
     max_seconds: float | None = None
+    min_seconds: float = 0.0
     n_frames: int | None = None
     frames: str = "pad"
     image_size: int = 128
@@ -85,20 +109,22 @@ class FeatureConfig:
     window_overlap: float = 0.0
 
     def __post_init__(self):
-        if self.name not in FEATURE_NAMES:
+        if not isinstance(self.name, str) or self.name not in FEATURE_NAMES:
             raise SpeechLabError(f"Unknown feature '{self.name}': choose one of {', '.join(FEATURE_NAMES)}")
-        for field in ("n_mfcc", "n_mels", "image_size"):
-            if int(getattr(self, field)) < 1:
-                raise SpeechLabError(f"Feature setting '{field}' must be at least 1")
+        for field, (kind, lo, hi, optional) in _BOUNDS.items():
+            value = getattr(self, field)
+            if value is None and optional:
+                continue
+            ok_type = isinstance(value, (int, np.integer)) if kind is int else isinstance(value, (int, float, np.number))
+            if isinstance(value, bool) or not ok_type or not np.isfinite(float(value)):
+                what = "an integer" if kind is int else "a number"
+                raise SpeechLabError(f"Feature setting '{field}' must be {what}" + (" or None" if optional else "")
+                                     + f", not {value!r}")
+            if not lo <= value <= hi:
+                raise SpeechLabError(f"Feature setting '{field}' must be between {lo:g} and {hi:g}, not {value!r}")
         if self.frames not in ("pad", "resize"):
             raise SpeechLabError(f"Feature setting 'frames' must be pad or resize, not '{self.frames}'")
-        if self.n_frames is not None and int(self.n_frames) < 1:
-            raise SpeechLabError("Feature setting 'n_frames' must be at least 1")
-        if self.win_ms <= 0 or self.hop_ms <= 0:
-            raise SpeechLabError("Feature settings 'win_ms' and 'hop_ms' must be positive")
-        if self.window_seconds is not None and not 0.1 <= float(self.window_seconds) <= 600:
-            raise SpeechLabError("Feature setting 'window_seconds' must be between 0.1 and 600 seconds (or None)")
-        if not 0.0 <= float(self.window_overlap) < 0.95:
+        if float(self.window_overlap) >= 0.95:
             raise SpeechLabError("Feature setting 'window_overlap' must be at least 0 and below 0.95")
 
     def frame_sizes(self, sr):
@@ -120,6 +146,9 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d):
+        """Rebuild from :meth:`to_dict` output; anything malformed raises SpeechLabError naming the field."""
+        if not isinstance(d, dict):
+            raise SpeechLabError("feature configuration must be a JSON object")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -325,7 +354,17 @@ def prepare_signal(y, sr, config, *, path="<signal>"):
     if config.max_seconds is not None:
         y = y[: int(round(config.max_seconds * sr))]
     check_signal(y, path=path)
-    return _resample_and_trim(y, sr, config)
+    y, sr = _resample_and_trim(y, sr, config)
+    _check_length(y, sr, config, path)
+    return y, sr
+
+
+def _check_length(y, sr, config, path):
+    if y.size == 0:
+        raise AudioFileError(path, "nothing left after trimming silence")
+    if y.size < config.min_seconds * sr:
+        raise AudioFileError(path, f"too short: {y.size / sr * 1000:.0f} ms of sound, at least "
+                                   f"{config.min_seconds * 1000:.0f} ms needed")
 
 
 def _resample_and_trim(y, sr, config):
@@ -382,8 +421,7 @@ def features_of_file(path, config):
     # load_audio mono-mixes, cuts to max_seconds and checks, as prepare_signal does
     y, sr = load_audio(path, sr=None, max_seconds=config.max_seconds)
     y, sr = _resample_and_trim(y, sr, config)
-    if y.size == 0:
-        raise AudioFileError(path, "nothing left after trimming silence")
+    _check_length(y, sr, config, path)
     if config.window_seconds is not None:
         return _raw_windows(y, sr, config)[0]
     return compute_raw(y=y, sr=sr, config=config)
@@ -409,7 +447,7 @@ def finalize(raws, config):
     if config.frames == "resize":
         n_frames = config.n_frames or 32
     else:
-        n_frames = config.n_frames or max((r.shape[1] for r in raws), default=1)
+        n_frames = config.n_frames or min(MAX_PAD_FRAMES, max((r.shape[1] for r in raws), default=1))
     config = dataclasses.replace(config, n_frames=int(n_frames))
     rows = raws[0].shape[0] if raws else 3 * config.n_mfcc
     X = np.zeros((len(raws), rows, n_frames), dtype=np.float32)

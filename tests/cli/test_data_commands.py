@@ -114,9 +114,9 @@ def test_set_changes_feature_settings(digits):
 @pytest.mark.parametrize("setting, message", [
     ("n_mfc=20", "unknown feature setting 'n_mfc'"),
     ("n_mfcc=many", "'n_mfcc' must be an integer"),
-    ("n_mfcc=0", "'n_mfcc' must be at least 1"),
+    ("n_mfcc=0", "'n_mfcc' must be between 1 and 128"),
     ("n_mfcc", "--set needs KEY=VALUE"),
-    ("window_overlap=0.99", "'window_overlap' must be at least 0 and below 0.95"),
+    ("window_overlap=0.99", "'window_overlap' must be between 0 and 0.95"),
     ("n_mels=none", "'n_mels' cannot be none"),
 ])
 def test_bad_settings_are_one_line_errors(digits, setting, message):
