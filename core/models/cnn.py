@@ -1,0 +1,659 @@
+"""A Keras CNN on log-mel images: the Genres tab's model, scikit-learn style.
+
+The architecture is plain data (JSON-able dicts), so the GUI can edit it, count
+its parameters and save it without TensorFlow; TensorFlow is imported only
+when a network is built (``fit``) or rebuilt from a model file
+(``from_state``).
+
+``KerasCNNClassifier(conv_blocks=REPORT_BLOCKS, head="flatten", dense_units=(),
+dropout=0.0, learning_rate=1e-4, epochs=30, early_stopping=False,
+standardize=False, freq_mask=0, time_mask=0)`` is the course report's network
+(Conv2D 32 3×3 ReLU → MaxPooling 3×3 stride 2 → BatchNormalization → Flatten
+→ Dense softmax, 1,230,538 parameters on 128×128 inputs); the defaults are the
+smaller network measured best on GTZAN windows (``benchmarks/genres_accuracy.py``).
+
+Training uses Keras ``fit`` one epoch at a time, so that every epoch gets
+freshly augmented data (SpecAugment-style frequency and time masks, random
+circular time shifts) and a validation pass SpeechLab controls; a Keras
+callback polls ``should_stop()`` after every mini-batch and sets
+``model.stop_training`` (Keras 3 checks it between batches), reports batch
+progress and catches a non-finite loss. The best weights by validation loss
+are kept and restored, whatever ends the training.
+
+Model files hold the network as its Keras JSON architecture plus one array per
+weight. Loading checks every class named in that JSON against a list of plain
+Keras layers, initialisers, regularisers and constraints, and deserialises
+with ``safe_mode=True``: a file naming a Lambda layer or any class outside the
+list is refused before Keras sees it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from ..errors import SpeechLabError
+
+# The report's Q3 network: one conv block, flattened.
+REPORT_BLOCKS = ({"filters": 32, "kernel": 3, "padding": "valid", "pool": 3, "pool_stride": 2,
+                  "batch_norm": True, "dropout": 0.0},)
+# The default: measured best of the candidates in benchmarks/genres_accuracy.py.
+DEFAULT_BLOCKS = (
+    {"filters": 16, "kernel": 3, "padding": "same", "pool": 2, "pool_stride": None, "batch_norm": True, "dropout": 0.1},
+    {"filters": 32, "kernel": 3, "padding": "same", "pool": 2, "pool_stride": None, "batch_norm": True, "dropout": 0.1},
+    {"filters": 64, "kernel": 3, "padding": "same", "pool": 2, "pool_stride": None, "batch_norm": True, "dropout": 0.1},
+)
+HEADS = ("global-avg", "global-max", "flatten")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+PADDINGS = ("same", "valid")
+BLOCK_KEYS = ("filters", "kernel", "padding", "pool", "pool_stride", "batch_norm", "dropout")
+
+# Keras classes a model file may name (everything else, Lambda first, is refused).
+_SAFE_LAYERS = frozenset({
+    "Sequential", "InputLayer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "BatchNormalization", "Dropout",
+    "SpatialDropout2D", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Dense", "Activation", "Reshape",
+    "ReLU", "Softmax",
+})
+_SAFE_MODULES = ("keras.initializers", "keras.regularizers", "keras.constraints")
+_SAFE_KERAS = frozenset({"DTypePolicy", "FloatDTypePolicy", "Sequential", "Functional"})
+
+
+def tf_threads():
+    """Threads TensorFlow may use for one op: all cores but one (at least one), so the GUI keeps a core.
+
+    ``SPEECHLAB_TF_THREADS`` overrides it (benchmarks on an idle machine)."""
+    env = os.environ.get("SPEECHLAB_TF_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+_TF_READY = False
+
+
+def keras_module():
+    """Import TensorFlow's Keras once, with its thread pools capped (see :func:`tf_threads`)."""
+    global _TF_READY
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines on every start
+    import tensorflow as tf
+
+    if not _TF_READY:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(tf_threads())
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already ran an op in this process: keep its pools
+            pass
+        _TF_READY = True
+    import keras
+
+    return keras
+
+
+# ----------------------------------------------------------------------------- architecture as data
+
+
+def normalize_block(block):
+    """A conv block dict with every key, values checked; raises ValueError naming the bad field."""
+    if not isinstance(block, dict):
+        raise ValueError(f"a conv block must be a dict of {', '.join(BLOCK_KEYS)}, not {block!r}")
+    unknown = set(block) - set(BLOCK_KEYS)
+    if unknown:
+        raise ValueError(f"unknown conv block setting(s) {', '.join(sorted(unknown))}; known: {', '.join(BLOCK_KEYS)}")
+    b = {"filters": 32, "kernel": 3, "padding": "same", "pool": 2, "pool_stride": None, "batch_norm": True,
+         "dropout": 0.0, **block}
+    for key in ("filters", "kernel"):
+        if int(b[key]) != b[key] or not 1 <= int(b[key]) <= 1024:
+            raise ValueError(f"conv block '{key}' must be an integer from 1 to 1024, not {b[key]!r}")
+        b[key] = int(b[key])
+    if b["padding"] not in PADDINGS:
+        raise ValueError(f"conv block 'padding' must be one of {', '.join(PADDINGS)}, not {b['padding']!r}")
+    b["pool"] = int(b["pool"] or 0)
+    if not 0 <= b["pool"] <= 16:
+        raise ValueError(f"conv block 'pool' must be 0 (none) to 16, not {b['pool']!r}")
+    if b["pool_stride"] is not None:
+        b["pool_stride"] = int(b["pool_stride"])
+        if b["pool_stride"] < 1:
+            raise ValueError("conv block 'pool_stride' must be at least 1 (or None: the pool size)")
+    b["batch_norm"] = bool(b["batch_norm"])
+    b["dropout"] = float(b["dropout"])
+    if not 0.0 <= b["dropout"] < 1.0:
+        raise ValueError(f"conv block 'dropout' must be at least 0 and below 1, not {b['dropout']!r}")
+    return b
+
+
+def layer_plan(input_shape, *, conv_blocks, head, dense_units, n_classes):
+    """Every layer with its output shape and parameter count, without TensorFlow.
+
+    Parameters
+    ----------
+    input_shape : (height, width)
+    conv_blocks : sequence of block dicts (see :func:`normalize_block`)
+    head : one of HEADS
+    dense_units : sequence of int
+
+    Returns
+    -------
+    list of (description, output shape tuple, n_params); raises ValueError when
+    the image shrinks to nothing (too many or too large pools/kernels).
+    """
+    h, w = (int(s) for s in input_shape)
+    c = 1
+    plan = []
+    for i, raw in enumerate(conv_blocks, 1):
+        b = normalize_block(raw)
+        k = b["kernel"]
+        if b["padding"] == "valid":
+            h, w = h - k + 1, w - k + 1
+        if h < 1 or w < 1:
+            raise ValueError(f"conv block {i}: a {k}×{k} kernel does not fit the {h + k - 1}×{w + k - 1} image left")
+        plan.append((f"Conv2D {b['filters']} {k}×{k} ReLU", (h, w, b["filters"]), k * k * c * b["filters"] + b["filters"]))
+        c = b["filters"]
+        if b["pool"] > 1:
+            p, s = b["pool"], b["pool_stride"] or b["pool"]
+            h, w = (h - p) // s + 1, (w - p) // s + 1
+            if h < 1 or w < 1:
+                raise ValueError(f"conv block {i}: pooling leaves nothing of the image; use fewer blocks, "
+                                 "smaller pools or a larger image")
+            plan.append((f"MaxPooling {p}×{p}" + (f" stride {s}" if s != p else ""), (h, w, c), 0))
+        if b["batch_norm"]:
+            plan.append(("BatchNormalization", (h, w, c), 4 * c))
+        if b["dropout"]:
+            plan.append((f"Dropout {b['dropout']:g}", (h, w, c), 0))
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {', '.join(HEADS)}, not {head!r}")
+    n = h * w * c if head == "flatten" else c
+    plan.append(({"flatten": "Flatten", "global-avg": "GlobalAveragePooling", "global-max": "GlobalMaxPooling"}[head],
+                 (n,), 0))
+    for u in dense_units:
+        if int(u) != u or u < 1:
+            raise ValueError(f"dense layer sizes must be positive integers, not {u!r}")
+        plan.append((f"Dense {int(u)} ReLU", (int(u),), n * int(u) + int(u)))
+        n = int(u)
+    plan.append((f"Dense {n_classes} softmax", (n_classes,), n * n_classes + n_classes))
+    return plan
+
+
+def count_params(input_shape, *, conv_blocks, head, dense_units, n_classes):
+    """Total parameters (trainable and BatchNorm statistics), as Keras' ``count_params``."""
+    return sum(p for _, _, p in layer_plan(input_shape, conv_blocks=conv_blocks, head=head,
+                                           dense_units=dense_units, n_classes=n_classes))
+
+
+def check_architecture_json(text):
+    """Raise SpeechLabError unless every class the Keras JSON names is a plain, known Keras class.
+
+    This runs before Keras deserialises anything: a Lambda layer (which would
+    run code from the file) or any custom class is refused with one line.
+    """
+    try:
+        config = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise SpeechLabError(f"the network architecture is not valid JSON ({exc})") from None
+    refused = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            name = node.get("class_name")
+            if isinstance(name, str):
+                module = str(node.get("module") or "")
+                ok = node.get("registered_name") in (None, name) and (
+                    (module == "keras.layers" and name in _SAFE_LAYERS)
+                    or (module == "keras" and name in _SAFE_KERAS)
+                    or module in _SAFE_MODULES)
+                if not ok:
+                    refused.append(name if module.startswith("keras") else f"{module or '?'}.{name}")
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    if isinstance(config, dict):
+        config.pop("compile_config", None)  # never used: SpeechLab compiles its own networks
+    walk(config)
+    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+        raise SpeechLabError("the network is not a Keras Sequential model; SpeechLab loads only its own networks")
+    if refused:
+        names = ", ".join(sorted(set(refused)))
+        raise SpeechLabError(f"the network contains {names}, which SpeechLab refuses to load "
+                             "(only plain Keras layers; a Lambda or custom layer could run code)")
+    return config
+
+
+def _architecture_json(network):
+    """The network's Keras JSON without its compile settings (optimiser state is not saved)."""
+    config = json.loads(network.to_json())
+    config.pop("compile_config", None)
+    return json.dumps(config)
+
+
+def _stratified_groups(y_first, *, fraction, rng):
+    """Indices (into the clips) held out for validation: ``fraction`` of each class, at least one
+    per class with two or more clips."""
+    val = []
+    for c in np.unique(y_first):
+        idx = rng.permutation(np.flatnonzero(y_first == c))
+        n_val = min(max(int(round(fraction * len(idx))), 1), len(idx) - 1)
+        val.extend(idx[:n_val].tolist())
+    return np.asarray(sorted(val), dtype=int)
+
+
+class KerasCNNClassifier:
+    """A 2-D CNN over (height, width) feature images, with the SpeechLab model contract.
+
+    Parameters
+    ----------
+    conv_blocks : sequence of dict
+        One dict per block, keys ``filters``, ``kernel`` (square), ``padding``
+        ("same"/"valid"), ``pool`` (max-pool size, 0 or 1 = none),
+        ``pool_stride`` (None = the pool size), ``batch_norm``, ``dropout``.
+        A block is Conv2D+ReLU → MaxPooling → BatchNormalization → Dropout
+        (the report's order).
+    head : {"global-avg", "global-max", "flatten"}
+        How the last feature maps become a vector.
+    dense_units : sequence of int
+        Hidden dense layers (ReLU) before the softmax output.
+    dropout : float
+        Dropout before each dense layer and the output.
+    optimizer : {"adam", "rmsprop", "sgd"}
+    learning_rate, epochs, batch_size : training settings
+    early_stopping : bool
+        Stop after ``patience`` epochs without a lower validation loss; the
+        best weights (by validation loss) are restored in any case when there
+        is validation data.
+    validation_fraction : float
+        Share of the training clips (whole clips, by ``groups``) held out for
+        validation; 0 = none.
+    patience : int
+    standardize : bool
+        Scale inputs by the training data's mean and standard deviation (two numbers).
+    freq_mask, time_mask : float
+        SpecAugment: each training image gets one band of up to this fraction
+        of its rows (frequency) / columns (time) set to its mean; 0 = off.
+    time_shift : float
+        Roll each training image in time by up to this fraction (a random
+        window offset); 0 = off.
+    random_state : int or None
+        Seeds weights, shuffling, the validation split and augmentation.
+    report_every : int
+        If > 0, ``on_epoch`` also gets a report every this many mini-batches.
+    """
+
+    def __init__(self, *, conv_blocks=DEFAULT_BLOCKS, head="global-avg", dense_units=(64,), dropout=0.3,
+                 optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32, early_stopping=True,
+                 validation_fraction=0.15, patience=10, standardize=True, freq_mask=0.15, time_mask=0.15,
+                 time_shift=0.0, random_state=None, report_every=1):
+        self.conv_blocks = conv_blocks
+        self.head = head
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.standardize = standardize
+        self.freq_mask = freq_mask
+        self.time_mask = time_mask
+        self.time_shift = time_shift
+        self.random_state = random_state
+        self.report_every = report_every
+
+    # ------------------------------------------------------------------ settings
+
+    _PARAMS = ("conv_blocks", "head", "dense_units", "dropout", "optimizer", "learning_rate", "epochs", "batch_size",
+               "early_stopping", "validation_fraction", "patience", "standardize", "freq_mask", "time_mask",
+               "time_shift", "random_state", "report_every")
+
+    def get_params(self, deep=True):
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ValueError(f"unknown setting {k!r} for KerasCNNClassifier")
+            setattr(self, k, v)
+        return self
+
+    def check_params(self):
+        """Raise ValueError naming a bad setting (no TensorFlow needed)."""
+        blocks = [normalize_block(b) for b in self.conv_blocks]
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}, not {self.head!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        for u in self.dense_units:
+            if int(u) != u or u < 1:
+                raise ValueError(f"dense layer sizes must be positive integers, not {u!r}")
+        checks = (
+            ("learning_rate", 0 < float(self.learning_rate) <= 10),
+            ("epochs", int(self.epochs) == self.epochs and self.epochs >= 1),
+            ("batch_size", int(self.batch_size) == self.batch_size and self.batch_size >= 1),
+            ("patience", int(self.patience) >= 1),
+            ("validation_fraction", 0 <= float(self.validation_fraction) < 1),
+            ("dropout", 0 <= float(self.dropout) < 1),
+            ("freq_mask", 0 <= float(self.freq_mask) < 1),
+            ("time_mask", 0 <= float(self.time_mask) < 1),
+            ("time_shift", 0 <= float(self.time_shift) <= 1),
+            ("report_every", int(self.report_every) >= 0),
+        )
+        for field, ok in checks:
+            if not ok:
+                raise ValueError(f"{field}={getattr(self, field)!r} is out of range")
+        return blocks
+
+    def count_params(self, input_shape, n_classes):
+        return count_params(input_shape, conv_blocks=self.conv_blocks, head=self.head,
+                            dense_units=self.dense_units, n_classes=n_classes)
+
+    # ------------------------------------------------------------------ network
+
+    def _build_network(self, input_shape, n_classes):
+        keras = keras_module()
+        layers = keras.layers
+        blocks = self.check_params()
+        # also raises ValueError with a readable message when the image is too small
+        layer_plan(input_shape, conv_blocks=blocks, head=self.head, dense_units=self.dense_units, n_classes=n_classes)
+        if self.random_state is not None:
+            keras.utils.set_random_seed(int(self.random_state))
+        net = [layers.Input(shape=(*input_shape, 1))]
+        for i, b in enumerate(blocks, 1):
+            net.append(layers.Conv2D(b["filters"], b["kernel"], padding=b["padding"], activation="relu",
+                                     name=f"conv{i}"))
+            if b["pool"] > 1:
+                net.append(layers.MaxPooling2D(b["pool"], strides=b["pool_stride"] or b["pool"], name=f"pool{i}"))
+            if b["batch_norm"]:
+                net.append(layers.BatchNormalization(name=f"bn{i}"))
+            if b["dropout"]:
+                net.append(layers.Dropout(b["dropout"], name=f"drop{i}"))
+        net.append({"flatten": layers.Flatten, "global-avg": layers.GlobalAveragePooling2D,
+                    "global-max": layers.GlobalMaxPooling2D}[self.head](name="head"))
+        for j, u in enumerate(self.dense_units, 1):
+            if self.dropout:
+                net.append(layers.Dropout(float(self.dropout), name=f"dense_drop{j}"))
+            net.append(layers.Dense(int(u), activation="relu", name=f"dense{j}"))
+        if self.dropout and self.dense_units:
+            net.append(layers.Dropout(float(self.dropout), name="out_drop"))
+        net.append(layers.Dense(n_classes, activation="softmax", name="output"))
+        return keras.Sequential(net, name="speechlab_cnn")
+
+    def _compile(self, network):
+        keras = keras_module()
+        opt = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+               "sgd": keras.optimizers.SGD}[self.optimizer](learning_rate=float(self.learning_rate))
+        network.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    # ------------------------------------------------------------------ data
+
+    def _as_images(self, X):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim == 4 and X.shape[-1] == 1:
+            X = X[..., 0]
+        if X.ndim != 3:
+            raise ValueError(f"the CNN needs feature images (n, height, width); got an array of shape {X.shape} "
+                             "(choose the log-mel image features)")
+        return X
+
+    def _scale(self, X):
+        out = (X - self.mean_) / self.scale_ if self.standardize else X
+        return out[..., None].astype(np.float32, copy=False)
+
+    def _augment(self, X, rng):
+        """SpecAugment masks and circular time shifts on a copy of (n, h, w) images."""
+        if not (self.freq_mask or self.time_mask or self.time_shift):
+            return X
+        X = X.copy()
+        n, h, w = X.shape
+        fill = X.mean(axis=(1, 2))
+        for i in range(n):
+            if self.time_shift:
+                X[i] = np.roll(X[i], int(rng.integers(-int(self.time_shift * w), int(self.time_shift * w) + 1)), axis=1)
+            if self.freq_mask:
+                f = int(rng.integers(0, int(self.freq_mask * h) + 1))
+                f0 = int(rng.integers(0, h - f + 1))
+                X[i, f0:f0 + f, :] = fill[i]
+            if self.time_mask:
+                t = int(rng.integers(0, int(self.time_mask * w) + 1))
+                t0 = int(rng.integers(0, w - t + 1))
+                X[i, :, t0:t0 + t] = fill[i]
+        return X
+
+    # ------------------------------------------------------------------ training
+
+    def fit(self, X, y, *, groups=None, on_epoch=None, should_stop=None):
+        """Train from scratch.
+
+        Parameters
+        ----------
+        X : array (n, height, width)
+            Feature images (log-mel windows).
+        y : array (n,) of labels
+        groups : array (n,) or None
+            The clip each row came from: validation holds out whole clips.
+        on_epoch : callable(dict) or None
+            Gets one dict per epoch (``epoch``, ``epochs``, ``loss``,
+            ``accuracy``, ``val_loss``, ``val_accuracy``, ``per_class``,
+            ``seconds``, ``batch`` None) and, every ``report_every`` batches,
+            one with ``batch`` set (running loss/accuracy of the epoch).
+        should_stop : callable() -> bool or None
+            Polled after every mini-batch; True ends training within that
+            batch and keeps the best completed epoch's weights.
+
+        Returns
+        -------
+        self
+        """
+        self.check_params()
+        X = self._as_images(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"y must hold one label per image ({len(X)}); got shape {y.shape}")
+        classes, y_idx = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"y holds one class only ({classes[0]!r}); training needs at least two classes")
+        rng = np.random.default_rng(self.random_state)
+        groups = np.arange(len(X)) if groups is None else np.asarray(groups)
+        tr, va = np.arange(len(X)), np.zeros(0, dtype=int)
+        if self.validation_fraction > 0:
+            uniq, first = np.unique(groups, return_index=True)
+            if len(uniq) >= 2 * len(classes):
+                val_clips = uniq[_stratified_groups(y_idx[first], fraction=float(self.validation_fraction), rng=rng)]
+                is_val = np.isin(groups, val_clips)
+                if is_val.any() and not is_val.all():
+                    tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+        self.classes_ = classes
+        self.input_shape_ = tuple(int(s) for s in X.shape[1:])
+        if self.standardize:
+            self.mean_ = float(X[tr].mean())
+            self.scale_ = float(X[tr].std()) or 1.0
+        else:
+            self.mean_, self.scale_ = 0.0, 1.0
+        self.history_, self.best_epoch_, self.stop_reason_, self.diverged_ = [], 0, None, False
+        network = self._build_network(self.input_shape_, len(classes))
+        self._compile(network)
+        self.model_ = network
+        self._train(X[tr], y_idx[tr], X[va] if va.size else None, y_idx[va] if va.size else None, rng,
+                    on_epoch=on_epoch, should_stop=should_stop)
+        return self
+
+    def _train(self, X, y, X_val, y_val, rng, *, on_epoch, should_stop):
+        keras = keras_module()
+        network = self.model_
+        n, epochs, size = len(X), int(self.epochs), int(self.batch_size)
+        n_batches = math.ceil(n / size)
+        started = time.perf_counter()
+        state = {"stopped": False, "bad_loss": None, "epoch": 0}
+        report_every = int(self.report_every)
+        owner = self
+
+        class Watch(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                logs = logs or {}
+                loss = float(logs.get("loss", 0.0))
+                if not math.isfinite(loss):
+                    state["bad_loss"] = "nan" if math.isnan(loss) else "inf"
+                    self.model.stop_training = True
+                    return
+                if should_stop is not None and should_stop():
+                    state["stopped"] = True
+                    self.model.stop_training = True
+                    return
+                if on_epoch is not None and report_every and (batch + 1) % report_every == 0 and batch + 1 < n_batches:
+                    on_epoch(owner._report(state["epoch"], loss, float(logs.get("accuracy", 0.0)), None, None, None,
+                                           time.perf_counter() - started, batch + 1))
+
+        watch = Watch()
+        X_val_s = None if X_val is None else self._scale(X_val)
+        best_weights, best_loss, stale = network.get_weights(), math.inf, 0
+        for epoch in range(1, epochs + 1):
+            state["epoch"] = epoch
+            if should_stop is not None and should_stop():
+                state["stopped"] = True
+            if state["stopped"]:
+                break
+            order = rng.permutation(n)
+            Xe = self._scale(self._augment(X[order], rng))
+            hist = network.fit(Xe, y[order], batch_size=size, epochs=1, shuffle=False, verbose=0, callbacks=[watch])
+            if state["stopped"]:
+                break  # half an epoch: neither reported nor kept
+            loss = float(hist.history["loss"][-1])
+            acc = float(hist.history["accuracy"][-1])
+            if state["bad_loss"] or not math.isfinite(loss):
+                what = state["bad_loss"] or ("nan" if math.isnan(loss) else "inf")
+                network.set_weights(best_weights)
+                self.diverged_ = True
+                self.stop_reason_ = (f"Training diverged at epoch {epoch} (the loss became {what}): lower the "
+                                     f"learning rate (now {float(self.learning_rate):g}); kept the weights of "
+                                     f"epoch {self.best_epoch_}.")
+                return
+            val_loss = val_acc = None
+            if X_val_s is not None:
+                proba = self._proba_scaled(X_val_s)
+                val_loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(y_val)), y_val], 1e-7, 1.0))))
+                pred = proba.argmax(axis=1)
+                val_acc = float((pred == y_val).mean())
+                per_class = self._per_class(y_val, pred == y_val)
+            else:
+                per_class = None
+            stats = self._report(epoch, loss, acc, val_loss, val_acc, per_class, time.perf_counter() - started, None)
+            self.history_.append(stats)
+            if on_epoch is not None:
+                on_epoch(dict(stats))
+            monitored = loss if val_loss is None else val_loss
+            if monitored < best_loss:
+                best_loss, stale, self.best_epoch_ = monitored, 0, epoch
+                best_weights = network.get_weights()
+            else:
+                stale += 1
+            if self.early_stopping and stale >= int(self.patience):
+                network.set_weights(best_weights)
+                what = "training" if val_loss is None else "validation"
+                self.stop_reason_ = (f"Early stopping after epoch {epoch}: the {what} loss has not improved for "
+                                     f"{int(self.patience)} epochs; kept the weights of epoch {self.best_epoch_}.")
+                return
+        done = len(self.history_)
+        if state["stopped"]:
+            if self.best_epoch_:
+                network.set_weights(best_weights)
+            self.stop_reason_ = f"stopped by user after epoch {done}; kept the weights of epoch {self.best_epoch_}"
+        elif X_val_s is not None or self.early_stopping:
+            network.set_weights(best_weights)
+        else:
+            self.best_epoch_ = done
+
+    def _per_class(self, y, correct):
+        k = len(self.classes_)
+        totals = np.bincount(y, minlength=k)
+        hits = np.bincount(y, weights=correct, minlength=k)
+        return {str(c): (float(h / t) if t else None) for c, h, t in zip(self.classes_.tolist(), hits, totals)}
+
+    def _report(self, epoch, loss, accuracy, val_loss, val_accuracy, per_class, seconds, batch):
+        return {"epoch": int(epoch), "epochs": int(self.epochs), "loss": float(loss), "accuracy": float(accuracy),
+                "val_loss": val_loss, "val_accuracy": val_accuracy, "per_class": per_class,
+                "seconds": float(seconds), "batch": batch}
+
+    # ------------------------------------------------------------------ prediction
+
+    def _check_fitted(self):
+        if getattr(self, "model_", None) is None:
+            raise ValueError("This KerasCNNClassifier is not trained yet: call fit(X, y) first")
+
+    def _proba_scaled(self, Xs, chunk=256):
+        out = [np.asarray(self.model_(Xs[i:i + chunk], training=False), dtype=np.float64)
+               for i in range(0, len(Xs), chunk)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes_)))
+
+    def predict_proba(self, X):
+        """Class probabilities, (n, n_classes), columns in ``classes_`` order."""
+        self._check_fitted()
+        X = self._as_images(X)
+        if X.shape[1:] != self.input_shape_:
+            raise SpeechLabError(f"The CNN was trained on {self.input_shape_[0]}×{self.input_shape_[1]} images; "
+                                 f"got {X.shape[1]}×{X.shape[2]}")
+        return self._proba_scaled(self._scale(X))
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    # ------------------------------------------------------------------ persistence
+
+    def get_state(self):
+        """(config, arrays): the settings, the Keras JSON architecture and one array per weight (no pickle)."""
+        self._check_fitted()
+        params = self.get_params()
+        params["conv_blocks"] = [normalize_block(b) for b in self.conv_blocks]
+        params["dense_units"] = [int(u) for u in self.dense_units]
+        rs = params["random_state"]
+        params["random_state"] = int(rs) if isinstance(rs, (int, np.integer)) else None
+        classes = np.asarray(self.classes_.tolist())
+        if classes.dtype.kind not in "biuU":
+            raise TypeError(f"Labels of type {self.classes_.dtype} cannot be saved without pickle")
+        weights = self.model_.get_weights()
+        arrays = {"classes": classes, **{f"w{i}": np.asarray(w) for i, w in enumerate(weights)}}
+        config = {
+            "format": "speechlab-keras-cnn/1",
+            "params": params,
+            "architecture": _architecture_json(self.model_),
+            "n_weights": len(weights),
+            "input_shape": list(self.input_shape_),
+            "mean": float(self.mean_),
+            "scale": float(self.scale_),
+            "best_epoch": int(self.best_epoch_),
+            "stop_reason": self.stop_reason_,
+            "diverged": bool(self.diverged_),
+        }
+        return config, arrays
+
+    @classmethod
+    def from_state(cls, config, arrays):
+        """Rebuild a saved CNN: the architecture is checked (see :func:`check_architecture_json`) and
+        deserialised with ``safe_mode=True``; then the weights are set."""
+        arch = check_architecture_json(config["architecture"])
+        params = dict(config["params"])
+        params["conv_blocks"] = tuple(params["conv_blocks"])
+        params["dense_units"] = tuple(params["dense_units"])
+        model = cls(**{k: v for k, v in params.items() if k in cls._PARAMS})
+        keras = keras_module()
+        try:
+            network = keras.saving.deserialize_keras_object(arch, safe_mode=True)
+        except Exception as exc:  # Keras raises many types for a bad config
+            raise SpeechLabError(f"the network could not be rebuilt ({exc.__class__.__name__}: {str(exc)[:160]})") from None
+        weights = [np.asarray(arrays[f"w{i}"]) for i in range(int(config["n_weights"]))]
+        try:
+            network.set_weights(weights)
+        except ValueError as exc:
+            raise SpeechLabError(f"the network's weights do not fit its architecture ({str(exc)[:160]})") from None
+        model.model_ = network
+        model.classes_ = np.asarray(arrays["classes"])
+        model.input_shape_ = tuple(int(s) for s in config["input_shape"])
+        model.mean_, model.scale_ = float(config["mean"]), float(config["scale"])
+        model.history_ = []
+        model.best_epoch_ = int(config.get("best_epoch", 0))
+        model.stop_reason_ = config.get("stop_reason")
+        model.diverged_ = bool(config.get("diverged", False))
+        return model
