@@ -117,43 +117,143 @@ def _json_default(o):
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
-def load_bundle(path):
-    """Load a bundle written by :func:`save_bundle` (never executes code from it)."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise SpeechLabError(f"Model file not found: {path}")
-    try:
-        # Our own handle, closed whatever np.load makes of the file (it leaks its own on errors).
-        with open(path, "rb") as fh:
-            loaded = np.load(fh, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
-                raise SpeechLabError(f"{path} is not a SpeechLab model (no metadata)")
-            with loaded as npz:
-                if "meta" not in npz.files:
-                    raise SpeechLabError(f"{path} is not a SpeechLab model (no metadata)")
-                meta = json.loads(bytes(npz["meta"]).decode("utf-8"))
-                arrays = {k[len("model/"):]: npz[k] for k in npz.files if k.startswith("model/")}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpeechLabError(f"{path} is not a readable SpeechLab model ({exc})") from exc
+# Limits on what a model file may make us allocate. SpeechLab's own models are
+# a few MB (the largest CNN about 5 MB); the bounds leave a wide margin.
+MAX_ARRAY_BYTES = 512 << 20  # one array
+MAX_TOTAL_BYTES = 1 << 30  # all arrays together
+MAX_META_BYTES = 32 << 20  # the JSON document
+MAX_MEMBERS = 4096
+MAX_RATIO = 100  # uncompressed / compressed size of a member (np.savez stores, it does not compress)
+
+
+def _read_arrays(path):
+    """The arrays of an ``.npz`` file, checked before anything is allocated.
+
+    Every member's ``.npy`` header is read first: a shape that claims more
+    data than the member holds, an object dtype, or a member that inflates
+    far beyond its compressed size is refused without allocating it.
+    """
+    def refuse(why):
+        raise SpeechLabError(f"{path} is not a usable SpeechLab model ({why})")
+
+    arrays = {}
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            refuse(f"{len(infos)} members")
+        total = 0
+        for info in infos:
+            total += info.file_size
+            if info.file_size > MAX_ARRAY_BYTES or total > MAX_TOTAL_BYTES:
+                refuse(f"member '{info.filename}' would take {info.file_size / 1e6:.0f} MB")
+            if info.compress_size and info.file_size > MAX_RATIO * info.compress_size + 4096:
+                refuse(f"member '{info.filename}' inflates {info.file_size // max(info.compress_size, 1)}-fold")
+        for info in infos:
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    refuse(f"member '{name}' has an unsupported array format {version}")
+                if dtype.hasobject:
+                    refuse(f"member '{name}' holds Python objects (pickled data is never loaded)")
+                claimed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else dtype.itemsize
+                if claimed > info.file_size:
+                    refuse(f"member '{name}' claims {claimed / 1e6:.1f} MB but holds {info.file_size / 1e6:.1f} MB")
+            with zf.open(info) as fh:
+                arrays[name] = np.lib.format.read_array(fh, allow_pickle=False)
+    return arrays
+
+
+def _check_meta(path, meta):
+    """Refuse a malformed metadata document with one line naming the field."""
+    def bad(field, what):
+        raise SpeechLabError(f"{path}: damaged SpeechLab model (field '{field}' {what})")
+
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SpeechLabError(f"{path} is not a SpeechLab model")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise SpeechLabError(f"{path} was saved by a newer SpeechLab (format {meta['format_version']}); update the app")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        bad("format_version", "must be an integer")
+    if version > FORMAT_VERSION:
+        raise SpeechLabError(f"{path} was saved by a newer SpeechLab (format {version}); update the app")
     kind = meta.get("model_type")
     if not isinstance(kind, str) or kind not in MODEL_TYPES:
         raise SpeechLabError(f"{path}: unknown model type '{kind}'")
+    for field in ("model_config", "feature_config"):
+        if not isinstance(meta.get(field), dict):
+            bad(field, "is missing or not an object")
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels) \
+            or len(set(labels)) != len(labels) or len(labels) > 100000:
+        bad("labels", "must be a list of at least two distinct names")
+    if not isinstance(meta.get("task", "digits"), str):
+        bad("task", "must be a task name")
+    for field, kind_ in (("training", dict), ("metrics", dict), ("history", list), ("created", str)):
+        if field in meta and not isinstance(meta[field], kind_):
+            bad(field, f"must be a {'list' if kind_ is list else 'object' if kind_ is dict else 'string'}")
+
+
+def _check_model(path, model, labels, feature_config):
+    """The loaded arrays must chain: input size = what the features give, classes = labels."""
+    from .features import feature_shape
+
+    classes = [str(c) for c in np.asarray(model.classes_).tolist()]
+    if sorted(classes) != sorted(labels):
+        raise SpeechLabError(f"{path}: damaged SpeechLab model (the model's classes do not match its labels)")
+    n_in = getattr(model, "n_features_in_", None)
+    shape = feature_shape(feature_config)
+    if n_in is not None and shape is not None and int(np.prod(shape)) != int(n_in):
+        raise SpeechLabError(f"{path}: damaged SpeechLab model (the model takes {n_in} inputs, its "
+                             f"'{feature_config.name}' features give {int(np.prod(shape))})")
+
+
+def load_bundle(path):
+    """Load a bundle written by :func:`save_bundle`.
+
+    Never executes code from the file (no pickle) and never allocates more
+    than the file's own checked sizes; anything malformed raises
+    SpeechLabError with one line naming the file and the problem.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise SpeechLabError(f"Model file not found: {path}" if not path.is_dir() else f"{path} is a folder, not a model file")
     try:
-        model = model_class(kind).from_state(meta["model_config"], arrays)
-    except (KeyError, TypeError, ValueError) as exc:  # missing or mis-shaped model arrays
-        raise SpeechLabError(f"{path} is a damaged SpeechLab model ({exc.__class__.__name__}: {exc})") from exc
+        arrays = _read_arrays(path)
+        meta_arr = arrays.pop("meta", None)
+        if meta_arr is None:
+            raise SpeechLabError(f"{path} is not a SpeechLab model (no metadata)")
+        if meta_arr.ndim != 1 or meta_arr.dtype != np.uint8 or meta_arr.size > MAX_META_BYTES:
+            raise SpeechLabError(f"{path} is not a SpeechLab model (malformed metadata)")
+        meta = json.loads(meta_arr.tobytes().decode("utf-8"))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, RecursionError) as exc:
+        raise SpeechLabError(f"{path} is not a readable SpeechLab model ({_short(exc)})") from exc
+    _check_meta(path, meta)
+    arrays = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    feature_config = FeatureConfig.from_dict_checked(meta["feature_config"], source=str(path))
+    try:
+        model = model_class(meta["model_type"]).from_state(meta["model_config"], arrays)
+    except SpeechLabError as exc:
+        raise SpeechLabError(f"{path}: {exc}") from exc
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+        raise SpeechLabError(f"{path} is a damaged SpeechLab model ({exc.__class__.__name__}: {_short(exc)})") from exc
+    labels = list(meta["labels"])
+    _check_model(path, model, labels, feature_config)
     return ModelBundle(
         task=meta.get("task", "digits"),
         model=model,
-        feature_config=FeatureConfig.from_dict(meta["feature_config"]),
-        labels=list(meta["labels"]),
+        feature_config=feature_config,
+        labels=labels,
         training=meta.get("training", {}),
         metrics=meta.get("metrics", {}),
         history=meta.get("history", []),
         created=meta.get("created", ""),
     )
 
+
+def _short(exc):
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return text[:200]

@@ -12,6 +12,9 @@ Every feature the seed uses, with the seed's parameters as defaults:
 ``mfcc-stats``  mean, std, min and max over time of MFCC+Δ+ΔΔ.
 ``spectral``    mean spectral centroid, zero-crossing rate and RMS energy.
 ``logmel-128``  mel spectrogram in dB (``ref=max``) resized to 128×128.
+``music-stats`` mean and std over time of MFCCs, chroma, spectral centroid,
+                rolloff and contrast, zero-crossing rate and RMS (the
+                classic genre-classification summary; 2·(n_mfcc + 23) numbers).
 ==============  ==============================================================
 
 Hop length: the seed meant a 10 ms hop but passed it to its own function, not
@@ -38,7 +41,7 @@ from scipy.ndimage import correlate1d
 from .audio import check_signal, load_audio, resample, to_mono, trim_silence
 from .errors import AudioFileError, SpeechLabError
 
-FEATURE_NAMES = ("mfcc-full", "mfcc-mean", "mfcc-stats", "spectral", "logmel-128")
+FEATURE_NAMES = ("mfcc-full", "mfcc-mean", "mfcc-stats", "spectral", "logmel-128", "music-stats")
 # Bump when a feature function changes so cached values are not reused.
 FEATURE_VERSION = 1
 
@@ -143,6 +146,16 @@ class FeatureConfig:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict_checked(cls, d, *, source):
+        """:meth:`from_dict` for untrusted input: every problem becomes one SpeechLabError naming ``source``."""
+        try:
+            return cls.from_dict(d)
+        except SpeechLabError as exc:
+            raise SpeechLabError(f"{source}: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise SpeechLabError(f"{source}: malformed feature configuration ({exc})") from exc
 
     @classmethod
     def from_dict(cls, d):
@@ -267,6 +280,39 @@ def spectral_summary(*, y, sr, n_fft=2048, hop_length=512):
     return np.array([centroid.mean(), zcr.mean(), rms.mean()], dtype=np.float32)
 
 
+def music_summary(*, y, sr, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512):
+    """Mean and standard deviation over frames of the usual genre descriptors.
+
+    Per frame: ``n_mfcc`` MFCCs (as :func:`mfcc`), 12 chroma bins
+    (``librosa.feature.chroma_stft`` with ``tuning=0``), spectral centroid,
+    roll-off (85 %), 7 spectral-contrast bands, zero-crossing rate and RMS.
+
+    Returns
+    -------
+    np.ndarray, shape (2 · (n_mfcc + 23),), float32: all means, then all stds
+    """
+    import librosa
+
+    power = power_spectrogram(y=y, n_fft=n_fft, hop_length=hop_length)
+    mag = np.sqrt(power)
+    mel = _mel_basis(sr, n_fft, n_mels) @ power
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    db = np.maximum(db, db.max() - 80.0)
+    mfccs = scipy.fft.dct(db, axis=0, type=2, norm="ortho")[:n_mfcc]
+    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, tuning=0.0)
+    centroid = librosa.feature.spectral_centroid(S=mag, sr=sr, n_fft=n_fft)
+    rolloff = librosa.feature.spectral_rolloff(S=mag, sr=sr, n_fft=n_fft)
+    # six octave bands above fmin must stay below Nyquist at any rate
+    fmin = min(200.0, 0.45 * sr / 2**6)
+    contrast = librosa.feature.spectral_contrast(S=mag, sr=sr, n_fft=n_fft, fmin=fmin, n_bands=6)
+    zcr = librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length, center=True)
+    rms = librosa.feature.rms(S=mag, frame_length=n_fft)
+    frames = min(m.shape[1] for m in (mfccs, chroma, centroid, rolloff, contrast, zcr, rms))
+    stack = np.concatenate([m[:, :frames] for m in (mfccs, chroma, centroid / 1000.0, rolloff / 1000.0, contrast,
+                                                    zcr, rms)], axis=0).astype(np.float64)
+    return np.concatenate([stack.mean(axis=1), stack.std(axis=1)]).astype(np.float32)
+
+
 def resize_area(img, *, shape):
     """Resize a 2-D array by area averaging (anti-aliased when shrinking).
 
@@ -316,6 +362,27 @@ def logmel_image(*, y, sr, n_mels=128, n_fft=2048, hop_length=512, size=128):
     return resize_area(db, shape=(size, size))
 
 
+def feature_shape(config):
+    """Shape of one clip's (or window's) final features, or None when it depends
+    on the data (``mfcc-full`` padded to the longest clip before ``n_frames`` is set).
+
+    The one place that knows each feature set's output size.
+    """
+    name = config.name
+    if name == "mfcc-full":
+        n_frames = config.n_frames or (32 if config.frames == "resize" else None)
+        return (3 * config.n_mfcc * n_frames,) if n_frames else None
+    if name == "mfcc-mean":
+        return (config.n_mfcc,)
+    if name == "mfcc-stats":
+        return (12 * config.n_mfcc,)
+    if name == "spectral":
+        return (3,)
+    if name == "logmel-128":
+        return (config.image_size, config.image_size)
+    return None
+
+
 def compute_raw(*, y, sr, config):
     """A clip's features before fixing the frame count.
 
@@ -325,7 +392,8 @@ def compute_raw(*, y, sr, config):
     Returns
     -------
     np.ndarray: (3·n_mfcc, frames) for mfcc-full; (n_mfcc,) mfcc-mean;
-    (12·n_mfcc,) mfcc-stats; (3,) spectral; (size, size) logmel-128.
+    (12·n_mfcc,) mfcc-stats; (3,) spectral; (size, size) logmel-128;
+    (2·(n_mfcc + 23),) music-stats.
     """
     n_fft, hop = config.frame_sizes(sr)
     name = config.name
@@ -333,6 +401,8 @@ def compute_raw(*, y, sr, config):
         return spectral_summary(y=y, sr=sr, n_fft=config.n_fft or 2048, hop_length=config.hop_length or 512)
     if name == "logmel-128":
         return logmel_image(y=y, sr=sr, n_mels=config.n_mels, n_fft=n_fft, hop_length=hop, size=config.image_size)
+    if name == "music-stats":
+        return music_summary(y=y, sr=sr, n_mfcc=config.n_mfcc, n_mels=config.n_mels, n_fft=n_fft, hop_length=hop)
     m = mfcc(y=y, sr=sr, n_mfcc=config.n_mfcc, n_mels=config.n_mels, n_fft=n_fft, hop_length=hop)
     if name == "mfcc-mean":
         return m.mean(axis=1)

@@ -931,11 +931,34 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         if not isinstance(params["activation"], str):
             params["activation"] = tuple(params["activation"])
+        if params.get("output") == "mse-seed":  # saved before the report's rule was renamed
+            params["output"] = OUTPUTS[-1]
         model = cls(**params)
-        n_layers = len(config["layer_activations"])
+        model._layer_plan()  # refuses unknown activations, outputs, sizes
+        layer_activations = list(config["layer_activations"])
+        if not 1 <= len(layer_activations) <= 64 or not all(a in (*ACTIVATIONS, "softmax") for a in layer_activations):
+            raise ValueError("layer activations are missing or unknown")
+        n_layers = len(layer_activations)
         coefs = [np.asarray(arrays[f"coef_{i}"], dtype=np.float32) for i in range(n_layers)]
         intercepts = [np.asarray(arrays[f"intercept_{i}"], dtype=np.float32) for i in range(n_layers)]
-        model._layer_activations = list(config["layer_activations"])
+        # The arrays must chain: n_features_in -> hidden sizes -> number of classes.
+        fan_in = int(config["n_features_in"])
+        for i, (W, b) in enumerate(zip(coefs, intercepts)):
+            if W.ndim != 2 or W.shape[0] != fan_in or b.shape != (W.shape[1],):
+                raise ValueError(f"layer {i} has shape {W.shape} / {b.shape}, expected ({fan_in}, n) / (n,)")
+            fan_out = W.shape[1]
+            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+                raise ValueError(f"layer {i} holds non-finite weights")
+            fan_in = fan_out
+        n_classes = np.asarray(arrays["classes"]).shape
+        if len(n_classes) != 1 or n_classes[0] != fan_in:
+            raise ValueError(f"{n_classes} classes for an output layer of {fan_in} units")
+        if np.asarray(arrays["classes"]).dtype.kind not in "biuU":
+            raise ValueError("class names must be numbers or text")
+        if "mean" in arrays and (np.shape(arrays["mean"]) != (coefs[0].shape[0],)
+                                 or np.shape(arrays["scale"]) != (coefs[0].shape[0],)):
+            raise ValueError("standardisation arrays do not match the input size")
+        model._layer_activations = layer_activations
         model._shapes = [W.shape for W in coefs]
         model._params = np.concatenate([a.ravel() for a in coefs + intercepts])
         model.classes_ = np.asarray(arrays["classes"])
