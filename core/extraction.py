@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -204,6 +205,14 @@ def _pool_context():
     # fork starts workers in milliseconds with librosa already imported; the
     # children only run NumPy/librosa code, never Qt or TensorFlow.
     methods = mp.get_all_start_methods()
+    if "tensorflow" in sys.modules and "forkserver" in methods:
+        # After a Keras model was built or loaded, TensorFlow's thread pools
+        # live in this process, and a forked child can hang on a lock one of
+        # them held. Workers then come from a clean server process instead
+        # (it imports the feature code once; no TensorFlow there).
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["core.extraction"])
+        return ctx
     return mp.get_context("fork" if "fork" in methods else "spawn")
 
 
