@@ -41,6 +41,8 @@ class ModelBundle:
     metrics: dict = dataclasses.field(default_factory=dict)
     history: list = dataclasses.field(default_factory=list)
     created: str = ""
+    # Speakers: how the model answers "unknown" (core.openset; None: it always names a class)
+    open_set: dict | None = None
 
     # -------------------------------------------------------------- prediction
 
@@ -86,6 +88,10 @@ def save_bundle(bundle, path):
         "history": bundle.history,
         "created": bundle.created or datetime.datetime.now().isoformat(timespec="seconds"),
     }
+    if bundle.open_set:
+        from .openset import to_meta
+
+        meta["open_set"] = to_meta(bundle.open_set)
     payload = {f"model/{k}": np.asarray(v) for k, v in arrays.items()}
     for k, v in payload.items():
         if v.dtype == object:
@@ -251,7 +257,16 @@ def load_bundle(path):
         metrics=meta.get("metrics", {}),
         history=meta.get("history", []),
         created=meta.get("created", ""),
+        open_set=_open_set(meta, path),
     )
+
+
+def _open_set(meta, path):
+    if meta.get("open_set") is None:  # models without open set, and files older than it
+        return None
+    from .openset import from_meta
+
+    return from_meta(meta["open_set"], list(meta["labels"]), source=str(path))
 
 
 def _short(exc):

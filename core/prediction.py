@@ -50,8 +50,13 @@ def predict_signal(bundle, y, sr, *, offset=0.0):
                 "label": bundle.labels[int(r.argmax())], "probabilities": _as_dict(bundle.labels, r)}
                for (a, b), r in zip(spans, rows)]
     mean = rows.mean(axis=0)
-    return {"label": bundle.labels[int(mean.argmax())], "probabilities": _as_dict(bundle.labels, mean),
-            "windows": windows}
+    result = {"label": bundle.labels[int(mean.argmax())], "probabilities": _as_dict(bundle.labels, mean),
+              "windows": windows}
+    if getattr(bundle, "open_set", None):  # speakers: "unknown" below the threshold, with score and threshold
+        from .openset import score_signal_rows
+
+        result.update(score_signal_rows(bundle, X, rows))
+    return result
 
 
 def sliding_predictions(predict, y, sr, *, clip_seconds):

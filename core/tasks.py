@@ -111,20 +111,38 @@ GENRES = TaskSpec(
 # Speakers: the seed's part A (spectral) and part B (13 MFCC means with
 # librosa's default 2048/512 STFT and 128 mels at 16 kHz).
 _SPK_MFCC = dict(sr=16000, n_mfcc=13, n_mels=128, n_fft=2048, hop_length=512)
+# The default: statistics of 20 MFCCs (25 ms / 10 ms, 40 mels) + deltas over
+# windows of 2 s (a long utterance gives several examples, its decision is
+# the mean of its windows'), silence trimmed at 30 dB so a microphone take
+# looks like a cut clip. Chosen by benchmarks/speakers_accuracy.py.
+_SPK_DEFAULT = dict(sr=16000, n_mfcc=20, n_mels=40, win_ms=25.0, hop_ms=10.0, trim_db=30.0, window_seconds=2.0,
+                    window_overlap=0.5)
 
 SPEAKERS = TaskSpec(
     key="speakers",
     title="Speakers",
     label_kind="speaker",
     features={
+        "mfcc-stats": FeatureConfig(name="mfcc-stats", **_SPK_DEFAULT),
         "mfcc-mean": FeatureConfig(name="mfcc-mean", **_SPK_MFCC),
-        "mfcc-stats": FeatureConfig(name="mfcc-stats", **_SPK_MFCC),
         "spectral": FeatureConfig(name="spectral", sr=16000),
         "mfcc-full": FeatureConfig(name="mfcc-full", sr=16000, n_mfcc=13, n_mels=40, trim_db=30.0),
     },
     default_feature="mfcc-stats",
     record_seconds=2.0,
     description="Speakers (one folder per speaker, or {digit}_{speaker}_{index}.wav with label = speaker)",
+    # LinearClassifier / MLPClassifier keyword arguments; benchmarks/speakers_accuracy.py measures them.
+    models=(
+        ModelChoice("logreg", "linear", "Logistic regression (scikit-learn)", dict(
+            kind="logreg", C=1.0, solver="lbfgs", max_iter=300, standardize=True, validation_fraction=0.1)),
+        ModelChoice("sgd", "linear", "SGD, log loss (scikit-learn)", dict(
+            kind="sgd", alpha=1e-4, learning_rate="optimal", max_iter=100, standardize=True,
+            validation_fraction=0.1, patience=10)),
+        ModelChoice("mlp", "mlp", "MLP (NumPy, from scratch)", dict(
+            hidden_layer_sizes=(128,), activation="relu", output="softmax", init="auto", optimizer="adam",
+            learning_rate=1e-3, batch_size=32, epochs=60, l2=1e-4, early_stopping=True, validation_fraction=0.1,
+            patience=10, standardize=True)),
+    ),
 )
 
 TASKS = {t.key: t for t in (DIGITS, GENRES, SPEAKERS)}

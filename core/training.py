@@ -104,7 +104,7 @@ def evaluate_rows(model, fs, rows, labels, *, train_rows=None):
 
 
 def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoch=None, should_stop=None,
-                on_progress=None, n_jobs=None, cache=True):
+                on_progress=None, n_jobs=None, cache=True, open_set=None):
     """Train ``model`` on a scanned dataset and evaluate it on a held-out split.
 
     Parameters
@@ -114,6 +114,11 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     feature_config : FeatureConfig
     model : a :class:`core.models.Classifier`
     split : SplitConfig
+    open_set : core.openset.OpenSetConfig or None
+        Speakers: hold the ``unknown_labels`` (and noise folders) out as voices
+        never heard, hold a share of the training clips out to set the
+        "unknown" threshold, and store it in the bundle (``bundle.open_set``,
+        ``metrics["open_set"]``).
 
     Returns
     -------
@@ -134,6 +139,11 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
         if not ds.has_speakers:
             raise SpeechLabError("Speaker-independent split needs the speaker of every clip; this dataset has none")
     t0 = time.perf_counter()
+    never_heard = []
+    if open_set is not None:
+        from .openset import split_unknown
+
+        ds, never_heard = split_unknown(ds, open_set)
     fs = build_features(ds, feature_config, progress=on_progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache)
     labels = sort_labels(set(fs.labels.tolist()))
     if len(labels) < 2:
@@ -142,6 +152,11 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     if tr.size == 0 or te.size == 0:
         raise SpeechLabError("The split left no training or no test clips; change the test size or split")
     y = fs.labels
+    if open_set is not None:  # the threshold is set on training clips the model never saw
+        from .openset import calibration_split
+
+        tr, calibration = calibration_split(y, fs.groups, tr, fraction=open_set.calibration_fraction,
+                                            random_state=open_set.random_state)
     model.fit(fs.X[tr], y[tr], groups=fs.groups[tr], on_epoch=on_epoch, should_stop=should_stop)
     metrics = evaluate_rows(model, fs, te, labels, train_rows=tr)
     seconds = time.perf_counter() - t0
@@ -169,6 +184,12 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     saved_metrics = {k: v for k, v in metrics.items() if k != "test_files"}
     bundle = ModelBundle(task=task, model=model, feature_config=fs.config, labels=labels, training=training,
                          metrics=saved_metrics, history=history)
+    if open_set is not None:
+        from .openset import attach
+
+        attach(bundle, model, fs, fit_rows=tr, calibration_rows=calibration, test_rows=te,
+               never_heard_items=never_heard, config=open_set, metrics=metrics, progress=on_progress,
+               should_stop=should_stop, n_jobs=n_jobs, cache=cache)
     return TrainResult(bundle, metrics, n_train_clips, n_test_clips, fs.skipped, history, seconds, stop_reason,
                        bool(model.diverged_))
 
@@ -186,6 +207,12 @@ def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=No
     if not fs.items:
         raise SpeechLabError(f"None of the files in {ds.root} could be used")
     unknown = sorted(set(fs.labels.tolist()) - set(bundle.labels))
+    if bundle.open_set:  # speakers: voices the model does not know count as truth "unknown"
+        from .openset import evaluate_open
+
+        metrics = evaluate_open(bundle, fs)
+        metrics["unknown_labels"] = unknown
+        return metrics, fs.skipped
     metrics = evaluate_rows(bundle.model, fs, np.arange(len(fs.items)), list(bundle.labels) + unknown)
     metrics["unknown_labels"] = unknown
     return metrics, fs.skipped

@@ -1,0 +1,552 @@
+"""Open-set speaker recognition: answer "unknown" for a voice the model was not trained on.
+
+A closed-set classifier names one of its speakers for any input. Here every
+clip also gets a *score* (higher: more like a known speaker), and a clip
+scoring below a threshold is answered ``"unknown"``. Two scorings:
+
+``probability``
+    the classifier's own confidence: the largest of the clip's class
+    probabilities (the mean of its windows' probabilities).
+``distance``
+    how close the clip lies to the training data of the speaker the
+    classifier chose: minus the mean squared Mahalanobis distance of the
+    clip's windows to that speaker's mean, per feature dimension, under one
+    covariance shared by all speakers (estimated with shrinkage), in the
+    standardised feature space. It does not depend on the model type.
+
+The threshold is chosen **from the training data only**: a share of the
+training clips (``calibration_fraction``, whole clips) is held out of the
+fit, scored by the trained model, and the threshold is put at the
+``target_frr`` quantile of their scores, so about that share of known
+speakers' clips would be rejected. Voices never heard (speakers the user
+marks as unknown, or "other"/noise folders) are never trained on; they are
+scored on the test side for the false-accept rate, the equal error rate and
+the DET curve.
+
+Everything is NumPy on plain arrays; the state saved in a model file is a
+JSON-able dict plus arrays (:func:`state_arrays`).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .errors import Cancelled, SpeechLabError
+
+UNKNOWN = "unknown"
+METHODS = ("distance", "probability")
+METHOD_TITLES = {"distance": "Distance to the speaker's training data",
+                 "probability": "Classifier probability"}
+# Chosen by benchmarks/speakers_accuracy.py (see benchmarks/RESULTS.md).
+DEFAULT_METHOD = "distance"
+TARGET_FRR = 0.05
+# Shrinkage of the shared covariance toward its diagonal: keeps it invertible
+# with few clips per speaker and many feature dimensions.
+SHRINKAGE = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenSetConfig:
+    """How a speakers model learns to say "unknown".
+
+    Attributes
+    ----------
+    unknown_labels : labels (speakers) left out of training and tested as voices never heard
+    use_other_folders : also test on the dataset's noise / "other" folders as never-heard audio
+    calibration_fraction : share of the training clips held out to set the threshold
+    target_frr : share of known speakers' calibration clips the threshold may reject
+    method : the scoring that decides (one of METHODS); every method is calibrated and saved
+    random_state : seed of the calibration hold-out
+    """
+
+    unknown_labels: tuple = ()
+    use_other_folders: bool = True
+    calibration_fraction: float = 0.2
+    target_frr: float = TARGET_FRR
+    method: str = DEFAULT_METHOD
+    random_state: int = 0
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise SpeechLabError(f"Unknown open-set scoring '{self.method}': choose one of {', '.join(METHODS)}")
+        if not 0.05 <= float(self.calibration_fraction) <= 0.5:
+            raise SpeechLabError("The calibration share must be between 0.05 and 0.5 of the training clips")
+        if not 0.0 < float(self.target_frr) < 0.5:
+            raise SpeechLabError("The target false-reject rate must be between 0 and 0.5")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def split_unknown(ds, config):
+    """Known speakers to train on, and the voices never heard.
+
+    Returns
+    -------
+    known : datasets.Dataset without the unknown labels
+    never_heard : list of datasets.Item (label "unknown"-to-be: their own
+        label is kept, the model never sees it), from ``unknown_labels`` and,
+        with ``use_other_folders``, the files of the excluded noise/other folders
+    """
+    unknown = {str(x) for x in config.unknown_labels}
+    missing = sorted(unknown - set(ds.labels))
+    if missing:
+        raise SpeechLabError(f"Unknown speaker(s) to hold out not in the dataset: {', '.join(missing)}")
+    keep = [i for i, it in enumerate(ds.items) if it.label not in unknown]
+    known = ds.subset(keep)
+    if len(known.labels) < 2:
+        raise SpeechLabError("Holding those speakers out leaves fewer than two speakers to train on")
+    never = [it for it in ds.items if it.label in unknown]
+    if config.use_other_folders:
+        never += other_items(ds)
+    return known, never
+
+
+def other_items(ds):
+    """Items of the noise / "other" folders a folder-per-speaker scan left out (never classes)."""
+    from .datasets import scan_dataset
+
+    if ds.layout != "folders" or not ds.excluded_folders:
+        return []
+    names = set(ds.excluded_folders)
+    try:
+        full = scan_dataset(ds.root, layout="folders", exclude=[])
+    except SpeechLabError:
+        return []
+    return [it for it in full.items if it.label in names]
+
+
+def calibration_split(labels, groups, rows, *, fraction, random_state=0):
+    """Hold whole clips out of training rows ``rows`` for the threshold.
+
+    Parameters
+    ----------
+    labels, groups : np.ndarray (n_rows,) of the whole FeatureSet
+    rows : np.ndarray of int, the training rows
+
+    Returns
+    -------
+    fit_rows, calibration_rows : np.ndarray of int (every window of a clip on one side;
+        ``fraction`` of each speaker's clips, at least one, when a speaker has two or more)
+    """
+    rng = np.random.default_rng(random_state)
+    rows = np.asarray(rows)
+    g = np.asarray(groups)[rows]
+    uniq, first = np.unique(g, return_index=True)
+    lab = np.asarray(labels)[rows][first]
+    cal = []
+    for c in np.unique(lab):
+        clips = rng.permutation(uniq[lab == c])
+        n = min(max(int(round(fraction * len(clips))), 1), len(clips) - 1)
+        cal.append(clips[:n])
+    is_cal = np.isin(g, np.concatenate(cal))
+    return rows[~is_cal], rows[is_cal]
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def fit_distance(X, y, labels):
+    """Class means and a shared, shrunk precision matrix in the standardised space.
+
+    Parameters
+    ----------
+    X : np.ndarray (n, d) feature rows (windows) of the training clips
+    y : np.ndarray (n,) their labels
+    labels : list of str, the model's labels (the order of ``class_means``)
+
+    Returns
+    -------
+    dict of arrays: ``mean`` (d,), ``scale`` (d,), ``class_means`` (k, d), ``precision`` (d, d)
+    """
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    y = np.asarray(y).astype(str)
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    Z = (X - mean) / scale
+    d = Z.shape[1]
+    means = np.zeros((len(labels), d))
+    resid = np.zeros_like(Z)
+    for j, lab in enumerate(labels):
+        m = y == lab
+        if m.any():
+            means[j] = Z[m].mean(axis=0)
+            resid[m] = Z[m] - means[j]
+    cov = resid.T @ resid / max(len(Z) - len(labels), 1)
+    cov = (1 - SHRINKAGE) * cov + SHRINKAGE * np.diag(np.diag(cov)) + 1e-6 * np.eye(d)
+    precision = np.linalg.pinv(cov, hermitian=True)
+    return {"mean": mean, "scale": scale, "class_means": means, "precision": precision}
+
+
+def _distances(arrays, X):
+    """Squared Mahalanobis distance per dimension of each row to each class: (n, k)."""
+    Z = (np.asarray(X, dtype=np.float64).reshape(len(X), -1) - arrays["mean"]) / arrays["scale"]
+    P = arrays["precision"]
+    M = arrays["class_means"]
+    ZP = Z @ P
+    d2 = (np.einsum("ij,ij->i", ZP, Z)[:, None] - 2 * ZP @ M.T + np.einsum("ij,jk,ik->i", M, P, M)[None, :])
+    return np.maximum(d2, 0.0) / Z.shape[1]
+
+
+def clip_scores(proba, X, groups, arrays):
+    """Each clip's closed-set decision and its score under every method.
+
+    Parameters
+    ----------
+    proba : np.ndarray (n_rows, k), window probabilities in the labels' order
+    X : np.ndarray (n_rows, ...) the same windows' features
+    groups : np.ndarray (n_rows,) clip of each row
+    arrays : the distance state (:func:`fit_distance`)
+
+    Returns
+    -------
+    clip_ids (n_clips,), first row of each clip (n_clips,), predicted index (n_clips,),
+    {method: scores (n_clips,)}
+    """
+    groups = np.asarray(groups)
+    clip_ids, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    counts = np.bincount(inverse, minlength=clip_ids.size)[:, None]
+    mean_p = np.zeros((clip_ids.size, proba.shape[1]))
+    np.add.at(mean_p, inverse, proba)
+    mean_p /= counts
+    pred = mean_p.argmax(axis=1)
+    d2 = _distances(arrays, X)  # (n_rows, k)
+    mean_d = np.zeros((clip_ids.size, d2.shape[1]))
+    np.add.at(mean_d, inverse, d2)
+    mean_d /= counts
+    scores = {
+        "probability": mean_p.max(axis=1),
+        "distance": -mean_d[np.arange(clip_ids.size), pred],
+    }
+    return clip_ids, first, pred, scores
+
+
+def choose_threshold(known_scores, target_frr=TARGET_FRR):
+    """The score below which ``target_frr`` of the known speakers' (calibration) clips fall."""
+    s = np.asarray(known_scores, dtype=np.float64)
+    if s.size == 0:
+        raise SpeechLabError("No calibration clips to set the open-set threshold from")
+    return float(np.quantile(s, target_frr, method="lower"))
+
+
+def rates(known_scores, unknown_scores, threshold):
+    """(false-reject rate of known clips, false-accept rate of never-heard clips or None)."""
+    k = np.asarray(known_scores, dtype=np.float64)
+    u = np.asarray(unknown_scores, dtype=np.float64)
+    frr = float(np.mean(k < threshold)) if k.size else None
+    far = float(np.mean(u >= threshold)) if u.size else None
+    return frr, far
+
+
+def det_curve(known_scores, unknown_scores, *, max_points=400):
+    """False-reject and false-accept rates over every threshold, and the equal error rate.
+
+    Returns
+    -------
+    dict: ``thresholds``, ``frr``, ``far`` (lists, thresholds ascending; at most
+    ``max_points``) and ``eer`` (None without never-heard clips)
+    """
+    k = np.sort(np.asarray(known_scores, dtype=np.float64))
+    u = np.sort(np.asarray(unknown_scores, dtype=np.float64))
+    if k.size == 0:
+        return {"thresholds": [], "frr": [], "far": [], "eer": None}
+    t = np.unique(np.concatenate([k, u]))
+    if t.size > max_points:
+        t = np.unique(np.quantile(t, np.linspace(0, 1, max_points)))
+    frr = np.searchsorted(k, t, side="left") / k.size  # share strictly below the threshold
+    far = (1 - np.searchsorted(u, t, side="left") / u.size) if u.size else np.full(t.size, np.nan)
+    eer = None
+    if u.size:
+        i = int(np.argmin(np.abs(frr - far)))
+        eer = float((frr[i] + far[i]) / 2)
+    return {"thresholds": t.tolist(), "frr": frr.tolist(),
+            "far": [None if np.isnan(v) else float(v) for v in far], "eer": eer}
+
+
+def decide(predicted, scores, threshold):
+    """Labels with "unknown" where the score is below ``threshold``.
+
+    Parameters
+    ----------
+    predicted : sequence of str, the closed-set decisions
+    scores : sequence of float
+    """
+    predicted = np.asarray(predicted).astype(object)
+    out = predicted.copy()
+    out[np.asarray(scores) < threshold] = UNKNOWN
+    return out.astype(str)
+
+
+def view_at(clips, labels, method, threshold):
+    """Open-set results of the test clips at one threshold (cheap: for a live slider).
+
+    Parameters
+    ----------
+    clips : dict with ``truth`` (str per clip, "unknown" for voices never heard),
+        ``predicted`` (closed-set label per clip), ``scores`` {method: list}
+    labels : the model's speakers
+
+    Returns
+    -------
+    dict: ``labels`` (speakers + "unknown"), ``confusion`` (rows truth), ``false_reject_rate``,
+    ``false_accept_rate`` (None without never-heard clips), ``known_accuracy``
+    (named right, rejections count as errors), ``unknown_rate``, ``accuracy`` (every clip,
+    "unknown" right for never-heard voices)
+    """
+    truth = np.asarray(clips["truth"]).astype(str)
+    scores = np.asarray(clips["scores"][method], dtype=np.float64)
+    pred = decide(clips["predicted"], scores, threshold)
+    names = [str(x) for x in labels] + [UNKNOWN]
+    index = {n: i for i, n in enumerate(names)}
+    ti = np.array([index.get(t, len(names) - 1) for t in truth], dtype=int)
+    pi = np.array([index.get(p, len(names) - 1) for p in pred], dtype=int)
+    cm = np.zeros((len(names), len(names)), dtype=int)
+    np.add.at(cm, (ti, pi), 1)
+    known = truth != UNKNOWN
+    frr = float(np.mean(pred[known] == UNKNOWN)) if known.any() else None
+    far = float(np.mean(pred[~known] != UNKNOWN)) if (~known).any() else None
+    return {
+        "labels": names,
+        "confusion": cm.tolist(),
+        "false_reject_rate": frr,
+        "false_accept_rate": far,
+        "known_accuracy": float(np.mean(pred[known] == truth[known])) if known.any() else None,
+        "unknown_rate": float(np.mean(pred == UNKNOWN)) if pred.size else None,
+        "accuracy": float(np.mean(pred == np.where(known, truth, UNKNOWN))) if pred.size else None,
+    }
+
+
+# ----------------------------------------------------------------------------- the bundle's state
+
+
+def state_arrays(open_set):
+    """The arrays of a bundle's open-set state (saved as ``openset/<name>``)."""
+    return {k: np.asarray(v) for k, v in open_set.get("arrays", {}).items()}
+
+
+def threshold_of(open_set, method=None):
+    method = method or open_set["method"]
+    return float(open_set["thresholds"][method])
+
+
+def score_signal_rows(bundle, X, proba):
+    """Decision and score of one signal's windows (rows of ``X`` / ``proba`` in ``bundle.labels`` order).
+
+    Returns
+    -------
+    dict: ``label`` (a speaker or "unknown"), ``known_label`` (the closest
+    speaker), ``score``, ``threshold``, ``method``
+    """
+    os_ = bundle.open_set
+    method = os_["method"]
+    _, _, pred, scores = clip_scores(proba, X, np.zeros(len(X), dtype=int), os_["arrays"])
+    score = float(scores[method][0])
+    threshold = threshold_of(os_)
+    known = bundle.labels[int(pred[0])]
+    return {"label": known if score >= threshold else UNKNOWN, "known_label": known, "score": score,
+            "threshold": threshold, "method": method}
+
+
+def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never_heard, config):
+    """Everything open-set about a freshly trained model.
+
+    Parameters
+    ----------
+    model : the trained classifier (``predict_proba``, ``classes_``)
+    fs : FeatureSet of the known speakers
+    labels : the bundle's labels (known speakers)
+    fit_rows, calibration_rows, test_rows : np.ndarray of int into ``fs``
+    never_heard : FeatureSet or None, voices never trained on (test side only)
+    config : OpenSetConfig
+
+    Returns
+    -------
+    state : dict for ``ModelBundle.open_set``: ``method``, ``thresholds``
+        {method: t}, ``target_frr``, ``n_calibration``, ``arrays`` (distance state)
+    metrics : dict for ``metrics["open_set"]``: at the chosen method's threshold
+        ``threshold``, ``false_reject_rate``, ``false_accept_rate``, ``eer``;
+        ``methods`` {method: {threshold, false_reject_rate, false_accept_rate, eer,
+        calibration_frr, curve}}; ``clips`` {truth, predicted, scores} of the test
+        clips (known and never heard) for the threshold slider; ``n_unknown``
+    """
+    labels = [str(x) for x in labels]
+    arrays = fit_distance(fs.X[fit_rows], fs.labels[fit_rows], labels)
+
+    def score(fset, rows):
+        if fset is None or len(rows) == 0:
+            return np.zeros(0, int), np.zeros(0, int), {m: np.zeros(0) for m in METHODS}
+        proba = _proba_in(model, fset.X[rows], labels)
+        _, first, pred, scores = clip_scores(proba, fset.X[rows], fset.groups[rows], arrays)
+        return np.asarray(rows)[first], pred, scores
+
+    _, _, cal_scores = score(fs, calibration_rows)
+    test_first, test_pred, test_scores = score(fs, test_rows)
+    nh_rows = np.arange(len(never_heard.X)) if never_heard is not None else np.zeros(0, int)
+    _, nh_pred, nh_scores = score(never_heard, nh_rows)
+    thresholds, methods = {}, {}
+    for m in METHODS:
+        t = choose_threshold(cal_scores[m], config.target_frr)
+        thresholds[m] = t
+        frr, far = rates(test_scores[m], nh_scores[m], t)
+        curve = det_curve(test_scores[m], nh_scores[m])
+        methods[m] = {"threshold": t, "false_reject_rate": frr, "false_accept_rate": far, "eer": curve["eer"],
+                      "calibration_frr": rates(cal_scores[m], [], t)[0], "curve": curve}
+    chosen = methods[config.method]
+    lab = np.asarray(labels)
+    clips = {
+        "truth": [str(x) for x in fs.labels[test_first]] + [UNKNOWN] * len(nh_pred),
+        "predicted": lab[test_pred].tolist() + lab[nh_pred].tolist(),
+        "scores": {m: np.concatenate([test_scores[m], nh_scores[m]]).tolist() for m in METHODS},
+        "never_heard_labels": sorted({str(x) for x in never_heard.labels}) if never_heard is not None else [],
+    }
+    state = {"method": config.method, "thresholds": thresholds, "target_frr": float(config.target_frr),
+             "n_calibration": int(len(cal_scores[config.method])), "arrays": arrays}
+    metrics = {"method": config.method, "threshold": chosen["threshold"],
+               "false_reject_rate": chosen["false_reject_rate"], "false_accept_rate": chosen["false_accept_rate"],
+               "eer": chosen["eer"], "target_frr": float(config.target_frr), "methods": methods, "clips": clips,
+               "n_unknown": int(len(nh_pred))}
+    return state, metrics
+
+
+def _proba_in(model, X, labels):
+    """Model probabilities with columns in ``labels`` order."""
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    classes = [str(c) for c in model.classes_]
+    out = np.zeros((proba.shape[0], len(labels)))
+    for j, lab in enumerate(labels):
+        if lab in classes:
+            out[:, j] = proba[:, classes.index(lab)]
+    return out
+
+
+def attach(bundle, model, fs, *, fit_rows, calibration_rows, test_rows, never_heard_items, config, metrics,
+           progress=None, should_stop=None, n_jobs=None, cache=True):
+    """Calibrate a freshly trained speakers model and store its open-set state and metrics.
+
+    ``never_heard_items`` (datasets.Item) are extracted with the bundle's
+    feature settings; the results go to ``bundle.open_set`` and
+    ``metrics["open_set"]`` (and ``bundle.metrics["open_set"]``).
+    """
+    from .datasets import Dataset
+    from .extraction import build_features
+
+    never = None
+    if never_heard_items:
+        nds = Dataset(root="", layout="", label_kind="", items=list(never_heard_items))
+        try:
+            never = build_features(nds, fs.config, progress=progress, should_stop=should_stop, n_jobs=n_jobs,
+                                   cache=cache)
+        except Cancelled:  # the model is trained: keep it, without the never-heard test
+            never = None
+        if never is not None and not never.items:
+            never = None
+    state, os_metrics = calibrate(model, fs, labels=bundle.labels, fit_rows=fit_rows,
+                                  calibration_rows=calibration_rows, test_rows=test_rows, never_heard=never,
+                                  config=config)
+    bundle.open_set = state
+    metrics["open_set"] = os_metrics
+    bundle.metrics["open_set"] = os_metrics
+    bundle.training["open_set"] = {"unknown_labels": [str(x) for x in config.unknown_labels],
+                                   "use_other_folders": bool(config.use_other_folders),
+                                   "calibration_fraction": float(config.calibration_fraction),
+                                   "n_calibration": state["n_calibration"], "n_never_heard": os_metrics["n_unknown"]}
+    return bundle
+
+
+def evaluate_open(bundle, fs):
+    """Metrics of an open-set model on every clip of a FeatureSet (the ``evaluate`` command).
+
+    Clips whose speaker the model does not know count as truth "unknown".
+
+    Returns
+    -------
+    dict as :func:`core.metrics.evaluate` over speakers + "unknown", plus
+    ``known_accuracy``, ``false_reject_rate``, ``false_accept_rate`` (None
+    without unknown voices), ``unknown_rate``, ``closed_set_accuracy`` (known
+    clips, no rejection), ``threshold``, ``method``, ``test_files``
+    """
+    from .metrics import evaluate
+
+    labels = [str(x) for x in bundle.labels]
+    os_ = bundle.open_set
+    proba = _proba_in(bundle.model, fs.X, labels)
+    _, first, pred, scores = clip_scores(proba, fs.X, fs.groups, os_["arrays"])
+    method = os_["method"]
+    threshold = threshold_of(os_)
+    truth = np.array([t if t in labels else UNKNOWN for t in fs.labels[first].astype(str)])
+    closed = np.asarray(labels)[pred]
+    clips = {"truth": truth.tolist(), "predicted": closed.tolist(), "scores": {method: scores[method].tolist()}}
+    view = view_at(clips, labels, method, threshold)
+    decided = decide(closed, scores[method], threshold)
+    metrics = evaluate(truth, decided, labels + [UNKNOWN])
+    known = truth != UNKNOWN
+    metrics.update({
+        "known_accuracy": view["known_accuracy"],
+        "false_reject_rate": view["false_reject_rate"],
+        "false_accept_rate": view["false_accept_rate"],
+        "unknown_rate": view["unknown_rate"],
+        "closed_set_accuracy": float(np.mean(closed[known] == truth[known])) if known.any() else None,
+        "threshold": threshold,
+        "method": method,
+        "n_clips": int(len(first)),
+        "test_files": [{"path": fs.items[i].path, "label": str(fs.labels[i]), "predicted": p, "score": float(s)}
+                       for i, p, s in zip(first, decided, scores[method])],
+    })
+    return metrics
+
+
+# ----------------------------------------------------------------------------- model file
+
+
+def _encode_array(a):
+    import base64
+
+    a = np.ascontiguousarray(a, dtype="<f4")
+    return {"dtype": "float32", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _decode_array(d, name, source):
+    import base64
+    import binascii
+
+    try:
+        shape = tuple(int(n) for n in d["shape"])
+        raw = base64.b64decode(d["data"].encode("ascii"), validate=True)
+        if d.get("dtype") != "float32" or len(raw) != 4 * int(np.prod(shape, dtype=np.int64)):
+            raise ValueError("size")
+        return np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float64)
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
+        raise SpeechLabError(f"{source}: damaged SpeechLab model (open-set array '{name}')") from None
+
+
+def to_meta(state):
+    """The open-set state as JSON (arrays as base64 float32: plain data, no pickle)."""
+    out = {k: v for k, v in state.items() if k != "arrays"}
+    out["arrays"] = {k: _encode_array(v) for k, v in state.get("arrays", {}).items()}
+    return out
+
+
+def from_meta(meta, labels, *, source="model file"):
+    """Inverse of :func:`to_meta`, checked: shapes must fit the labels; a bad field raises SpeechLabError."""
+    def bad(what):
+        raise SpeechLabError(f"{source}: damaged SpeechLab model (open_set {what})")
+
+    if not isinstance(meta, dict):
+        bad("is not an object")
+    method = meta.get("method")
+    if method not in METHODS:
+        bad(f"method '{method}'")
+    thresholds = meta.get("thresholds")
+    if not isinstance(thresholds, dict) or not isinstance(thresholds.get(method), (int, float)):
+        bad("thresholds")
+    raw = meta.get("arrays")
+    if not isinstance(raw, dict):
+        bad("arrays")
+    arrays = {k: _decode_array(raw.get(k), k, source) for k in ("mean", "scale", "class_means", "precision")}
+    d = arrays["mean"].shape[0] if arrays["mean"].ndim == 1 else -1
+    if (arrays["scale"].shape != (d,) or arrays["class_means"].shape != (len(labels), d)
+            or arrays["precision"].shape != (d, d)):
+        bad("arrays do not fit the model's speakers and features")
+    return {**{k: v for k, v in meta.items() if k != "arrays"}, "arrays": arrays}
