@@ -25,7 +25,8 @@ def cmd_devices(args):
 
 def cmd_listen(args):
     from core.bundle import load_bundle
-    from core.recorder import Recorder, UtteranceDetector
+    from core.recorder import Recorder
+    from core.utterances import UtteranceDetector
 
     bundle = load_bundle(args.model)
     rec = Recorder(args.device)
@@ -45,17 +46,15 @@ def cmd_listen(args):
                 print(json.dumps(line), flush=True)
             else:
                 print(f"{u.start:7.2f}–{u.end:7.2f} s: {pred['label']} "
-                      f"({pred['probabilities'][pred['label']]:.0%})", flush=True)
+                      + (f"({pred['probabilities'][pred['label']]:.0%})" if pred["label"] in pred["probabilities"]
+                         else f"(score {pred.get('score', 0):.3g} < threshold {pred.get('threshold', 0):.3g})"),
+                      flush=True)
 
     t_end = time.monotonic() + args.seconds if args.seconds else None
     try:
         with rec:
             while t_end is None or time.monotonic() < t_end:
-                block = rec.read()
-                if block.size:
-                    emit(detector.feed(block))
-                else:
-                    time.sleep(0.02)
+                emit(detector.feed(rec.read(timeout=0.05)))
     except KeyboardInterrupt:
         pass
     emit(detector.flush())

@@ -17,14 +17,26 @@ if str(ROOT) not in sys.path:
 
 import pytest  # noqa: E402
 
-FSDD = (ROOT.parent / "shared" / "data" / "fsdd" / "recordings").resolve()
+FSDD = pathlib.Path(os.environ.get("SPEECHLAB_FSDD_DIR") or ROOT.parent / "shared" / "data" / "fsdd" / "recordings").resolve()
+
+
+def _in_ci():
+    """True on a CI machine (``CI`` set, as GitHub/GitLab and ``.ci/run`` do), where data must be present."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture(scope="session")
 def fsdd_dir():
-    """The 2,000 real FSDD recordings, used in place (never copied)."""
+    """The 2,000 real FSDD recordings, used in place (never copied).
+
+    Missing: a skip on a developer's machine, a failure in CI — a CI run that
+    silently skips every real-data test would pass while testing nothing.
+    """
     if not FSDD.is_dir() or not any(FSDD.glob("*.wav")):
-        pytest.skip(f"FSDD recordings not found at {FSDD}; they live in ../shared/data/fsdd/recordings")
+        message = f"FSDD recordings not found at {FSDD}; they live in ../shared/data/fsdd/recordings"
+        if _in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     return FSDD
 
 

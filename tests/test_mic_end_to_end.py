@@ -8,7 +8,7 @@ import json
 import pathlib
 import subprocess
 import sys
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -17,9 +17,11 @@ import soundfile as sf
 from core.bundle import save_bundle
 from core.datasets import scan_dataset
 from core.models.mlp import MLPClassifier
-from core.recorder import record, resample
+from core.audio import resample
+from core.recorder import record
 from core.tasks import DIGITS
 from core.training import train_model
+from tests.helpers import wait_for_recording, word, word_stream
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -54,9 +56,16 @@ def test_clip_played_into_the_microphone_gets_the_files_prediction(virtual_mic, 
     clips = _clips(test_files, 4)
     for clip in clips:
         y_file, sr_file = sf.read(clip["path"], dtype="float32")
-        player = virtual_mic.play(clip["path"], wait=False)
-        take, sr = record(len(y_file) / sr_file + 0.6, device=virtual_mic.device)
-        player.wait()
+        got = {}
+        recorder = threading.Thread(target=lambda: got.update(
+            zip(("take", "sr"), record(len(y_file) / sr_file + 0.6, device=virtual_mic.device))))
+        recorder.start()
+        try:
+            wait_for_recording()  # the take's stream is open: now speak
+            virtual_mic.play(clip["path"])
+        finally:
+            recorder.join()
+        take, sr = got["take"], got["sr"]
         # The recording really is the clip: normalised cross-correlation at the best lag.
         src = resample(y_file, sr_from=sr_file, sr_to=sr)
         corr = np.correlate(take, src, mode="valid") if take.size >= src.size else np.correlate(src, take, "valid")
@@ -89,10 +98,10 @@ def test_listen_cli_prints_one_prediction_per_utterance(virtual_mic, digits_mode
          "--seconds", f"{seconds:.1f}", "--json"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    # Wait until it listens (it says so on stderr) before playing.
+    # Wait until it listens (it says so on stderr, then opens the stream) before playing.
     line = proc.stderr.readline()
     assert "listening" in line, line
-    time.sleep(0.3)
+    wait_for_recording()
     virtual_mic.play(stream, sr)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -104,6 +113,27 @@ def test_listen_cli_prints_one_prediction_per_utterance(virtual_mic, digits_mode
         assert abs(sum(pred["probabilities"].values()) - 1) < 1e-3
         assert pred["label"] == clip["label"]
     assert lines[1]["start"] - lines[0]["end"] > 0.5  # the silence between them
+
+
+def test_listen_cli_hears_every_short_quiet_word(virtual_mic, espeak_wav, digits_model):
+    """Issue 7, defect 2: four quick digits peaking at -35 dBFS, 1.5 s apart: four lines."""
+    _, model_path, _ = digits_model
+    words = [word(espeak_wav, w, sr=16000, speed=300, peak_db=-35.0) for w in ("one", "two", "six", "eight")]
+    stream, truth = word_stream(words, sr=16000)
+    proc = subprocess.Popen(
+        [sys.executable, "main.py", "listen", str(model_path), "--device", virtual_mic.device,
+         "--seconds", f"{stream.size / 16000 + 2.5:.1f}", "--json"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert "listening" in proc.stderr.readline()
+    wait_for_recording()
+    virtual_mic.play(stream, 16000)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    lines = [json.loads(x) for x in out.splitlines() if x.strip()]
+    assert len(lines) == 4, f"expected four utterances, got {[(d['start'], d['end']) for d in lines]}\n{err}"
+    starts = [d["start"] for d in lines]
+    assert np.diff(starts) == pytest.approx(np.diff([a for a, _ in truth]), abs=0.1)
 
 
 def test_listen_cli_without_the_device_fails_with_one_line(digits_model):

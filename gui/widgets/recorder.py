@@ -39,17 +39,8 @@ from PySide6.QtWidgets import (
 from core.audio import load_audio, trim_silence
 from core.errors import NoAudioDevice, SpeechLabError
 from core.prediction import sliding_predictions
-from core.recorder import (
-    Recorder,
-    UtteranceDetector,
-    is_clipped,
-    level_dbfs,
-    list_input_devices,
-    peak_dbfs,
-    play_audio,
-    resolve_device,
-    stop_playback,
-)
+from core.recorder import Recorder, list_input_devices, play_audio, resolve_device, stop_playback
+from core.utterances import UtteranceDetector, is_clipped, level_dbfs, peak_dbfs
 
 SETTINGS_DEVICE = "recorder/device"
 SETTINGS_SAVE_DIR = "recorder/save_dir"

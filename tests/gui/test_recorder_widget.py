@@ -14,7 +14,7 @@ import pytest
 import soundfile
 from PySide6.QtCore import QSettings
 
-from core.recorder import level_dbfs
+from core.utterances import level_dbfs
 from gui.widgets.recorder import NO_PREDICTOR_TEXT, RecorderWidget
 from tests.core.test_recorder import _load, _match, _two_word_stream
 
