@@ -11,7 +11,7 @@ import sys
 
 from core.errors import SpeechLabError
 
-from . import audio, data, models
+from . import audio, data, models, speakers
 from .common import Parser
 
 
@@ -21,6 +21,7 @@ def build_parser():
     data.register(sub)
     models.register(sub)
     audio.register(sub)
+    speakers.register(sub)
     return parser
 
 

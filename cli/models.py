@@ -89,8 +89,11 @@ def cmd_train(args):
     ds = resolve_data(args, spec)
     if args.split == "loso":
         return _train_loso(args, spec, ds, config)
+    from .speakers import open_set_config
+
+    open_set = open_set_config(spec, args)  # speakers: "unknown" voices, threshold from the training data
     split = SplitConfig(kind=args.split, test_size=args.test_size, random_state=42 if args.seed is None else args.seed)
-    result = train_model(ds, task=spec.key, feature_config=config, model=model, split=split,
+    result = train_model(ds, task=spec.key, feature_config=config, model=model, split=split, open_set=open_set,
                          on_epoch=_epoch_printer(), on_progress=progress_printer(),
                          n_jobs=args.jobs, cache=not args.no_cache)
     path = save_bundle(result.bundle, args.out)
@@ -105,6 +108,10 @@ def cmd_train(args):
         "model": str(path),
         "feature_config": result.bundle.feature_config.to_dict(),
     }
+    if result.bundle.open_set:
+        from .speakers import open_set_json
+
+        out["open_set"] = open_set_json(result.metrics["open_set"])
     if result.stop_reason:
         sys.stderr.write(f"note: {result.stop_reason}\n")
     if args.json:
@@ -112,6 +119,10 @@ def cmd_train(args):
     else:
         print(f"test accuracy {out['accuracy']:.4f} (train {out['train_accuracy']:.4f}) on "
               f"{out['n_test']} test clips; model saved to {path}")
+        if "open_set" in out:
+            from .speakers import open_set_text
+
+            print(open_set_text(out["open_set"]))
     return 0
 
 
@@ -166,6 +177,10 @@ def cmd_evaluate(args):
                                        cache=not args.no_cache)
     out = {**metrics_json(metrics), "n_test": metrics["n_clips"],
            "unknown_labels": metrics["unknown_labels"], "skipped": [s.as_dict() for s in skipped]}
+    if bundle.open_set:  # speakers: clips of voices the model does not know are truth "unknown"
+        from .speakers import evaluate_json
+
+        out.update(evaluate_json(metrics))
     if args.json:
         print(json.dumps(out))
     else:
@@ -191,8 +206,9 @@ def cmd_predict(args):
         print(json.dumps(results))
     else:
         for r in results:
-            p = r["probabilities"][r["label"]]
-            print(f"{r['path']}: {r['label']} ({p:.0%})")
+            from .speakers import predict_text
+
+            print(predict_text(r))  # a speakers model may answer "unknown", with its score and threshold
     return 0 if results and not failed else 1
 
 
@@ -220,6 +236,9 @@ def register(sub):
     p.add_argument("--test-size", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=None, help="random seed (split default 42)")
     p.add_argument("--out", required=True, help="where to save the model (.slm)")
+    from .speakers import add_train_args
+
+    add_train_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
