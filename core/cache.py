@@ -18,6 +18,8 @@ import sqlite3
 
 import numpy as np
 
+from .paths import cache_dir
+
 # v2: rows are keyed by the resolved path and identified by size, mtime, inode
 # and ctime, so two folders with equal names, sizes and mtimes never share rows.
 _TABLE = "features_v2"
@@ -36,16 +38,6 @@ CREATE TABLE IF NOT EXISTS {_TABLE} (
     PRIMARY KEY (config, path)
 )
 """
-
-
-def cache_dir():
-    """The user's cache directory for SpeechLab (``SPEECHLAB_CACHE_DIR`` overrides)."""
-    env = os.environ.get("SPEECHLAB_CACHE_DIR")
-    if env:
-        return pathlib.Path(env)
-    import platformdirs
-
-    return pathlib.Path(platformdirs.user_cache_dir("SpeechLab", appauthor=False))
 
 
 def _identity(path):
