@@ -20,7 +20,7 @@ def add_train_args(p):
     g.add_argument("--unknown", default="", metavar="NAME,...",
                    help="speakers to leave out of training and test as voices never heard (false-accept rate)")
     g.add_argument("--open-set-method", choices=list(METHODS), default=None,
-                   help="how a clip is scored for 'unknown' (default: distance)")
+                   help="how a clip is scored for 'unknown' (default: combined)")
     g.add_argument("--target-frr", type=float, default=TARGET_FRR,
                    help=f"share of known speakers' calibration clips the automatic threshold may reject "
                         f"(default {TARGET_FRR})")

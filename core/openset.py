@@ -13,6 +13,11 @@ scoring below a threshold is answered ``"unknown"``. Two scorings:
     clip's windows to that speaker's mean, per feature dimension, under one
     covariance shared by all speakers (estimated with shrinkage), in the
     standardised feature space. It does not depend on the model type.
+``combined``
+    both: each score is turned into its rank among the known speakers'
+    calibration clips (0: below all of them, 1: above all), and the lower
+    rank counts, so a clip must look known to the classifier *and* lie near
+    the speaker's training data. The two fail on different voices.
 
 The threshold is chosen **from the training data only**: a share of the
 training clips (``calibration_fraction``, whole clips) is held out of the
@@ -35,11 +40,12 @@ import numpy as np
 from .errors import Cancelled, SpeechLabError
 
 UNKNOWN = "unknown"
-METHODS = ("distance", "probability")
+METHODS = ("distance", "probability", "combined")
 METHOD_TITLES = {"distance": "Distance to the speaker's training data",
-                 "probability": "Classifier probability"}
+                 "probability": "Classifier probability",
+                 "combined": "Both (the lower of the two ranks)"}
 # Chosen by benchmarks/speakers_accuracy.py (see benchmarks/RESULTS.md).
-DEFAULT_METHOD = "distance"
+DEFAULT_METHOD = "combined"
 TARGET_FRR = 0.05
 # Shrinkage of the shared covariance toward its diagonal: keeps it invertible
 # with few clips per speaker and many feature dimensions.
@@ -220,6 +226,10 @@ def clip_scores(proba, X, groups, arrays):
         "probability": mean_p.max(axis=1),
         "distance": -mean_d[np.arange(clip_ids.size), pred],
     }
+    if "cal_distance" in arrays:  # ranks among the calibration clips (see "combined")
+        ranks = [np.searchsorted(arrays[f"cal_{m}"], scores[m], side="right") / max(arrays[f"cal_{m}"].size, 1)
+                 for m in ("distance", "probability")]
+        scores["combined"] = np.minimum(*ranks)
     return clip_ids, first, pred, scores
 
 
@@ -382,6 +392,9 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
         return np.asarray(rows)[first], pred, scores
 
     _, _, cal_scores = score(fs, calibration_rows)
+    for m in ("distance", "probability"):  # the reference distributions of the combined score
+        arrays[f"cal_{m}"] = np.sort(cal_scores[m])
+    _, _, cal_scores = score(fs, calibration_rows)
     test_first, test_pred, test_scores = score(fs, test_rows)
     nh_rows = np.arange(len(never_heard.X)) if never_heard is not None else np.zeros(0, int)
     _, nh_pred, nh_scores = score(never_heard, nh_rows)
@@ -503,8 +516,9 @@ def evaluate_open(bundle, fs):
 def _encode_array(a):
     import base64
 
-    a = np.ascontiguousarray(a, dtype="<f4")
-    return {"dtype": "float32", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
+    # float64: a loaded model scores exactly as the one in memory
+    a = np.ascontiguousarray(a, dtype="<f8")
+    return {"dtype": "float64", "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
 def _decode_array(d, name, source):
@@ -514,15 +528,16 @@ def _decode_array(d, name, source):
     try:
         shape = tuple(int(n) for n in d["shape"])
         raw = base64.b64decode(d["data"].encode("ascii"), validate=True)
-        if d.get("dtype") != "float32" or len(raw) != 4 * int(np.prod(shape, dtype=np.int64)):
+        dtype = {"float64": "<f8", "float32": "<f4"}[d.get("dtype")]
+        if len(raw) != np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)):
             raise ValueError("size")
-        return np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float64)
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(np.float64)
     except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
         raise SpeechLabError(f"{source}: damaged SpeechLab model (open-set array '{name}')") from None
 
 
 def to_meta(state):
-    """The open-set state as JSON (arrays as base64 float32: plain data, no pickle)."""
+    """The open-set state as JSON (arrays as base64 little-endian float64: plain data, no pickle)."""
     out = {k: v for k, v in state.items() if k != "arrays"}
     out["arrays"] = {k: _encode_array(v) for k, v in state.get("arrays", {}).items()}
     return out
@@ -545,6 +560,13 @@ def from_meta(meta, labels, *, source="model file"):
     if not isinstance(raw, dict):
         bad("arrays")
     arrays = {k: _decode_array(raw.get(k), k, source) for k in ("mean", "scale", "class_means", "precision")}
+    for k in ("cal_distance", "cal_probability"):
+        if k in raw:
+            arrays[k] = _decode_array(raw[k], k, source)
+            if arrays[k].ndim != 1:
+                bad(f"array '{k}' must be one-dimensional")
+    if method == "combined" and "cal_distance" not in arrays:
+        bad("method 'combined' needs its calibration scores")
     d = arrays["mean"].shape[0] if arrays["mean"].ndim == 1 else -1
     if (arrays["scale"].shape != (d,) or arrays["class_means"].shape != (len(labels), d)
             or arrays["precision"].shape != (d, d)):
