@@ -214,9 +214,13 @@ def test_layers_editor_buttons_edit_the_layers(qtbot):
 def test_layers_editor_rejects_unknown_activation(qtbot):
     editor = LayersEditor()
     qtbot.addWidget(editor)
+    editor.set_layers([(64, "tanh")])
     with pytest.raises(ValueError, match="softplus"):
-        editor.set_layers([(10, "softplus")])
-    assert "relu" in ACTIVATIONS
+        editor.set_layers([(10, "softplus"), (5, "relu")])
+    assert editor.layers() == [(64, "tanh")]  # a refused list changes nothing
+    # Each row offers exactly the activations the model knows (core's list, in its order).
+    combo = editor._table.cellWidget(0, 1)
+    assert [combo.itemText(i) for i in range(combo.count())] == list(ACTIVATIONS)
 
 
 # ----------------------------------------------------------------- ResultsView
