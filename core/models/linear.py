@@ -420,7 +420,8 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable label per row, (n_samples,), from ``classes_``."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: an unfitted model says so
+        return self.classes_[proba.argmax(axis=1)]
 
     def decision_function(self, X):
         """Linear scores (n_samples, n_classes or 1)."""
