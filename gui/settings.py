@@ -1,13 +1,44 @@
-"""The one place that owns the UI settings (QSettings keys with defaults)."""
+"""The one place that owns the UI settings: every QSettings key, with its default.
+
+Anything the app remembers between launches is read and written through the
+names below, so a newcomer finds what is stored, under which key, in one file.
+"""
 from __future__ import annotations
 
 import json
 import os
+import pathlib
 
 from PySide6.QtCore import QSettings
 
 ORGANIZATION = "SpeechLab"
 APPLICATION = "SpeechLab"
+
+# -- keys (defaults beside them) ------------------------------------------------------
+#: QByteArray from QMainWindow.saveGeometry(); default: sized to the screen it opens on.
+WINDOW_GEOMETRY = "window/geometry"
+#: index of the task tab shown last; default 0 (Digits).
+WINDOW_TAB = "window/tab"
+WINDOW_TAB_DEFAULT = 0
+#: the microphone's name; default: the system's default input.
+RECORDER_DEVICE = "recorder/device"
+#: folder the last take was saved into; default: the home folder.
+RECORDER_SAVE_DIR = "recorder/save_dir"
+
+
+def task_state_key(task_key: str) -> str:
+    """JSON of a tab's panels: ``{"dataset": …, "features": …, "model": …}``; default: the task's defaults."""
+    return f"{task_key}/state"
+
+
+def model_dir_key(task_key: str) -> str:
+    """Folder a tab last saved or loaded a model in; default: the home folder."""
+    return f"{task_key}/model_dir"
+
+
+def home() -> str:
+    """The default folder for file dialogs."""
+    return str(pathlib.Path.home())
 
 
 def settings():

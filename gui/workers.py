@@ -138,3 +138,77 @@ class WorkerRunner(QObject):
             self.thread.deleteLater()
         self.worker = None
         self.thread = None
+
+
+class _QueueWorker(QObject):
+    """Lives on the queue's thread; runs one job per queued ``submitted`` signal."""
+
+    done = Signal(object, object)  # (request, result)
+    failed = Signal(object, str)
+
+    @Slot(object, object)
+    def run_job(self, fn, request):
+        try:
+            result = fn()
+        except SpeechLabError as exc:  # already a message for the user
+            self.failed.emit(request, str(exc))
+        except Exception as exc:  # a predictor can fail in any way; show it, never crash
+            self.failed.emit(request, f"{type(exc).__name__}: {exc}")
+        else:
+            self.done.emit(request, result)
+
+
+class JobQueue(QObject):
+    """Short jobs (a prediction, decoding a file) run one after another on one QThread.
+
+    Unlike :class:`WorkerRunner` (one long, stoppable task), jobs queue up and
+    run in the order submitted — a model need not be thread-safe. Connect
+    ``done(request, result)`` and ``failed(request, message)`` to bound
+    methods of GUI objects: they are delivered on the GUI thread.
+    """
+
+    done = Signal(object, object)
+    failed = Signal(object, str)
+    _submitted = Signal(object, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._pending = 0
+        self._thread = QThread()
+        self._worker = _QueueWorker()
+        self._worker.moveToThread(self._thread)
+        self._submitted.connect(self._worker.run_job)  # queued: the worker lives on the thread
+        self._worker.done.connect(self._on_done)
+        self._worker.failed.connect(self._on_failed)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted whose result has not been delivered yet."""
+        return self._pending
+
+    def submit(self, fn, request=None):
+        """Run ``fn()`` after the jobs already queued; its result comes back with ``request``."""
+        if not self._thread.isRunning():
+            raise RuntimeError("the job queue was shut down")
+        self._pending += 1
+        self._submitted.emit(fn, request)
+
+    @Slot(object, object)
+    def _on_done(self, request, result):
+        self._pending -= 1
+        self.done.emit(request, result)
+
+    @Slot(object, str)
+    def _on_failed(self, request, message):
+        self._pending -= 1
+        self.failed.emit(request, message)
+
+    def shutdown(self, timeout_ms=10000):
+        """Finish the queued jobs and stop the thread (their results are no longer delivered)."""
+        if not self._thread.isRunning():
+            return True
+        self._thread.quit()  # the event loop ends after the jobs already queued
+        ok = self._thread.wait(timeout_ms)
+        self._worker.deleteLater()
+        return ok

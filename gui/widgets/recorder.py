@@ -2,10 +2,12 @@
 
 The audio callback only queues blocks (``core.recorder.Recorder``); a 30 ms
 ``QTimer`` on the GUI thread drains the queue, moves the level meter and the
-live waveform, and feeds the utterance detector. Predictions run on a
-one-thread ``QThreadPool`` (in order, never on the GUI thread) and come back
-through a queued signal; results of an older take are still added to the
-history but never overwrite a newer take's display.
+live waveform, and feeds the utterance detector (``core.utterances``).
+Predictions and slow file decoding run in order on the app's one background
+mechanism (:class:`gui.workers.JobQueue`) and come back to bound slots on the
+GUI thread; results of an older take are still added to the history but
+never overwrite a newer take's display. The waveform/spectrogram and the
+verdict are their own widgets (``audio_view``, ``prediction_view``).
 """
 from __future__ import annotations
 
@@ -14,20 +16,16 @@ import os
 import pathlib
 
 import numpy as np
-import pyqtgraph as pg
 import soundfile
-from PySide6.QtCore import QObject, QRectF, QRunnable, QSettings, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QFont, QPalette
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -36,73 +34,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.audio import load_audio, trim_silence
+from core.audio import load_audio
 from core.errors import NoAudioDevice, SpeechLabError
 from core.prediction import sliding_predictions
 from core.recorder import Recorder, list_input_devices, play_audio, resolve_device, stop_playback
 from core.utterances import UtteranceDetector, is_clipped, level_dbfs, peak_dbfs
+from gui.settings import RECORDER_DEVICE, RECORDER_SAVE_DIR
+from gui.widgets.audio_view import AudioView
+from gui.widgets.prediction_view import PredictionView
+from gui.workers import JobQueue
 
-SETTINGS_DEVICE = "recorder/device"
-SETTINGS_SAVE_DIR = "recorder/save_dir"
 LEVEL_FLOOR_DB = -60
 QUIET_PEAK_DB = -45.0
-UNSURE_PROBABILITY = 0.5
 LIVE_SECONDS = 3.0  # the scrolling waveform while listening
-LIVE_POINTS = 4000  # decimate the live waveform: the screen cannot show more
 LEVEL_FALL_DB = 2  # per 30 ms tick: the meter falls back smoothly instead of flickering
-SPECTROGRAM_MAX_HZ = 11025  # the models see 16–22 kHz audio; nothing above this reaches them
 NO_PREDICTOR_TEXT = "Train or load a model to predict"
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)"
-_TOP_BRUSH = pg.mkBrush("#0072B2")
-_OTHER_BRUSH = pg.mkBrush("#9BB7D4")
+
+
+def timestamped_name(prefix: str) -> str:
+    """``{prefix}_YYYYmmdd_HHMMSS.wav``: the one format of a saved take's time stamp."""
+    return f"{prefix}_{datetime.datetime.now():%Y%m%d_%H%M%S}.wav"
 
 
 def default_filename(label: str) -> str:
-    """``take_YYYYmmdd_HHMMSS.wav`` (the label is not used)."""
-    return f"take_{datetime.datetime.now():%Y%m%d_%H%M%S}.wav"
-
-
-def spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 1200) -> np.ndarray:
-    """Magnitude spectrogram in dB for display.
-
-    The hop grows with the length so that at most ``max_frames`` frames are
-    computed: a 10-minute file costs the same ~10 ms as a 5 s take.
-
-    Returns
-    -------
-    np.ndarray, shape (frames, n_fft // 2 + 1), float32, dB relative to the maximum, floored at -80
-    """
-    n_fft = int(2 ** np.ceil(np.log2(max(64, 0.025 * sr))))
-    y = np.pad(np.asarray(y, np.float32), (0, max(0, n_fft - len(y))))
-    hop = max(n_fft // 4, -(-(len(y) - n_fft) // max_frames) or 1)
-    n = 1 + (len(y) - n_fft) // hop
-    index = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
-    mag = np.abs(np.fft.rfft(y[index] * np.hanning(n_fft).astype(np.float32), axis=1))
-    db = 20 * np.log10(mag + 1e-10)
-    return np.maximum(db - db.max(), -80.0).astype(np.float32)
-
-
-class _PoolSignals(QObject):
-    done = Signal(object, object)  # (request, result)
-    failed = Signal(object, str)
-
-
-class _Job(QRunnable):
-    """Run ``fn()`` on the pool and report through queued signals."""
-
-    def __init__(self, fn, request, signals):
-        super().__init__()
-        self.fn, self.request, self.signals = fn, request, signals
-
-    def run(self):
-        try:
-            result = self.fn()
-        except SpeechLabError as exc:  # already a message for the user
-            self.signals.failed.emit(self.request, str(exc))
-        except Exception as exc:  # a predictor can fail in any way; show it, never crash
-            self.signals.failed.emit(self.request, f"{type(exc).__name__}: {exc}")
-        else:
-            self.signals.done.emit(self.request, result)
+    """``{label or "take"}_YYYYmmdd_HHMMSS.wav``."""
+    return timestamped_name(label.strip() or "take") if label else timestamped_name("take")
 
 
 def _slow_to_load(path):
@@ -132,7 +89,7 @@ class RecorderWidget(QWidget):
         disables recording until another device is picked.
     settings : QSettings, optional
         Where the device choice and save folder are remembered
-        (keys ``recorder/device``, ``recorder/save_dir``); default ``QSettings()``.
+        (keys in :mod:`gui.settings`); default ``QSettings()``.
 
     Signals
     -------
@@ -165,14 +122,9 @@ class RecorderWidget(QWidget):
         self._take_id = 0
         self._quality_warnings: list[str] = []
         self._device_ok = False
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)  # predictions in order; a model need not be thread-safe
-        self._pool_signals = _PoolSignals(self)
-        self._pool_signals.done.connect(self._on_prediction)
-        self._pool_signals.failed.connect(self._on_prediction_failed)
-        self._load_signals = _PoolSignals(self)
-        self._load_signals.done.connect(self._on_file_loaded)
-        self._load_signals.failed.connect(self._on_file_failed)  # a bound slot: runs on the GUI thread
+        self.jobs = JobQueue(self)  # predictions and slow file loads, in order, off the GUI thread
+        self.jobs.done.connect(self._on_job_done)  # bound slots: they run on the GUI thread
+        self.jobs.failed.connect(self._on_job_failed)
         self._timer = QTimer(self)
         self._timer.setInterval(30)
         self._timer.timeout.connect(self._drain)
@@ -183,22 +135,57 @@ class RecorderWidget(QWidget):
 
     # ------------------------------------------------------------------ UI
     def _build(self):
-        background = self.palette().color(QPalette.ColorRole.Base)
-        foreground = self.palette().color(QPalette.ColorRole.Text)
+        self.view = AudioView()
+        self.verdict = PredictionView()
+        # The parts tests and tabs reach for, under their old names.
+        for name in ("waveform_plot", "waveform_curve", "start_marker", "end_marker",
+                     "spectrogram_plot", "spectrogram_image"):
+            setattr(self, name, getattr(self.view, name))
+        for name in ("prediction_label", "probability_plot", "probability_bars", "warning_label", "history_list"):
+            setattr(self, name, getattr(self.verdict, name))
 
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(self._build_device_row())
+        left_layout.addWidget(self.device_message)
+        left_layout.addLayout(self._build_record_row())
+        left_layout.addWidget(self.view, 1)
+        left_layout.addLayout(self._build_take_row())
+        left_layout.addWidget(self.status_label)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.verdict)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._update_buttons()
+
+    def _build_device_row(self):
         self.device_combo = QComboBox()
         self.device_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.device_combo.setMinimumContentsLength(18)
+        self.device_combo.setMinimumContentsLength(12)
         self.device_combo.setPlaceholderText("choose a microphone")
         self.device_combo.activated.connect(self._on_device_chosen)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Look for microphones plugged in since start-up")
-        self.refresh_button.clicked.connect(lambda: self._refresh_devices(wanted=self._current_device_name()))
+        self.refresh_button.clicked.connect(self._on_refresh_clicked)
         self.device_message = QLabel()
         self.device_message.setWordWrap(True)
         self.device_message.setStyleSheet("color: #B00020;")
         self.device_message.hide()
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Microphone:"))
+        row.addWidget(self.device_combo, 1)
+        row.addWidget(self.refresh_button)
+        return row
 
+    def _build_record_row(self):
         self.record_button = QPushButton("● Record")
         self.record_button.setCheckable(True)
         self.record_button.setToolTip("Start a take; press again to stop (or it stops after the fixed length)")
@@ -221,36 +208,16 @@ class RecorderWidget(QWidget):
         self.level_bar.setValue(LEVEL_FLOOR_DB)
         self.level_bar.setFormat("%v dBFS")
         self.level_bar.setToolTip("Input level (RMS)")
-        self.level_bar.setMinimumWidth(120)
+        self.level_bar.setMinimumWidth(60)
+        row = QHBoxLayout()
+        row.addWidget(self.record_button)
+        row.addWidget(self.fixed_check)
+        row.addWidget(self.seconds_spin)
+        row.addWidget(self.listen_button)
+        row.addWidget(self.level_bar, 1)
+        return row
 
-        self.waveform_plot = pg.PlotWidget(background=background)
-        self.waveform_plot.setMenuEnabled(False)
-        self.waveform_plot.setMouseEnabled(x=True, y=False)
-        self.waveform_plot.setYRange(-1, 1)
-        self.waveform_plot.setLabel("bottom", "time", units="s")
-        self.waveform_plot.getAxis("left").setTicks([[(-1, "-1"), (0, "0"), (1, "1")]])
-        self.waveform_plot.setMinimumHeight(110)
-        self.waveform_curve = self.waveform_plot.plot(pen=pg.mkPen("#0072B2", width=1))
-        self.waveform_curve.setDownsampling(auto=True, method="peak")
-        self.waveform_curve.setClipToView(True)
-        marker_pen = pg.mkPen("#D55E00", width=2, style=Qt.PenStyle.DashLine)
-        self.start_marker = pg.InfiniteLine(angle=90, movable=False, pen=marker_pen)
-        self.end_marker = pg.InfiniteLine(angle=90, movable=False, pen=marker_pen)
-        for line in (self.start_marker, self.end_marker):
-            line.setToolTip("Speech start / end (silence trimmed)")
-            line.hide()
-            self.waveform_plot.addItem(line)
-
-        self.spectrogram_plot = pg.PlotWidget(background=background)
-        self.spectrogram_plot.setMenuEnabled(False)
-        self.spectrogram_plot.setMouseEnabled(x=False, y=False)
-        self.spectrogram_plot.setLabel("bottom", "time", units="s")
-        self.spectrogram_plot.setLabel("left", "frequency", units="Hz")
-        self.spectrogram_plot.setMinimumHeight(130)
-        self.spectrogram_image = pg.ImageItem()
-        self.spectrogram_image.setColorMap(pg.colormap.get("viridis"))
-        self.spectrogram_plot.addItem(self.spectrogram_image)
-
+    def _build_take_row(self):
         self.play_button = QPushButton("▶ Play")
         self.play_button.clicked.connect(self.play)
         self.label_edit = QLineEdit()
@@ -262,87 +229,12 @@ class RecorderWidget(QWidget):
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
-        self.prediction_label = QLabel()
-        self.prediction_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.prediction_label.setWordWrap(True)
-        self.prediction_label.setMinimumHeight(56)
-        self._big_font = QFont(self.font())
-        self._big_font.setPointSizeF(self.font().pointSizeF() * 2.6)
-        self._big_font.setBold(True)
-        self._hint_font = QFont(self.font())
-        self._hint_font.setItalic(True)
-        self.probability_plot = pg.PlotWidget(background=background)
-        self.probability_plot.setMenuEnabled(False)
-        self.probability_plot.setMouseEnabled(x=False, y=False)
-        self.probability_plot.setXRange(0, 1.04, padding=0)  # room for the "1.0" tick
-        self.probability_plot.setLabel("bottom", "probability")
-        self.probability_plot.getPlotItem().invertY(True)  # top label first
-        self.probability_plot.setMinimumHeight(140)
-        self.probability_bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brushes=[])
-        self.probability_plot.addItem(self.probability_bars)
-        self.warning_label = QLabel()
-        self.warning_label.setWordWrap(True)
-        self.warning_label.setStyleSheet("color: #A65A00;")
-        self.history_list = QListWidget()
-        self.history_list.setToolTip("Predictions, newest last")
-
-        # Equal left-axis widths keep the waveform's and the spectrogram's time axes aligned.
-        self.waveform_plot.getAxis("left").setWidth(48)
-        self.spectrogram_plot.getAxis("left").setWidth(48)
-        for plot in (self.waveform_plot, self.spectrogram_plot, self.probability_plot):
-            for axis in ("left", "bottom"):
-                plot.getAxis(axis).setTextPen(foreground)
-                plot.getAxis(axis).setPen(foreground)
-
-        device_row = QHBoxLayout()
-        device_row.addWidget(QLabel("Microphone:"))
-        device_row.addWidget(self.device_combo, 1)
-        device_row.addWidget(self.refresh_button)
-        record_row = QHBoxLayout()
-        record_row.addWidget(self.record_button)
-        record_row.addWidget(self.fixed_check)
-        record_row.addWidget(self.seconds_spin)
-        record_row.addWidget(self.listen_button)
-        record_row.addWidget(self.level_bar, 1)
-        take_row = QHBoxLayout()
-        take_row.addWidget(self.play_button)
-        take_row.addWidget(self.label_edit, 1)
-        take_row.addWidget(self.save_button)
-        take_row.addWidget(self.open_button)
-
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addLayout(device_row)
-        left_layout.addWidget(self.device_message)
-        left_layout.addLayout(record_row)
-        left_layout.addWidget(self.waveform_plot, 2)
-        left_layout.addWidget(self.spectrogram_plot, 3)
-        left_layout.addLayout(take_row)
-        left_layout.addWidget(self.status_label)
-
-        right = QWidget()
-        right_layout = QGridLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.prediction_label, 0, 0)
-        right_layout.addWidget(self.probability_plot, 1, 0)
-        right_layout.addWidget(self.warning_label, 2, 0)
-        right_layout.addWidget(QLabel("History"), 3, 0)
-        right_layout.addWidget(self.history_list, 4, 0)
-        right_layout.setRowStretch(1, 3)
-        right_layout.setRowStretch(4, 2)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setChildrenCollapsible(False)
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._update_buttons()
+        row = QHBoxLayout()
+        row.addWidget(self.play_button)
+        row.addWidget(self.label_edit, 1)
+        row.addWidget(self.save_button)
+        row.addWidget(self.open_button)
+        return row
 
     # ------------------------------------------------------------- public API
     def set_predictor(self, predictor, *, windows=False) -> None:
@@ -355,8 +247,8 @@ class RecorderWidget(QWidget):
         self._predictor = predictor
         self._predictor_windows = bool(windows)
         if predictor is None:
-            self._show_hint(NO_PREDICTOR_TEXT)
-            self._set_bars({})
+            self.verdict.show_hint(NO_PREDICTOR_TEXT)
+            self.verdict.set_bars({})
 
     def set_default_seconds(self, seconds: float) -> None:
         """Fixed take length (and the window for long files): 1 s for digits, 5 s for genres."""
@@ -393,7 +285,7 @@ class RecorderWidget(QWidget):
         name = pathlib.Path(path).name
         if _slow_to_load(path):
             self._status(f"Loading {name}…")
-            self._pool.start(_Job(lambda: load_audio(path), {"name": name}, self._load_signals))
+            self.jobs.submit(lambda: load_audio(path), {"kind": "file", "name": name})
             return True
         try:
             y, sr = load_audio(path)
@@ -403,8 +295,18 @@ class RecorderWidget(QWidget):
         self._on_file_loaded({"name": name}, (y, sr))
         return True
 
-    def _on_file_failed(self, request, message):
-        self._status(message, error=True)
+    def _on_job_done(self, request, result):
+        if request["kind"] == "file":
+            self._on_file_loaded(request, result)
+        else:
+            self._on_prediction(request, result)
+
+    def _on_job_failed(self, request, message):
+        if request["kind"] == "file":
+            self._status(message, error=True)
+        elif request["take_id"] == self._take_id:
+            self.verdict.show_hint("Prediction failed")
+            self.warning_label.setText(message)
 
     def _on_file_loaded(self, request, loaded):
         y, sr = loaded
@@ -448,7 +350,7 @@ class RecorderWidget(QWidget):
             self._recorder = None
         self._mode = None
         stop_playback()
-        self._pool.waitForDone()
+        self.jobs.shutdown()
 
     def closeEvent(self, event):
         self.shutdown()
@@ -458,13 +360,16 @@ class RecorderWidget(QWidget):
     def _current_device_name(self):
         return self.device_combo.currentData()
 
+    def _on_refresh_clicked(self):
+        self._refresh_devices(wanted=self._current_device_name())
+
     def _refresh_devices(self, *, wanted=None, rescan=True):
         if self._mode is not None:
             return
         if rescan:
             stop_playback()
         devices = list_input_devices(rescan=rescan)
-        remembered = self._settings.value(SETTINGS_DEVICE, None) if wanted is None else None
+        remembered = self._settings.value(RECORDER_DEVICE, None) if wanted is None else None
         self.device_combo.clear()
         for d in devices:
             text = f"{d.name} ({d.hostapi})" + ("  — default" if d.is_default else "")
@@ -486,7 +391,7 @@ class RecorderWidget(QWidget):
 
     def _on_device_chosen(self, index):
         name = self.device_combo.itemData(index)
-        self._settings.setValue(SETTINGS_DEVICE, name)
+        self._settings.setValue(RECORDER_DEVICE, name)
         try:
             resolve_device(name)
         except NoAudioDevice as exc:
@@ -528,9 +433,7 @@ class RecorderWidget(QWidget):
             return False
         self._live = np.zeros(0, np.float32)
         self._collected = 0
-        self.waveform_curve.setData([], [])
-        self._hide_markers()
-        self.waveform_plot.enableAutoRange(x=True)
+        self.view.clear_live()
         self._timer.start()
         return True
 
@@ -619,7 +522,7 @@ class RecorderWidget(QWidget):
         # the same however long the take or the listening session has run.
         self._collected += block.size
         self._live = np.concatenate([self._live, block])[-int(LIVE_SECONDS * sr) :]
-        self._show_live(self._live, sr, (self._collected - len(self._live)) / sr)
+        self.view.show_live(self._live, sr, (self._collected - len(self._live)) / sr)
         if self._mode == "take":
             self._parts.append(block)
             if self.fixed_check.isChecked() and self._collected >= self.seconds_spin.value() * sr:
@@ -649,32 +552,11 @@ class RecorderWidget(QWidget):
         self.take_ready.emit(utterance.audio, sr)
 
     # ---------------------------------------------------------------- display
-    def _show_live(self, y, sr, t0):
-        step = max(1, len(y) // LIVE_POINTS)
-        self.waveform_curve.setData(t0 + np.arange(0, len(y), step) / sr, y[::step])
-
-    def _hide_markers(self):
-        self.start_marker.hide()
-        self.end_marker.hide()
-
     def _show_take(self, y, sr, *, source, windows=False, show_waveform=True):
         y = np.ascontiguousarray(y, dtype=np.float32)
         self._take, self._take_sr = y, int(sr)
         self._take_id += 1
-        duration = len(y) / sr
-        if show_waveform:
-            self.waveform_curve.setData(np.arange(len(y)) / sr, y)
-            _, (start, end) = trim_silence(y, sr=sr)
-            self.start_marker.setValue(start / sr)
-            self.end_marker.setValue(end / sr)
-            self.start_marker.show()
-            self.end_marker.show()
-            self.waveform_plot.setXRange(0, duration, padding=0.01)
-        spec = spectrogram(y, sr)
-        self.spectrogram_image.setImage(spec, autoLevels=False, levels=(-80, 0))
-        self.spectrogram_image.setRect(QRectF(0, 0, duration, sr / 2))
-        self.spectrogram_plot.setYRange(0, min(sr / 2, SPECTROGRAM_MAX_HZ), padding=0)
-        self.spectrogram_plot.setXRange(0, duration, padding=0.01)
+        self.view.show_take(y, int(sr), show_waveform=show_waveform)
 
         self._quality_warnings = []
         if is_clipped(y):
@@ -689,72 +571,30 @@ class RecorderWidget(QWidget):
 
     def _submit_prediction(self, y, sr, source, windows):
         predictor = self._predictor
-        window = int(round(self.seconds_spin.value() * sr))
         clip_seconds = self.seconds_spin.value() if windows and not self._predictor_windows else None
-        request = {"take_id": self._take_id, "source": source, "time": datetime.datetime.now()}
+        request = {"kind": "prediction", "take_id": self._take_id, "source": source, "time": datetime.datetime.now()}
 
         def work():
             return sliding_predictions(predictor, y, sr, clip_seconds=clip_seconds)
 
-        self._pool.start(_Job(work, request, self._pool_signals))
+        self.jobs.submit(work, request)
 
     def _on_prediction(self, request, result):
         clock = request["time"].strftime("%H:%M:%S")
         source = request["source"]
         if len(result.get("windows") or ()) > 1:  # a long file, window by window
             for w in result["windows"]:
-                self._add_history(f"{clock}  {source} {w['start']:.1f}–{w['end']:.1f} s", w)
+                self.verdict.add_history(f"{clock}  {source} {w['start']:.1f}–{w['end']:.1f} s", w)
         else:
-            self._add_history(f"{clock}  {source}", result)
+            self.verdict.add_history(f"{clock}  {source}", result)
         shown = dict(result)
         shown["source"] = source
         if request["take_id"] == self._take_id:
             self._show_prediction(shown)
         self.prediction_made.emit(shown)
 
-    def _on_prediction_failed(self, request, message):
-        if request["take_id"] == self._take_id:
-            self._show_hint("Prediction failed")
-            self.warning_label.setText(message)
-
-    def _add_history(self, prefix, prediction):
-        probability = prediction.get("probabilities", {}).get(prediction["label"])
-        text = f"{prefix}:  {prediction['label']}"
-        if probability is not None:
-            text += f"  ({probability:.0%})"
-        self.history_list.addItem(text)
-        self.history_list.scrollToBottom()
-
     def _show_prediction(self, prediction):
-        probabilities = prediction.get("probabilities", {})
-        label = str(prediction["label"])
-        self.prediction_label.setFont(self._big_font)
-        self.prediction_label.setText(label)
-        self._set_bars(probabilities, top=label)
-        warnings = list(self._quality_warnings)
-        top = probabilities.get(label)
-        if top is not None and top < UNSURE_PROBABILITY:
-            warnings.insert(0, f"Unsure: the top class has only {top:.0%}.")
-        self.warning_label.setText("\n".join(warnings))
-
-    def _show_hint(self, text):
-        self.prediction_label.setFont(self._hint_font)
-        self.prediction_label.setText(text)
-
-    def _set_bars(self, probabilities, top=None):
-        labels = [str(k) for k in probabilities]
-        values = [float(v) for v in probabilities.values()]
-        self.probability_bars.setOpts(
-            x0=np.zeros(len(values)),
-            y=np.arange(len(values)),
-            width=np.array(values),
-            height=0.7,
-            brushes=[_TOP_BRUSH if k == top else _OTHER_BRUSH for k in labels],
-        )
-        self.probability_plot.getAxis("left").setTicks(
-            [[(i, f"{k}  {v:.0%}") for i, (k, v) in enumerate(zip(labels, values))]]
-        )
-        self.probability_plot.setYRange(-0.5, max(len(values), 1) - 0.5, padding=0.02)
+        self.verdict.show_prediction(prediction, self._quality_warnings)
 
     def _status(self, text, *, error=False):
         self.status_label.setStyleSheet("color: #B00020;" if error else "")
@@ -773,7 +613,7 @@ class RecorderWidget(QWidget):
             self.open_file(path)
 
     def _on_save_clicked(self):
-        start = str(self._settings.value(SETTINGS_SAVE_DIR, str(pathlib.Path.home())))
+        start = str(self._settings.value(RECORDER_SAVE_DIR, str(pathlib.Path.home())))
         folder = QFileDialog.getExistingDirectory(self, "Save take into folder", start)
         if not folder:
             return
@@ -782,5 +622,5 @@ class RecorderWidget(QWidget):
         except (OSError, SpeechLabError) as exc:
             self._status(f"Could not save the take: {exc}", error=True)
             return
-        self._settings.setValue(SETTINGS_SAVE_DIR, folder)
+        self._settings.setValue(RECORDER_SAVE_DIR, folder)
         self._status(f"Saved {path}")

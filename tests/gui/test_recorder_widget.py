@@ -16,7 +16,9 @@ from PySide6.QtCore import QSettings
 
 from core.utterances import level_dbfs
 from gui.widgets.recorder import NO_PREDICTOR_TEXT, RecorderWidget
-from tests.core.test_recorder import _load, _match, _two_word_stream
+from tests.core.test_recorder import _match
+from tests.core.test_utterances import _two_word_stream
+from tests.helpers import load as _load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -128,11 +130,14 @@ def test_listening_continuously_predicts_each_word(make_widget, qtbot, virtual_m
     y, _ = _two_word_stream(espeak_wav, noise_db=-120)
     widget.listen_button.click()
     assert not widget.record_button.isEnabled()
-    virtual_mic.play(y, 16000, wait=False)
-    qtbot.waitUntil(lambda: len(_history(widget)) >= 2, timeout=8000)
-    qtbot.wait(400)  # nothing else may turn up after the second word
-    widget.listen_button.click()
-    qtbot.waitUntil(lambda: widget._pool.activeThreadCount() == 0)
+    rate = widget._recorder.samplerate
+    before = widget._collected
+    player = virtual_mic.play(y, 16000, wait=False)
+    # Every sample played has come back through the microphone (a condition on the data)…
+    qtbot.waitUntil(lambda: player.poll() is not None and widget._collected >= before + len(y) / 16000 * rate,
+                    timeout=15000)
+    widget.listen_button.click()  # …then stopping flushes the detector,
+    qtbot.waitUntil(lambda: widget.jobs.pending == 0)  # and every prediction is back.
     history = _history(widget)
     assert len(history) == 2
     assert all("loud" in line and "word at" in line for line in history)

@@ -265,3 +265,40 @@ def test_results_view_hides_missing_optional_scores(qtbot):
     qtbot.waitExposed(view)
     assert not view._scores["balanced_accuracy"].isVisible()
     assert view._scores["accuracy"].isVisible()
+
+
+# ----------------------------------------------------------------- JobQueue
+def test_job_queue_runs_jobs_in_order_off_the_gui_thread_and_delivers_on_it(qtbot):
+    import threading
+
+    from PySide6.QtCore import QObject, QThread
+
+    from gui.workers import JobQueue
+
+    class Receiver(QObject):
+        def __init__(self):
+            super().__init__()
+            self.got = []
+
+        def on_done(self, request, result):
+            self.got.append((request, result, QThread.currentThread() is self.thread()))
+
+        def on_failed(self, request, message):
+            self.got.append((request, message, QThread.currentThread() is self.thread()))
+
+    gui_thread = threading.get_ident()
+    queue, receiver = JobQueue(), Receiver()
+    queue.done.connect(receiver.on_done)
+    queue.failed.connect(receiver.on_failed)
+    for i in range(5):
+        queue.submit(lambda i=i: (i, threading.get_ident() != gui_thread), i)
+    queue.submit(lambda: 1 / 0, "bad")
+    assert queue.pending == 6
+    qtbot.waitUntil(lambda: queue.pending == 0)
+    assert [g[0] for g in receiver.got] == [0, 1, 2, 3, 4, "bad"]  # in the order submitted
+    assert all(result == (i, True) for i, (_, result, _) in enumerate(receiver.got[:5]))  # ran off the GUI thread
+    assert receiver.got[5][1] == "ZeroDivisionError: division by zero"
+    assert all(on_gui for *_, on_gui in receiver.got)  # delivered on the GUI thread
+    assert queue.shutdown()
+    with pytest.raises(RuntimeError):
+        queue.submit(lambda: None)

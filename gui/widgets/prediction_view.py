@@ -1,0 +1,98 @@
+"""The model's verdict on a take: the label in large type, probability bars, warnings and a history."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QPalette
+from PySide6.QtWidgets import QGridLayout, QLabel, QListWidget, QWidget
+
+UNSURE_PROBABILITY = 0.5
+_TOP_BRUSH = pg.mkBrush("#0072B2")
+_OTHER_BRUSH = pg.mkBrush("#9BB7D4")
+
+
+class PredictionView(QWidget):
+    """``prediction_label``, ``probability_plot`` / ``probability_bars``, ``warning_label``, ``history_list``."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        background = self.palette().color(QPalette.ColorRole.Base)
+        foreground = self.palette().color(QPalette.ColorRole.Text)
+        self.prediction_label = QLabel()
+        self.prediction_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.prediction_label.setWordWrap(True)
+        self.prediction_label.setMinimumHeight(48)
+        self._big_font = QFont(self.font())
+        self._big_font.setPointSizeF(self.font().pointSizeF() * 2.6)
+        self._big_font.setBold(True)
+        self._hint_font = QFont(self.font())
+        self._hint_font.setItalic(True)
+        self.probability_plot = pg.PlotWidget(background=background)
+        self.probability_plot.setMenuEnabled(False)
+        self.probability_plot.setMouseEnabled(x=False, y=False)
+        self.probability_plot.setXRange(0, 1.04, padding=0)  # room for the "1.0" tick
+        self.probability_plot.setLabel("bottom", "probability")
+        self.probability_plot.getPlotItem().invertY(True)  # top label first
+        self.probability_plot.setMinimumHeight(100)
+        for axis in ("left", "bottom"):
+            self.probability_plot.getAxis(axis).setTextPen(foreground)
+            self.probability_plot.getAxis(axis).setPen(foreground)
+        self.probability_bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brushes=[])
+        self.probability_plot.addItem(self.probability_bars)
+        self.warning_label = QLabel()
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #A65A00;")
+        self.history_list = QListWidget()
+        self.history_list.setToolTip("Predictions, newest last")
+        self.history_list.setMinimumHeight(40)
+
+        lay = QGridLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.prediction_label, 0, 0)
+        lay.addWidget(self.probability_plot, 1, 0)
+        lay.addWidget(self.warning_label, 2, 0)
+        lay.addWidget(QLabel("History"), 3, 0)
+        lay.addWidget(self.history_list, 4, 0)
+        lay.setRowStretch(1, 3)
+        lay.setRowStretch(4, 2)
+
+    def show_hint(self, text):
+        self.prediction_label.setFont(self._hint_font)
+        self.prediction_label.setText(text)
+
+    def show_prediction(self, prediction, warnings=()):
+        """Show ``{"label", "probabilities"}``; ``warnings`` about the take come below the bars."""
+        probabilities = prediction.get("probabilities", {})
+        label = str(prediction["label"])
+        self.prediction_label.setFont(self._big_font)
+        self.prediction_label.setText(label)
+        self.set_bars(probabilities, top=label)
+        warnings = list(warnings)
+        top = probabilities.get(label)
+        if top is not None and top < UNSURE_PROBABILITY:
+            warnings.insert(0, f"Unsure: the top class has only {top:.0%}.")
+        self.warning_label.setText("\n".join(warnings))
+
+    def add_history(self, prefix, prediction):
+        probability = prediction.get("probabilities", {}).get(prediction["label"])
+        text = f"{prefix}:  {prediction['label']}"
+        if probability is not None:
+            text += f"  ({probability:.0%})"
+        self.history_list.addItem(text)
+        self.history_list.scrollToBottom()
+
+    def set_bars(self, probabilities, top=None):
+        labels = [str(k) for k in probabilities]
+        values = [float(v) for v in probabilities.values()]
+        self.probability_bars.setOpts(
+            x0=np.zeros(len(values)),
+            y=np.arange(len(values)),
+            width=np.array(values),
+            height=0.7,
+            brushes=[_TOP_BRUSH if k == top else _OTHER_BRUSH for k in labels],
+        )
+        self.probability_plot.getAxis("left").setTicks(
+            [[(i, f"{k}  {v:.0%}") for i, (k, v) in enumerate(zip(labels, values))]]
+        )
+        self.probability_plot.setYRange(-0.5, max(len(values), 1) - 0.5, padding=0.02)
