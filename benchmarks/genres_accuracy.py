@@ -47,7 +47,7 @@ DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" /
 
 REPORT_MODEL = dict(conv_blocks=REPORT_BLOCKS, head="flatten", dense_units=(), dropout=0.0, optimizer="adam",
                     learning_rate=1e-4, epochs=30, batch_size=32, early_stopping=False, validation_fraction=0.0,
-                    standardize=False, freq_mask=0.0, time_mask=0.0, time_shift=0.0)
+                    standardize=False, freq_mask=0.0, time_mask=0.0, time_shift=0.0, bn_momentum=0.99)
 
 
 def configurations(variants):
@@ -68,9 +68,14 @@ def configurations(variants):
             ("cnn-noaug", "default CNN without SpecAugment", cnn.type, {**p, "freq_mask": 0.0, "time_mask": 0.0},
              logmel),
             ("cnn-64px", "default CNN on 64×64 images", cnn.type, p, dataclasses.replace(logmel, image_size=64)),
+            ("cnn-64px-noval", "default CNN on 64×64 images, 30 epochs, no validation hold-out", cnn.type,
+             {**p, "validation_fraction": 0.0, "early_stopping": False, "epochs": 30},
+             dataclasses.replace(logmel, image_size=64)),
             ("cnn-wide", "CNN 32-64-128 filters", cnn.type,
              {**p, "conv_blocks": tuple({**b, "filters": 2 * b["filters"]} for b in p["conv_blocks"])}, logmel),
             ("cnn-report-windows", "report's CNN on 3 s windows", "keras-cnn", REPORT_MODEL, logmel),
+            ("report-bn0.9", "report's CNN, whole clip, BatchNorm momentum 0.9", "keras-cnn",
+             {**REPORT_MODEL, "bn_momentum": 0.9}, dataclasses.replace(logmel, window_seconds=None)),
             ("logreg-C0.1", "music-stats + logistic regression, C=0.1", logreg.type, {**logreg.params, "C": 0.1},
              GENRES.feature_config(logreg.feature)),
             ("logreg-whole", "music-stats + logistic regression, whole clips", logreg.type, dict(logreg.params),

@@ -276,6 +276,12 @@ class KerasCNNClassifier:
     time_shift : float
         Roll each training image in time by up to this fraction (a random
         window offset); 0 = off.
+    bn_momentum : float
+        Momentum of the BatchNormalization running statistics. Keras' 0.99
+        needs hundreds of steps before they match the data; with a few
+        dozen tracks (15 batches an epoch) the network then predicts from
+        stale statistics and scores at chance, so 0.9 by default (the
+        report's preset keeps 0.99).
     random_state : int or None
         Seeds weights, shuffling, the validation split and augmentation.
     report_every : int
@@ -285,7 +291,7 @@ class KerasCNNClassifier:
     def __init__(self, *, conv_blocks=DEFAULT_BLOCKS, head="global-avg", dense_units=(64,), dropout=0.3,
                  optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32, early_stopping=True,
                  validation_fraction=0.15, patience=10, standardize=True, freq_mask=0.15, time_mask=0.15,
-                 time_shift=0.0, random_state=None, report_every=1):
+                 time_shift=0.0, bn_momentum=0.9, random_state=None, report_every=1):
         self.conv_blocks = conv_blocks
         self.head = head
         self.dense_units = dense_units
@@ -301,6 +307,7 @@ class KerasCNNClassifier:
         self.freq_mask = freq_mask
         self.time_mask = time_mask
         self.time_shift = time_shift
+        self.bn_momentum = bn_momentum
         self.random_state = random_state
         self.report_every = report_every
 
@@ -308,7 +315,7 @@ class KerasCNNClassifier:
 
     _PARAMS = ("conv_blocks", "head", "dense_units", "dropout", "optimizer", "learning_rate", "epochs", "batch_size",
                "early_stopping", "validation_fraction", "patience", "standardize", "freq_mask", "time_mask",
-               "time_shift", "random_state", "report_every")
+               "time_shift", "bn_momentum", "random_state", "report_every")
 
     def get_params(self, deep=True):
         return {k: getattr(self, k) for k in self._PARAMS}
@@ -340,6 +347,7 @@ class KerasCNNClassifier:
             ("freq_mask", 0 <= float(self.freq_mask) < 1),
             ("time_mask", 0 <= float(self.time_mask) < 1),
             ("time_shift", 0 <= float(self.time_shift) <= 1),
+            ("bn_momentum", 0 <= float(self.bn_momentum) < 1),
             ("report_every", int(self.report_every) >= 0),
         )
         for field, ok in checks:
@@ -368,7 +376,7 @@ class KerasCNNClassifier:
             if b["pool"] > 1:
                 net.append(layers.MaxPooling2D(b["pool"], strides=b["pool_stride"] or b["pool"], name=f"pool{i}"))
             if b["batch_norm"]:
-                net.append(layers.BatchNormalization(name=f"bn{i}"))
+                net.append(layers.BatchNormalization(momentum=float(self.bn_momentum), name=f"bn{i}"))
             if b["dropout"]:
                 net.append(layers.Dropout(b["dropout"], name=f"drop{i}"))
         net.append({"flatten": layers.Flatten, "global-avg": layers.GlobalAveragePooling2D,

@@ -1,0 +1,485 @@
+"""The Genres tab: a Keras CNN on log-mel windows (or summary features with logistic regression),
+track-level results, and a genre timeline for songs and live music.
+
+TensorFlow is imported only in the worker, when a CNN is built or a CNN
+model file is loaded; this module imports neither TensorFlow nor Keras (the
+parameter count comes from :func:`core.models.cnn.layer_plan`).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+    QSpinBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
+)
+
+from core.models.cnn import HEADS, OPTIMIZERS, REPORT_BLOCKS, layer_plan
+from core.tasks import GENRES
+from gui.panels import _select_data
+from gui.tabs.base import TaskTab
+from gui.widgets.conv_blocks_editor import ConvBlocksEditor
+from gui.widgets.genre_timeline import GenreTimeline, LiveGenreListener
+
+# The course report's Q3 model and training (whole 128×128 clip images, random 80/20, seed 42).
+REPORT_CNN = dict(conv_blocks=REPORT_BLOCKS, head="flatten", dense_units=(), dropout=0.0, optimizer="adam",
+                  learning_rate=1e-4, epochs=30, batch_size=32, early_stopping=False, validation_fraction=0.0,
+                  standardize=False, freq_mask=0.0, time_mask=0.0, time_shift=0.0, bn_momentum=0.99)
+REPORT_ACCURACY = 68.0
+
+
+class WindowsPanel(QGroupBox):
+    """Window length, training overlap and image size: the parts of the features a genre model is about.
+
+    Kept in step with the shared FeaturesPanel through its public ``config``/``set_config``.
+    """
+
+    changed = Signal()
+
+    def __init__(self, features_panel, parent=None):
+        super().__init__("Windows", parent)
+        self.features_panel = features_panel
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        form.setContentsMargins(6, 6, 6, 6)
+        self.window = QDoubleSpinBox()
+        self.window.setRange(0.0, 30.0)
+        self.window.setSingleStep(0.5)
+        self.window.setDecimals(1)
+        self.window.setSuffix(" s")
+        self.window.setSpecialValueText("whole clip (the report)")
+        self.window.setToolTip("Cut every clip into windows this long: each window is one training example and a\n"
+                               "track's genre is the mean of its windows' probabilities. 0 = one image per clip.")
+        self.overlap = QSpinBox()
+        self.overlap.setRange(0, 90)
+        self.overlap.setSingleStep(25)
+        self.overlap.setSuffix(" %")
+        self.overlap.setToolTip("Share of a window repeated in the next (more training examples; prediction uses it too)")
+        self.image = QSpinBox()
+        self.image.setRange(16, 256)
+        self.image.setSingleStep(16)
+        self.image.setToolTip("Side of the log-mel image the CNN sees (the report: 128)")
+        row = QHBoxLayout()
+        row.addWidget(self.window, 2)
+        row.addWidget(QLabel("overlap"))
+        row.addWidget(self.overlap, 1)
+        form.addRow("Window", row)
+        self.image_label = QLabel("Image size")
+        form.addRow(self.image_label, self.image)
+        for w in (self.window, self.overlap, self.image):
+            w.valueChanged.connect(self._push)
+        features_panel.changed.connect(self.pull)
+        self.pull()
+
+    def pull(self):
+        """Show the features panel's window settings."""
+        cfg = self.features_panel.config()
+        for w in (self.window, self.overlap, self.image):
+            w.blockSignals(True)
+        self.window.setValue(cfg.window_seconds or 0.0)
+        self.overlap.setValue(int(round(100 * cfg.window_overlap)))
+        self.image.setValue(cfg.image_size)
+        for w in (self.window, self.overlap, self.image):
+            w.blockSignals(False)
+        self.overlap.setEnabled(cfg.window_seconds is not None)
+        is_image = cfg.name == "logmel-128"
+        self.image.setVisible(is_image)
+        self.image_label.setVisible(is_image)
+        self.changed.emit()
+
+    def _push(self, *_):
+        cfg = self.features_panel.config()
+        self.features_panel.set_config(dataclasses.replace(
+            cfg, window_seconds=self.window.value() or None, window_overlap=self.overlap.value() / 100.0,
+            image_size=self.image.value()))
+
+
+class GenreModelPanel(QGroupBox):
+    """Model choice (CNN or the logistic-regression baseline) and its settings, with a live parameter count."""
+
+    changed = Signal()
+    model_switched = Signal(str)
+    report_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Model", parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        top = QHBoxLayout()
+        self.choice = QComboBox()
+        for m in GENRES.models:
+            self.choice.addItem(m.title, m.key)
+        self.choice.currentIndexChanged.connect(self._on_choice)
+        top.addWidget(self.choice, 1)
+        self.report_button = QPushButton("Reproduce the report")
+        self.report_button.setToolTip("The course report's Q3: one 128×128 log-mel image per whole clip, Conv2D 32 →\n"
+                                      "MaxPool 3/2 → BatchNorm → Flatten → softmax, Adam 1e-4, 30 epochs, batch 32,\n"
+                                      f"random 80/20 split with seed 42 (the report: {REPORT_ACCURACY:.0f} % on GTZAN)")
+        self.report_button.clicked.connect(self.report_requested)
+        top.addWidget(self.report_button)
+        lay.addLayout(top)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._cnn_page())
+        self.pages.addWidget(self._logreg_page())
+        lay.addWidget(self.pages)
+
+        form = QFormLayout()
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(42)
+        self.seed.setToolTip("Random seed: weights, shuffling, augmentation and the train/test split")
+        form.addRow("Random seed", self.seed)
+        lay.addLayout(form)
+        self.set_params("cnn", GENRES.model_choice("cnn").params)
+        self.set_params("features-logreg", GENRES.model_choice("features-logreg").params)
+        self._on_choice()
+
+    def _cnn_page(self):
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.blocks = ConvBlocksEditor()
+        self.blocks.changed.connect(self.changed)
+        lay.addWidget(self.blocks)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.head = QComboBox()
+        for key, text in (("global-avg", "Global average pooling"), ("global-max", "Global max pooling"),
+                          ("flatten", "Flatten (the report)")):
+            self.head.addItem(text, key)
+        assert {self.head.itemData(i) for i in range(self.head.count())} == set(HEADS)
+        self.dense = QLineEdit()
+        self.dense.setPlaceholderText("none")
+        self.dense.setToolTip("Hidden dense layers (ReLU) before the output, e.g. 64 or 128,64; empty = none")
+        self.dropout = QDoubleSpinBox()
+        self.dropout.setRange(0.0, 0.9)
+        self.dropout.setSingleStep(0.05)
+        self.dropout.setToolTip("Dropout before each dense layer")
+        row = QHBoxLayout()
+        row.addWidget(self.head, 2)
+        row.addWidget(QLabel("dense"))
+        row.addWidget(self.dense, 1)
+        row.addWidget(QLabel("drop"))
+        row.addWidget(self.dropout, 1)
+        form.addRow("Head", row)
+        self.optimizer = QComboBox()
+        for key in OPTIMIZERS:
+            self.optimizer.addItem({"adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD"}[key], key)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(1e-5, 1.0)
+        self.lr.setSingleStep(1e-4)
+        row = QHBoxLayout()
+        row.addWidget(self.optimizer, 1)
+        row.addWidget(QLabel("lr"))
+        row.addWidget(self.lr, 1)
+        form.addRow("Optimiser", row)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 1024)
+        row = QHBoxLayout()
+        row.addWidget(self.epochs, 1)
+        row.addWidget(QLabel("batch"))
+        row.addWidget(self.batch, 1)
+        form.addRow("Epochs", row)
+        self.early = QCheckBox("Early stop, patience")
+        self.early.setToolTip("Hold out whole training tracks; stop when their loss stops improving.\n"
+                              "The best weights (by that loss) are kept in any case.")
+        self.patience = QSpinBox()
+        self.patience.setRange(1, 200)
+        self.validation = QSpinBox()
+        self.validation.setRange(0, 50)
+        self.validation.setSuffix(" % val")
+        self.validation.setToolTip("Share of the training tracks held out for validation (0 = none)")
+        row = QHBoxLayout()
+        row.addWidget(self.early)
+        row.addWidget(self.patience)
+        row.addWidget(self.validation)
+        form.addRow(row)
+        self.freq_mask = QSpinBox()
+        self.time_mask = QSpinBox()
+        self.time_shift = QSpinBox()
+        for w, tip in ((self.freq_mask, "SpecAugment: mask a band of up to this share of the mel rows"),
+                       (self.time_mask, "SpecAugment: mask up to this share of the time columns"),
+                       (self.time_shift, "Roll each image in time by up to this share (a random window offset)")):
+            w.setRange(0, 50)
+            w.setSuffix(" %")
+            w.setToolTip(tip)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("freq"))
+        row.addWidget(self.freq_mask)
+        row.addWidget(QLabel("time"))
+        row.addWidget(self.time_mask)
+        row.addWidget(QLabel("shift"))
+        row.addWidget(self.time_shift)
+        form.addRow("Augment", row)
+        self.standardize = QCheckBox("Standardise inputs (training mean and std)")
+        form.addRow(self.standardize)
+        self.param_count = QLabel("")
+        self.param_count.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.param_count.setWordWrap(True)
+        form.addRow(self.param_count)
+        lay.addLayout(form)
+        for w in (self.head, self.optimizer):
+            w.currentIndexChanged.connect(self.changed)
+        self.dense.textChanged.connect(self.changed)
+        for w in (self.dropout, self.lr):
+            w.valueChanged.connect(self.changed)
+        for w in (self.epochs, self.batch, self.patience, self.validation, self.freq_mask, self.time_mask,
+                  self.time_shift):
+            w.valueChanged.connect(self.changed)
+        self.early.toggled.connect(self.changed)
+        return page
+
+    def _logreg_page(self):
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.C = QDoubleSpinBox()
+        self.C.setDecimals(4)
+        self.C.setRange(1e-4, 1e4)
+        self.C.setToolTip("Inverse regularisation strength (smaller = simpler model)")
+        self.max_iter = QSpinBox()
+        self.max_iter.setRange(10, 100000)
+        form.addRow("C", self.C)
+        form.addRow("Max iterations", self.max_iter)
+        note = QLabel("Summary statistics of each window (MFCC, chroma, spectral centroid, roll-off and contrast, "
+                      "ZCR, RMS: mean and std), standardised, with scikit-learn's logistic regression: the "
+                      "baseline the CNN is measured against.")
+        note.setWordWrap(True)
+        form.addRow(note)
+        return page
+
+    def _on_choice(self, *_):
+        key = self.choice.currentData()
+        self.pages.setCurrentIndex(0 if key == "cnn" else 1)
+        self.report_button.setEnabled(key == "cnn")
+        self.model_switched.emit(key)
+        self.changed.emit()
+
+    @property
+    def key(self):
+        return self.choice.currentData()
+
+    def dense_units(self):
+        text = self.dense.text().strip()
+        try:
+            units = tuple(int(s) for s in text.replace(" ", ",").split(",") if s.strip())
+        except ValueError:
+            raise ValueError(f"Dense layers must be sizes such as 64 or 128,64, not '{text}'") from None
+        if any(u < 1 for u in units):
+            raise ValueError(f"Dense layer sizes must be at least 1: '{text}'")
+        return units
+
+    def set_params(self, key, p):
+        if key == "cnn":
+            self._bn_momentum = float(p.get("bn_momentum", 0.9))  # not shown: the report's preset keeps Keras' 0.99
+            self.blocks.set_blocks(p.get("conv_blocks", ()))
+            _select_data(self.head, p.get("head", "global-avg"))
+            self.dense.setText(",".join(str(u) for u in p.get("dense_units", ())))
+            self.dropout.setValue(float(p.get("dropout", 0.0)))
+            _select_data(self.optimizer, p.get("optimizer", "adam"))
+            self.lr.setValue(float(p.get("learning_rate", 1e-3)))
+            self.epochs.setValue(int(p.get("epochs", 40)))
+            self.batch.setValue(int(p.get("batch_size", 32)))
+            self.early.setChecked(bool(p.get("early_stopping", True)))
+            self.patience.setValue(int(p.get("patience", 10)))
+            self.validation.setValue(int(round(100 * float(p.get("validation_fraction", 0.15)))))
+            self.freq_mask.setValue(int(round(100 * float(p.get("freq_mask", 0.0)))))
+            self.time_mask.setValue(int(round(100 * float(p.get("time_mask", 0.0)))))
+            self.time_shift.setValue(int(round(100 * float(p.get("time_shift", 0.0)))))
+            self.standardize.setChecked(bool(p.get("standardize", True)))
+        else:
+            self.C.setValue(float(p.get("C", 1.0)))
+            self.max_iter.setValue(int(p.get("max_iter", 1000)))
+        if p.get("random_state") is not None:
+            self.seed.setValue(int(p["random_state"]))
+
+    def params(self, key=None):
+        """Constructor keywords of the chosen (or the named) model; raises ValueError for a bad field."""
+        key = key or self.key
+        if key == "cnn":
+            return {
+                "conv_blocks": tuple(self.blocks.blocks()),
+                "head": self.head.currentData(),
+                "dense_units": self.dense_units(),
+                "dropout": self.dropout.value(),
+                "optimizer": self.optimizer.currentData(),
+                "learning_rate": self.lr.value(),
+                "epochs": self.epochs.value(),
+                "batch_size": self.batch.value(),
+                "early_stopping": self.early.isChecked(),
+                "patience": self.patience.value(),
+                "validation_fraction": self.validation.value() / 100.0,
+                "standardize": self.standardize.isChecked(),
+                "freq_mask": self.freq_mask.value() / 100.0,
+                "time_mask": self.time_mask.value() / 100.0,
+                "time_shift": self.time_shift.value() / 100.0,
+                "bn_momentum": self._bn_momentum,
+                "random_state": self.seed.value(),
+            }
+        base = dict(GENRES.model_choice("features-logreg").params)
+        base.update(C=self.C.value(), max_iter=self.max_iter.value(), random_state=self.seed.value())
+        return base
+
+    def show_param_count(self, image_size, n_classes, *, is_image=True):
+        """Live parameter count and output size of the CNN (no TensorFlow needed)."""
+        if not is_image:
+            self.param_count.setText("<span style='color:#b91c1c'>The CNN needs the log-mel image features.</span>")
+            return
+        try:
+            plan = layer_plan((image_size, image_size), conv_blocks=self.blocks.blocks(), head=self.head.currentData(),
+                              dense_units=self.dense_units(), n_classes=n_classes)
+        except ValueError as exc:
+            self.param_count.setText(f"<span style='color:#b91c1c'>{exc}</span>")
+            return
+        total = sum(p for _, _, p in plan)
+        last_conv = next((s for d, s, _ in reversed(plan) if len(s) == 3), (image_size, image_size, 1))
+        self.param_count.setText(f"<b>{total:,}</b> parameters; {image_size}×{image_size} image → "
+                                 f"{last_conv[0]}×{last_conv[1]}×{last_conv[2]} maps → {n_classes} genres")
+
+
+class GenresTab(TaskTab):
+    """Music genres: a CNN on log-mel windows, track-level results, genre timelines."""
+
+    def __init__(self, parent=None):
+        self._n_classes = 10
+        super().__init__(GENRES, parent)
+        # Windows settings right under the features (they are part of the feature config).
+        left = self.features_panel.parentWidget().layout()
+        self.windows_panel = WindowsPanel(self.features_panel)
+        left.insertWidget(left.indexOf(self.features_panel) + 1, self.windows_panel)
+        # The microphone tab grows a genre timeline and a rolling-window listener below the recorder.
+        self.timeline = GenreTimeline()
+        self.live = LiveGenreListener(self.timeline)
+        index = self.lower_tabs.indexOf(self.recorder)
+        title = self.lower_tabs.tabText(index)
+        self.lower_tabs.removeTab(index)
+        box = QWidget()
+        box_lay = QVBoxLayout(box)
+        box_lay.setContentsMargins(0, 0, 0, 0)
+        box_lay.setSpacing(2)
+        box_lay.addWidget(self.live)
+        box_lay.addWidget(self.timeline)
+        self.mic_split = QSplitter(Qt.Vertical)
+        self.mic_split.addWidget(self.recorder)
+        self.mic_split.addWidget(box)
+        self.mic_split.setStretchFactor(0, 3)
+        self.mic_split.setStretchFactor(1, 1)
+        self.mic_split.setChildrenCollapsible(False)
+        self.lower_tabs.insertTab(index, self.mic_split, title)
+        self.recorder.prediction_made.connect(self.timeline.show_prediction)
+
+        self.model_panel.changed.connect(self._update_count)
+        self.model_panel.model_switched.connect(self._on_model_switched)
+        self.model_panel.report_requested.connect(self.apply_report_preset)
+        self.features_panel.changed.connect(self._update_count)
+        self._update_count()
+        if self.bundle is None:
+            self.live.set_predictor(None)
+
+    # ------------------------------------------------------------------ hooks
+
+    def build_model_panel(self):
+        return GenreModelPanel()
+
+    def model_settings(self):
+        panel = self.model_panel
+        choice = GENRES.model_choice(panel.key)
+        feature = self.features_panel.config().name
+        if choice.feature and feature != choice.feature:
+            raise ValueError(f"The {choice.title} model needs the '{choice.feature}' features, not '{feature}'")
+        params = panel.params()
+        return {"choice": choice.key, "type": choice.type, "params": params, "epochs": params.get("epochs")}
+
+    @staticmethod
+    def make_model(settings):
+        from core.models import make_model
+
+        return make_model(settings["type"], **settings["params"])
+
+    def describe_model(self, model):
+        name = type(model).__name__
+        if name == "KerasCNNClassifier":
+            filters = "-".join(str(b["filters"]) for b in model.conv_blocks) or "no conv"
+            dense = "-".join(str(u) for u in model.dense_units)
+            aug = " +SpecAugment" if (model.freq_mask or model.time_mask) else ""
+            return (f"CNN {filters} {model.head}" + (f", dense {dense}" if dense else "")
+                    + f", {model.optimizer} lr {model.learning_rate:g}, batch {model.batch_size}{aug}")
+        if name == "LinearClassifier":
+            return f"logistic regression C={model.C:g} on summary features"
+        return name
+
+    def split_seed(self):
+        return int(self.model_panel.seed.value())
+
+    def on_dataset(self, ds):
+        self._n_classes = max(2, len(ds.labels))
+        self.timeline.set_labels(ds.labels)
+        self._update_count()
+
+    def set_bundle(self, bundle):
+        super().set_bundle(bundle)
+        if bundle is None:
+            self.live.set_predictor(None)
+            return
+        self.timeline.set_labels(bundle.labels)
+        self.live.set_predictor(bundle.predict_signal, window_seconds=bundle.feature_config.window_seconds or 5.0)
+
+    def take_filename(self, label):
+        """``<genre>.<stamp>.wav`` so saved takes can join a GTZAN-layout folder."""
+        import datetime
+
+        genre = (label or "take").strip().replace("/", "_") or "take"
+        return f"{genre}.{datetime.datetime.now().strftime('%Y%m%d%H%M%S')}.wav"
+
+    # ------------------------------------------------------------------ behaviour
+
+    def _update_count(self, *_):
+        cfg = self.features_panel.config()
+        self.model_panel.show_param_count(cfg.image_size, self._n_classes, is_image=cfg.name == "logmel-128")
+
+    def _on_model_switched(self, key):
+        """Each model comes with its features; the window settings stay as the user set them."""
+        choice = GENRES.model_choice(key)
+        cfg = self.features_panel.config()
+        if choice.feature and cfg.name != choice.feature:
+            new = GENRES.feature_config(choice.feature)
+            new = dataclasses.replace(new, window_seconds=cfg.window_seconds, window_overlap=cfg.window_overlap)
+            self.features_panel.set_config(new)
+
+    def apply_report_preset(self):
+        """The report's Q3 experiment: whole-clip 128×128 images, its CNN and training, random 80/20 with seed 42."""
+        _select_data(self.model_panel.choice, "cnn")
+        cfg = dataclasses.replace(GENRES.feature_config("logmel-128"), window_seconds=None, image_size=128, n_mels=128)
+        self.features_panel.set_config(cfg)
+        self.model_panel.set_params("cnn", {**REPORT_CNN, "random_state": 42})
+        panel = self.dataset_panel
+        _select_data(panel.split_combo, "random")
+        panel.test_size.setValue(0.2)
+        self.message(f"Report set: one 128×128 image per whole clip, Conv2D 32 → MaxPool 3/2 → BatchNorm → Flatten, "
+                     f"Adam 1e-4, 30 epochs, batch 32, random 80/20 (the report: {REPORT_ACCURACY:.0f} % on the full "
+                     "GTZAN). Press Train.")
+
+    def extra_state(self):
+        try:
+            cnn = self.model_panel.params("cnn")
+        except ValueError:
+            cnn = {}
+        return {"choice": self.model_panel.key, "cnn": cnn, "logreg": self.model_panel.params("features-logreg")}
+
+    def restore_extra_state(self, st):
+        if not st:
+            return
+        if st.get("cnn"):
+            self.model_panel.set_params("cnn", st["cnn"])
+        if st.get("logreg"):
+            self.model_panel.set_params("features-logreg", st["logreg"])
+        _select_data(self.model_panel.choice, st.get("choice", "cnn"))
+
+    def shutdown(self):
+        self.live.shutdown()
+        super().shutdown()
