@@ -223,6 +223,7 @@ class TaskTab(QWidget):
             self.message(str(exc), error=True)
             return
         kind, test_size = self.dataset_panel.split()
+        extra = self.train_options(settings)  # e.g. the Speakers tab's open set
         ds = self.dataset_panel.dataset
         task = self.spec.key
         make_model = self.make_model
@@ -246,7 +247,7 @@ class TaskTab(QWidget):
                     ds, make_model=build, on_rotation=lambda i, n, spk: report("rotation", (i, n, spk)),
                     on_result=lambda r: report("result", r), fit_final=True, **common)
             split = SplitConfig(kind=kind, test_size=test_size, random_state=seed)
-            return train_model(ds, model=build(), split=split, **common)
+            return train_model(ds, model=build(), split=split, **common, **extra)
 
         def connect(w):
             w.progress.connect(self.progress_panel.show_extraction)
@@ -264,6 +265,10 @@ class TaskTab(QWidget):
         how = ("one training per speaker, each tested on the held-out voice" if kind == "loso"
                else f"{kind} split, test {test_size:.0%}")
         self.message(f"Training on {len(ds.items)} clips ({how})…")
+
+    def train_options(self, settings):
+        """Hook: extra keyword arguments of core.training.train_model (GUI thread, plain values)."""
+        return {}
 
     def split_seed(self):
         return 42

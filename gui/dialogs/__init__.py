@@ -1,0 +1,1 @@
+"""Dialogs: short, modal tasks (enrolling a speaker, ...)."""

@@ -1,0 +1,470 @@
+"""The Speakers tab: who is speaking, "unknown" for voices never heard, and new speakers from the microphone.
+
+Models: scikit-learn logistic regression and SGD (the report's Q4, one
+click away) and the NumPy MLP, all with live curves and Stop. Every model
+is trained with an open set (:mod:`core.openset`): speakers the user marks
+as unknown are left out of training and tested as voices never heard, and
+the "unknown" threshold is set from held-out training clips. The results get
+an "Unknown speakers" view (threshold slider, confusion matrix with an
+"unknown" row and column, DET curve), and "Add speaker…" records a new
+voice, saves the takes into the dataset folder and retrains in the background.
+"""
+from __future__ import annotations
+
+import pathlib
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+    QListWidgetItem, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from core.errors import SpeechLabError
+from core.models.linear import REPORT_MODELS, REPORT_PRESETS
+from core.openset import DEFAULT_METHOD, METHOD_TITLES, METHODS, TARGET_FRR
+from core.tasks import SPEAKERS
+from gui.panels import _select_data
+from gui.tabs.base import TaskTab
+from gui.widgets.open_set import OpenSetView
+
+
+class SpeakersModelPanel(QGroupBox):
+    """Model choice and settings, the report's presets, and the open-set options."""
+
+    preset_chosen = Signal(object)
+    enrol_clicked = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Model", parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.model_combo = QComboBox()
+        for choice in SPEAKERS.models:
+            self.model_combo.addItem(choice.title, choice.key)
+        self.model_combo.currentIndexChanged.connect(self._on_model)
+        form.addRow("Model", self.model_combo)
+        self.report_combo = QComboBox()
+        self.report_combo.addItem("— reproduce the report —", None)
+        for p in REPORT_PRESETS:
+            self.report_combo.addItem(f"{p['title']} (report: {p['report_accuracy']:.1f} %)", p)
+        self.report_combo.setToolTip("Set features and model exactly as one of the course report's Q4 experiments")
+        self.report_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.report_combo.setMinimumContentsLength(12)
+        self.report_combo.activated.connect(self._on_report)
+        form.addRow("Report", self.report_combo)
+
+        # logistic regression / SGD
+        self.strength = QDoubleSpinBox()
+        self.strength.setDecimals(6)
+        self.strength.setRange(1e-6, 1e4)
+        self.strength_label = QLabel("C")
+        form.addRow(self.strength_label, self.strength)
+        self.solver = QComboBox()
+        for s in ("lbfgs", "sag", "saga", "newton-cg"):
+            self.solver.addItem(s, s)
+        self.schedule = QComboBox()
+        for s in ("optimal", "constant", "invscaling", "adaptive"):
+            self.schedule.addItem(s, s)
+        self.eta0 = QDoubleSpinBox()
+        self.eta0.setDecimals(4)
+        self.eta0.setRange(1e-4, 10.0)
+        row = QHBoxLayout()
+        row.addWidget(self.solver, 1)
+        row.addWidget(self.schedule, 1)
+        row.addWidget(self.eta0)
+        self.solver_row = QWidget()
+        row.setContentsMargins(0, 0, 0, 0)
+        self.solver_row.setLayout(row)
+        self.solver_label = QLabel("Solver")
+        form.addRow(self.solver_label, self.solver_row)
+        # MLP
+        self.hidden = QLineEdit()
+        self.hidden.setToolTip("Hidden layer sizes, e.g. 128 or 256,128 (empty: no hidden layer)")
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(1e-5, 1.0)
+        row = QHBoxLayout()
+        row.addWidget(self.hidden, 1)
+        row.addWidget(QLabel("lr"))
+        row.addWidget(self.lr)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.mlp_row = QWidget()
+        self.mlp_row.setLayout(row)
+        self.mlp_label = QLabel("Hidden layers")
+        form.addRow(self.mlp_label, self.mlp_row)
+
+        self.iterations = QSpinBox()
+        self.iterations.setRange(1, 100000)
+        self.validation = QDoubleSpinBox()
+        self.validation.setRange(0.0, 0.5)
+        self.validation.setSingleStep(0.05)
+        self.validation.setToolTip("Share of the training clips held out for the validation curve "
+                                   "(and the best state kept on Stop)")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(42)
+        self.seed.setToolTip("Random seed: the split, the threshold hold-out and the model")
+        row = QHBoxLayout()
+        row.addWidget(self.iterations, 1)
+        row.addWidget(QLabel("validation"))
+        row.addWidget(self.validation)
+        row.addWidget(QLabel("seed"))
+        row.addWidget(self.seed)
+        self.iter_label = QLabel("Iterations")
+        form.addRow(self.iter_label, row)
+        lay.addLayout(form)
+
+        box = QGroupBox("Unknown speakers")
+        olay = QVBoxLayout(box)
+        olay.setContentsMargins(6, 6, 6, 6)
+        hint = QLabel("Tick speakers to leave out of training: they are tested as voices never heard.")
+        hint.setWordWrap(True)
+        olay.addWidget(hint)
+        self.unknown_list = QListWidget()
+        self.unknown_list.setMaximumHeight(90)
+        self.unknown_list.setToolTip("Ticked speakers are never trained on; the results show how often the "
+                                     "model wrongly names them (false accepts)")
+        olay.addWidget(self.unknown_list)
+        oform = QFormLayout()
+        self.method = QComboBox()
+        for m in METHODS:
+            self.method.addItem(METHOD_TITLES[m], m)
+        _select_data(self.method, DEFAULT_METHOD)
+        self.target = QDoubleSpinBox()
+        self.target.setRange(0.01, 0.3)
+        self.target.setSingleStep(0.01)
+        self.target.setValue(TARGET_FRR)
+        self.target.setToolTip("The automatic threshold rejects this share of known speakers' held-out training clips")
+        self.other = QCheckBox("noise / other folders as never heard")
+        self.other.setChecked(True)
+        row = QHBoxLayout()
+        row.addWidget(self.target)
+        row.addWidget(self.other, 1)
+        oform.addRow("Scoring", self.method)
+        oform.addRow("Target false rejects", row)
+        olay.addLayout(oform)
+        self.enrol_button = QPushButton("Add speaker…")
+        self.enrol_button.setToolTip("Record a new voice (or pick files), save it into the dataset folder and retrain")
+        self.enrol_button.clicked.connect(self.enrol_clicked)
+        olay.addWidget(self.enrol_button)
+        lay.addWidget(box)
+        self._params_of = {}
+        self.set_model(SPEAKERS.models[0].key, SPEAKERS.models[0].params)
+
+    # ------------------------------------------------------------------ model
+
+    def _choice(self):
+        return SPEAKERS.model_choice(self.model_combo.currentData())
+
+    def _on_model(self, _):
+        c = self._choice()
+        self.set_model(c.key, self._params_of.get(c.key, c.params))
+
+    def _on_report(self, index):
+        preset = self.report_combo.itemData(index)
+        if preset is not None:
+            self.preset_chosen.emit(preset)
+
+    def set_model(self, key, params):
+        self.model_combo.blockSignals(True)
+        _select_data(self.model_combo, key)
+        self.model_combo.blockSignals(False)
+        p = dict(params)
+        is_mlp = self._choice().type == "mlp"
+        kind = p.get("kind", "logreg")
+        for w in (self.strength, self.strength_label, self.solver_row, self.solver_label):
+            w.setVisible(not is_mlp)
+        for w in (self.mlp_row, self.mlp_label):
+            w.setVisible(is_mlp)
+        self.solver.setVisible(kind == "logreg")
+        self.schedule.setVisible(kind == "sgd")
+        self.eta0.setVisible(kind == "sgd")
+        if is_mlp:
+            self.hidden.setText(",".join(str(n) for n in p.get("hidden_layer_sizes", (128,))))
+            self.lr.setValue(float(p.get("learning_rate", 1e-3)))
+            self.iterations.setValue(int(p.get("epochs", 60)))
+            self.iter_label.setText("Epochs")
+        else:
+            self.strength_label.setText("C (1/L2)" if kind == "logreg" else "alpha (L2)")
+            self.strength.setValue(float(p.get("C", 1.0) if kind == "logreg" else p.get("alpha", 1e-4)))
+            _select_data(self.solver, p.get("solver", "lbfgs"))
+            _select_data(self.schedule, p.get("learning_rate", "optimal"))
+            self.eta0.setValue(float(p.get("eta0", 0.01)))
+            self.iterations.setValue(int(p.get("max_iter", 300)))
+            self.iter_label.setText("Iterations" if kind == "logreg" else "Epochs")
+        self.validation.setValue(float(p.get("validation_fraction", 0.1)))
+        self._base = p
+
+    def params(self):
+        c = self._choice()
+        p = dict(self._base)
+        p["validation_fraction"] = self.validation.value()
+        p["random_state"] = self.seed.value()
+        if c.type == "mlp":
+            text = self.hidden.text().strip()
+            try:
+                p["hidden_layer_sizes"] = tuple(int(s) for s in text.split(",") if s.strip())
+            except ValueError:
+                raise SpeechLabError(f"Hidden layers must be sizes such as 128 or 256,128, not '{text}'") from None
+            p["learning_rate"] = self.lr.value()
+            p["epochs"] = self.iterations.value()
+        else:
+            if p.get("kind") == "logreg":
+                p["C"], p["solver"] = self.strength.value(), self.solver.currentData()
+            else:
+                p["alpha"], p["learning_rate"] = self.strength.value(), self.schedule.currentData()
+                p["eta0"] = self.eta0.value()
+            p["max_iter"] = self.iterations.value()
+        self._params_of[c.key] = p
+        return p
+
+    # --------------------------------------------------------------- open set
+
+    def set_speakers(self, labels, checked=()):
+        checked = set(checked)
+        self.unknown_list.clear()
+        for lab in labels:
+            it = QListWidgetItem(str(lab))
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            it.setCheckState(Qt.CheckState.Checked if lab in checked else Qt.CheckState.Unchecked)
+            self.unknown_list.addItem(it)
+
+    def unknown_speakers(self):
+        return [self.unknown_list.item(i).text() for i in range(self.unknown_list.count())
+                if self.unknown_list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def set_unknown(self, names):
+        names = set(names)
+        for i in range(self.unknown_list.count()):
+            it = self.unknown_list.item(i)
+            it.setCheckState(Qt.CheckState.Checked if it.text() in names else Qt.CheckState.Unchecked)
+
+    def open_set(self):
+        return {"unknown_labels": tuple(self.unknown_speakers()), "method": self.method.currentData(),
+                "target_frr": self.target.value(), "use_other_folders": self.other.isChecked()}
+
+
+class SpeakersTab(TaskTab):
+    """Speaker recognition with an open set and enrolment."""
+
+    enrolled = Signal(object)  # the TrainResult of an enrolment
+
+    def __init__(self, parent=None):
+        self.enrol_device = None  # None: the microphone chosen in the Microphone tab
+        self._pending_unknown = []
+        super().__init__(SPEAKERS, parent)
+        self.open_set_view = OpenSetView()
+        self.lower_tabs.insertTab(1, self.open_set_view, "Unknown speakers")
+        self.open_set_view.threshold_changed.connect(self._on_threshold)
+        self.model_changed.connect(self._on_model_changed)
+        self.model_panel.preset_chosen.connect(self.apply_report_preset)
+        self.model_panel.enrol_clicked.connect(self.enrol_dialog)
+
+    # --------------------------------------------------------------- hooks
+
+    def build_model_panel(self):
+        return SpeakersModelPanel()
+
+    def model_settings(self):
+        from core.openset import OpenSetConfig
+
+        p = self.model_panel
+        choice = p._choice()
+        params = p.params()
+        open_set = p.open_set()
+        OpenSetConfig(**open_set, random_state=p.seed.value())  # a bad setting fails here, in one line
+        epochs = params.get("epochs") if choice.type == "mlp" else params.get("max_iter")
+        return {"type": choice.type, "params": params, "open_set": open_set, "epochs": epochs,
+                "seed": p.seed.value()}
+
+    @staticmethod
+    def make_model(settings):
+        from core.models import make_model
+
+        return make_model(settings["type"], **settings["params"])
+
+    def train_options(self, settings):
+        from core.openset import OpenSetConfig
+
+        return {"open_set": OpenSetConfig(**settings["open_set"], random_state=settings["seed"])}
+
+    def split_seed(self):
+        return int(self.model_panel.seed.value())
+
+    def describe_model(self, model):
+        if type(model).__name__ == "LinearClassifier":
+            if model.kind == "logreg":
+                return f"logistic regression C={model.C:g}, {model.solver}"
+            return f"SGD log loss alpha={model.alpha:g}, {model.learning_rate}"
+        sizes = "-".join(str(n) for n in getattr(model, "hidden_layer_sizes", ())) or "no hidden layer"
+        return f"MLP {sizes}, lr {getattr(model, 'learning_rate', 0):g}"
+
+    def on_dataset(self, ds):
+        keep = set(self.model_panel.unknown_speakers()) | set(self._pending_unknown)
+        self._pending_unknown = []
+        self.model_panel.set_speakers(ds.labels, keep & set(ds.labels))
+
+    def take_filename(self, label):
+        """``<n>.wav`` inside a folder named after the speaker typed in the label field."""
+        import datetime
+
+        name = (label or "").strip() or "take"
+        return f"{name}/{datetime.datetime.now():%Y%m%d_%H%M%S}.wav"
+
+    def extra_state(self):
+        p = self.model_panel
+        return {"model": p.model_combo.currentData(), "params": p._base, "open_set": p.open_set(),
+                "seed": p.seed.value()}
+
+    def restore_extra_state(self, st):
+        if not st:
+            return
+        p = self.model_panel
+        key = st.get("model")
+        if key in SPEAKERS.model_keys:
+            p.set_model(key, st.get("params") or SPEAKERS.model_choice(key).params)
+        os_ = st.get("open_set") or {}
+        _select_data(p.method, os_.get("method"))
+        if "target_frr" in os_:
+            p.target.setValue(float(os_["target_frr"]))
+        p.other.setChecked(bool(os_.get("use_other_folders", True)))
+        self._pending_unknown = list(os_.get("unknown_labels", ()))
+        if "seed" in st:
+            p.seed.setValue(int(st["seed"]))
+
+    # ---------------------------------------------------------------- presets
+
+    def apply_report_preset(self, preset):
+        """Features and model exactly as one of the report's Q4 experiments."""
+        from core.features import FeatureConfig
+
+        self.features_panel.set_config(FeatureConfig(**preset["feature"]))
+        params = REPORT_MODELS[preset["model"]]
+        key = "logreg" if params["kind"] == "logreg" else "sgd"
+        self.model_panel.set_model(key, params)
+        self.dataset_panel.test_size.setValue(0.2)
+        self.message(f"Report experiment set: {preset['title']} (the report: {preset['report_accuracy']:.1f} % "
+                     "on its 5 speakers). Press Train.")
+
+    # ---------------------------------------------------------------- open set
+
+    def _on_model_changed(self, bundle):
+        os_ = bundle.open_set if bundle is not None else None
+        metrics = (bundle.metrics or {}).get("open_set") if bundle is not None else None
+        if os_ is None:
+            self.open_set_view.set_open_set(None, [])
+            return
+        self.open_set_view.set_open_set(metrics, bundle.labels, method=os_["method"],
+                                        threshold=os_["thresholds"][os_["method"]])
+
+    def _on_threshold(self, method, threshold):
+        """The slider's threshold and scoring become the model's (microphone, files, saving)."""
+        if self.bundle is None or not self.bundle.open_set:
+            return
+        self.bundle.open_set["method"] = method
+        self.bundle.open_set["thresholds"] = {**self.bundle.open_set["thresholds"], method: float(threshold)}
+
+    # --------------------------------------------------------------- enrolment
+
+    def enrolment_folder(self):
+        """Where new speakers' takes go: the dataset folder, or the user's data folder for the demo voices."""
+        from core.paths import data_dir
+
+        folder = self.dataset_panel.folder_edit.text().strip()
+        if not folder or self.dataset_panel.dataset is None:
+            return str(data_dir() / "enrolled-speakers")
+        ds = self.dataset_panel.dataset
+        return ds.root
+
+    def enrol_dialog(self):
+        from gui.dialogs.enrol import EnrolDialog
+
+        if self.busy:
+            self.message("Busy: stop the running task first.")
+            return
+        if self.dataset_panel.dataset is None:
+            self.message("Load a dataset first (or press Demo): the new speaker is trained with it.", error=True)
+            return
+        device = self.enrol_device or self.recorder._current_device_name()
+        dlg = EnrolDialog(self, folder=self.enrolment_folder(), device=device,
+                          seconds=self.spec.record_seconds, existing=self.dataset_panel.dataset.labels)
+        self._enrol_dialog = dlg
+        if dlg.exec():
+            self.enrol(dlg.name(), dlg.takes(), dlg.files())
+        self._enrol_dialog = None
+
+    def enrol(self, name, takes, files=()):
+        """Save ``takes`` [(y, sr)] and ``files`` as ``<folder>/<name>/<n>.wav`` (never overwriting) and
+        retrain in the background (the current model's settings, or the panel's when there is none)."""
+        from core.openset import check_speaker_name
+
+        if self.busy:
+            self.message("Busy: stop the running task first.")
+            return False
+        try:
+            name = check_speaker_name(name)
+            settings = self.model_settings()
+            feature_config = self.features_panel.config()
+        except (SpeechLabError, ValueError) as exc:
+            self.message(str(exc), error=True)
+            return False
+        ds = self.dataset_panel.dataset
+        if ds is None:
+            self.message("Load a dataset first.", error=True)
+            return False
+        folder, bundle = self.enrolment_folder(), self.bundle
+        takes, files = list(takes), list(files)
+        make_model, open_set = self.make_model, self.train_options(settings)["open_set"]
+        split_seed, test_size = self.split_seed(), self.dataset_panel.split()[1]
+        task = self.spec.key
+
+        def job(report, should_stop):
+            from core.audio import load_audio
+            from core.datasets import summarize
+            from core.openset import enrol, save_takes, with_enrolled
+            from core.training import SplitConfig, train_model
+
+            loaded = [load_audio(f) for f in files]  # picked files are saved as WAVs beside the takes
+            written = save_takes(folder, name, takes + loaded)
+            common = dict(on_epoch=lambda s: report("epoch", s), should_stop=should_stop,
+                          on_progress=lambda p: report("progress", p))
+            if bundle is not None and bundle.open_set is not None:
+                result = enrol(bundle, name=name, files=written, ds=ds, **common)
+            else:
+                data = with_enrolled(ds, {name: written})
+                result = train_model(data, task=task, feature_config=feature_config, model=make_model(settings),
+                                     split=SplitConfig(kind="random", test_size=test_size, random_state=split_seed),
+                                     open_set=open_set, **common)
+                result.bundle.training["enrolled"] = {name: written}
+            new_ds = with_enrolled(ds, result.bundle.training["enrolled"])
+            return result, new_ds, summarize(new_ds), written
+
+        def connect(w):
+            w.progress.connect(self.progress_panel.show_extraction)
+            w.epoch.connect(self._on_epoch)
+            w.finished.connect(self._on_enrolled)
+            w.failed.connect(self._on_failed)
+            w.cancelled.connect(self._on_training_cancelled)
+
+        self._enrol_name = name
+        self.plot.reset(settings.get("epochs"))
+        self.runner.start(job, connect=connect)
+        self.message(f"Saving {len(takes) + len(files)} recording(s) of '{name}' into {folder}/{name}/ "
+                     "and retraining…")
+        return True
+
+    def _on_enrolled(self, value):
+        result, new_ds, summary, written = value
+        self.dataset_panel.set_dataset(new_ds, summary, is_demo=not self.dataset_panel.folder_edit.text().strip())
+        self.model_panel.set_speakers(new_ds.labels, self.model_panel.unknown_speakers())
+        self._on_trained(result)
+        acc = result.metrics["per_class"].get(self._enrol_name, {}).get("accuracy")
+        folder = pathlib.Path(written[0]).parent if written else ""
+        self.message(f"Added speaker '{self._enrol_name}': {len(written)} recording(s) saved in {folder}; "
+                     f"retrained on {len(result.bundle.labels)} speakers, test accuracy "
+                     f"{result.metrics['accuracy']:.1%}" + (f" ({self._enrol_name}: {acc:.0%})" if acc is not None
+                                                             else "")
+                     + ". Use 'Listen continuously' in Microphone & files to see who is speaking.")
+        self.enrolled.emit(result)
