@@ -13,6 +13,31 @@ from core.features import FEATURE_NAMES, FeatureConfig
 from core.tasks import TASKS
 
 
+MAX_JOBS = 64
+
+
+def jobs_count(text):
+    """argparse type for --jobs: 1..MAX_JOBS."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not '{text}'") from None
+    if not 1 <= n <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_JOBS}, not {n}")
+    return n
+
+
+def seed_value(text):
+    """argparse type for --seed: 0 .. 2**32-1 (what NumPy's generators accept)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not '{text}'") from None
+    if not 0 <= n < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, not {n}")
+    return n
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit code 2
         sys.stderr.write(f"error: {message}\n")
@@ -34,6 +59,44 @@ def progress_printer(quiet=False):
     return show
 
 
+class StopOnFirstInterrupt:
+    """The first Ctrl-C asks the work to stop like the GUI's Stop (an extraction is
+    cancelled, a training keeps and saves its best model so far); a second one aborts.
+
+    A flag rather than an exception: a KeyboardInterrupt raised inside a library
+    can be swallowed by it, a flag polled between files and batches cannot.
+    """
+
+    def __init__(self, what="the best model so far will be saved"):
+        self.count = 0
+        self.what = what
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+    def _handler(self, signum, frame):
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        sys.stderr.write(f"stopping: {self.what} (Ctrl-C again to abort)\n")
+
+    def should_stop(self):
+        return self.count > 0
+
+
 def add_data_args(p, *, task=True):
     if task:
         p.add_argument("--task", choices=list(TASKS), default="digits")
@@ -41,8 +104,10 @@ def add_data_args(p, *, task=True):
     p.add_argument("--label", choices=list(LABEL_KINDS), help="label of {digit}_{speaker}_{index} files")
     p.add_argument("--layout", choices=list(LAYOUTS), default="auto")
     p.add_argument("--features", choices=list(FEATURE_NAMES), help="feature set (default: the task's)")
+    p.add_argument("--window-seconds", type=float, default=None,
+                   help="cut clips into windows this long (0: one example per whole clip); same as --set window_seconds=")
     add_set_arg(p)
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--jobs", type=jobs_count, default=None, help=f"worker processes, 1-{MAX_JOBS} (default: all cores)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
 
 
@@ -92,6 +157,9 @@ def feature_config(spec, args):
     """The task's default config for ``--features`` with ``--set`` applied (validated by FeatureConfig)."""
     config = spec.feature_config(getattr(args, "features", None))
     settings = parse_settings(getattr(args, "settings", []))
+    window = getattr(args, "window_seconds", None)
+    if window is not None:
+        settings.setdefault("window_seconds", float(window) if window > 0 else None)
     return dataclasses.replace(config, **settings) if settings else config
 
 
@@ -104,7 +172,39 @@ def resolve_data(args, spec):
 
         data = demo_dataset(spec.key)
         sys.stderr.write(f"using the built-in demo data: {data}\n")
-    return scan_dataset(data, layout=args.layout, label=args.label or spec.label_kind)
+    check_folder(data, "--data")
+    ds = scan_dataset(data, layout=args.layout, label=args.label or spec.label_kind)
+    if args.label and ds.layout != "filename":
+        sys.stderr.write(f"note: --label {args.label} applies to {{digit}}_{{speaker}}_{{index}} file names only; "
+                         f"{data} has one folder per class, so the folder names are the labels\n")
+    return ds
+
+
+def check_folder(path, flag):
+    """A one-line error for an empty, missing or non-folder dataset argument."""
+    import os
+
+    if path is None or not str(path).strip():
+        raise SpeechLabError(f"{flag} is empty: give a dataset folder")
+    if os.path.isfile(path):
+        raise SpeechLabError(f"{flag} {path} is a file; give the folder that holds the dataset")
+    if not os.path.isdir(path):
+        raise SpeechLabError(f"{flag} {path}: folder not found")
+
+
+def check_output(path, flag="--out"):
+    """Before any work: the model can be written there (so a long training is not lost at the end)."""
+    import os
+
+    if not path or not str(path).strip():
+        raise SpeechLabError(f"{flag} is empty: give a file name such as model.slm")
+    if os.path.isdir(path):
+        raise SpeechLabError(f"{flag} {path} is a folder; give a file name such as {os.path.join(path, 'model.slm')}")
+    parent = os.path.dirname(os.path.abspath(os.path.realpath(path))) or "."
+    if not os.path.isdir(parent):
+        raise SpeechLabError(f"{flag} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise SpeechLabError(f"{flag} {path}: the folder {parent} is not writable")
 
 
 def metrics_json(metrics):

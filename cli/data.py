@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from core.errors import SpeechLabError
 
-from .common import add_data_args, feature_config, progress_printer, resolve_data
+from .common import StopOnFirstInterrupt, add_data_args, feature_config, progress_printer, resolve_data
 
 
 def cmd_features(args):
@@ -18,8 +19,12 @@ def cmd_features(args):
     config = feature_config(spec, args)  # bad settings fail before the scan
     ds = resolve_data(args, spec)
     t0 = time.perf_counter()
-    fs = build_features(ds, config, progress=progress_printer(), n_jobs=args.jobs, cache=not args.no_cache)
+    with StopOnFirstInterrupt("cancelling the extraction") as interrupts:
+        fs = build_features(ds, config, progress=progress_printer(), should_stop=interrupts.should_stop,
+                            n_jobs=args.jobs, cache=not args.no_cache)
     seconds = time.perf_counter() - t0
+    for note in fs.notes:
+        sys.stderr.write(f"note: {note}\n")
     n_files = len(ds.items) + len(ds.skipped)
     if len(fs.items) == 0:
         raise SpeechLabError(f"none of the {n_files} files in {ds.root} could be used "
@@ -57,6 +62,8 @@ def cmd_cache(args):
     if args.clear:
         cache.clear()
     info = {"path": str(cache.path), "bytes": cache.size_bytes(), "entries": cache.entry_count()}
+    for note in cache.notes:
+        sys.stderr.write(f"note: {note}\n")
     print(json.dumps(info) if args.json else f"{info['path']}: {info['bytes'] / 1e6:.1f} MB, {info['entries']} entries")
     return 0
 

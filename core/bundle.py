@@ -98,9 +98,12 @@ def save_bundle(bundle, path):
             raise SpeechLabError(f"Model array '{k}' has object dtype and cannot be saved safely")
     payload["meta"] = np.frombuffer(json.dumps(meta, default=_json_default).encode("utf-8"), dtype=np.uint8)
     tmp_name = None
+    if path.is_symlink():  # write through a link to the file it points at; never replace the link
+        path = path.resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a model file is an ordinary document
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **payload)
             fh.flush()
@@ -113,6 +116,12 @@ def save_bundle(bundle, path):
         if tmp_name and os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return path
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _json_default(o):

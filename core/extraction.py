@@ -62,13 +62,15 @@ def _die_with_parent():
         pass  # not Linux: workers still end when the pool is shut down
 
 
-def _worker_init():
+def _worker_init(parent_pid=None):
     import signal
 
     global _WORKER_LIMITS
     # Ctrl-C is the parent's business: it cancels and terminates the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(0)  # the parent died before the death signal was armed
     _WORKER_LIMITS = _single_blas_thread()  # kept for the life of the worker process
 
 
@@ -233,7 +235,10 @@ def _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requeste
     if config.name == "logmel-128" or (config.max_seconds or 0) > 5:
         per_chunk = min(per_chunk, 4)
     chunks = [todo[i : i + per_chunk] for i in range(0, len(todo), per_chunk)]
-    pool = cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=_pool_context(), initializer=_worker_init)
+    ctx = _pool_context()
+    # A forkserver's workers are children of the server, not of this process.
+    pool = cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_worker_init,
+                                  initargs=(os.getpid(),) if ctx.get_start_method() == "fork" else ())
     try:
         futures = {pool.submit(_extract_chunk, [paths[i] for i in c], config): c for c in chunks}
         pending = set(futures)

@@ -40,6 +40,7 @@ class TrainResult:
     seconds: float
     stop_reason: str | None
     diverged: bool
+    notes: list = dataclasses.field(default_factory=list)  # one line each for the user (e.g. cache trouble)
 
 
 def split_features(fs, split):
@@ -151,6 +152,9 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     tr, te = split_features(fs, split)
     if tr.size == 0 or te.size == 0:
         raise SpeechLabError("The split left no training or no test clips; change the test size or split")
+    if len(set(fs.labels[tr].tolist())) < 2:
+        raise SpeechLabError(f"The split left one class ({fs.labels[tr][0]}) for training; {ds.root} needs more "
+                             "clips of each class, or a smaller test size")
     y = fs.labels
     if open_set is not None:  # the threshold is set on training clips the model never saw
         from .openset import calibration_split
@@ -191,7 +195,7 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
                never_heard_items=never_heard, config=open_set, metrics=metrics, progress=on_progress,
                should_stop=should_stop, n_jobs=n_jobs, cache=cache)
     return TrainResult(bundle, metrics, n_train_clips, n_test_clips, fs.skipped, history, seconds, stop_reason,
-                       bool(model.diverged_))
+                       bool(model.diverged_), notes=list(fs.notes))
 
 
 def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=None, cache=True):
