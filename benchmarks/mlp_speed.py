@@ -176,7 +176,7 @@ def main(argv=None):
     from core.datasets import scan_dataset
     from core.extraction import build_features
     from core.features import FeatureConfig
-    from core.presets import SEED_FULL, SEED_MEAN
+    from core.presets import REPORT_FULL, REPORT_MEAN
     from core.tasks import DIGITS
     from core.training import SplitConfig, split_features
 
@@ -189,8 +189,8 @@ def main(argv=None):
     ds = scan_dataset(args.data, label="digit")
     configs = [
         ("default features", DIGITS.feature_config(), tuple(DIGITS.model["hidden_layer_sizes"])),
-        ("seed's mfcc-full (pad)", FeatureConfig(**SEED_FULL), None),
-        ("seed's mfcc-mean", FeatureConfig(**SEED_MEAN), None),
+        ("seed's mfcc-full (pad)", FeatureConfig(**REPORT_FULL), None),
+        ("seed's mfcc-mean", FeatureConfig(**REPORT_MEAN), None),
     ]
     rows = []
     for label, fc, hidden in configs:

@@ -1,4 +1,4 @@
-"""Run the seed's Q2 experiments (``core.presets.SEED_PRESETS``) on FSDD.
+"""Run the seed's Q2 experiments (``core.presets.REPORT_PRESETS``) on FSDD.
 
 For every preset, on the seed's random 80/20 split (``random_state=42``):
 
@@ -33,7 +33,7 @@ from core.datasets import scan_dataset  # noqa: E402
 from core.extraction import build_features  # noqa: E402
 from core.features import FeatureConfig  # noqa: E402
 from core.models.mlp import MLPClassifier  # noqa: E402
-from core.presets import SEED_PRESETS, resolve_model  # noqa: E402
+from core.presets import REPORT_PRESETS, resolve_model  # noqa: E402
 from core.training import SplitConfig, split_features, train_model  # noqa: E402
 from mlp_speed import SeedMLP  # noqa: E402
 
@@ -74,7 +74,7 @@ def main(argv=None):
     feature_sets = {}
     rows = []
     t_start = time.perf_counter()
-    for preset in SEED_PRESETS:
+    for preset in REPORT_PRESETS:
         t0 = time.perf_counter()
         fc = FeatureConfig(**preset.feature)
         key = repr(sorted(preset.feature.items()))
@@ -104,7 +104,7 @@ def main(argv=None):
           f"| seed's loop, {epochs} ep |")
     print("|---|---|---|---|---|---|---|")
     for preset, n_in, model, accs in rows:
-        seed_acc = "≈10 (train)" if preset.seed_accuracy is None else f"{preset.seed_accuracy:.2f}"
+        seed_acc = "≈10 (train)" if preset.report_accuracy is None else f"{preset.report_accuracy:.2f}"
         cells = " | ".join("–" if a is None else f"{100 * a:.2f}" for a in accs)
         print(f"| {preset.name} | {n_in} | {model['hidden_layer_sizes']} | {seed_acc} | {cells} |")
 

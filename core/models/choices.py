@@ -3,6 +3,6 @@ no scikit-learn, no TensorFlow)."""
 
 # NumPy MLP (core.models.mlp)
 ACTIVATIONS = ("relu", "bipolar-sigmoid", "tanh", "logistic", "leaky-relu", "identity")
-OUTPUTS = ("softmax", "mse", "mse-seed")
+OUTPUTS = ("softmax", "mse", "mse-report")  # "mse-report": the course report's update rule
 INITS = ("auto", "he", "xavier", "randn")
 OPTIMIZERS = ("adam", "momentum", "sgd")

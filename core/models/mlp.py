@@ -176,12 +176,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     activation : str or sequence of str
         Hidden activation, one name for all layers or one per layer; see
         :data:`ACTIVATIONS`. ``"bipolar-sigmoid"`` is the seed's ``2/(1+e^-x)-1``.
-    output : {"softmax", "mse", "mse-seed"}
+    output : {"softmax", "mse", "mse-report"}
         ``"softmax"``: softmax outputs with cross-entropy loss. ``"mse"``: the
         seed's set-up, where the last hidden activation is applied to the output
         layer too and the loss is the mean squared error against one-hot (0/1)
         targets, averaged over samples and classes; probabilities are then the
-        softmax of the outputs. ``"mse-seed"``: the same network trained with
+        softmax of the outputs. ``"mse-report"``: the same network trained with
         the seed's own update rule, bug for bug, to reproduce its numbers: the
         output error is ``output - target`` (no output-activation derivative,
         no averaging over classes) and each hidden derivative is the seed's
@@ -332,8 +332,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return sizes, acts + ["softmax" if self.output == "softmax" else last]
 
     @property
-    def _seed_rule(self):
-        return self.output == "mse-seed"
+    def _report_rule(self):
+        return self.output == "mse-report"
 
     def _setup(self, X, classes, rng):
         """Fresh model for training data ``X`` (n, f) and sorted ``classes``: scaler, weights, optimiser."""
@@ -470,7 +470,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         delta = out.copy()
         delta[rows, y] -= 1  # out - one-hot target
         loss = float(np.vdot(delta, delta)) / (n * k)
-        if self._seed_rule:  # the seed's error: output - target, averaged over the batch only
+        if self._report_rule:  # the seed's error: output - target, averaged over the batch only
             delta /= n
             return loss, delta
         delta *= 2 / (n * k)
@@ -519,7 +519,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 name = self._layer_activations[layer - 1]
                 if name != "identity":
                     a = acts[layer]
-                    if self._seed_rule and name == "bipolar-sigmoid":
+                    if self._report_rule and name == "bipolar-sigmoid":
                         a = activate(a, name=name)  # the seed's derivative(f(z)) evaluated at f(f(z))
                     delta *= activation_derivative(a, name=name)
         return loss, grads, acts[-1]

@@ -43,8 +43,8 @@ def _log_loss(model, X, y):
 # ---------------------------------------------------------------- the maths
 
 
-# "mse-seed" copies the seed's update rule, which is not a true gradient: it has its own test below.
-@pytest.mark.parametrize("output", [o for o in OUTPUTS if o != "mse-seed"])
+# "mse-report" copies the course report's update rule, which is not a true gradient: it has its own test below.
+@pytest.mark.parametrize("output", [o for o in OUTPUTS if o != "mse-report"])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_gradients_match_finite_differences(activation, output):
     rng = np.random.default_rng(1)
@@ -389,8 +389,8 @@ def test_state_round_trip_without_pickle(tmp_path, small_digits, labels, setting
 
 
 @pytest.mark.parametrize("activation", ["bipolar-sigmoid", "relu"])
-def test_seed_rule_updates_exactly_like_the_seeds_own_loop(activation):
-    """``output="mse-seed"`` must take the very step the seed's notebook took on a
+def test_report_rule_updates_exactly_like_the_reports_own_loop(activation):
+    """``output="mse-report"`` must take the very step the report's notebook took on a
     sample: checked against the faithful copy of its loop in benchmarks/mlp_speed.py."""
     import importlib.util
     import pathlib
@@ -404,7 +404,7 @@ def test_seed_rule_updates_exactly_like_the_seeds_own_loop(activation):
     X = rng.standard_normal((4, 6))
     y = np.array([0, 1, 2, 1])
     seed = bench.SeedMLP([6, 5, 4, 3], activation=activation, init="xavier", learning_rate=0.01, rng=rng)
-    model = MLPClassifier((5, 4), activation, output="mse-seed", optimizer="sgd", learning_rate=0.01,
+    model = MLPClassifier((5, 4), activation, output="mse-report", optimizer="sgd", learning_rate=0.01,
                           batch_size=1, l2=0.0, standardize=False, early_stopping=False, epochs=1, random_state=0)
     model.partial_fit(X[:1].astype(np.float32), y[:1], classes=[0, 1, 2])
     model._params = model._params.astype(np.float64)  # compare in float64, like the seed
@@ -419,3 +419,17 @@ def test_seed_rule_updates_exactly_like_the_seeds_own_loop(activation):
     for W, b, w_seed, b_seed in zip(model.coefs_, model.intercepts_, seed.W, seed.b):
         np.testing.assert_allclose(W, w_seed, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(b, b_seed[0], rtol=1e-10, atol=1e-12)
+
+
+def test_model_saved_with_the_old_name_of_the_report_rule_still_loads():
+    """Files written before "mse-seed" was renamed "mse-report" load, as "mse-report"."""
+    X = np.random.default_rng(0).standard_normal((12, 4)).astype(np.float32)
+    y = np.arange(12) % 3
+    model = MLPClassifier((5,), "relu", output="mse-report", epochs=2, random_state=0).fit(X, y)
+    config, arrays = model.get_state()
+    config = {**config, "params": {**config["params"], "output": "mse-seed"}}
+    loaded = MLPClassifier.from_state(config, arrays)
+    assert loaded.output == "mse-report"
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-6)
+    with pytest.raises(ValueError, match="mse-seed"):
+        MLPClassifier((5,), output="mse-seed").fit(X, y)  # new code uses the new name

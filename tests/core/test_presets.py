@@ -6,23 +6,23 @@ from core.datasets import scan_dataset
 from core.extraction import build_features
 from core.features import FeatureConfig
 from core.models.mlp import MLPClassifier
-from core.presets import SEED_PRESETS, SEED_UPDATES, Preset, resolve_model
+from core.presets import REPORT_PRESETS, REPORT_UPDATES, Preset, resolve_model
 from core.training import SplitConfig, split_features
 
 
 def _preset(name):
-    return next(p for p in SEED_PRESETS if p.name == name)
+    return next(p for p in REPORT_PRESETS if p.name == name)
 
 
 def test_names_are_unique_and_every_preset_is_a_seed_experiment():
-    names = [p.name for p in SEED_PRESETS]
+    names = [p.name for p in REPORT_PRESETS]
     assert len(names) == len(set(names))
-    assert all(isinstance(p, Preset) and p.description for p in SEED_PRESETS)
-    reported = sorted(p.seed_accuracy for p in SEED_PRESETS if p.seed_accuracy is not None)
+    assert all(isinstance(p, Preset) and p.description for p in REPORT_PRESETS)
+    reported = sorted(p.report_accuracy for p in REPORT_PRESETS if p.report_accuracy is not None)
     assert reported == sorted([40.38, 55.22, 69.98, 64.93, 58.92, 96.12, 80.17, 65.47, 60.47, 60.88])
 
 
-@pytest.mark.parametrize("preset", SEED_PRESETS, ids=lambda p: p.name)
+@pytest.mark.parametrize("preset", REPORT_PRESETS, ids=lambda p: p.name)
 def test_every_preset_builds_a_feature_config_and_a_trainable_model(preset):
     fc = FeatureConfig(**preset.feature)
     # The seed's STFT: a 25 ms window at 16 kHz and librosa's default hop of 512 samples.
@@ -40,19 +40,19 @@ def test_every_preset_builds_a_feature_config_and_a_trainable_model(preset):
 
 
 def test_layer_sizes_follow_the_seed_for_its_full_feature_size():
-    full = [p for p in SEED_PRESETS if p.feature["name"] == "mfcc-full"]
+    full = [p for p in REPORT_PRESETS if p.feature["name"] == "mfcc-full"]
     assert full and all(resolve_model(p, 1188, 10)["hidden_layer_sizes"] == (599,) for p in full)
-    sizes = {resolve_model(p, 1188, 10)["hidden_layer_sizes"] for p in SEED_PRESETS}
+    sizes = {resolve_model(p, 1188, 10)["hidden_layer_sizes"] for p in REPORT_PRESETS}
     assert {(599,), (599, 599), (792, 594), (594, 396)} <= sizes
     # The seed's 12 MFCC means: int() truncates as in its notebook.
-    mean = [p for p in SEED_PRESETS if p.feature["name"] == "mfcc-mean"]
+    mean = [p for p in REPORT_PRESETS if p.feature["name"] == "mfcc-mean"]
     mean_sizes = {resolve_model(p, 12, 10)["hidden_layer_sizes"] for p in mean}
     assert mean_sizes == {(11,), (11, 11), (8, 6), (6, 4)}
 
 
 def test_epochs_stretch_to_the_seeds_number_of_updates_on_a_smaller_dataset():
-    preset = SEED_PRESETS[0]
-    assert resolve_model(preset, 12, 10, n_train=1600)["epochs"] == SEED_UPDATES // 1600 == 75
+    preset = REPORT_PRESETS[0]
+    assert resolve_model(preset, 12, 10, n_train=1600)["epochs"] == REPORT_UPDATES // 1600 == 75
     assert resolve_model(preset, 12, 10, n_train=24_000)["epochs"] == 5
     assert resolve_model(preset, 12, 10, n_train=100_000)["epochs"] == 5  # never fewer than the seed's five
 
@@ -60,7 +60,7 @@ def test_epochs_stretch_to_the_seeds_number_of_updates_on_a_smaller_dataset():
 @pytest.mark.parametrize("n_in, n_out, n_train", [(0, 10, None), (12, 0, None), (12, 10, 0)])
 def test_impossible_sizes_are_refused(n_in, n_out, n_train):
     with pytest.raises(ValueError):
-        resolve_model(SEED_PRESETS[0], n_in, n_out, n_train=n_train)
+        resolve_model(REPORT_PRESETS[0], n_in, n_out, n_train=n_train)
 
 
 def test_randn_two_layer_net_does_not_learn_and_xavier_with_standardisation_does(fsdd_dir):
