@@ -192,10 +192,22 @@ def _scan_folders(root, exclude):
         if is_excluded:
             excluded.append(name)
             continue
-        items.extend(Item(os.path.join(d, f), name, None) for f in files)
+        label = _librispeech_speaker(d, files) or name
+        items.extend(Item(os.path.join(d, f), label, None) for f in files)
     if len({it.label for it in items}) < 1:
         raise SpeechLabError(f"No class folders found below {root} (left out: {', '.join(excluded)})")
     return Dataset(str(root), "folders", "folder", items, [], sorted(set(excluded)))
+
+
+def _librispeech_speaker(folder, files):
+    """LibriSpeech's ``<speaker>/<chapter>/<speaker>-<chapter>-<n>.flac``: the class is the speaker
+    (the folder above the chapter), so every chapter of a voice is one class. None otherwise."""
+    chapter = pathlib.Path(folder)
+    speaker = chapter.parent.name
+    stem = pathlib.Path(files[0]).stem
+    if speaker and re.fullmatch(rf"{re.escape(speaker)}-{re.escape(chapter.name)}-\d+", stem):
+        return speaker
+    return None
 
 
 def _probe(ds, should_stop=None):

@@ -1,0 +1,145 @@
+"""Open set: thresholds from training data only, FRR/FAR/EER, "unknown" everywhere a model predicts,
+model files keep it, enrolment never overwrites, and speaker folders in the layouts people have."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.bundle import load_bundle, save_bundle
+from core.datasets import scan_dataset
+from core.errors import SpeechLabError
+from core.models import make_model
+from core.openset import (
+    UNKNOWN, OpenSetConfig, check_speaker_name, choose_threshold, det_curve, rates, save_takes, view_at,
+)
+from core.tasks import SPEAKERS
+from core.training import evaluate_bundle, train_model
+from tests.core import datagen
+
+
+def test_rates_threshold_and_equal_error_rate_on_known_scores():
+    known = np.linspace(0.5, 1.0, 101)
+    never = np.linspace(0.0, 0.6, 61)
+    t = choose_threshold(known, 0.05)
+    frr, far = rates(known, never, t)
+    assert frr == pytest.approx(0.05, abs=0.011)
+    assert 0 < far < 0.2
+    curve = det_curve(known, never)
+    assert curve["eer"] == pytest.approx(0.09, abs=0.03)
+    assert curve["frr"][0] == 0.0 and curve["far"][-1] <= 0.02  # lenient ... strict
+    assert det_curve(known, [])["eer"] is None  # no never-heard voices: no EER
+
+
+def test_view_at_builds_the_unknown_row_and_column():
+    clips = {"truth": ["a", "a", "b", UNKNOWN], "predicted": ["a", "b", "b", "a"],
+             "scores": {"distance": [0.9, 0.2, 0.8, 0.6]}}
+    v = view_at(clips, ["a", "b"], "distance", 0.5)
+    assert v["labels"] == ["a", "b", UNKNOWN]
+    assert v["confusion"] == [[1, 0, 1], [0, 1, 0], [1, 0, 0]]
+    assert v["false_reject_rate"] == pytest.approx(1 / 3) and v["false_accept_rate"] == 1.0
+    strict = view_at(clips, ["a", "b"], "distance", 0.7)
+    assert strict["false_accept_rate"] == 0.0 and strict["confusion"][2] == [0, 0, 1]
+
+
+@pytest.fixture(scope="module")
+def fsdd_model(fsdd_dir, tmp_path_factory):
+    ds = scan_dataset(fsdd_dir, label="speaker")
+    choice = SPEAKERS.model_choice("logreg")
+    result = train_model(ds, task="speakers", feature_config=SPEAKERS.feature_config(),
+                         model=make_model(choice.type, **choice.params, random_state=0),
+                         open_set=OpenSetConfig(unknown_labels=("lucas",)), n_jobs=1)
+    path = tmp_path_factory.mktemp("m") / "speakers.slm"
+    save_bundle(result.bundle, path)
+    return ds, result, path
+
+
+def test_a_speaker_never_heard_is_mostly_answered_unknown(fsdd_model):
+    ds, result, _ = fsdd_model
+    os_ = result.metrics["open_set"]
+    assert "lucas" not in result.bundle.labels
+    assert result.metrics["accuracy"] >= 0.99  # closed set, three speakers
+    assert os_["n_unknown"] == 500  # every lucas clip, none trained on
+    assert os_["false_reject_rate"] <= 0.15 and os_["false_accept_rate"] <= 0.15
+    assert os_["eer"] is not None and os_["eer"] <= 0.1
+    # the threshold came from calibration clips, not from the test clips
+    assert result.bundle.training["open_set"]["n_calibration"] > 0
+    assert result.bundle.open_set["thresholds"]["combined"] == os_["threshold"]
+
+
+def test_saved_model_answers_unknown_in_predict_and_evaluate(fsdd_model, fsdd_dir):
+    ds, result, path = fsdd_model
+    bundle = load_bundle(path)
+    assert bundle.open_set["method"] == result.bundle.open_set["method"]
+    lucas = [bundle.predict_file(f) for f in sorted(fsdd_dir.glob("*_lucas_*.wav"))[:20]]
+    assert sum(p["label"] == UNKNOWN for p in lucas) >= 15
+    assert all({"score", "threshold", "known_label"} <= set(p) for p in lucas)
+    george = bundle.predict_file(sorted(fsdd_dir.glob("*_george_*.wav"))[3])
+    assert george["label"] in ("george", UNKNOWN) and george["known_label"] == "george"
+    metrics, _ = evaluate_bundle(bundle, ds, n_jobs=1)
+    assert metrics["labels"][-1] == UNKNOWN and metrics["unknown_labels"] == ["lucas"]
+    assert metrics["false_accept_rate"] <= 0.15 and metrics["false_reject_rate"] <= 0.15
+    assert metrics["unknown_rate"] == pytest.approx(0.25, abs=0.1)
+
+
+def test_damaged_open_set_in_a_model_file_is_one_line_naming_it(fsdd_model, tmp_path):
+    import json
+
+    _, _, path = fsdd_model
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    meta["open_set"]["arrays"]["precision"]["shape"] = [3, 3]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    bad = tmp_path / "bad.slm"
+    np.savez(bad, **arrays)
+    with pytest.raises(SpeechLabError, match="open-set array 'precision'|open_set"):
+        load_bundle(bad)
+
+
+def test_takes_are_saved_without_overwriting(tmp_path):
+    (tmp_path / "Ada").mkdir()
+    sf.write(tmp_path / "Ada" / "1.wav", np.zeros(800, np.float32), 8000)
+    before = (tmp_path / "Ada" / "1.wav").read_bytes()
+    y = datagen.class_signal(cls=1, sr=16000)
+    written = save_takes(tmp_path, "Ada", [(y, 16000), (y, 16000)])
+    assert [p.rsplit("/", 1)[1] for p in written] == ["2.wav", "3.wav"]
+    assert (tmp_path / "Ada" / "1.wav").read_bytes() == before
+    for bad in ("", "../x", "unknown", "_background_noise_", "a/b"):
+        with pytest.raises(SpeechLabError):
+            check_speaker_name(bad)
+
+
+def test_librispeech_nested_and_flat_speaker_folders(tmp_path):
+    # <speaker>/<chapter>/<speaker>-<chapter>-<n>.flac: the class is the speaker, not the chapter
+    for spk, chapters in (("103", ("1240", "1241")), ("1034", ("121119",))):
+        for ch in chapters:
+            (tmp_path / "libri" / spk / ch).mkdir(parents=True)
+            for n in range(2):
+                sf.write(tmp_path / "libri" / spk / ch / f"{spk}-{ch}-{n:04d}.flac",
+                         datagen.class_signal(cls=int(spk) % 5, sr=16000, seconds=2.5), 16000)
+    (tmp_path / "libri" / "_background_noise_").mkdir()
+    sf.write(tmp_path / "libri" / "_background_noise_" / "hum.wav", np.zeros(16000, np.float32), 16000)
+    ds = scan_dataset(tmp_path / "libri")
+    assert ds.labels == ["103", "1034"]
+    assert ds.class_counts() == {"103": 4, "1034": 2}
+    assert ds.excluded_folders == ["_background_noise_"]
+    # flat <speaker>/*.flac: the folder is the speaker
+    flat = tmp_path / "flat" / "19"
+    flat.mkdir(parents=True)
+    sf.write(flat / "19-198-0001.flac", datagen.class_signal(cls=0, sr=16000), 16000)
+    (tmp_path / "flat" / "26").mkdir()
+    sf.write(tmp_path / "flat" / "26" / "a.flac", datagen.class_signal(cls=2, sr=16000), 16000)
+    assert scan_dataset(tmp_path / "flat").labels == ["19", "26"]
+
+
+def test_noise_folders_are_tested_as_never_heard(tmp_path):
+    root = tmp_path / "16000_pcm_speeches"
+    datagen.speakers_tree(root, per_speaker=8)
+    ds = scan_dataset(root)
+    assert ds.excluded_folders  # _background_noise_ and other
+    choice = SPEAKERS.model_choice("logreg")
+    result = train_model(ds, task="speakers", feature_config=SPEAKERS.feature_config(),
+                         model=make_model(choice.type, **choice.params, random_state=0),
+                         open_set=OpenSetConfig(), n_jobs=1)
+    os_ = result.metrics["open_set"]
+    assert os_["n_unknown"] > 0 and os_["false_accept_rate"] is not None
+    assert set(os_["clips"]["never_heard_labels"]) <= set(ds.excluded_folders)
