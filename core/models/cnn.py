@@ -59,6 +59,9 @@ _SAFE_LAYERS = frozenset({
 })
 _SAFE_MODULES = ("keras.initializers", "keras.regularizers", "keras.constraints")
 _SAFE_KERAS = frozenset({"DTypePolicy", "FloatDTypePolicy", "Sequential", "Functional"})
+# An epoch whose mean loss is this many times the first batch's has blown up
+# (Keras clips probabilities, so a wrecked network rarely reaches nan).
+_MAX_LOSS_GROWTH = 100
 
 
 def tf_threads():
@@ -504,9 +507,11 @@ class KerasCNNClassifier:
                 logs = logs or {}
                 loss = float(logs.get("loss", 0.0))
                 if not math.isfinite(loss):
-                    state["bad_loss"] = "nan" if math.isnan(loss) else "inf"
+                    state["bad_loss"] = "the loss became " + ("nan" if math.isnan(loss) else "inf")
                     self.model.stop_training = True
                     return
+                if state.get("initial") is None:
+                    state["initial"] = loss
                 if should_stop is not None and should_stop():
                     state["stopped"] = True
                     self.model.stop_training = True
@@ -531,11 +536,15 @@ class KerasCNNClassifier:
                 break  # half an epoch: neither reported nor kept
             loss = float(hist.history["loss"][-1])
             acc = float(hist.history["accuracy"][-1])
-            if state["bad_loss"] or not math.isfinite(loss):
-                what = state["bad_loss"] or ("nan" if math.isnan(loss) else "inf")
+            start = state.get("initial")
+            if not state["bad_loss"] and not math.isfinite(loss):
+                state["bad_loss"] = "the loss became " + ("nan" if math.isnan(loss) else "inf")
+            elif not state["bad_loss"] and start is not None and loss > _MAX_LOSS_GROWTH * max(start, 1e-2):
+                state["bad_loss"] = f"the loss grew from {start:.3g} to {loss:.3g}"
+            if state["bad_loss"]:
                 network.set_weights(best_weights)
                 self.diverged_ = True
-                self.stop_reason_ = (f"Training diverged at epoch {epoch} (the loss became {what}): lower the "
+                self.stop_reason_ = (f"Training diverged at epoch {epoch} ({state['bad_loss']}): lower the "
                                      f"learning rate (now {float(self.learning_rate):g}); kept the weights of "
                                      f"epoch {self.best_epoch_}.")
                 return
