@@ -106,20 +106,19 @@ class SpeakersModelPanel(QGroupBox):
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(42)
         self.seed.setToolTip("Random seed: the split, the threshold hold-out and the model")
-        row = QHBoxLayout()
-        row.addWidget(self.iterations, 1)
-        row.addWidget(QLabel("validation"))
-        row.addWidget(self.validation)
-        row.addWidget(QLabel("seed"))
-        row.addWidget(self.seed)
         self.iter_label = QLabel("Iterations")
-        form.addRow(self.iter_label, row)
+        form.addRow(self.iter_label, self.iterations)
+        row = QHBoxLayout()
+        row.addWidget(self.validation, 1)
+        row.addWidget(QLabel("seed"))
+        row.addWidget(self.seed, 1)
+        form.addRow("Validation", row)
         lay.addLayout(form)
 
         box = QGroupBox("Unknown speakers")
         olay = QVBoxLayout(box)
         olay.setContentsMargins(6, 6, 6, 6)
-        hint = QLabel("Tick speakers to leave out of training: they are tested as voices never heard.")
+        hint = QLabel("Ticked speakers are left out of training and tested as voices never heard.")
         hint.setWordWrap(True)
         olay.addWidget(hint)
         self.unknown_list = QListWidget()
@@ -137,7 +136,9 @@ class SpeakersModelPanel(QGroupBox):
         self.target.setSingleStep(0.01)
         self.target.setValue(TARGET_FRR)
         self.target.setToolTip("The automatic threshold rejects this share of known speakers' held-out training clips")
-        self.other = QCheckBox("noise / other folders as never heard")
+        self.other = QCheckBox("test noise/other folders")
+        self.other.setToolTip("Folders such as _background_noise_ or other (never classes) are tested as "
+                              "voices never heard")
         self.other.setChecked(True)
         row = QHBoxLayout()
         row.addWidget(self.target)
@@ -275,7 +276,8 @@ class SpeakersTab(TaskTab):
         params = p.params()
         open_set = p.open_set()
         OpenSetConfig(**open_set, random_state=p.seed.value())  # a bad setting fails here, in one line
-        epochs = params.get("epochs") if choice.type == "mlp" else params.get("max_iter")
+        # the plot's x range: an MLP runs its epochs; a linear model usually ends long before max_iter
+        epochs = params.get("epochs") if choice.type == "mlp" else None
         return {"type": choice.type, "params": params, "open_set": open_set, "epochs": epochs,
                 "seed": p.seed.value()}
 

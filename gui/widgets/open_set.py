@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QVBoxLayout, QWidget,
+    QComboBox, QGridLayout, QLabel, QPushButton, QSlider, QSplitter, QVBoxLayout, QWidget,
 )
 
 from core.openset import METHOD_TITLES, METHODS, view_at
@@ -84,19 +84,21 @@ class OpenSetView(QWidget):
         self.note = QLabel("Train a speakers model to see how it treats voices it never heard.")
         self.note.setWordWrap(True)
 
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Scoring"))
-        top.addWidget(self.method_combo, 1)
-        top.addWidget(QLabel("Threshold"))
-        top.addWidget(self.slider, 2)
-        top.addWidget(self.threshold_label)
-        top.addWidget(self.auto_button)
+        top = QGridLayout()
+        top.addWidget(QLabel("Scoring"), 0, 0)
+        top.addWidget(self.method_combo, 0, 1, 1, 3)
+        top.addWidget(QLabel("Threshold"), 1, 0)
+        top.addWidget(self.slider, 1, 1)
+        top.addWidget(self.threshold_label, 1, 2)
+        top.addWidget(self.auto_button, 1, 3)
+        top.setColumnStretch(1, 1)
+        self.slider.setMinimumWidth(160)
 
         self.matrix = ConfusionMatrixView()
         bg = self.palette().color(QPalette.ColorRole.Base)
         fg = self.palette().color(QPalette.ColorRole.Text)
         self.det_plot = pg.PlotWidget(background=bg)
-        self.det_plot.setTitle("DET: false rejects vs false accepts", color=fg)
+        self.det_plot.setTitle("DET curve", color=fg)
         self.det_plot.setLabel("bottom", "false accepts (never-heard voices)", units="%")
         self.det_plot.setLabel("left", "false rejects (known)", units="%")
         self.det_plot.showGrid(x=True, y=True, alpha=0.3)
