@@ -89,12 +89,19 @@ def sliding_predictions(predict, y, sr, *, clip_seconds):
         except SpeechLabError:  # a silent window: skip it, keep the rest
             continue
         windows.append({"start": round(a / sr, 3), "end": round(b / sr, 3), "label": p["label"],
-                        "probabilities": dict(p["probabilities"])})
+                        "probabilities": dict(p["probabilities"]),
+                        **{k: p[k] for k in ("score", "threshold") if k in p}})
     if not windows:
         return predict(y, sr)
     labels = list(windows[0]["probabilities"])
     mean = np.mean([[w["probabilities"].get(lab, 0.0) for lab in labels] for w in windows], axis=0)
-    return {"label": labels[int(mean.argmax())], "probabilities": _as_dict(labels, mean), "windows": windows}
+    result = {"label": labels[int(mean.argmax())], "probabilities": _as_dict(labels, mean), "windows": windows}
+    if all("threshold" in w for w in windows):  # speakers: "unknown" when the windows' mean score is too low
+        score = float(np.mean([w["score"] for w in windows]))
+        threshold = windows[0]["threshold"]
+        result.update(known_label=result["label"], score=score, threshold=threshold,
+                      label=result["label"] if score >= threshold else "unknown")
+    return result
 
 
 def predict_long(bundle, y, sr, *, clip_seconds=None):

@@ -143,3 +143,19 @@ def test_noise_folders_are_tested_as_never_heard(tmp_path):
     os_ = result.metrics["open_set"]
     assert os_["n_unknown"] > 0 and os_["false_accept_rate"] is not None
     assert set(os_["clips"]["never_heard_labels"]) <= set(ds.excluded_folders)
+
+
+def test_a_long_recording_cut_into_windows_keeps_the_unknown_decision(fsdd_dir):
+    from core.features import FeatureConfig
+    from core.models.linear import REPORT_MODELS
+    from core.prediction import predict_long
+
+    ds = scan_dataset(fsdd_dir, label="speaker")
+    report_b = FeatureConfig(name="mfcc-mean", sr=16000, n_mfcc=13, n_mels=128, n_fft=2048, hop_length=512)
+    result = train_model(ds, task="speakers", feature_config=report_b, n_jobs=1,
+                         model=make_model("linear", **REPORT_MODELS["report-logreg"]),
+                         open_set=OpenSetConfig(unknown_labels=("lucas",)))
+    for speaker, expected in (("lucas", UNKNOWN), ("george", "george")):
+        y = np.concatenate([sf.read(f)[0] for f in sorted(fsdd_dir.glob(f"*_{speaker}_4*.wav"))[:12]])
+        p = predict_long(result.bundle, y, 8000, clip_seconds=2.0)  # a whole-clip model slides over 6 s
+        assert len(p["windows"]) > 2 and p["label"] == expected and "threshold" in p
