@@ -6,6 +6,8 @@ classified the same way everywhere.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .errors import SpeechLabError
@@ -14,6 +16,25 @@ from .features import window_features_of_signal
 # Models trained on whole clips (digits) classify a signal longer than this
 # many clip lengths in sliding windows, half a window apart.
 LONG_SIGNAL_FACTOR = 2.0
+# Models trained on windows (genres) classify all of a file, not only the first
+# ``max_seconds`` their training clips were cut to; this bounds the memory a
+# file may take (an hour at 22 kHz is about 300 MB of samples).
+MAX_WINDOWED_SECONDS = 3600.0
+
+
+# A model trained on whole short clips reads at most this much of a file or take
+# (in sliding windows): a 3 GB WAV must not be decoded whole (it took 14 GB).
+MAX_CLIP_MODEL_SECONDS = 600.0
+
+
+def _prediction_config(config):
+    """The feature config used to predict: a windowed model keeps every window of a long signal;
+    every model reads a bounded part of a file."""
+    if config.window_seconds is not None and config.max_seconds is not None:
+        return dataclasses.replace(config, max_seconds=MAX_WINDOWED_SECONDS)
+    if config.max_seconds is None:
+        return dataclasses.replace(config, max_seconds=MAX_CLIP_MODEL_SECONDS)
+    return config
 
 
 def _probability_rows(bundle, X):
@@ -44,7 +65,8 @@ def predict_signal(bundle, y, sr, *, offset=0.0):
     [{start, end, label, probabilities}] in seconds (one window for a model
     trained on whole clips)
     """
-    X, spans = window_features_of_signal(np.asarray(y, dtype=np.float32), int(sr), bundle.feature_config)
+    X, spans = window_features_of_signal(np.asarray(y, dtype=np.float32), int(sr),
+                                         _prediction_config(bundle.feature_config))
     rows = _probability_rows(bundle, X)
     windows = [{"start": round(offset + a, 3), "end": round(offset + b, 3),
                 "label": bundle.labels[int(r.argmax())], "probabilities": _as_dict(bundle.labels, r)}
@@ -120,5 +142,5 @@ def predict_file(bundle, path, *, clip_seconds=None):
     """Classify an audio file (any length, WAV/FLAC/OGG/MP3); adds ``path`` to the result."""
     from .audio import load_audio
 
-    y, sr = load_audio(path, sr=None, max_seconds=bundle.feature_config.max_seconds)
+    y, sr = load_audio(path, sr=None, max_seconds=_prediction_config(bundle.feature_config).max_seconds)
     return {"path": str(path), **predict_long(bundle, y, sr, clip_seconds=clip_seconds)}
