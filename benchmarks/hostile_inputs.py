@@ -95,7 +95,7 @@ def make_cases(tmp):
         fh.write(head)
         fh.write((np.sin(np.arange(16000) / 5) * 8000).astype("<i2").tobytes())
         fh.truncate(len(head) + 3_000_000_000)
-    cases.append(("3 GB WAV, predicted (a digit model reads 10 s at most)", ["predict", model, big], "ok"))
+    cases.append(("3 GB WAV, predicted (a digits model reads 600 s at most)", ["predict", model, big], "ok"))
     cut = tmp / "cut.wav"
     cut.write_bytes(wav_bytes((np.sin(np.arange(136) / 3) * 8000).astype("<i2"), sr=8000, declared_frames=8000))
     cases.append(("WAV cut off after 17 ms of an announced 1 s", ["predict", model, cut], "error"))
