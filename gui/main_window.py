@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QTabWidget
 
 from core.tasks import TASKS
 from gui import settings as app_settings
 from gui.tabs import tab_class
+
+
+#: The size the layout is designed for; smaller screens get all their room, larger ones most of it.
+DESIGN_SIZE = (1280, 800)
 
 
 class PlaceholderTab(QLabel):
@@ -23,11 +27,25 @@ class PlaceholderTab(QLabel):
         pass
 
 
+class _TabFrame(QScrollArea):
+    """A task tab that scrolls when the screen is smaller than the tab can shrink to,
+    so no tab's panels make the window larger than the screen."""
+
+    def __init__(self, tab):
+        super().__init__()
+        self.tab = tab
+        self.setWidget(tab)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.NoFrame)
+
+    def shutdown(self):
+        self.tab.shutdown()
+
+
 class MainWindow(QMainWindow):
     def __init__(self):
         super().__init__()
         self.setWindowTitle("SpeechLab")
-        self.resize(1280, 800)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self._task_tabs = {}  # task key -> TaskTab
@@ -38,15 +56,40 @@ class MainWindow(QMainWindow):
                 continue
             tab = cls()
             self._task_tabs[spec.key] = tab
-            self.tabs.addTab(tab, spec.title)
+            self.tabs.addTab(_TabFrame(tab), spec.title)
             tab.status_message.connect(self._show_status)
         self.setCentralWidget(self.tabs)
         self._build_menus()
-        geometry = app_settings.settings().value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        self.tabs.setCurrentIndex(int(app_settings.settings().value("window/tab", 0) or 0))
+        self.fit_to_screen(app_settings.settings().value(app_settings.WINDOW_GEOMETRY))
+        self.tabs.setCurrentIndex(int(app_settings.settings().value(app_settings.WINDOW_TAB,
+                                                                     app_settings.WINDOW_TAB_DEFAULT) or 0))
         self.statusBar().showMessage("Ready. Choose a dataset folder or press Train to use the demo data.")
+
+    def fit_to_screen(self, geometry=None):
+        """Size the window for the screen it opens on: all of a small screen, most of a large one.
+
+        A remembered geometry is used when it still fits that screen (a window
+        saved on a big monitor never opens larger than a laptop's screen).
+        """
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry()
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry) and avail.contains(self.frameGeometry()):
+            self._fit_tabs(self.height())
+            return
+        if avail.width() <= DESIGN_SIZE[0] or avail.height() <= DESIGN_SIZE[1]:
+            width, height = min(avail.width(), DESIGN_SIZE[0]), min(avail.height(), DESIGN_SIZE[1])
+        else:  # use the room, leaving a margin of the desktop around the window
+            width, height = int(avail.width() * 0.92), int(avail.height() * 0.92)
+        # What the frame (title bar, borders) takes comes off the client size.
+        frame_w = self.frameGeometry().width() - self.geometry().width()
+        frame_h = self.frameGeometry().height() - self.geometry().height()
+        self.resize(width - max(0, frame_w), height - max(0, frame_h))
+        self.move(avail.x() + (avail.width() - width) // 2, avail.y() + (avail.height() - height) // 2)
+        self._fit_tabs(self.height())
+
+    def _fit_tabs(self, height):
+        for tab in self.task_tabs():
+            tab.fit_height(height)
 
     @property
     def digits(self):
@@ -62,8 +105,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 8000)
 
     def current_task_tab(self):
-        w = self.tabs.currentWidget()
-        return w if w in self.task_tabs() else None
+        return getattr(self.tabs.currentWidget(), "tab", None)
 
     def _build_menus(self):
         file_menu = self.menuBar().addMenu("&File")
@@ -122,8 +164,8 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         s = app_settings.settings()
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/tab", self.tabs.currentIndex())
+        s.setValue(app_settings.WINDOW_GEOMETRY, self.saveGeometry())
+        s.setValue(app_settings.WINDOW_TAB, self.tabs.currentIndex())
         for i in range(self.tabs.count()):
             self.tabs.widget(i).shutdown()
 

@@ -7,7 +7,8 @@ import html
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QToolButton,
+    QVBoxLayout, QWidget,
 )
 
 from core.features import FeatureConfig
@@ -19,6 +20,13 @@ FEATURE_LABELS = {
     "spectral": "Spectral centroid, ZCR, RMS (means)",
     "logmel-128": "Log-mel image 128×128",
 }
+
+
+def _compact(*combos, chars=10):
+    """Combo boxes that may shrink below their longest item (it shows in the drop-down and tooltip)."""
+    for combo in combos:
+        combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(chars)
 
 
 def _form():
@@ -64,18 +72,24 @@ class DatasetPanel(QGroupBox):
         self.layout_combo.addItem("{digit}_{speaker}_{index} file names", "filename")
         self.layout_combo.addItem("One folder per class", "folders")
         self.layout_combo.currentIndexChanged.connect(lambda _: self.request_scan())
-        form.addRow("Layout", self.layout_combo)
+        self.layout_combo.setToolTip("How the folder names its classes")
 
         self.label_combo = QComboBox()
         self.label_combo.addItem("Digit", "digit")
         self.label_combo.addItem("Speaker", "speaker")
         self.label_combo.setCurrentIndex(0 if spec.label_kind == "digit" else 1)
         self.label_combo.currentIndexChanged.connect(lambda _: self.request_scan())
-        form.addRow("Label", self.label_combo)
+        layout_row = QHBoxLayout()
+        layout_row.addWidget(self.layout_combo, 2)
+        layout_row.addWidget(QLabel("label"))
+        layout_row.addWidget(self.label_combo, 1)
+        form.addRow("Layout", layout_row)
 
         self.summary = QLabel("No dataset loaded.")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.summary.setToolTip("Details of the loaded dataset")
+        self.summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # never widens the column
         form.addRow(self.summary)
         self.skipped_list = QListWidget()
         self.skipped_list.setMaximumHeight(70)
@@ -102,6 +116,9 @@ class DatasetPanel(QGroupBox):
         self.split_combo.currentIndexChanged.connect(
             lambda _: self.test_size.setEnabled(self.split_combo.currentData() != "loso"))
         form.addRow("Split", split_row)
+        _compact(self.layout_combo, self.split_combo, chars=10)
+        _compact(self.label_combo, chars=5)
+        self.folder_edit.setMinimumWidth(80)
         self.setLayout(form)
 
     # ----------------------------------------------------------------- actions
@@ -131,21 +148,27 @@ class DatasetPanel(QGroupBox):
         counts = ", ".join(f"{html.escape(str(k))}: {v}" for k, v in list(classes.items())[:30])
         dur = summary["duration"]
         rates = ", ".join(f"{int(r)} Hz ×{n}" for r, n in summary["sample_rates"].items())
-        parts = [
-            f"<b>{summary['n_files']}</b> clips, <b>{len(classes)}</b> classes"
-            + (" — <i>built-in demo data (synthetic)</i>" if is_demo else ""),
+        spk = summary["speakers"]
+        details = [
             f"Layout: {summary['layout']}",
             f"Classes: {counts}",
         ]
-        if summary["speakers"]:
-            spk = summary["speakers"]
-            parts.append(f"Speakers ({len(spk)}): {html.escape(', '.join(spk[:12]))}{' …' if len(spk) > 12 else ''}")
-        parts.append(f"Duration {dur['min']:.2f}–{dur['max']:.2f} s (mean {dur['mean']:.2f} s); {rates}")
+        if spk:
+            details.append(f"Speakers ({len(spk)}): {html.escape(', '.join(spk[:12]))}{' …' if len(spk) > 12 else ''}")
+        details.append(f"Duration {dur['min']:.2f}–{dur['max']:.2f} s (mean {dur['mean']:.2f} s); {rates}")
         if summary["excluded_folders"]:
-            parts.append(f"Left out (noise folders): {html.escape(', '.join(summary['excluded_folders']))}")
+            details.append(f"Left out (noise folders): {html.escape(', '.join(summary['excluded_folders']))}")
+        # Two short lines stay on screen; the details are one hover away.
+        lines = [
+            f"<b>{summary['n_files']}</b> clips, <b>{len(classes)}</b> classes"
+            + (f", {len(spk)} speakers" if spk else ""),
+            ("<i>demo data (synthetic)</i>, " if is_demo else "") + f"{dur['min']:.2f}–{dur['max']:.2f} s, {rates}",
+        ]
         if summary["n_skipped"]:
-            parts.append(f"<span style='color:#b45309'>{summary['n_skipped']} file(s) skipped (listed below)</span>")
-        self.summary.setText("<br>".join(parts))
+            lines.append(f"<span style='color:#b45309'>{summary['n_skipped']} file(s) skipped (listed below)</span>")
+        self.summary.setText("<br>".join(lines))
+        self.summary.setToolTip("<br>".join(details))
+        self.details_text = "\n".join(html.unescape(d) for d in details)
         self.set_skipped(ds.skipped)
         can_speaker = ds.has_speakers and ds.label_kind != "speaker"
         for row in (1, 2):
@@ -211,6 +234,7 @@ class FeaturesPanel(QGroupBox):
         for name in spec.features:
             self.name_combo.addItem(FEATURE_LABELS.get(name, name), name)
         self.name_combo.currentIndexChanged.connect(self._on_name)
+        _compact(self.name_combo, chars=14)
         form.addRow("Features", self.name_combo)
 
         self.n_mfcc = _spin(1, 128, tip="Number of MFCCs")
@@ -254,7 +278,26 @@ class FeaturesPanel(QGroupBox):
         reset.setToolTip("Reset these settings to the task's defaults")
         reset.clicked.connect(lambda: self.set_config(self.spec.feature_config(self.name_combo.currentData())))
         form.addRow(reset)
-        self.setLayout(form)
+        # Folded: one line saying what the features are, and a button to open the settings.
+        self.fold_button = QToolButton()
+        self.fold_button.setCheckable(True)
+        self.fold_button.setChecked(True)
+        self.fold_button.setAutoRaise(True)
+        self.fold_button.setToolTip("Show or hide the feature settings")
+        self.fold_button.toggled.connect(self.set_expanded)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(False)
+        self.summary_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        top = QHBoxLayout()
+        top.setContentsMargins(6, 0, 6, 0)
+        top.addWidget(self.fold_button)
+        top.addWidget(self.summary_label, 1)
+        self.settings_widget = _wrap(form)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addLayout(top)
+        outer.addWidget(self.settings_widget)
         for w in (self.n_mfcc, self.n_mels, self.n_frames):
             w.valueChanged.connect(self._emit)
         for w in (self.win_ms, self.hop_ms, self.trim_db):
@@ -266,7 +309,35 @@ class FeaturesPanel(QGroupBox):
 
     def _emit(self, *_):
         self.trim_db.setEnabled(self.trim.isChecked())
+        self.summary_label.setText(self.summary_text())
+        self.summary_label.setToolTip(self.summary_text())
         self.changed.emit()
+
+    def set_expanded(self, expanded):
+        """Show the settings, or fold them into the one-line summary (short screens)."""
+        self.fold_button.blockSignals(True)
+        self.fold_button.setChecked(bool(expanded))
+        self.fold_button.blockSignals(False)
+        self.fold_button.setArrowType(Qt.DownArrow if expanded else Qt.RightArrow)
+        self.settings_widget.setVisible(bool(expanded))
+
+    def is_expanded(self):
+        return self.settings_widget.isVisibleTo(self)
+
+    def summary_text(self):
+        """What the features are, in one line: "mfcc-full: 13 MFCCs, 32 mels, 25/10 ms, trim 15 dB, 32 frames"."""
+        cfg = self.config()
+        parts = []
+        if cfg.name.startswith("mfcc"):
+            parts.append(f"{cfg.n_mfcc} MFCCs, {cfg.n_mels} mels")
+            if cfg.n_fft is None and cfg.hop_length is None:
+                parts.append(f"{cfg.win_ms:g}/{cfg.hop_ms:g} ms")
+            else:
+                parts.append(f"n_fft {cfg.n_fft}, hop {cfg.hop_length}")
+        parts.append(f"trim {cfg.trim_db:g} dB" if cfg.trim_db is not None else "no trim")
+        if cfg.name == "mfcc-full":
+            parts.append(f"{'stretch' if cfg.frames == 'resize' else 'pad'} to {cfg.n_frames or 'longest'} frames")
+        return f"{cfg.name}: " + ", ".join(parts)
 
     def _on_name(self, _):
         self.set_config(self.spec.feature_config(self.name_combo.currentData()))
@@ -370,8 +441,14 @@ class ProgressPanel(QWidget):
         self.bar.setFormat("Ready")
         self.bar.setValue(0)
         lay.addWidget(self.bar)
+        # One line, never more: a long message is elided (full text in the tooltip and the Log),
+        # so the Train/Stop buttons above never move.
         self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status.setWordWrap(False)
+        self.status.setTextFormat(Qt.RichText)
+        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.status.setFixedHeight(self.status.fontMetrics().height() + 4)
+        self._status_text, self._status_error = "", False
         lay.addWidget(self.status)
 
     def set_running(self, running):
@@ -390,5 +467,20 @@ class ProgressPanel(QWidget):
         self.bar.setFormat(f"Epoch {stats['epoch']}/{stats['epochs']}")
 
     def set_status(self, text, *, error=False):
-        color = "#b91c1c" if error else "palette(text)"
-        self.status.setText(f"<span style='color:{color}'>{html.escape(text)}</span>")
+        self._status_text, self._status_error = text, error
+        self.status.setToolTip(text)
+        self._show_status()
+
+    def status_text(self):
+        """The whole current message (the label may show it elided)."""
+        return self._status_text
+
+    def _show_status(self):
+        width = max(40, self.status.width() - 4)
+        shown = self.status.fontMetrics().elidedText(self._status_text, Qt.ElideRight, width)
+        color = "#b91c1c" if self._status_error else "palette(text)"
+        self.status.setText(f"<span style='color:{color}'>{html.escape(shown)}</span>")
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._show_status()

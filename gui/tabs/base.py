@@ -4,28 +4,38 @@ Left: dataset, features, the task's own model panel, Train/Stop with
 progress. Right: live training curves above; results, microphone and log
 below. A subclass supplies the model panel (``build_model_panel``) and the
 model (``make_model``); everything else — scanning and training in a
-worker, plotting, results, saving/loading models, the microphone — lives
-here once.
+worker, plotting, results, the microphone — lives here once. What a run
+was and the leave-one-speaker-out summary are in ``gui/tabs/runs.py``;
+model files (dialogs, remembered folder) in ``gui/tabs/model_files.py``.
+
+The left column fits a 1280×800 screen without scrolling to the model:
+the dataset summary is two lines (details in its tooltip), the features
+fold into one summary line on short screens, and the status line never
+grows (long messages are elided; the full text is in its tooltip and the Log).
 """
 from __future__ import annotations
 
 import datetime
-import pathlib
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
-    QTabWidget, QVBoxLayout, QWidget,
+    QHBoxLayout, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from core.errors import SpeechLabError
 from gui import settings as app_settings
 from gui.panels import DatasetPanel, FeaturesPanel, ProgressPanel
+from gui.tabs import model_files
+from gui.tabs.runs import dataset_name, loso_summary, run_row
 from gui.widgets.recorder import RecorderWidget
 from gui.widgets.results_view import ResultsView
 from gui.widgets.runs_table import RunsTable
 from gui.widgets.training_plot import TrainingPlot
 from gui.workers import WorkerRunner
+
+
+#: The left column's minimum width never exceeds this (px): with the right column's, it fits 1024 px.
+LEFT_MAX_MIN_WIDTH = 440
 
 
 def _scan_job(folder, layout, label, task_key):
@@ -82,7 +92,8 @@ class TaskTab(QWidget):
 
         left = QWidget()
         left_lay = QVBoxLayout(left)
-        left_lay.setContentsMargins(4, 4, 4, 4)
+        left_lay.setContentsMargins(2, 2, 2, 2)
+        left_lay.setSpacing(4)
         left_lay.addWidget(self.dataset_panel)
         left_lay.addWidget(self.features_panel)
         left_lay.addWidget(self.model_panel)
@@ -91,9 +102,12 @@ class TaskTab(QWidget):
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        self.left_scroll = scroll
         left_col = QWidget()
         left_col_lay = QVBoxLayout(left_col)
         left_col_lay.setContentsMargins(0, 0, 0, 0)
+        left_col_lay.setSpacing(2)
         left_col_lay.addWidget(scroll, 1)
         model_row = QHBoxLayout()
         self.save_button = QPushButton("Save model…")
@@ -111,7 +125,11 @@ class TaskTab(QWidget):
         model_row.addWidget(self.evaluate_button)
         left_col_lay.addWidget(self.progress_panel)
         left_col_lay.addLayout(model_row)
-        left_col.setMinimumWidth(420)
+        # As wide as the panels need, but never so wide that the window outgrows a 1024-px screen
+        # (wider panels scroll sideways).
+        left_col.setMinimumWidth(min(LEFT_MAX_MIN_WIDTH, left.minimumSizeHint().width()
+                                     + scroll.verticalScrollBar().sizeHint().width() + 4))
+        self.left_column = left_col
 
         self.plot = TrainingPlot()
         self.results = ResultsView()
@@ -132,13 +150,16 @@ class TaskTab(QWidget):
         right.addWidget(self.lower_tabs)
         right.setStretchFactor(0, 2)
         right.setStretchFactor(1, 3)
+        right.setSizes([400, 500])  # proportions: the curves get room on a big screen, not a thin strip
 
         split = QSplitter(Qt.Horizontal)
         split.addWidget(left_col)
         split.addWidget(right)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([460, 820])
+        split.setChildrenCollapsible(False)
+        split.setSizes([left_col.minimumWidth(), 10_000])  # the rest goes to the plots
+        self.main_split = split
         lay = QHBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(split)
@@ -162,8 +183,13 @@ class TaskTab(QWidget):
 
     def take_filename(self, label):
         """File name for a saved microphone take; subclasses match their dataset layout."""
-        stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
-        return f"{label or 'take'}_{stamp}.wav"
+        from gui.widgets.recorder import default_filename
+
+        return default_filename(label)
+
+    def fit_height(self, available):
+        """The window gave this tab ``available`` pixels of height: fold the features on short screens."""
+        self.features_panel.set_expanded(available >= 880)
 
     # -------------------------------------------------------------------- scan
 
@@ -185,10 +211,20 @@ class TaskTab(QWidget):
 
     def _on_scanned(self, result):
         ds, summary, is_demo = result
+        previous = self.dataset_panel.dataset
         self.dataset_panel.set_dataset(ds, summary, is_demo=is_demo)
         self.on_dataset(ds)
-        self.message(f"Loaded {summary['n_files']} clips in {len(summary['classes'])} classes"
-                     + (f"; {summary['n_skipped']} file(s) skipped" if summary["n_skipped"] else ""))
+        text = (f"Loaded {summary['n_files']} clips in {len(summary['classes'])} classes"
+                + (f"; {summary['n_skipped']} file(s) skipped" if summary["n_skipped"] else ""))
+        if previous is not None and (str(previous.root), previous.label_kind) != (str(ds.root), ds.label_kind):
+            # Results, curves and the LOSO summary described the other data: do not leave them on screen.
+            self.results.clear()
+            self.plot.reset(None)
+            self.last_result = None
+            if self.bundle is not None:
+                text += (f". Results of {dataset_name(previous)} cleared; the current model is still the one trained "
+                         f"there (Evaluate on dataset tests it on this one)")
+        self.message(text)
         if self._pending_train:
             self._pending_train = False
             self.runner.busy_changed.connect(self._train_after_scan)
@@ -294,8 +330,8 @@ class TaskTab(QWidget):
                 self.message(f"All {total} rotations done; training the final model on every speaker…")
             else:
                 self.message(f"Rotation {index + 1}/{total}: testing on speaker '{speaker}', training on the others…")
-        elif kind == "result":
-            self._add_run(value)
+        elif kind == "result":  # one leave-one-speaker-out rotation
+            self._add_run(value, rotation=True)
 
     def _on_trained(self, result):
         if hasattr(result, "per_speaker"):  # leave-one-speaker-out
@@ -329,12 +365,7 @@ class TaskTab(QWidget):
             kept = "stopped early: the current model is the last finished rotation's"
         self.results.set_results(rot.metrics)
         self.lower_tabs.setCurrentWidget(self.results)
-        accs = list(rot.per_speaker.values())
-        mean = sum(accs) / len(accs)
-        spread = (sum((a - mean) ** 2 for a in accs) / len(accs)) ** 0.5
-        each = ", ".join(f"{s} {a:.1%}" for s, a in rot.per_speaker.items())
-        self.message(f"Leave one speaker out: mean {mean:.1%} ± {spread:.1%} ({each}); pooled test accuracy "
-                     f"{rot.metrics['accuracy']:.1%} shown in Results. Each rotation is in Runs; {kept}.")
+        self.message(loso_summary(rot, kept=kept))
         self.progress_panel.bar.setFormat("Done")
 
     # ------------------------------------------------------------------- runs
@@ -343,48 +374,38 @@ class TaskTab(QWidget):
         """A short text for the runs table; subclasses describe their models."""
         return type(model).__name__
 
-    def _add_run(self, result):
+    def _add_run(self, result, *, rotation=False):
         number = len(self.runs) + 1
         self.runs[number] = result
-        b, m = result.bundle, result.metrics
-        cfg = b.feature_config
-        features = cfg.name + (f" {cfg.n_mfcc} coef" if cfg.name.startswith("mfcc") else "")
-        if cfg.name == "mfcc-full":
-            features += f", {cfg.frames} {cfg.n_frames} frames"
-        split = b.training["split"]
-        split_text = "speaker-indep." if split["kind"] == "speaker" else f"random {split['test_size']:.0%}"
-        if b.training.get("test_speakers"):
-            split_text += f" (test: {', '.join(b.training['test_speakers'])})"
-        note = "diverged" if result.diverged else ("stopped" if (result.stop_reason or "").startswith("stopped") else "")
-        self.runs_table.add_run(number, {
-            "time": datetime.datetime.now().strftime("%H:%M:%S"),
-            "features": features,
-            "model": self.describe_model(b.model),
-            "split": split_text,
-            "epochs": len(result.history),
-            "best_epoch": b.training.get("best_epoch"),
-            "train_accuracy": m["train_accuracy"],
-            "accuracy": m["accuracy"],
-            "balanced_accuracy": m["balanced_accuracy"],
-            "seconds": result.seconds,
-            "note": note,
-        })
+        ds = self.dataset_panel.dataset
+        self.runs_table.add_run(number, run_row(result, model_text=self.describe_model(result.bundle.model),
+                                                dataset=dataset_name(ds), rotation=rotation))
 
     def show_run(self, number):
         """Bring back an earlier run's model, curves and results."""
         result = self.runs[number]
         self.last_result = result
         self.set_bundle(result.bundle)
+        self.show_model_settings(result.bundle)
         self.plot.set_history(result.history)
         best = result.bundle.training.get("best_epoch")
         if best:
             self.plot.mark_best_epoch(best)
         self.results.set_results(result.metrics)
         self.lower_tabs.setCurrentWidget(self.results)
-        self.message(f"Showing run {number}: test accuracy {result.metrics['accuracy']:.1%}; "
-                     "Save model keeps this one.")
+        self.message(f"Showing run {number}: test accuracy {result.metrics['accuracy']:.1%}; its settings are "
+                     "in the panels; Save model keeps this one.")
 
     # -------------------------------------------------------------- the model
+
+    def show_model_settings(self, bundle):
+        """Put a model's feature and model settings into the panels, so they describe the model
+        that predicts (after loading a model or bringing back a run)."""
+        self.features_panel.set_config(bundle.feature_config)
+        self.show_model_params(bundle)
+
+    def show_model_params(self, bundle):
+        """Hook: show ``bundle.model``'s settings in the model panel."""
 
     def set_bundle(self, bundle):
         self.bundle = bundle
@@ -442,49 +463,41 @@ class TaskTab(QWidget):
     def save_model_dialog(self):
         if self.bundle is None:
             return
-        default = str(pathlib.Path(app_settings.settings().value(f"{self.spec.key}/model_dir", str(pathlib.Path.home())))
-                      / f"{self.spec.key}-model.slm")
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", default, "SpeechLab model (*.slm)")
+        path = model_files.ask_save_path(self, self.spec.key)
         if path:
             self.save_model(path)
 
     def save_model(self, path):
-        from core.bundle import save_bundle
-
-        if not path.endswith(".slm"):
-            path += ".slm"
         try:
-            save_bundle(self.bundle, path)
+            path = model_files.save(self.bundle, path, task_key=self.spec.key)
         except SpeechLabError as exc:
             self.message(str(exc), error=True)
             QMessageBox.warning(self, "Save failed", str(exc))
             return False
-        app_settings.settings().setValue(f"{self.spec.key}/model_dir", str(pathlib.Path(path).parent))
         self.message(f"Model saved to {path}")
         return True
 
     def load_model_dialog(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Load model", str(pathlib.Path.home()), "SpeechLab model (*.slm)")
+        path = model_files.ask_load_path(self, self.spec.key)
         if path:
             self.load_model(path)
 
     def load_model(self, path):
-        from core.bundle import load_bundle
-
         try:
-            bundle = load_bundle(path)
+            bundle = model_files.load(path, task_key=self.spec.key)
         except SpeechLabError as exc:
             self.message(str(exc), error=True)
             return False
-        if bundle.task != self.spec.key:
-            self.message(f"{path} is a {bundle.task} model; open it in the {bundle.task.title()} tab", error=True)
-            return False
         self.set_bundle(bundle)
+        self.show_model_settings(bundle)
         self.plot.set_history(bundle.history)
         if bundle.metrics:
             self.results.set_results(bundle.metrics)
+        else:
+            self.results.clear()
         self.message(f"Loaded model {path} ({len(bundle.labels)} classes, "
-                     f"test accuracy {bundle.metrics.get('accuracy') or 0:.1%} when trained)")
+                     f"test accuracy {bundle.metrics.get('accuracy') or 0:.1%} when trained); "
+                     "the panels show its settings")
         return True
 
     # ----------------------------------------------------------------- settings
@@ -496,14 +509,14 @@ class TaskTab(QWidget):
         pass
 
     def save_settings(self):
-        app_settings.set_json(f"{self.spec.key}/state", {
+        app_settings.set_json(app_settings.task_state_key(self.spec.key), {
             "dataset": self.dataset_panel.state(),
             "features": self.features_panel.state(),
             "model": self.extra_state(),
         })
 
     def restore_settings(self):
-        st = app_settings.get_json(f"{self.spec.key}/state", {})
+        st = app_settings.get_json(app_settings.task_state_key(self.spec.key), {})
         if not isinstance(st, dict):
             return
         self.dataset_panel.restore(st.get("dataset", {}))

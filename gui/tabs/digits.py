@@ -1,81 +1,101 @@
-"""The Digits tab: MFCC features and the NumPy MLP, with the seed's experiments one click away."""
+"""The Digits tab: MFCC features and the NumPy MLP, with the course report's experiments one click away."""
 from __future__ import annotations
 
-
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
+    QSpinBox, QVBoxLayout,
 )
 
+from core.features import feature_shape
+from core.presets import REPORT_PRESETS
 from core.tasks import DIGITS
 from gui.panels import _select_data
 from gui.tabs.base import TaskTab
 from gui.widgets.layers_editor import RECOMMENDED, LayersEditor
 
-
-def feature_size(config, n_classes_hint=10):
-    """Input size of the MLP for a feature config (None when it depends on the data)."""
-    name = config.name
-    if name == "mfcc-full":
-        return 3 * config.n_mfcc * config.n_frames if config.n_frames else None
-    if name == "mfcc-mean":
-        return config.n_mfcc
-    if name == "mfcc-stats":
-        return 12 * config.n_mfcc
-    if name == "spectral":
-        return 3
-    if name == "logmel-128":
-        return config.image_size * config.image_size
-    return None
+RECOMMENDED_SEED = 42
 
 
 class MLPPanel(QGroupBox):
-    """Hidden layers (editable list with the seed's presets) and the training options."""
+    """Hidden layers (editable list with the report's size presets) and the training options.
+
+    Signals
+    -------
+    preset_chosen(Preset) : a report experiment was picked ("Reproduce the report")
+    recommended_requested() : the "Recommended settings" button
+    """
 
     preset_chosen = Signal(object)
+    recommended_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__("Model: MLP (NumPy, from scratch)", parent)
+        self._preset = None  # the report experiment last applied, while its settings are unchanged
+        self._preset_params = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(QLabel("Reproduce the seed:"))
-        self.seed_combo = QComboBox()
-        self.seed_combo.setToolTip("Set features, layers and training exactly as one experiment of the course report")
-        self.seed_combo.addItem("— choose an experiment —", None)
-        for preset in _seed_presets():
-            acc = f" (seed: {preset.seed_accuracy:.1f} %)" if preset.seed_accuracy is not None else ""
-            self.seed_combo.addItem(preset.name + acc, preset)
-            self.seed_combo.setItemData(self.seed_combo.count() - 1, preset.description, 3)  # tooltip role
-        self.seed_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.seed_combo.setMinimumContentsLength(12)
-        self.seed_combo.activated.connect(self._on_seed)
-        seed_row.addWidget(self.seed_combo, 1)
-        lay.addLayout(seed_row)
+        lay.setSpacing(4)
+        report_row = QHBoxLayout()
+        report_row.addWidget(QLabel("Reproduce the report:"))
+        self.report_combo = QComboBox()
+        self.report_combo.setToolTip("Set features, layers and training exactly as one experiment of the course "
+                                     "report (its numbers are on AudioMNIST; other data give other numbers)")
+        self.report_combo.addItem("— choose an experiment —", None)
+        for preset in REPORT_PRESETS:
+            acc = f" (report: {preset.report_accuracy:.1f} % on AudioMNIST)" if preset.report_accuracy is not None else ""
+            self.report_combo.addItem(preset.name + acc, preset)
+            self.report_combo.setItemData(self.report_combo.count() - 1,
+                                          f"{preset.description}\n{preset.data_note}", 3)  # tooltip role
+        self.report_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.report_combo.setMinimumContentsLength(8)
+        self.report_combo.activated.connect(self._on_report)
+        report_row.addWidget(self.report_combo, 1)
+        lay.addLayout(report_row)
+        # Where the settings come from, always on screen: recommended, a report experiment (and on
+        # what data its number was measured), or changed by hand; one click goes back.
+        self.origin_label = QLabel()
+        self.origin_label.setWordWrap(True)
+        self.origin_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.recommended_button = QPushButton("Recommended settings")
+        self.recommended_button.setToolTip("Back to the app's best configuration for digits: features, layers "
+                                           "and training (benchmarks/RESULTS.md)")
+        self.recommended_button.clicked.connect(self.recommended_requested)
+        origin_row = QHBoxLayout()
+        origin_row.addWidget(self.origin_label, 1)
+        origin_row.addWidget(self.recommended_button)
+        lay.addLayout(origin_row)
         self.layers = LayersEditor()
         lay.addWidget(self.layers)
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        form.setVerticalSpacing(4)
         self.output = QComboBox()
         self.output.addItem("Softmax + cross-entropy", "softmax")
         self.output.addItem("Activation on output + MSE", "mse")
-        self.output.addItem("Seed's update rule (MSE, bug-compatible)", "mse-seed")
+        self.output.addItem("The report's update rule (MSE, bug-compatible)", "mse-report")
         self.output.setToolTip("Softmax + cross-entropy: the modern choice.\n"
-                               "MSE: the seed's network (activation on the output layer, one-hot targets), exact gradient.\n"
-                               "Seed's update rule: the same network trained exactly as the course report's code did,\n"
-                               "including its shortcuts (output error without the activation's derivative, the\n"
-                               "sigmoid's derivative taken of its output), to reproduce its numbers.")
+                               "MSE: the report's network (activation on the output layer, one-hot targets), exact "
+                               "gradient.\nThe report's update rule: the same network trained exactly as the course "
+                               "report's code did,\nincluding its shortcuts (output error without the activation's "
+                               "derivative, the\nsigmoid's derivative taken of its output), to reproduce its numbers.")
         form.addRow("Output", self.output)
         self.optimizer = QComboBox()
         self.optimizer.addItem("Adam", "adam")
-        self.optimizer.addItem("SGD with momentum", "momentum")
-        self.optimizer.addItem("SGD (batch 1 = the seed)", "sgd")
+        self.optimizer.addItem("SGD + momentum", "momentum")
+        self.optimizer.addItem("SGD (batch 1 = the report)", "sgd")
         self.init = QComboBox()
-        for label, key in (("Auto (He/Xavier)", "auto"), ("He", "he"), ("Xavier", "xavier"), ("randn (seed v1)", "randn")):
+        for label, key in (("Auto (He/Xavier)", "auto"), ("He", "he"), ("Xavier", "xavier"),
+                           ("randn (report v1)", "randn")):
             self.init.addItem(label, key)
-        form.addRow("Optimiser", self.optimizer)
-        form.addRow("Initialisation", self.init)
+        self.init.setToolTip("Weight initialisation")
+        row = QHBoxLayout()
+        row.addWidget(self.optimizer, 1)
+        row.addWidget(QLabel("init"))
+        row.addWidget(self.init, 1)
+        form.addRow("Optimiser", row)
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
         self.lr.setRange(1e-5, 5.0)
@@ -115,13 +135,59 @@ class MLPPanel(QGroupBox):
         self.seed.setToolTip("Random seed: weights, shuffling, validation split and the train/test split")
         form.addRow("Random seed", self.seed)
         lay.addLayout(form)
+        for combo in (self.output, self.optimizer, self.init):
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self.set_params(DIGITS.model)
-        self.seed.setValue(42)
+        self.seed.setValue(RECOMMENDED_SEED)
+        for signal in (self.layers.changed, self.output.currentIndexChanged, self.optimizer.currentIndexChanged,
+                       self.init.currentIndexChanged, self.lr.valueChanged, self.epochs.valueChanged,
+                       self.batch.valueChanged, self.l2.valueChanged, self.standardize.toggled, self.early.toggled,
+                       self.patience.valueChanged):
+            signal.connect(self._update_origin)
+        self._update_origin()
 
-    def _on_seed(self, index):
-        preset = self.seed_combo.itemData(index)
+    def _on_report(self, index):
+        preset = self.report_combo.itemData(index)
         if preset is not None:
             self.preset_chosen.emit(preset)
+
+    def mark_preset(self, preset):
+        """The panel now holds ``preset``'s settings (None: forget it)."""
+        self._preset = preset
+        self._preset_params = None if preset is None else self._comparable(self.params())
+        names = [getattr(self.report_combo.itemData(i), "name", None) for i in range(self.report_combo.count())]
+        self.report_combo.setCurrentIndex(names.index(preset.name) if preset is not None else 0)
+        self._update_origin()
+
+    @staticmethod
+    def _comparable(params):
+        """The settings the panel shows, per layer, without the random seed."""
+        p = {k: v for k, v in params.items() if k != "random_state"}
+        sizes = tuple(p.get("hidden_layer_sizes", ()))
+        act = p.get("activation", "relu")
+        p["hidden_layer_sizes"] = sizes
+        p["activation"] = tuple([act] * len(sizes) if isinstance(act, str) else act)
+        return p
+
+    def origin(self):
+        """"recommended", "report" (a report experiment, unchanged) or "custom"."""
+        now = self._comparable(self.params())
+        if self._preset is not None and now == self._preset_params:
+            return "report"
+        recommended = self._comparable(DIGITS.model)
+        return "recommended" if all(now.get(k) == v for k, v in recommended.items() if k in now) else "custom"
+
+    def _update_origin(self, *_):
+        origin = self.origin()
+        if origin == "report":
+            text = f"<b>Settings:</b> the report's experiment “{self._preset.name}”. {self._preset.data_note}"
+        elif origin == "recommended":
+            text = "<b>Settings:</b> recommended (the app's best for digits)."
+        else:
+            text = "<b>Settings:</b> changed by hand."
+        self.origin_label.setToolTip(text)
+        self.origin_label.setText(text)
 
     def set_params(self, p):
         sizes = list(p.get("hidden_layer_sizes", (256, 128)))
@@ -164,21 +230,14 @@ class MLPPanel(QGroupBox):
         }
 
 
-def _seed_presets():
-    try:
-        from core.presets import SEED_PRESETS
-    except ImportError:
-        return []
-    return SEED_PRESETS
-
-
 class DigitsTab(TaskTab):
     """Spoken digits with the from-scratch NumPy MLP."""
 
     def __init__(self, parent=None):
         super().__init__(DIGITS, parent)
         self.features_panel.changed.connect(self._update_io)
-        self.model_panel.preset_chosen.connect(self.apply_seed_preset)
+        self.model_panel.preset_chosen.connect(self.apply_report_preset)
+        self.model_panel.recommended_requested.connect(self.apply_recommended)
         self._n_classes = 10
         self._update_io()
 
@@ -201,7 +260,7 @@ class DigitsTab(TaskTab):
     def describe_model(self, model):
         sizes = "-".join(str(n) for n in model.hidden_layer_sizes) or "no hidden layer"
         acts = model.activation if isinstance(model.activation, str) else "/".join(dict.fromkeys(model.activation))
-        out = {"mse": "MSE", "mse-seed": "seed MSE rule"}.get(model.output, "softmax")
+        out = {"mse": "MSE", "mse-report": "report's MSE rule"}.get(model.output, "softmax")
         return (f"MLP {sizes} {acts}, {out}, {model.optimizer} lr {model.learning_rate:g}, "
                 f"batch {model.batch_size}, init {model.init}")
 
@@ -215,7 +274,8 @@ class DigitsTab(TaskTab):
     def _input_size(self, cfg):
         """The MLP's input size; for features padded to the longest clip it is
         estimated from the longest clip's duration (1 s before a dataset is loaded)."""
-        n_in = feature_size(cfg)
+        shape = feature_shape(cfg)
+        n_in = None if shape is None else int(np.prod(shape))
         if n_in is None:
             summary = self.dataset_panel.summary_info
             longest = summary["duration"]["max"] if summary else 1.0
@@ -226,8 +286,9 @@ class DigitsTab(TaskTab):
     def _update_io(self):
         self.model_panel.layers.set_io_dims(self._input_size(self.features_panel.config()), self._n_classes)
 
-    def apply_seed_preset(self, preset):
-        """Set features and model exactly as one of the seed's experiments."""
+    def apply_report_preset(self, preset):
+        """Set features and model exactly as one of the report's experiments, and say on what data
+        the report measured its number."""
         from core.features import FeatureConfig
         from core.presets import resolve_model
 
@@ -241,20 +302,39 @@ class DigitsTab(TaskTab):
             n_train = int(summary["n_files"] * (1 - test_size))
         params = resolve_model(preset, n_in, self._n_classes, n_train=n_train)
         self.model_panel.set_params(params)
-        why = ", as many updates as the seed's 5 epochs on AudioMNIST" if n_train else ""
-        self.message(f"Seed experiment set: {preset.name} ({params['epochs']} epochs{why}). Press Train.")
+        self.model_panel.mark_preset(preset)
+        why = ", as many updates as the report's 5 epochs on AudioMNIST" if n_train else ""
+        self.message(f"Report experiment set: {preset.name} ({params['epochs']} epochs{why}). {preset.data_note} "
+                     "Press Train.")
+
+    def apply_recommended(self):
+        """The app's best configuration for digits: task-default features, the default MLP, seed 42."""
+        self.features_panel.set_config(DIGITS.feature_config())
+        self.model_panel.set_params({**DIGITS.model, "random_state": RECOMMENDED_SEED})
+        self.model_panel.mark_preset(None)
+        self.message("Recommended settings: default features and MLP (see benchmarks/RESULTS.md).")
+
+    def show_model_params(self, bundle):
+        params = bundle.model.get_params()
+        self.model_panel.set_params(params)
+        self.model_panel.mark_preset(None)
 
     def take_filename(self, label):
-        """``{digit}_{speaker}_{index}.wav`` so saved takes grow a dataset in the FSDD layout."""
-        import datetime
+        """``{digit}_me_{stamp}.wav`` so saved takes grow a dataset in the FSDD layout."""
+        from gui.widgets.recorder import timestamped_name
 
         digit = label.strip() if label and label.strip().isdigit() else "0"
-        stamp = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
-        return f"{digit}_me_{stamp}.wav"
+        return timestamped_name(f"{digit}_me")
 
     def extra_state(self):
-        return self.model_panel.params()
+        st = self.model_panel.params()
+        if self.model_panel.origin() == "report":
+            st["report_preset"] = self.model_panel._preset.name
+        return st
 
     def restore_extra_state(self, st):
         if st:
             self.model_panel.set_params(st)
+            preset = next((p for p in REPORT_PRESETS if p.name == st.get("report_preset")), None)
+            if preset is not None:  # a report experiment survives a restart only visibly
+                self.model_panel.mark_preset(preset)

@@ -11,31 +11,31 @@ from core.models.choices import ACTIVATIONS
 
 MAX_LAYER_SIZE = 8192
 
-SEED_ONE_LAYER = "Seed: 1 layer (in+out)/2"
-SEED_TWO_THIRDS = "Seed: 2 layers 2/3·in, 1/2·in"
-SEED_HALF_THIRD = "Seed: 2 layers 1/2·in, 1/3·in"
+REPORT_ONE_LAYER = "Report: 1 layer (in+out)/2"
+REPORT_TWO_THIRDS = "Report: 2 layers 2/3·in, 1/2·in"
+REPORT_HALF_THIRD = "Report: 2 layers 1/2·in, 1/3·in"
 RECOMMENDED = "Recommended: 256, 128 relu"
 CUSTOM = "Custom"
-_SEED_PRESETS = (SEED_ONE_LAYER, SEED_TWO_THIRDS, SEED_HALF_THIRD)
+_REPORT_PRESETS = (REPORT_ONE_LAYER, REPORT_TWO_THIRDS, REPORT_HALF_THIRD)
 
 
 def preset_sizes(name: str, *, n_in: int | None, n_out: int | None) -> list[int]:
-    """Hidden-layer sizes of a preset; the seed's presets scale with the input.
+    """Hidden-layer sizes of a preset; the report's presets scale with the input.
 
     Raises
     ------
     ValueError
-        For a seed preset while the input (or, for the first, output) size is unknown.
+        For a report preset while the input (or, for the first, output) size is unknown.
     """
     if name == RECOMMENDED:
         return [256, 128]
-    if name not in _SEED_PRESETS:
+    if name not in _REPORT_PRESETS:
         raise ValueError(f"unknown preset {name!r}")
-    if not n_in or (name == SEED_ONE_LAYER and not n_out):
+    if not n_in or (name == REPORT_ONE_LAYER and not n_out):
         raise ValueError(f"the preset {name!r} needs the feature size; choose the features first")
-    if name == SEED_ONE_LAYER:
+    if name == REPORT_ONE_LAYER:
         sizes = [(n_in + n_out) // 2]
-    elif name == SEED_TWO_THIRDS:
+    elif name == REPORT_TWO_THIRDS:
         sizes = [2 * n_in // 3, n_in // 2]
     else:
         sizes = [n_in // 2, n_in // 3]
@@ -64,7 +64,7 @@ class LayersEditor(QWidget):
         self._n_out: int | None = None
 
         self._preset_box = QComboBox()
-        self._preset_box.addItems([*_SEED_PRESETS, RECOMMENDED, CUSTOM])
+        self._preset_box.addItems([*_REPORT_PRESETS, RECOMMENDED, CUSTOM])
         self._preset_box.setCurrentText(CUSTOM)
         self._preset_box.setToolTip("Layer sizes from the course report (they scale with the feature size)")
         self._preset_box.activated.connect(self._on_preset_chosen)
@@ -80,13 +80,18 @@ class LayersEditor(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self._table.verticalHeader().setDefaultSectionSize(30)
-        self._table.setMinimumHeight(110)
+        # Three layers visible (more scroll): the settings below stay on a 1280×800 screen.
+        frame = 2 * self._table.frameWidth() + self._table.horizontalHeader().sizeHint().height()
+        self._table.setFixedHeight(frame + 3 * 30)
         self._table.itemSelectionChanged.connect(self._update_buttons)
 
-        self._add_button = QPushButton("Add layer")
+        self._add_button = QPushButton("Add")
         self._remove_button = QPushButton("Remove")
-        self._up_button = QPushButton("Move up")
-        self._down_button = QPushButton("Move down")
+        self._up_button = QPushButton("Up")
+        self._down_button = QPushButton("Down")
+        self._add_button.setToolTip("Add a hidden layer below the selected one")
+        self._up_button.setToolTip("Move the selected layer up")
+        self._down_button.setToolTip("Move the selected layer down")
         self._add_button.clicked.connect(self._on_add)
         self._remove_button.clicked.connect(self._on_remove)
         self._up_button.clicked.connect(lambda: self._on_move(-1))
@@ -97,7 +102,7 @@ class LayersEditor(QWidget):
         self._summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         preset_row = QHBoxLayout()
-        preset_row.addWidget(QLabel("Preset:"))
+        preset_row.addWidget(QLabel("Layers:"))
         preset_row.addWidget(self._preset_box, 1)
         buttons = QHBoxLayout()
         for button in (self._add_button, self._remove_button, self._up_button, self._down_button):
@@ -114,11 +119,11 @@ class LayersEditor(QWidget):
 
     # ----------------------------------------------------------------- API
     def set_io_dims(self, n_in: int | None, n_out: int | None) -> None:
-        """Set the feature size and class count; a chosen seed preset follows them."""
+        """Set the feature size and class count; a chosen report preset follows them."""
         self._n_in, self._n_out = n_in, n_out
         self._refresh_presets()
         current = self._preset_box.currentText()
-        if current in _SEED_PRESETS:
+        if current in _REPORT_PRESETS:
             try:
                 self.apply_preset(current)
                 return
@@ -144,12 +149,12 @@ class LayersEditor(QWidget):
 
     def presets(self) -> list[str]:
         """Names of the presets ``apply_preset`` accepts (not "Custom")."""
-        return [*_SEED_PRESETS, RECOMMENDED]
+        return [*_REPORT_PRESETS, RECOMMENDED]
 
     def apply_preset(self, name: str) -> None:
         """Replace the layers with a preset's sizes.
 
-        The seed presets only set sizes: they keep the activation of the current
+        The report's presets only set sizes: they keep the activation of the current
         first layer (ReLU when there is none), so a user can pick the activation
         and then try the report's size rules. "Recommended" is ReLU.
         """
@@ -249,7 +254,7 @@ class LayersEditor(QWidget):
             self.apply_preset(name)
 
     def _refresh_presets(self) -> None:
-        # Seed presets are greyed out until the feature size is known.
+        # The report's presets are greyed out until the feature size is known.
         model = self._preset_box.model()
         for i in range(self._preset_box.count()):
             name = self._preset_box.itemText(i)

@@ -150,6 +150,7 @@ class RecorderWidget(QWidget):
         left_layout.addLayout(self._build_device_row())
         left_layout.addWidget(self.device_message)
         left_layout.addLayout(self._build_record_row())
+        left_layout.addWidget(self.level_bar)
         left_layout.addWidget(self.view, 1)
         left_layout.addLayout(self._build_take_row())
         left_layout.addWidget(self.status_label)
@@ -169,7 +170,7 @@ class RecorderWidget(QWidget):
     def _build_device_row(self):
         self.device_combo = QComboBox()
         self.device_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.device_combo.setMinimumContentsLength(12)
+        self.device_combo.setMinimumContentsLength(8)
         self.device_combo.setPlaceholderText("choose a microphone")
         self.device_combo.activated.connect(self._on_device_chosen)
         self.refresh_button = QPushButton("Refresh")
@@ -208,13 +209,13 @@ class RecorderWidget(QWidget):
         self.level_bar.setValue(LEVEL_FLOOR_DB)
         self.level_bar.setFormat("%v dBFS")
         self.level_bar.setToolTip("Input level (RMS)")
-        self.level_bar.setMinimumWidth(60)
+        self.level_bar.setMaximumHeight(self.level_bar.sizeHint().height() * 3 // 4)
         row = QHBoxLayout()
         row.addWidget(self.record_button)
         row.addWidget(self.fixed_check)
         row.addWidget(self.seconds_spin)
         row.addWidget(self.listen_button)
-        row.addWidget(self.level_bar, 1)
+        row.addStretch(1)
         return row
 
     def _build_take_row(self):
@@ -222,6 +223,7 @@ class RecorderWidget(QWidget):
         self.play_button.clicked.connect(self.play)
         self.label_edit = QLineEdit()
         self.label_edit.setPlaceholderText("label for the saved take")
+        self.label_edit.setMinimumWidth(60)
         self.save_button = QPushButton("Save take…")
         self.save_button.clicked.connect(self._on_save_clicked)
         self.open_button = QPushButton("Open file…")

@@ -52,7 +52,7 @@ def epoch_log_lines(tab):
 
 
 def status_text(tab):
-    return tab.progress_panel.status.text()
+    return tab.progress_panel.status_text()
 
 
 def assert_results_shown(tab, metrics, n_test):
@@ -188,7 +188,15 @@ def test_save_and_load_round_trip(make_digits_tab, qtbot, tmp_path):
 
     other = make_digits_tab()
     assert other.bundle is None and not other.results.is_filled()
+    other.model_panel.set_params({"hidden_layer_sizes": (7, 7), "activation": "tanh", "epochs": 99})
+    other.features_panel.n_mfcc.setValue(20)
     assert other.load_model(str(saved))
+    # The panels describe the model that now predicts, not what they held before.
+    assert other.features_panel.config() == result.bundle.feature_config
+    shown = other.model_panel.params()
+    assert shown["hidden_layer_sizes"] == tuple(result.bundle.model.hidden_layer_sizes) == (32,)
+    assert shown["epochs"] == 5 and shown["activation"] == ("relu",)
+    assert "panels show its settings" in status_text(other)
     assert other.plot.point_count() == len(result.history) == 5
     assert other.plot.curve_data()["loss"] == tab.plot.curve_data()["loss"]
     assert_results_shown(other, result.bundle.metrics, result.n_test)
@@ -270,24 +278,52 @@ def test_loading_a_bad_file_keeps_the_current_model(make_digits_tab, qtbot, tmp_
     assert tab.bundle is bundle and tab.results.is_filled() and tab.save_button.isEnabled()
 
 
-# --------------------------------------------------------------------------- the seed's experiments
+# --------------------------------------------------------------------------- the report's experiments
 
 
-def test_seed_preset_sets_the_seeds_training(make_digits_tab):
-    presets = pytest.importorskip(
-        "core.presets", reason="core/presets.py (the seed experiments) is not in this checkout yet")
+def test_report_preset_sets_the_reports_training_and_says_the_data_differs(make_digits_tab):
+    from core.presets import REPORT_PRESETS
+
     tab = make_digits_tab()
-    combo = tab.model_panel.seed_combo
-    assert combo.count() == 1 + len(presets.SEED_PRESETS)
+    combo = tab.model_panel.report_combo
+    assert combo.count() == 1 + len(REPORT_PRESETS)
+    assert "on AudioMNIST" in combo.itemText(1)  # never a bare "96.1 %" promise
     for index in range(1, combo.count()):
-        tab.model_panel.set_params({})  # back to the app's defaults
+        tab.apply_recommended()
         combo.setCurrentIndex(index)
         combo.activated.emit(index)  # what a user's choice in the list emits
         params = tab.model_panel.params()
         preset = combo.itemData(index)
         assert (params["output"], params["optimizer"], params["batch_size"]) == ("mse", "sgd", 1), preset.name
         assert tab.features_panel.config().name == FeatureConfig(**preset.feature).name
-        assert preset.name in status_text(tab)
+        assert preset.name in status_text(tab) and "AudioMNIST" in status_text(tab)
+        # The window keeps saying where the settings come from and what data the number was measured on.
+        origin = tab.model_panel.origin_label.text()
+        assert tab.model_panel.origin() == "report" and preset.name in origin and "AudioMNIST" in origin
+        if preset.fsdd_accuracy is not None:
+            assert f"{preset.fsdd_accuracy:.1f} %" in origin
+
+
+def test_recommended_settings_undo_a_report_preset(make_digits_tab, qtbot):
+    tab = make_digits_tab()
+    recommended = tab.model_panel.params(), tab.features_panel.config()
+    tab.apply_report_preset(tab.model_panel.report_combo.itemData(1))
+    assert tab.model_panel.params() != recommended[0] and tab.features_panel.config() != recommended[1]
+    qtbot.mouseClick(tab.model_panel.recommended_button, Qt.LeftButton)
+    assert (tab.model_panel.params(), tab.features_panel.config()) == recommended
+    assert tab.model_panel.origin() == "recommended" and "recommended" in tab.model_panel.origin_label.text()
+    tab.model_panel.epochs.setValue(7)  # any change by hand shows
+    assert tab.model_panel.origin() == "custom" and "changed by hand" in tab.model_panel.origin_label.text()
+
+
+def test_a_report_preset_survives_a_restart_only_visibly(make_digits_tab):
+    tab = make_digits_tab()
+    preset = tab.model_panel.report_combo.itemData(7)
+    tab.apply_report_preset(preset)
+    tab.save_settings()
+    again = make_digits_tab()
+    assert again.model_panel.params() == tab.model_panel.params()
+    assert again.model_panel.origin() == "report" and preset.name in again.model_panel.origin_label.text()
 
 
 def test_runs_table_compares_trainings_and_brings_an_earlier_model_back(make_digits_tab, qtbot):
@@ -343,6 +379,10 @@ def test_leave_one_speaker_out_trains_once_per_speaker_and_pools_the_results(mak
     train(tab, qtbot, hidden_layer_sizes=(32,), epochs=4)
     # one run per held-out speaker, each tested only on that speaker's 500 clips
     assert tab.runs_table.run_count() == 4
+    # Each rotation tests another voice: none is ranked "best", and the dataset is named.
+    assert tab.runs_table.best_runs() == []
+    columns = [tab.runs_table.horizontalHeaderItem(c).text() for c in range(tab.runs_table.columnCount())]
+    assert {tab.runs_table.item(r, columns.index("Dataset")).text() for r in range(4)} == {fsdd_dir.name}
     held_out = [r.bundle.training["test_speakers"] for r in tab.runs.values()]
     assert sorted(s for [s] in held_out) == ["george", "jackson", "lucas", "nicolas"]
     assert all(r.n_test == 500 for r in tab.runs.values())
@@ -357,3 +397,17 @@ def test_leave_one_speaker_out_trains_once_per_speaker_and_pools_the_results(mak
     path = tmp_path / "loso.slm"
     assert tab.save_model(str(path))
     assert load_bundle(path).training["per_speaker"].keys() == {"george", "jackson", "lucas", "nicolas"}
+
+
+def test_loading_another_folder_clears_the_previous_results(make_digits_tab, qtbot, fsdd_dir):
+    tab = make_digits_tab()
+    scan(tab, qtbot)  # the demo data
+    train(tab, qtbot, epochs=3)
+    assert tab.results.is_filled() and tab.plot.point_count() == 3
+    scan(tab, qtbot, fsdd_dir)
+    assert not tab.results.is_filled() and tab.plot.point_count() == 0  # nothing of the demo run on screen
+    assert tab.bundle is not None  # the model stays, and the window says where it was trained
+    assert "Results of demo cleared" in status_text(tab)
+    # Runs of both datasets stay listed, each with its dataset.
+    columns = [tab.runs_table.horizontalHeaderItem(c).text() for c in range(tab.runs_table.columnCount())]
+    assert tab.runs_table.item(0, columns.index("Dataset")).text() == "demo"

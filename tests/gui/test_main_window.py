@@ -73,7 +73,7 @@ def test_window_remembers_the_open_tab(qtbot):
     window.tabs.setCurrentIndex(2)
     window.close()
     again = make_window(qtbot)
-    assert again.tabs.currentIndex() == 2 and again.current_task_tab() is None
+    assert again.tabs.currentIndex() == 2 and again.current_task_tab() is again.task_tab("speakers")
 
 
 def test_feature_cache_dialog_clears_the_cache(qtbot, tmp_path, monkeypatch, message_boxes):

@@ -5,7 +5,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from gui.widgets.confusion_matrix import ConfusionMatrixView
 from gui.widgets.layers_editor import (
-    ACTIVATIONS, CUSTOM, RECOMMENDED, SEED_HALF_THIRD, SEED_ONE_LAYER, SEED_TWO_THIRDS, LayersEditor,
+    ACTIVATIONS, CUSTOM, RECOMMENDED, REPORT_HALF_THIRD, REPORT_ONE_LAYER, REPORT_TWO_THIRDS, LayersEditor,
 )
 from gui.widgets.results_view import ResultsView
 from gui.widgets.training_plot import TrainingPlot
@@ -146,15 +146,15 @@ def test_confusion_matrix_rejects_mismatched_labels(qtbot):
 
 
 # ---------------------------------------------------------------- LayersEditor
-def test_layers_editor_seed_presets_follow_the_feature_size(qtbot):
+def test_layers_editor_report_presets_follow_the_feature_size(qtbot):
     editor = LayersEditor()
     qtbot.addWidget(editor)
     editor.set_io_dims(1188, 10)
-    editor.apply_preset(SEED_ONE_LAYER)
+    editor.apply_preset(REPORT_ONE_LAYER)
     assert [size for size, _ in editor.layers()] == [599]
-    editor.apply_preset(SEED_TWO_THIRDS)
+    editor.apply_preset(REPORT_TWO_THIRDS)
     assert [size for size, _ in editor.layers()] == [792, 594]
-    editor.apply_preset(SEED_HALF_THIRD)
+    editor.apply_preset(REPORT_HALF_THIRD)
     assert [size for size, _ in editor.layers()] == [594, 396]
     # Switching to the 12 MFCC means keeps the chosen rule: 1/2·12, 1/3·12.
     editor.set_io_dims(12, 10)
@@ -165,22 +165,22 @@ def test_layers_editor_seed_presets_follow_the_feature_size(qtbot):
     assert f"{12 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10:,} parameters" in editor.summary_text()
 
 
-def test_layers_editor_seed_presets_keep_the_chosen_activation(qtbot):
+def test_layers_editor_report_presets_keep_the_chosen_activation(qtbot):
     editor = LayersEditor()
     qtbot.addWidget(editor)
     editor.set_io_dims(1188, 10)
     editor.set_layers([(100, "bipolar-sigmoid")])
-    editor.apply_preset(SEED_ONE_LAYER)
+    editor.apply_preset(REPORT_ONE_LAYER)
     assert editor.layers() == [(599, "bipolar-sigmoid")]
 
 
-def test_layers_editor_seed_presets_need_the_feature_size(qtbot):
+def test_layers_editor_report_presets_need_the_feature_size(qtbot):
     editor = LayersEditor()
     qtbot.addWidget(editor)
     with pytest.raises(ValueError, match="feature size"):
-        editor.apply_preset(SEED_ONE_LAYER)
+        editor.apply_preset(REPORT_ONE_LAYER)
     assert "parameter count once the features are chosen" in editor.summary_text()
-    assert set(editor.presets()) == {SEED_ONE_LAYER, SEED_TWO_THIRDS, SEED_HALF_THIRD, RECOMMENDED}
+    assert set(editor.presets()) == {REPORT_ONE_LAYER, REPORT_TWO_THIRDS, REPORT_HALF_THIRD, RECOMMENDED}
 
 
 def test_layers_editor_buttons_edit_the_layers(qtbot):
@@ -302,3 +302,21 @@ def test_job_queue_runs_jobs_in_order_off_the_gui_thread_and_delivers_on_it(qtbo
     assert queue.shutdown()
     with pytest.raises(RuntimeError):
         queue.submit(lambda: None)
+
+
+# ----------------------------------------------------------------- RunsTable
+def test_runs_table_ranks_only_comparable_runs():
+    from gui.widgets.runs_table import RunsTable
+
+    table = RunsTable()
+    base = dict(time="12:00:00", features="mfcc-full", model="MLP", epochs=5, best_epoch=None,
+                train_accuracy=0.99, balanced_accuracy=0.9, seconds=1.0, note="")
+    table.add_run(1, {**base, "dataset": "recordings", "split": "random 20%", "accuracy": 0.95, "compare": "fsdd|random"})
+    assert table.best_runs() == []  # one run alone is not "best" of anything
+    table.add_run(2, {**base, "dataset": "recordings", "split": "random 20%", "accuracy": 0.97, "compare": "fsdd|random"})
+    # Rotations of leave-one-speaker-out score higher on their one voice, but are never ranked.
+    table.add_run(3, {**base, "dataset": "recordings", "split": "rotation", "accuracy": 0.99, "compare": None})
+    table.add_run(4, {**base, "dataset": "recordings", "split": "rotation", "accuracy": 0.98, "compare": None})
+    table.add_run(5, {**base, "dataset": "demo", "split": "random 20%", "accuracy": 0.60, "compare": "demo|random"})
+    table.add_run(6, {**base, "dataset": "demo", "split": "random 20%", "accuracy": 0.70, "compare": "demo|random"})
+    assert table.best_runs() == [2, 6]  # the best of each dataset, never a rotation
