@@ -1,7 +1,15 @@
-"""Evaluation: accuracy, per-class accuracy, confusion matrix, report."""
+"""Evaluation: accuracy, per-class accuracy, confusion matrix, report — thin over ``sklearn.metrics``."""
 from __future__ import annotations
 
 import numpy as np
+
+
+def _per_class_recall(y_true, y_pred, labels):
+    """Recall of each label (its accuracy), None for a label with no clips; and the supports."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    _, recall, _, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return [float(r) if s else None for r, s in zip(recall, support)], support
 
 
 def evaluate(y_true, y_pred, labels, *, y_train_true=None, y_train_pred=None):
@@ -15,35 +23,43 @@ def evaluate(y_true, y_pred, labels, *, y_train_true=None, y_train_pred=None):
 
     Returns
     -------
-    dict with ``accuracy``, ``balanced_accuracy``, ``macro_f1``,
-    ``train_accuracy`` (None without training data), ``per_class``
-    {label: {accuracy, train_accuracy, precision, recall, f1, support}},
-    ``confusion`` (rows true, columns predicted), ``labels``, ``report``.
+    dict with ``accuracy``, ``balanced_accuracy`` (mean recall over the classes
+    that have test clips, as ``sklearn.metrics.balanced_accuracy_score``),
+    ``macro_f1`` (over the same classes), ``train_accuracy`` (None without
+    training data), ``per_class`` {label: {accuracy, train_accuracy,
+    precision, recall, f1, support}}, ``confusion`` (rows true, columns
+    predicted), ``labels``, ``report``.
     """
-    from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import (
+        accuracy_score, classification_report, confusion_matrix, f1_score, precision_recall_fscore_support,
+        recall_score,
+    )
 
     labels = [str(x) for x in labels]
     y_true = np.asarray(y_true).astype(str)
     y_pred = np.asarray(y_pred).astype(str)
-    cm = confusion_matrix(y_true, y_pred, labels=labels) if y_true.size else np.zeros((len(labels),) * 2, int)
-    support = cm.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        recall = np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
-    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0) if y_true.size else (
-        np.zeros(len(labels)),) * 4
-    train_acc, train_per_class = None, {}
+    n = len(labels)
+    if y_true.size:
+        cm = confusion_matrix(y_true, y_pred, labels=labels)
+        p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    else:
+        cm, (p, r, f, support) = np.zeros((n, n), int), (np.zeros(n),) * 3 + (np.zeros(n, int),)
+    present = [lab for lab, s in zip(labels, support) if s]
+    # balanced_accuracy_score itself warns when a prediction is a class without test clips;
+    # the macro recall over the classes present is the same number, without the warning.
+    balanced = (float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+                if present else None)
+    macro_f1 = float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)) if present else None
+    train_acc, train_recall = None, [None] * n
     if y_train_true is not None and len(y_train_true):
         tt = np.asarray(y_train_true).astype(str)
         tp = np.asarray(y_train_pred).astype(str)
-        train_acc = float(np.mean(tt == tp))
-        for lab in labels:
-            m = tt == lab
-            train_per_class[lab] = float(np.mean(tp[m] == lab)) if m.any() else None
-    present = support > 0
+        train_acc = float(accuracy_score(tt, tp))
+        train_recall, _ = _per_class_recall(tt, tp, labels)
     per_class = {
         lab: {
-            "accuracy": None if np.isnan(recall[i]) else float(recall[i]),
-            "train_accuracy": train_per_class.get(lab),
+            "accuracy": float(r[i]) if support[i] else None,
+            "train_accuracy": train_recall[i],
             "precision": float(p[i]),
             "recall": float(r[i]),
             "f1": float(f[i]),
@@ -54,12 +70,12 @@ def evaluate(y_true, y_pred, labels, *, y_train_true=None, y_train_pred=None):
     report = (classification_report(y_true, y_pred, labels=labels, zero_division=0, digits=3)
               if y_true.size else "no test clips")
     return {
-        "accuracy": float(np.mean(y_true == y_pred)) if y_true.size else None,
-        "balanced_accuracy": float(np.nanmean(recall[present])) if present.any() else None,
-        "macro_f1": float(np.mean(f[present])) if present.any() else None,
+        "accuracy": float(accuracy_score(y_true, y_pred)) if y_true.size else None,
+        "balanced_accuracy": balanced,
+        "macro_f1": macro_f1,
         "train_accuracy": train_acc,
         "per_class": per_class,
-        "confusion": cm.astype(int).tolist(),
+        "confusion": np.asarray(cm).astype(int).tolist(),
         "labels": labels,
         "report": report,
     }
