@@ -105,7 +105,7 @@ def evaluate_rows(model, fs, rows, labels, *, train_rows=None):
 
 
 def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoch=None, should_stop=None,
-                on_progress=None, n_jobs=None, cache=True, open_set=None):
+                on_progress=None, n_jobs=None, cache=True, open_set=None, augment=None):
     """Train ``model`` on a scanned dataset and evaluate it on a held-out split.
 
     Parameters
@@ -120,6 +120,9 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
         never heard, hold a share of the training clips out to set the
         "unknown" threshold, and store it in the bundle (``bundle.open_set``,
         ``metrics["open_set"]``).
+    augment : core.augment.AugmentConfig or None
+        Add perturbed copies of the training clips (never of the test or
+        calibration clips) to the fit; recorded in ``bundle.training["augment"]``.
 
     Returns
     -------
@@ -161,7 +164,13 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
 
         tr, calibration = calibration_split(y, fs.groups, tr, fraction=open_set.calibration_fraction,
                                             random_state=open_set.random_state)
-    model.fit(fs.X[tr], y[tr], groups=fs.groups[tr], on_epoch=on_epoch, should_stop=should_stop)
+    X_fit, y_fit, g_fit = fs.X[tr], y[tr], fs.groups[tr]
+    if augment is not None and augment.enabled:  # after every split: copies of training clips only
+        from .augment import augmented_rows
+
+        X_fit, y_fit, g_fit, _ = augmented_rows(fs, tr, augment, progress=on_progress, should_stop=should_stop,
+                                                cache=cache)
+    model.fit(X_fit, y_fit, groups=g_fit, on_epoch=on_epoch, should_stop=should_stop)
     metrics = evaluate_rows(model, fs, te, labels, train_rows=tr)
     seconds = time.perf_counter() - t0
     history = list(model.history_)
@@ -185,6 +194,9 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
         "stop_reason": stop_reason,
         "best_epoch": model.best_epoch_,
     }
+    if augment is not None and augment.enabled:
+        training["augment"] = augment.to_dict()
+        training["n_train_augmented"] = int(len(X_fit))
     saved_metrics = {k: v for k, v in metrics.items() if k != "test_files"}
     bundle = ModelBundle(task=task, model=model, feature_config=fs.config, labels=labels, training=training,
                          metrics=saved_metrics, history=history)
@@ -236,7 +248,7 @@ class SpeakerRotations:
 
 def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=None, on_result=None,
                           on_epoch=None, should_stop=None, on_progress=None, n_jobs=None, cache=True,
-                          fit_final=False):
+                          fit_final=False, augment=None):
     """Train once per speaker with that speaker held out (the honest test for a new voice).
 
     Parameters
@@ -248,6 +260,7 @@ def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=N
         After all rotations, train one more model on every speaker: the model
         to keep and use, with the pooled leave-one-speaker-out metrics as its
         honest estimate (``on_rotation`` is called with speaker None for it).
+    augment : core.augment.AugmentConfig or None, as in :func:`train_model`
 
     Returns
     -------
@@ -271,7 +284,8 @@ def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=N
         try:
             result = train_model(ds, task=task, feature_config=feature_config, model=make_model(),
                                  split=SplitConfig(kind="speaker", test_speakers=(speaker,)), on_epoch=on_epoch,
-                                 should_stop=should_stop, on_progress=on_progress, n_jobs=n_jobs, cache=cache)
+                                 should_stop=should_stop, on_progress=on_progress, n_jobs=n_jobs, cache=cache,
+                                 augment=augment)
         except Cancelled:
             break
         results.append(result)
@@ -294,7 +308,13 @@ def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=N
             on_rotation(len(speakers), len(speakers), None)
         fs = build_features(ds, feature_config, should_stop=should_stop, n_jobs=n_jobs, cache=cache)  # cached
         model = make_model()
-        model.fit(fs.X, fs.labels, groups=fs.groups, on_epoch=on_epoch, should_stop=should_stop)
+        X_fit, y_fit, g_fit = fs.X, fs.labels, fs.groups
+        if augment is not None and augment.enabled:
+            from .augment import augmented_rows
+
+            X_fit, y_fit, g_fit, _ = augmented_rows(fs, np.arange(len(fs.labels)), augment, should_stop=should_stop,
+                                                    cache=cache)
+        model.fit(X_fit, y_fit, groups=g_fit, on_epoch=on_epoch, should_stop=should_stop)
         training = {**results[-1].bundle.training, "split": {"kind": "leave-one-speaker-out"},
                     "per_speaker": per_speaker, "n_train": fs.n_clips, "n_test": 0,
                     "stop_reason": model.stop_reason_, "best_epoch": model.best_epoch_}
