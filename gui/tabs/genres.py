@@ -112,12 +112,19 @@ class GenreModelPanel(QGroupBox):
             self.choice.addItem(m.title, m.key)
         self.choice.currentIndexChanged.connect(self._on_choice)
         top.addWidget(self.choice, 1)
+        lay.addLayout(top)
+        top = QHBoxLayout()
+        self.defaults_button = QPushButton("Defaults")
+        self.defaults_button.setToolTip("The measured best settings of the chosen model (benchmarks/RESULTS.md)")
+        self.defaults_button.clicked.connect(self._defaults)
         self.report_button = QPushButton("Reproduce the report")
         self.report_button.setToolTip("The course report's Q3: one 128×128 log-mel image per whole clip, Conv2D 32 →\n"
                                       "MaxPool 3/2 → BatchNorm → Flatten → softmax, Adam 1e-4, 30 epochs, batch 32,\n"
                                       f"random 80/20 split with seed 42 (the report: {REPORT_ACCURACY:.0f} % on GTZAN)")
         self.report_button.clicked.connect(self.report_requested)
+        top.addWidget(self.defaults_button)
         top.addWidget(self.report_button)
+        top.addStretch(1)
         lay.addLayout(top)
 
         self.pages = QStackedWidget()
@@ -157,13 +164,12 @@ class GenreModelPanel(QGroupBox):
         self.dropout.setRange(0.0, 0.9)
         self.dropout.setSingleStep(0.05)
         self.dropout.setToolTip("Dropout before each dense layer")
+        form.addRow("Head", self.head)
         row = QHBoxLayout()
-        row.addWidget(self.head, 2)
-        row.addWidget(QLabel("dense"))
         row.addWidget(self.dense, 1)
-        row.addWidget(QLabel("drop"))
+        row.addWidget(QLabel("dropout"))
         row.addWidget(self.dropout, 1)
-        form.addRow("Head", row)
+        form.addRow("Dense layers", row)
         self.optimizer = QComboBox()
         for key in OPTIMIZERS:
             self.optimizer.addItem({"adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD"}[key], key)
@@ -252,6 +258,10 @@ class GenreModelPanel(QGroupBox):
         note.setWordWrap(True)
         form.addRow(note)
         return page
+
+    def _defaults(self):
+        self.set_params(self.key, GENRES.model_choice(self.key).params)
+        self.changed.emit()
 
     def _on_choice(self, *_):
         key = self.choice.currentData()
@@ -366,6 +376,7 @@ class GenresTab(TaskTab):
         box_lay.addWidget(self.timeline)
         self.mic_split = QSplitter(Qt.Vertical)
         self.mic_split.addWidget(self.recorder)
+        self.recorder.show()  # removeTab hid it
         self.mic_split.addWidget(box)
         self.mic_split.setStretchFactor(0, 3)
         self.mic_split.setStretchFactor(1, 1)

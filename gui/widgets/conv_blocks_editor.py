@@ -7,7 +7,7 @@ from PySide6.QtWidgets import (
     QTableWidget, QVBoxLayout, QWidget,
 )
 
-COLUMNS = ("Filters", "Kernel", "Padding", "Pool", "Stride", "BN", "Dropout")
+COLUMNS = ("Filters", "Kernel", "Pad", "Pool", "Stride", "BN", "Drop")
 MAX_BLOCKS = 8
 
 
@@ -31,7 +31,8 @@ class ConvBlocksEditor(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setToolTip("Each block: Conv2D (ReLU) → max pooling → batch normalisation → dropout.\n"
                               "Pool 0 = no pooling; stride 0 = the pool size.")
-        self.table.setMinimumHeight(110)
+        self.table.horizontalHeader().setMinimumSectionSize(34)
+        self.table.verticalHeader().setMinimumWidth(18)
         self.add_button = QPushButton("Add block")
         self.remove_button = QPushButton("Remove block")
         self.add_button.clicked.connect(self._add_clicked)
@@ -99,7 +100,13 @@ class ConvBlocksEditor(QWidget):
             self.table.removeRow(r)
             self._emit()
 
+    def _fit_height(self):
+        rows = max(2, min(self.table.rowCount(), 5))
+        header = self.table.horizontalHeader().height() or 24
+        self.table.setFixedHeight(header + rows * self.table.verticalHeader().defaultSectionSize() + 4)
+
     def _emit(self, *_):
+        self._fit_height()
         self.remove_button.setEnabled(self.table.rowCount() > 0)
         self.add_button.setEnabled(self.table.rowCount() < MAX_BLOCKS)
         self.changed.emit()
