@@ -14,6 +14,7 @@ class ModelChoice:
     type: str  # a key of core.models.MODEL_TYPES
     title: str  # shown in the GUI
     params: dict = dataclasses.field(default_factory=dict)  # constructor keyword arguments (the app's best)
+    feature: str | None = None  # the feature set this model needs (None: the task's default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,12 +94,20 @@ DIGITS = TaskSpec(
 
 # Genres: the seed's log-mel image at the file's own rate with librosa's
 # default 2048/512 STFT, 128 mels, resized to 128×128.
+# Every clip is cut into 3 s windows (half a window apart in training): a 30 s
+# GTZAN clip gives 19 examples, and a track's genre is the mean of its windows'
+# probabilities. window_seconds=None is the report's one image per whole clip.
+_GENRE_WINDOWS = dict(window_seconds=3.0, window_overlap=0.5)
+
 GENRES = TaskSpec(
     key="genres",
     title="Genres",
     label_kind="digit",
     features={
-        "logmel-128": FeatureConfig(name="logmel-128", sr=22050, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
+        "logmel-128": FeatureConfig(name="logmel-128", sr=22050, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0,
+                                    **_GENRE_WINDOWS),
+        "music-stats": FeatureConfig(name="music-stats", sr=22050, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512,
+                                     max_seconds=30.0, **_GENRE_WINDOWS),
         "mfcc-stats": FeatureConfig(name="mfcc-stats", sr=22050, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
         "mfcc-mean": FeatureConfig(name="mfcc-mean", sr=22050, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
         "spectral": FeatureConfig(name="spectral", sr=22050, max_seconds=30.0),
@@ -106,6 +115,21 @@ GENRES = TaskSpec(
     default_feature="logmel-128",
     record_seconds=5.0,
     description="Music genres (GTZAN layout: genres_original/<genre>/<genre>.000NN.wav)",
+    # KerasCNNClassifier and LinearClassifier keyword arguments; benchmarks/genres_accuracy.py measures them.
+    models=(
+        ModelChoice("cnn", "keras-cnn", "CNN on log-mel windows (Keras)", dict(
+            conv_blocks=(
+                dict(filters=16, kernel=3, padding="same", pool=2, pool_stride=None, batch_norm=True, dropout=0.1),
+                dict(filters=32, kernel=3, padding="same", pool=2, pool_stride=None, batch_norm=True, dropout=0.1),
+                dict(filters=64, kernel=3, padding="same", pool=2, pool_stride=None, batch_norm=True, dropout=0.1),
+            ),
+            head="global-avg", dense_units=(64,), dropout=0.3, optimizer="adam", learning_rate=1e-3, epochs=40,
+            batch_size=32, early_stopping=True, validation_fraction=0.15, patience=10, standardize=True,
+            freq_mask=0.15, time_mask=0.15, time_shift=0.0, bn_momentum=0.9), feature="logmel-128"),
+        ModelChoice("features-logreg", "linear", "Summary features + logistic regression (scikit-learn)", dict(
+            kind="logreg", C=1.0, solver="lbfgs", max_iter=1000, standardize=True, validation_fraction=0.0),
+            feature="music-stats"),
+    ),
 )
 
 # Speakers: the seed's part A (spectral) and part B (13 MFCC means with

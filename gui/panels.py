@@ -18,7 +18,8 @@ FEATURE_LABELS = {
     "mfcc-mean": "MFCC mean over time",
     "mfcc-stats": "MFCC+Δ+ΔΔ statistics (mean, std, min, max)",
     "spectral": "Spectral centroid, ZCR, RMS (means)",
-    "logmel-128": "Log-mel image 128×128",
+    "logmel-128": "Log-mel image (size×size, 128 by default)",
+    "music-stats": "Music summary: MFCC, chroma, spectral, ZCR, RMS (mean, std)",
 }
 
 

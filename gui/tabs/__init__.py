@@ -6,6 +6,7 @@ TaskSpec in ``core/tasks.py``, a tab module here, and one line below.
 TAB_CLASSES = {
     "digits": "gui.tabs.digits:DigitsTab",
     "speakers": "gui.tabs.speakers:SpeakersTab",
+    "genres": "gui.tabs.genres:GenresTab",
 }
 
 

@@ -69,6 +69,9 @@ class _Score(QFrame):
     def set_value(self, value: float | None) -> None:
         self._value.setText(_percent(value))
 
+    def set_title(self, caption: str) -> None:
+        self._caption.setText(caption)
+
     def text(self) -> str:
         return self._value.text()
 
@@ -82,11 +85,14 @@ class ResultsView(QWidget):
         self._scores = {
             "train_accuracy": _Score("Train accuracy"),
             "accuracy": _Score("Test accuracy"),
+            "window_accuracy": _Score("Window accuracy"),
             "balanced_accuracy": _Score("Balanced accuracy"),
             "macro_f1": _Score("Macro F1"),
         }
         self._scores["balanced_accuracy"].setToolTip("Mean of the per-class recalls: fair when classes are unbalanced")
         self._scores["macro_f1"].setToolTip("Unweighted mean of the per-class F1 scores")
+        self._scores["window_accuracy"].setToolTip("Each window of a test clip judged alone; the test accuracy is per\n"
+                                                   "clip (track), from the mean of its windows' probabilities")
         self._scores["train_accuracy"].setToolTip("A much higher train than test accuracy means over-fitting")
 
         self._table = QTableWidget(0, len(_COLUMNS))
@@ -154,10 +160,14 @@ class ResultsView(QWidget):
         rows true) and "report" (text).
         """
         labels = [str(label) for label in results["labels"]]
+        windowed = results.get("n_windows", 0) > results.get("n_clips", 0) > 0
         for key, score in self._scores.items():
             score.set_value(results.get(key))
-            # Optional scores hide instead of showing an empty box.
-            score.setVisible(key in ("train_accuracy", "accuracy") or results.get(key) is not None)
+            # Optional scores hide instead of showing an empty box; the window
+            # level only when clips were cut into several windows.
+            score.setVisible(key in ("train_accuracy", "accuracy")
+                             or (results.get(key) is not None and (key != "window_accuracy" or windowed)))
+        self._scores["accuracy"].set_title("Test accuracy (per clip)" if windowed else "Test accuracy")
 
         per_class = {str(label): stats for label, stats in results.get("per_class", {}).items()}
         self._table.setSortingEnabled(False)  # inserting into a sorted table scrambles rows
