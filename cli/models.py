@@ -85,6 +85,9 @@ def cmd_train(args):
     model = build_model(spec, args)
     if not 0 < args.test_size < 1:
         raise SpeechLabError(f"--test-size must be between 0 and 1, not {args.test_size}")
+    choice = spec.model_choice(getattr(args, "model", None))
+    if getattr(args, "features", None) is None and choice.feature:  # e.g. the genre baseline's summary features
+        args.features = choice.feature
     config = feature_config(spec, args)
     ds = resolve_data(args, spec)
     if args.split == "loso":
