@@ -29,6 +29,8 @@ def main(argv=None):
     parser.add_argument("--train", action="store_true", help="train before the screenshot")
     parser.add_argument("--lower", default="Results", help="lower tab to show: Results, Runs, Microphone, Log")
     parser.add_argument("--status", default=None, help="a status message to show (long-message check)")
+    parser.add_argument("--split", default=None, help="random, speaker or loso")
+    parser.add_argument("--open", default=None, help="an audio file to open in the microphone tab after training")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
     os.environ.setdefault("SPEECHLAB_SETTINGS", str(pathlib.Path(tempfile.mkdtemp()) / "settings.ini"))
@@ -61,7 +63,17 @@ def main(argv=None):
                 tab.lower_tabs.setCurrentIndex(i)
         if args.status:
             tab.message(args.status)
-        QTimer.singleShot(300, shoot)
+        if args.open:
+            tab.recorder.open_file(args.open)
+            wait_for_prediction()
+        else:
+            QTimer.singleShot(300, shoot)
+
+    def wait_for_prediction():
+        if tab.recorder.jobs.pending:
+            QTimer.singleShot(100, wait_for_prediction)
+        else:
+            QTimer.singleShot(300, shoot)
 
     def shoot():
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +89,9 @@ def main(argv=None):
             return
         if state["phase"] == "scan" and args.train:
             state["phase"] = "train"
+            if args.split:
+                combo = tab.dataset_panel.split_combo
+                combo.setCurrentIndex(combo.findData(args.split))
             tab.train()
         else:
             state["phase"] = "done"

@@ -4,9 +4,10 @@ Left: dataset, features, the task's own model panel, Train/Stop with
 progress. Right: live training curves above; results, microphone and log
 below. A subclass supplies the model panel (``build_model_panel``) and the
 model (``make_model``); everything else — scanning and training in a
-worker, plotting, results, the microphone — lives here once. What a run
-was and the leave-one-speaker-out summary are in ``gui/tabs/runs.py``;
-model files (dialogs, remembered folder) in ``gui/tabs/model_files.py``.
+worker, plotting, results, the microphone — lives here once. What runs in
+the worker is in ``gui/tabs/jobs.py``; what a run was and the
+leave-one-speaker-out summary in ``gui/tabs/runs.py``; model files
+(dialogs, remembered folder) in ``gui/tabs/model_files.py``.
 
 The left column fits a 1280×800 screen without scrolling to the model:
 the dataset summary is two lines (details in its tooltip), the features
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
 from core.errors import SpeechLabError
 from gui import settings as app_settings
 from gui.panels import DatasetPanel, FeaturesPanel, ProgressPanel
-from gui.tabs import model_files
+from gui.tabs import jobs, model_files
 from gui.tabs.runs import dataset_name, loso_summary, run_row
 from gui.widgets.recorder import RecorderWidget
 from gui.widgets.results_view import ResultsView
@@ -36,20 +37,6 @@ from gui.workers import WorkerRunner
 
 #: The left column's minimum width never exceeds this (px): with the right column's, it fits 1024 px.
 LEFT_MAX_MIN_WIDTH = 440
-
-
-def _scan_job(folder, layout, label, task_key):
-    """Runs in the worker: scan + summary (header reads only)."""
-    from core.datasets import scan_dataset, summarize
-    from core.demo import demo_dataset
-
-    def job(report, should_stop):
-        is_demo = not folder
-        root = demo_dataset(task_key) if is_demo else folder
-        ds = scan_dataset(root, layout=layout, label=label, should_stop=should_stop)
-        return ds, summarize(ds), is_demo
-
-    return job
 
 
 class TaskTab(QWidget):
@@ -200,7 +187,7 @@ class TaskTab(QWidget):
             return
         st = self.dataset_panel.state()
         folder = st["folder"] if folder is None else folder
-        job = _scan_job(folder, layout or st["layout"], label or st["label"], self.spec.key)
+        job = jobs.scan_job(folder, layout or st["layout"], label or st["label"], self.spec.key)
 
         def connect(w):
             w.finished.connect(self._on_scanned)
@@ -259,31 +246,10 @@ class TaskTab(QWidget):
             self.message(str(exc), error=True)
             return
         kind, test_size = self.dataset_panel.split()
-        extra = self.train_options(settings)  # e.g. the Speakers tab's open set
         ds = self.dataset_panel.dataset
-        task = self.spec.key
-        make_model = self.make_model
-        seed = self.split_seed()
-
-        def build():
-            try:
-                return make_model(settings)
-            except ValueError as exc:
-                raise SpeechLabError(f"Model settings: {exc}") from exc
-
-        def job(report, should_stop):
-            # Everything that imports or validates runs here, in the worker.
-            from core.training import SplitConfig, leave_one_speaker_out, train_model
-
-            build()  # a bad setting is reported before any extraction
-            common = dict(task=task, feature_config=feature_config, on_epoch=lambda s: report("epoch", s),
-                          should_stop=should_stop, on_progress=lambda p: report("progress", p))
-            if kind == "loso":
-                return leave_one_speaker_out(
-                    ds, make_model=build, on_rotation=lambda i, n, spk: report("rotation", (i, n, spk)),
-                    on_result=lambda r: report("result", r), fit_final=True, **common)
-            split = SplitConfig(kind=kind, test_size=test_size, random_state=seed)
-            return train_model(ds, model=build(), split=split, **common, **extra)
+        job = jobs.train_job(ds, task=self.spec.key, make_model=self.make_model, settings=settings,
+                             feature_config=feature_config, kind=kind, test_size=test_size, seed=self.split_seed(),
+                             extra=self.train_options(settings))  # e.g. the Speakers tab's open set
 
         def connect(w):
             w.progress.connect(self.progress_panel.show_extraction)
@@ -423,12 +389,7 @@ class TaskTab(QWidget):
         if ds is None:
             self.message("Load a dataset folder to evaluate on first.", error=True)
             return
-        bundle = self.bundle
-
-        def job(report, should_stop):
-            from core.training import evaluate_bundle
-
-            return evaluate_bundle(bundle, ds, on_progress=lambda p: report("progress", p), should_stop=should_stop)
+        job = jobs.evaluate_job(self.bundle, ds)
 
         # Bound methods only: a closure connected to a worker signal would run in the worker thread.
         def connect(w):

@@ -1,0 +1,68 @@
+"""What a tab runs in the worker thread: plain functions ``job(report, should_stop)`` over core.
+
+No Qt here. Every import and every check of the settings happens inside the
+job, off the GUI thread; the tab connects the worker's signals to its slots.
+"""
+from __future__ import annotations
+
+from core.errors import SpeechLabError
+
+
+def scan_job(folder, layout, label, task_key):
+    """Scan a folder (``""``: the task's demo data) and summarise it (header reads only).
+
+    The job returns ``(dataset, summary, is_demo)``.
+    """
+
+    def job(report, should_stop):
+        from core.datasets import scan_dataset, summarize
+        from core.demo import demo_dataset
+
+        is_demo = not folder
+        root = demo_dataset(task_key) if is_demo else folder
+        ds = scan_dataset(root, layout=layout, label=label, should_stop=should_stop)
+        return ds, summarize(ds), is_demo
+
+    return job
+
+
+def train_job(ds, *, task, make_model, settings, feature_config, kind, test_size, seed, extra=None):
+    """Train one model (or one per speaker for ``kind="loso"``).
+
+    Reports ``progress`` (extraction), ``epoch``, and for leave-one-speaker-out
+    ``rotation`` (index, total, speaker) and ``result`` (each rotation's
+    TrainResult). The job returns a TrainResult, or the rotations' result.
+    """
+    extra = dict(extra or {})
+
+    def build():
+        try:
+            return make_model(settings)
+        except ValueError as exc:
+            raise SpeechLabError(f"Model settings: {exc}") from exc
+
+    def job(report, should_stop):
+        from core.training import SplitConfig, leave_one_speaker_out, train_model
+
+        build()  # a bad setting is reported before any extraction
+        common = dict(task=task, feature_config=feature_config, on_epoch=lambda s: report("epoch", s),
+                      should_stop=should_stop, on_progress=lambda p: report("progress", p))
+        if kind == "loso":
+            return leave_one_speaker_out(
+                ds, make_model=build, on_rotation=lambda i, n, spk: report("rotation", (i, n, spk)),
+                on_result=lambda r: report("result", r), fit_final=True, **common)
+        split = SplitConfig(kind=kind, test_size=test_size, random_state=seed)
+        return train_model(ds, model=build(), split=split, **common, **extra)
+
+    return job
+
+
+def evaluate_job(bundle, ds):
+    """Test ``bundle`` on every usable clip of ``ds``; returns ``(metrics, skipped)``."""
+
+    def job(report, should_stop):
+        from core.training import evaluate_bundle
+
+        return evaluate_bundle(bundle, ds, on_progress=lambda p: report("progress", p), should_stop=should_stop)
+
+    return job
