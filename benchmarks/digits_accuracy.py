@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 
 from core.augment import AugmentConfig  # noqa: E402
 from core.datasets import scan_dataset  # noqa: E402
+from core.honest import speaker_folds  # noqa: E402
 from core.models import make_model  # noqa: E402
 from core.tasks import DIGITS  # noqa: E402
 from core.training import SplitConfig, train_model  # noqa: E402
@@ -118,15 +119,6 @@ def parse_candidate(text):
 def feature_config(feature):
     name, overrides, _ = FEATURES[feature]
     return DIGITS.feature_config(name, **overrides)
-
-
-def speaker_folds(speakers, n_folds):
-    """Speaker-grouped folds: every speaker in exactly one fold (leave-one-out when there are ≤ n_folds)."""
-    speakers = sorted(speakers)
-    if len(speakers) <= n_folds:
-        return [(s,) for s in speakers]
-    order = np.random.default_rng(0).permutation(len(speakers))
-    return [tuple(sorted(speakers[i] for i in part)) for part in np.array_split(order, n_folds)]
 
 
 def run_one(ds, cand, split, *, seed, jobs):

@@ -1,0 +1,182 @@
+"""Random split vs voices never heard, beside the accuracy.
+
+A random split puts the same speakers in training and test; this strip says
+so under the curves whenever it happens, and runs both evaluations with one
+click (:func:`core.honest.compare_splits`) so the user sees how much of the
+random-split accuracy is memorised voices.
+
+:class:`HonestSplitView` is the widget; :class:`HonestSplit` attaches it to a
+task tab (its runner, panels and messages) with bound GUI-thread slots only.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from core.errors import SpeechLabError
+
+
+def compare_job(ds, *, task, make_model, settings, feature_config, test_size, seed, extra=None):
+    """The worker's job: both evaluations with the tab's settings. Reports ``progress``,
+    ``epoch`` and ``stage`` (index, total, test speakers or None); returns a SplitComparison."""
+    extra = dict(extra or {})
+
+    def build():
+        try:
+            return make_model(settings)
+        except ValueError as exc:
+            raise SpeechLabError(f"Model settings: {exc}") from exc
+
+    def job(report, should_stop):
+        from core.honest import compare_splits
+
+        build()  # a bad setting is reported before any extraction
+        return compare_splits(ds, task=task, feature_config=feature_config, make_model=build, test_size=test_size,
+                              random_state=seed, train_options=extra, should_stop=should_stop,
+                              on_stage=lambda i, n, spk: report("stage", (i, n, spk)),
+                              on_epoch=lambda s: report("epoch", s), on_progress=lambda p: report("progress", p))
+
+    return job
+
+
+def random_split_text(accuracy, shared, test_speakers):
+    """What to say beside a random split's accuracy."""
+    if not test_speakers:
+        return f"Random split: {accuracy:.1%}. The clips name no speakers, so voices may be on both sides."
+    if shared:
+        return (f"Random split: {accuracy:.1%} — {len(shared)} of {len(test_speakers)} test speakers are also in "
+                "training, so part of this is memorised voices. Your voice at the microphone is a new one.")
+    return f"Test accuracy {accuracy:.1%} on {len(test_speakers)} speaker(s) never heard in training."
+
+
+def comparison_text(comp):
+    """Both numbers in words."""
+    how = ("leave one speaker out" if all(len(f) == 1 for f in comp.folds)
+           else f"{len(comp.folds)} folds of speakers")
+    return (f"Same voices (random split): {comp.random_accuracy:.1%}   ·   Voices never heard ({how}, "
+            f"{comp.n_speakers} speakers): {comp.speaker_accuracy:.1%}   ·   "
+            f"{100 * comp.gap:+.1f} points from memorised voices")
+
+
+class HonestSplitView(QWidget):
+    """Two lines and a button: the split's caveat, and both numbers after a comparison."""
+
+    compare_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.caveat = QLabel("")
+        self.caveat.setWordWrap(True)
+        self.caveat.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.numbers = QLabel("")
+        self.numbers.setWordWrap(True)
+        self.numbers.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.compare_button = QPushButton("Compare: same voices vs new voices")
+        self.compare_button.setToolTip("Train with these settings on a random split and on speaker-grouped folds\n"
+                                       "(every speaker tested once, never trained on), and show both accuracies")
+        self.compare_button.clicked.connect(self.compare_requested)
+        text = QVBoxLayout()
+        text.setContentsMargins(0, 0, 0, 0)
+        text.addWidget(self.caveat)
+        text.addWidget(self.numbers)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(4, 2, 4, 2)
+        lay.addLayout(text, 1)
+        lay.addWidget(self.compare_button, 0, Qt.AlignTop)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
+        self.clear()
+
+    def clear(self):
+        self.caveat.setText("Train, or compare a random split with voices never heard in one click.")
+        self.numbers.setText("")
+        self.numbers.setVisible(False)
+
+    def show_random(self, accuracy, shared, test_speakers):
+        self.caveat.setText(random_split_text(accuracy, shared, test_speakers))
+
+    def show_comparison(self, comp):
+        self.numbers.setText(comparison_text(comp))
+        self.numbers.setVisible(True)
+
+    def set_available(self, ok, why=""):
+        self.compare_button.setEnabled(ok)
+        self.compare_button.setToolTip(self.compare_button.toolTip() if ok else why)
+
+
+class HonestSplit(QObject):
+    """Attach the strip to a TaskTab: under its curves, fed by its trainings, run by its runner."""
+
+    def __init__(self, tab):
+        super().__init__(tab)
+        self.tab = tab
+        self.view = HonestSplitView()
+        self.comparison = None
+        right = tab.main_split.widget(1)  # the curves above, the results below
+        right.insertWidget(1, self.view)
+        right.setCollapsible(right.indexOf(self.view), False)
+        self.view.compare_requested.connect(self.compare)
+        tab.model_changed.connect(self._on_model)
+
+    def _on_model(self, bundle):
+        result = self.tab.last_result
+        ds = self.tab.dataset_panel.dataset
+        if bundle is None or result is None or result.bundle is not bundle or ds is None:
+            return
+        from core.honest import speakers_on_both_sides
+
+        shared, test = speakers_on_both_sides(ds, result.metrics)
+        self.view.show_random(result.metrics["accuracy"], shared, test)
+
+    def compare(self):
+        tab = self.tab
+        if tab.busy:
+            tab.message("Busy: stop the running task first.")
+            return
+        ds = tab.dataset_panel.dataset
+        if ds is None:
+            tab.message("Load a dataset first.", error=True)
+            return
+        if ds.label_kind == "speaker" or not ds.has_speakers or len(ds.speakers) < 2:
+            tab.message("Comparing with new voices needs at least two speakers named in the file names.", error=True)
+            return
+        try:
+            settings = tab.model_settings()
+            feature_config = tab.features_panel.config()
+        except (SpeechLabError, ValueError) as exc:
+            tab.message(str(exc), error=True)
+            return
+        _, test_size = tab.dataset_panel.split()
+        job = compare_job(ds, task=tab.spec.key, make_model=tab.make_model, settings=settings,
+                          feature_config=feature_config, test_size=test_size, seed=tab.split_seed(),
+                          extra=tab.train_options(settings))
+        tab.plot.reset(settings.get("epochs"))
+        tab.runner.start(job, connect=self._connect)
+        tab.message(f"Comparing on {len(ds.items)} clips: a random split, then every speaker held out once…")
+
+    def _connect(self, w):  # bound methods only: they run in the GUI thread
+        w.progress.connect(self.tab.progress_panel.show_extraction)
+        w.epoch.connect(self.tab.plot.add_epoch)
+        w.event.connect(self._on_event)
+        w.finished.connect(self._on_done)
+        w.failed.connect(self._on_failed)
+        w.cancelled.connect(self._on_cancelled)
+
+    def _on_event(self, kind, value):
+        if kind != "stage":
+            return
+        index, total, speakers = value
+        self.tab.plot.reset(None)
+        what = "random split" if speakers is None else "testing on " + ", ".join(speakers)
+        self.tab.message(f"Comparison {index + 1}/{total}: {what}…")
+
+    def _on_done(self, comp):
+        self.comparison = comp
+        self.view.show_comparison(comp)
+        self.tab.message(comparison_text(comp) + f" ({comp.seconds:.0f} s)")
+        self.tab.progress_panel.bar.setFormat("Done")
+
+    def _on_failed(self, message):
+        self.tab.message(message, error=True)
+
+    def _on_cancelled(self):
+        self.tab.message("Comparison stopped.")
