@@ -10,7 +10,10 @@ from core.errors import SpeechLabError
 from core.models.choices import ACTIVATIONS, INITS, OPTIMIZERS, OUTPUTS
 from core.tasks import TASKS
 
-from .common import add_data_args, feature_config, history_json, metrics_json, progress_printer, resolve_data
+from .common import (
+    StopOnFirstInterrupt, add_data_args, check_output, feature_config, history_json, metrics_json, progress_printer,
+    resolve_data, seed_value,
+)
 
 ALL_MODEL_KEYS = sorted({m.key for spec in TASKS.values() for m in spec.models})
 
@@ -85,6 +88,7 @@ def cmd_train(args):
     model = build_model(spec, args)
     if not 0 < args.test_size < 1:
         raise SpeechLabError(f"--test-size must be between 0 and 1, not {args.test_size}")
+    check_output(args.out)
     choice = spec.model_choice(getattr(args, "model", None))
     if getattr(args, "features", None) is None and choice.feature:  # e.g. the genre baseline's summary features
         args.features = choice.feature
@@ -96,9 +100,10 @@ def cmd_train(args):
 
     open_set = open_set_config(spec, args)  # speakers: "unknown" voices, threshold from the training data
     split = SplitConfig(kind=args.split, test_size=args.test_size, random_state=42 if args.seed is None else args.seed)
-    result = train_model(ds, task=spec.key, feature_config=config, model=model, split=split, open_set=open_set,
-                         on_epoch=_epoch_printer(), on_progress=progress_printer(),
-                         n_jobs=args.jobs, cache=not args.no_cache)
+    with StopOnFirstInterrupt() as interrupts:
+        result = train_model(ds, task=spec.key, feature_config=config, model=model, split=split, open_set=open_set,
+                             on_epoch=_epoch_printer(), on_progress=progress_printer(),
+                             should_stop=interrupts.should_stop, n_jobs=args.jobs, cache=not args.no_cache)
     path = save_bundle(result.bundle, args.out)
     out = {
         **metrics_json(result.metrics),
@@ -237,7 +242,7 @@ def register(sub):
                    help="random (stratified), speaker (speaker-independent), or loso: leave one speaker out, "
                         "each speaker once, then the saved model is trained on every speaker")
     p.add_argument("--test-size", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=None, help="random seed (split default 42)")
+    p.add_argument("--seed", type=seed_value, default=None, help="random seed (split default 42)")
     p.add_argument("--out", required=True, help="where to save the model (.slm)")
     from .speakers import add_train_args
 

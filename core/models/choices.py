@@ -6,3 +6,4 @@ ACTIVATIONS = ("relu", "bipolar-sigmoid", "tanh", "logistic", "leaky-relu", "ide
 OUTPUTS = ("softmax", "mse", "mse-report")  # "mse-report": the course report's update rule
 INITS = ("auto", "he", "xavier", "randn")
 OPTIMIZERS = ("adam", "momentum", "sgd")
+MAX_LAYER_SIZE = 8192  # units in one hidden layer (a typo of 2,000,000 must not exhaust memory)

@@ -34,7 +34,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
-from .choices import ACTIVATIONS, INITS, OPTIMIZERS, OUTPUTS  # noqa: F401  (re-exported)
+from .choices import ACTIVATIONS, INITS, MAX_LAYER_SIZE, OPTIMIZERS, OUTPUTS  # noqa: F401  (re-exported)
 
 _LEAK = 0.01  # leaky-relu slope for negative inputs
 _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
@@ -127,6 +127,13 @@ def _one_blas_thread():
     a core. Prediction on many samples keeps all threads.
     """
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def _flat(X):
+    """Images (n, h, w) become vectors (n, h·w): the MLP takes any feature set."""
+    if hasattr(X, "ndim") and X.ndim > 2:
+        return np.asarray(X).reshape(len(X), -1)
+    return X
 
 
 def _softmax(z):
@@ -294,6 +301,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"hidden_layer_sizes must be positive integers; got {self.hidden_layer_sizes!r}."
             )
+        if any(s > MAX_LAYER_SIZE for s in sizes) or len(sizes) > 32:
+            raise ValueError(f"hidden_layer_sizes: at most 32 layers of at most {MAX_LAYER_SIZE} units; "
+                             f"got {self.hidden_layer_sizes!r}.")
         sizes = tuple(int(s) for s in sizes)
         if isinstance(self.activation, str):
             acts = [self.activation] * len(sizes)
@@ -604,7 +614,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         self._layer_plan()
-        X, y = validate_data(self, X, y, dtype=np.float32)
+        X, y = validate_data(self, _flat(X), y, dtype=np.float32)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -614,7 +624,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         X_train, y_train = X, y_idx
         if X_val is not None:
-            X_val = validate_data(self, X_val, dtype=np.float32, reset=False)
+            X_val = validate_data(self, _flat(X_val), dtype=np.float32, reset=False)
             y_val = _encode(classes, y_val, n_samples=len(X_val))
         elif self.early_stopping and groups is not None:
             groups = np.asarray(groups)
@@ -656,14 +666,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             if classes is None:
                 raise ValueError("partial_fit needs classes=[...all labels...] on its first call.")
             self._layer_plan()
-            X = validate_data(self, X, dtype=np.float32)
+            X = validate_data(self, _flat(X), dtype=np.float32)
             classes = np.unique(np.asarray(classes))
             if len(classes) < 2:
                 raise ValueError(f"classes holds {len(classes)} label; training needs at least two classes.")
             self._rng = np.random.default_rng(self.random_state)
             self._setup(X, classes, self._rng)
         else:
-            X = validate_data(self, X, dtype=np.float32, reset=False)
+            X = validate_data(self, _flat(X), dtype=np.float32, reset=False)
             if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
                 raise ValueError(
                     f"classes differ from the ones of the first call: {self.classes_.tolist()}."
@@ -860,13 +870,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             Columns follow ``classes_``; for ``output="mse"`` the softmax of the outputs.
         """
         self._check_fitted()
-        X = self._scale(validate_data(self, X, dtype=np.float32, reset=False))
+        X = self._scale(validate_data(self, _flat(X), dtype=np.float32, reset=False))
         return _softmax(self._forward(X, self._params)[-1])
 
     def predict(self, X):
         """Most probable label per sample, (n_samples,), drawn from ``classes_``."""
         self._check_fitted()
-        X = self._scale(validate_data(self, X, dtype=np.float32, reset=False))
+        X = self._scale(validate_data(self, _flat(X), dtype=np.float32, reset=False))
         return self.classes_[self._forward(X, self._params)[-1].argmax(axis=1)]
 
     # --------------------------------------------------------- persistence

@@ -7,9 +7,7 @@ from PySide6.QtWidgets import (
     QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from core.models.choices import ACTIVATIONS
-
-MAX_LAYER_SIZE = 8192
+from core.models.choices import ACTIVATIONS, MAX_LAYER_SIZE
 
 REPORT_ONE_LAYER = "Report: 1 layer (in+out)/2"
 REPORT_TWO_THIRDS = "Report: 2 layers 2/3·in, 1/2·in"
