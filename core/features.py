@@ -63,6 +63,7 @@ _BOUNDS = {
     "image_size": (int, 8, 1024, False),
     "window_seconds": (float, 0.1, 600.0, True),
     "window_overlap": (float, 0.0, 0.95, False),
+    "highpass_hz": (float, 1.0, 1000.0, True),
 }
 # With frames="pad" and no max_seconds, the padded frame count stops here.
 MAX_PAD_FRAMES = 6000
@@ -92,6 +93,11 @@ class FeatureConfig:
         examples; a file's decision is the mean of its windows' probabilities,
         and every window of a file stays on one side of a split.
     window_overlap : fraction of a window shared with the next one (0 ≤ x < 1)
+    highpass_hz : remove the DC offset and everything below this frequency
+        before trimming (None: off). A constant offset (every clip of
+        AudioMNIST_AZ sits at -0.085, i.e. -21 dBFS, as some microphones do)
+        is louder than the speech's quiet parts, so without this trimming
+        keeps the whole clip and the lowest mel band holds the offset.
     """
 
     name: str = "mfcc-full"
@@ -110,6 +116,7 @@ class FeatureConfig:
     image_size: int = 128
     window_seconds: float | None = None
     window_overlap: float = 0.0
+    highpass_hz: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or self.name not in FEATURE_NAMES:
@@ -141,6 +148,8 @@ class FeatureConfig:
         d = dataclasses.asdict(self)
         d.pop("n_frames")  # padding and resizing happen after the cache
         d.pop("frames")
+        if d["highpass_hz"] is None:  # added later: settings without it keep their cached features
+            d.pop("highpass_hz")
         d["version"] = FEATURE_VERSION
         return json.dumps(d, sort_keys=True)
 
@@ -437,10 +446,36 @@ def _check_length(y, sr, config, path):
                                    f"{config.min_seconds * 1000:.0f} ms needed")
 
 
+def highpass(*, y, sr, cutoff_hz):
+    """Remove the DC offset and the content below ``cutoff_hz`` (4th-order
+    Butterworth, zero phase: the word is not shifted in time).
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32
+    """
+    from scipy.signal import sosfiltfilt
+
+    y = np.asarray(y, dtype=np.float64)
+    y = y - y.mean()  # the offset itself; the filter then only sees what is left
+    if y.size > 30 and cutoff_hz < sr / 2:
+        y = sosfiltfilt(_highpass_sos(float(cutoff_hz), int(sr)), y, padlen=min(y.size - 1, 3 * 16))
+    return y.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _highpass_sos(cutoff_hz, sr):
+    from scipy.signal import butter
+
+    return butter(4, cutoff_hz, btype="highpass", fs=sr, output="sos")
+
+
 def _resample_and_trim(y, sr, config):
     """The part of :func:`prepare_signal` after the cut and the checks."""
     if config.sr is not None and config.sr != sr:
         y, sr = resample(y, sr_from=sr, sr_to=config.sr), config.sr
+    if config.highpass_hz is not None:
+        y = highpass(y=y, sr=sr, cutoff_hz=float(config.highpass_hz))
     if config.trim_db is not None:
         y, _ = trim_silence(y, top_db=config.trim_db, sr=sr)
     return y, sr

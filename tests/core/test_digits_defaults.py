@@ -1,0 +1,64 @@
+"""The Digits defaults chosen by benchmarks/digits_accuracy.py: what a user notices of them.
+
+No accuracy target here beyond floors that catch a broken pipeline; the
+targets live in the benchmark (benchmarks/RESULTS.md).
+"""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from core.features import FeatureConfig, features_of_signal, finalize, highpass, prepare_signal
+from core.audio import load_audio
+
+
+@pytest.fixture(scope="module")
+def fsdd_clip(fsdd_dir):
+    y, sr = load_audio(fsdd_dir / "7_jackson_3.wav", sr=16000)
+    return y, sr
+
+
+def test_a_dc_offset_is_removed_before_trimming(fsdd_clip):
+    """A microphone (or AudioMNIST_AZ) with a constant offset: the word is still cut out and
+    gets the features of the clean clip."""
+    y, sr = fsdd_clip
+    silence = np.zeros(sr // 2, np.float32)
+    padded = np.concatenate([silence, y, silence])
+    offset = padded - np.float32(0.085)  # -21 dBFS, louder than the quiet parts of the word
+    config = FeatureConfig(name="mfcc-full", sr=16000, n_mfcc=13, n_mels=32, trim_db=15.0, frames="resize",
+                           n_frames=32, highpass_hz=60.0)
+    clean_cut, _ = prepare_signal(padded, sr, config)
+    offset_cut, _ = prepare_signal(offset, sr, config)
+    assert abs(offset_cut.size - clean_cut.size) <= 0.02 * sr  # the same word, not the whole take
+    assert offset_cut.size < 0.7 * padded.size
+    without = dataclasses.replace(config, highpass_hz=None)
+    assert prepare_signal(offset, sr, without)[0].size > 0.95 * padded.size  # the offset defeats trimming
+    a, b = features_of_signal(padded, sr, config), features_of_signal(offset, sr, config)
+    c = features_of_signal(offset, sr, without)
+    assert np.linalg.norm(a - b) < 0.2 * np.linalg.norm(a - c)
+
+
+def test_highpass_keeps_speech_and_its_timing():
+    sr = 16000
+    t = np.arange(sr) / sr
+    voice = (0.3 * np.sin(2 * np.pi * 300 * t) * (t > 0.4) * (t < 0.6)).astype(np.float32)
+    out = highpass(y=voice + np.float32(0.1), sr=sr, cutoff_hz=60.0)
+    assert abs(float(out.mean())) < 1e-3
+    loud = np.flatnonzero(np.abs(out) > 0.15)
+    assert loud[0] / sr == pytest.approx(0.4, abs=0.01) and loud[-1] / sr == pytest.approx(0.6, abs=0.01)
+    assert np.max(np.abs(out)) == pytest.approx(0.3, rel=0.1)
+
+
+def test_settings_without_highpass_keep_their_cached_features():
+    config = FeatureConfig(name="mfcc-stats", sr=16000, trim_db=30.0)
+    assert "highpass" not in config.cache_key()
+    assert dataclasses.replace(config, highpass_hz=60.0).cache_key() != config.cache_key()
+    assert FeatureConfig.from_dict({**config.to_dict(), "highpass_hz": 60.0}).highpass_hz == 60.0
+
+
+def test_highpass_setting_is_bounded():
+    from core.errors import SpeechLabError
+
+    with pytest.raises(SpeechLabError, match="highpass_hz"):
+        FeatureConfig(name="mfcc-full", highpass_hz=0.0)
+    finalize([], FeatureConfig(name="mfcc-full", highpass_hz=60.0))  # an empty set still finalizes
