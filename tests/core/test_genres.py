@@ -27,7 +27,7 @@ def test_task_offers_the_cnn_first_and_the_baseline_with_its_features():
     assert cnn.type == "keras-cnn" and cnn.feature == "logmel-128"
     assert baseline.type == "linear" and baseline.params["kind"] == "logreg" and baseline.feature == "music-stats"
     cfg = GENRES.feature_config()
-    assert cfg.window_seconds == 3.0 and cfg.image_size == 128 and cfg.n_mels == 128
+    assert cfg.window_seconds == 3.0 and cfg.image_size == 64 and cfg.n_mels == 128
 
 
 def test_no_track_on_both_sides_of_a_split(demo_genres):
