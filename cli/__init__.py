@@ -11,7 +11,7 @@ import sys
 
 from core.errors import SpeechLabError
 
-from . import audio, data, models, speakers
+from . import audio, data, models, runs, speakers
 from .common import Parser
 
 
@@ -22,6 +22,7 @@ def build_parser():
     models.register(sub)
     audio.register(sub)
     speakers.register(sub)
+    runs.register(sub)
     return parser
 
 

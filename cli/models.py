@@ -105,7 +105,9 @@ def cmd_train(args):
                              on_epoch=_epoch_printer(), on_progress=progress_printer(),
                              should_stop=interrupts.should_stop, n_jobs=args.jobs, cache=not args.no_cache)
     path = save_bundle(result.bundle, args.out)
+    run_id = _record(lambda h: h.record_result(result, dataset=ds, source="cli"))
     out = {
+        "run_id": run_id,
         **metrics_json(result.metrics),
         "n_train": result.n_train,
         "n_test": result.n_test,
@@ -126,12 +128,24 @@ def cmd_train(args):
         print(json.dumps(out))
     else:
         print(f"test accuracy {out['accuracy']:.4f} (train {out['train_accuracy']:.4f}) on "
-              f"{out['n_test']} test clips; model saved to {path}")
+              f"{out['n_test']} test clips; model saved to {path}"
+              + (f"; recorded as run {run_id}" if run_id else ""))
         if "open_set" in out:
             from .speakers import open_set_text
 
             print(open_set_text(out["open_set"]))
     return 0
+
+
+def _record(write):
+    """Keep the run in the history (core.history); its trouble is a note, never an error. Returns the run id."""
+    from core.history import RunHistory
+
+    history = RunHistory.default()
+    run_id = write(history)
+    for note in history.notes:
+        sys.stderr.write(f"note: {note}\n")
+    return run_id
 
 
 def _train_loso(args, spec, ds, config):
@@ -151,7 +165,9 @@ def _train_loso(args, spec, ds, config):
                                 on_progress=progress_printer(), n_jobs=args.jobs, cache=not args.no_cache,
                                 fit_final=True)
     path = save_bundle(rot.final, args.out)
+    run_id = _record(lambda h: h.record_rotations(rot, dataset=ds, source="cli"))
     out = {
+        "run_id": run_id,
         **metrics_json(rot.metrics),
         "rotations": [{"speaker": s, "accuracy": r.metrics["accuracy"], "n_test": r.n_test}
                       for s, r in zip(rot.speakers, rot.results)],

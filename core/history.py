@@ -481,3 +481,56 @@ def dataset_name(root):
     if "demo" in p.parts[-3:]:
         return "demo"
     return p.name or str(p)
+
+
+# ------------------------------------------------------------- comparing runs
+
+
+def settings_of(run):
+    """A run's settings as one flat, ordered dict of texts (for comparison tables):
+    ``dataset``, ``features.<key>``, ``model``, ``model.<param>``, ``split``, ``seed.<what>``."""
+    out = {}
+    ds = run.get("dataset") or {}
+    out["dataset"] = ds.get("path", "")
+    out["dataset.files"] = str(ds.get("n_files", ""))
+    out["dataset.fingerprint"] = ds.get("fingerprint", "")
+    for k, v in sorted((run.get("feature_config") or {}).items()):
+        out[f"features.{k}"] = _text(v)
+    model = run.get("model") or {}
+    out["model"] = model.get("type", "")
+    for k, v in sorted((model.get("params") or {}).items()):
+        if k != "random_state":
+            out[f"model.{k}"] = _text(v)
+    split = run.get("split") or {}
+    out["split"] = describe_split(split, test_speakers=run.get("test_speakers") or ())
+    for k, v in sorted((run.get("seeds") or {}).items()):
+        out[f"seed.{k}"] = _text(v)
+    return out
+
+
+def differing(settings_list):
+    """The keys whose values are not the same in every dict (missing counts as different)."""
+    keys = list(dict.fromkeys(k for s in settings_list for k in s))
+    return [k for k in keys if len({s.get(k) for s in settings_list}) > 1]
+
+
+def _text(v):
+    if isinstance(v, (list, tuple)):
+        return ",".join(_text(x) for x in v) if all(not isinstance(x, (dict, list)) for x in v) else json.dumps(v)
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "none" if v is None else str(v)
+
+
+def curves(run):
+    """(epochs, {series name: values}) of a run's per-epoch history; None values kept as None."""
+    epochs = [h for h in run.get("history") or [] if h.get("batch") is None]
+    xs = [h.get("epoch", i + 1) for i, h in enumerate(epochs)]
+    series = {}
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        values = [h.get(key) for h in epochs]
+        if any(v is not None for v in values):
+            series[key] = values
+    return xs, series

@@ -1,0 +1,435 @@
+"""Sweeps: a grid of settings → one training per combination, each in its own process, each recorded.
+
+A sweep is a list of :class:`RunSpec` (plain, JSON-able values: the task, the
+data folder, the feature set and settings, the model and its overrides, the
+split and the seed). :func:`expand_grid` builds that list from one to three
+swept settings; "Reproduce the report's tables" builds it from the report's
+experiments (:func:`report_sweeps`), each with the report's own number.
+
+:func:`run_sweep` first extracts each distinct feature set once (with the
+extractor's own process pool, into the feature cache), then hands the runs to
+any ``concurrent.futures.Executor`` — by default a ``ProcessPoolExecutor``
+with one process per core — calling the top-level :func:`run_one` in each.
+``run_one`` takes and returns plain values, records its run in the history
+itself and learns that the user pressed Stop from a file, so the same sweep can
+be sent to a cluster engine (Dask's ``client.get_executor()``, Ray's
+``ray.util.multiprocessing``) by passing another executor; nothing above this
+module changes.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import itertools
+import json
+import multiprocessing as mp
+import os
+import pathlib
+import queue
+import tempfile
+import time
+import uuid
+
+from .errors import SpeechLabError
+
+MAX_SWEPT_SETTINGS = 3
+MAX_RUNS = 500
+
+# Swept names the CLI and the GUI share -> (where it goes, the model keyword or None, how to read a value)
+_MODEL_KEYS = {
+    "hidden": "hidden_layer_sizes", "activation": "activation", "epochs": "epochs", "lr": "learning_rate",
+    "learning_rate": "learning_rate", "batch_size": "batch_size", "optimizer": "optimizer", "output": "output",
+    "init": "init", "l2": "l2", "patience": "patience", "standardize": "standardize",
+    "early_stopping": "early_stopping", "C": "C", "alpha": "alpha", "kind": "kind", "solver": "solver",
+    "max_iter": "max_iter", "dropout": "dropout",
+}
+RUN_KEYS = ("features", "model", "split", "test_size", "seed")
+
+
+def _hidden(text):
+    text = str(text).strip()
+    if text.lower() in ("", "none", "0"):
+        return ()
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise SpeechLabError(f"hidden layers must be sizes such as 128,64, not '{text}'") from None
+    if any(s < 1 for s in sizes):
+        raise SpeechLabError(f"hidden layer sizes must be at least 1: '{text}'")
+    return sizes
+
+
+def _scalar(text):
+    """A number, a boolean, None or the text itself."""
+    low = str(text).strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return str(text).strip()
+
+
+def parse_value(key, text):
+    """One swept value as the setting expects it (``hidden``: layer sizes, numbers as numbers)."""
+    if key == "hidden":
+        return _hidden(text)
+    if key in ("features", "model", "split", "activation", "optimizer", "output", "init", "kind", "solver"):
+        return str(text).strip()
+    return _scalar(text)
+
+
+def parse_grid(text):
+    """``"hidden=64;128,64"`` -> ("hidden", [(64,), (128, 64)]): values split on ``;`` (``,`` stays in a value)."""
+    key, eq, values = str(text).partition("=")
+    key = key.strip()
+    if not eq or not key:
+        raise SpeechLabError(f"--grid needs NAME=VALUE;VALUE…, not '{text}'")
+    check_key(key)
+    items = [v for v in values.split(";") if v.strip() or key == "hidden"]
+    if not items:
+        raise SpeechLabError(f"--grid {key}= has no values")
+    return key, [parse_value(key, v) for v in items]
+
+
+def check_key(key):
+    from .features import FeatureConfig
+
+    feature_keys = {f.name for f in dataclasses.fields(FeatureConfig)} - {"name"}
+    if key not in _MODEL_KEYS and key not in RUN_KEYS and key not in feature_keys:
+        known = sorted(set(_MODEL_KEYS) | set(RUN_KEYS) | feature_keys)
+        raise SpeechLabError(f"Cannot sweep '{key}': choose from {', '.join(known)}")
+
+
+def format_value(value):
+    """A swept value as text (``(128, 64)`` -> ``128,64``)."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """Everything one run of a sweep needs, as plain values (sent to another process as is)."""
+
+    task: str = "digits"
+    data: str | None = None  # None: the task's demo data
+    label: str | None = None
+    layout: str = "auto"
+    features: str | None = None
+    feature_settings: dict = dataclasses.field(default_factory=dict)
+    model: str | None = None  # a ModelChoice key of the task
+    model_params: dict = dataclasses.field(default_factory=dict)  # overrides of the choice's defaults
+    split: str = "random"
+    test_size: float = 0.2
+    seed: int | None = None
+    values: dict = dataclasses.field(default_factory=dict)  # the swept settings of this run (for tables)
+    title: str = ""  # e.g. the report's experiment
+    reference: float | None = None  # the report's number for this run (0..1)
+    reference_note: str = ""
+
+    def to_dict(self):
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def with_value(self, key, value):
+        """A copy with one swept setting applied."""
+        spec = dataclasses.replace(self, feature_settings=dict(self.feature_settings),
+                                   model_params=dict(self.model_params), values={**self.values, key: value})
+        if key == "features":
+            spec.features = value
+        elif key == "model":
+            spec.model = value
+        elif key == "split":
+            spec.split = value
+        elif key == "test_size":
+            spec.test_size = float(value)
+        elif key == "seed":
+            spec.seed = None if value is None else int(value)
+        elif key in _MODEL_KEYS:
+            spec.model_params[_MODEL_KEYS[key]] = value
+        else:
+            spec.feature_settings[key] = value
+        return spec
+
+
+def expand_grid(base, grid):
+    """Every combination of the swept values, in order (the last setting varies fastest).
+
+    Parameters
+    ----------
+    base : RunSpec
+    grid : list of (key, [values]) or dict key -> [values]; one to three settings
+    """
+    items = list(grid.items()) if isinstance(grid, dict) else list(grid)
+    if not 1 <= len(items) <= MAX_SWEPT_SETTINGS:
+        raise SpeechLabError(f"A sweep varies one to {MAX_SWEPT_SETTINGS} settings, not {len(items)}")
+    keys = [k for k, _ in items]
+    if len(set(keys)) != len(keys):
+        raise SpeechLabError("A setting appears twice in the sweep")
+    n = 1
+    for _, values in items:
+        n *= len(values)
+    if n > MAX_RUNS:
+        raise SpeechLabError(f"The sweep has {n} runs; at most {MAX_RUNS}")
+    specs = []
+    for combo in itertools.product(*[values for _, values in items]):
+        spec = base
+        for key, value in zip(keys, combo):
+            spec = spec.with_value(key, value)
+        specs.append(spec)
+    return specs
+
+
+# --------------------------------------------------------------------- one run
+
+
+def build(spec):
+    """(dataset, feature config, model) for a RunSpec; raises SpeechLabError for bad settings."""
+    from .datasets import scan_dataset
+    from .demo import demo_dataset
+    from .models import make_model
+    from .tasks import get_task
+
+    task = get_task(spec.task)
+    choice = task.model_choice(spec.model)
+    features = spec.features or choice.feature or task.default_feature
+    try:
+        config = dataclasses.replace(task.feature_config(features), **spec.feature_settings)
+    except (TypeError, ValueError) as exc:
+        raise SpeechLabError(f"Feature settings: {exc}") from exc
+    params = {**choice.params, **spec.model_params}
+    for k in ("hidden_layer_sizes",):
+        if k in params and isinstance(params[k], list):
+            params[k] = tuple(params[k])
+    import inspect
+
+    from .models import model_class
+
+    accepted = inspect.signature(model_class(choice.type).__init__).parameters
+    unknown = [k for k in spec.model_params if k not in accepted]
+    if unknown:
+        raise SpeechLabError(f"The {choice.key} model has no setting {', '.join(unknown)}")
+    if spec.seed is not None and "random_state" in accepted:
+        params["random_state"] = int(spec.seed)
+    model = make_model(choice.type, **params)
+    root = spec.data or str(demo_dataset(task.key))
+    ds = scan_dataset(root, layout=spec.layout, label=spec.label or task.label_kind)
+    return ds, config, model
+
+
+def _stop_checker(stop_file):
+    if not stop_file:
+        return None
+    last = [0.0, False]
+
+    def should_stop():  # a stat at most five times a second
+        now = time.monotonic()
+        if not last[1] and now - last[0] > 0.2:
+            last[0] = now
+            last[1] = os.path.exists(stop_file)
+        return last[1]
+
+    return should_stop
+
+
+def run_one(spec_dict, *, index=0, sweep=None, stop_file=None, events=None, history_folder=None, n_jobs=1,
+            cache=True):
+    """Train and record one run of a sweep (in a worker process). Plain values in and out.
+
+    Returns
+    -------
+    dict: index, run_id, accuracy, train_accuracy, balanced_accuracy, seconds, stop_reason, values, title,
+    reference; or index, error (a message) when the run could not be trained.
+    """
+    from .history import RunHistory
+    from .training import SplitConfig, train_model
+
+    spec = RunSpec.from_dict(spec_dict)
+    base = {"index": index, "values": spec.values, "title": spec.title, "reference": spec.reference}
+    should_stop = _stop_checker(stop_file)
+    if should_stop is not None and should_stop():
+        return {**base, "error": "stopped before it started", "stopped": True}
+    t0 = time.perf_counter()
+    try:
+        ds, config, model = build(spec)
+
+        def on_epoch(stats):
+            if events is not None and stats.get("batch") is None:
+                events.put((index, {k: stats.get(k) for k in ("epoch", "epochs", "loss", "accuracy", "val_accuracy")}))
+
+        split = SplitConfig(kind=spec.split, test_size=spec.test_size,
+                            random_state=42 if spec.seed is None else int(spec.seed))
+        result = train_model(ds, task=spec.task, feature_config=config, model=model, split=split, on_epoch=on_epoch,
+                             should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+    except SpeechLabError as exc:
+        return {**base, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - one bad run must not end the sweep
+        return {**base, "error": f"{exc.__class__.__name__}: {exc}"}
+    train_seconds = time.perf_counter() - t0
+    history = RunHistory(history_folder)
+    sweep_info = {"id": (sweep or {}).get("id"), "name": (sweep or {}).get("name", ""), "index": index,
+                  "values": {k: format_value(v) for k, v in spec.values.items()}, "title": spec.title,
+                  "reference": spec.reference, "reference_note": spec.reference_note}
+    run_id = history.record_result(result, dataset=ds, source="sweep", sweep=sweep_info)
+    m = result.metrics
+    return {**base, "run_id": run_id, "accuracy": m["accuracy"], "train_accuracy": m.get("train_accuracy"),
+            "balanced_accuracy": m.get("balanced_accuracy"), "seconds": round(train_seconds, 3),
+            "record_seconds": round(time.perf_counter() - t0 - train_seconds, 4),
+            "stop_reason": result.stop_reason, "notes": list(history.notes), "dataset": str(ds.root)}
+
+
+# ------------------------------------------------------------------- the sweep
+
+
+def default_workers():
+    from .extraction import default_jobs
+
+    return max(1, default_jobs())
+
+
+def process_executor(max_workers=None):
+    """One process per core, started fresh (spawn: safe beside Qt's and TensorFlow's threads)."""
+    return cf.ProcessPoolExecutor(max_workers=max_workers or default_workers(), mp_context=mp.get_context("spawn"))
+
+
+def prepare_features(specs, *, progress=None, should_stop=None, n_jobs=None, cache=True):
+    """Extract each distinct (data, features) of the sweep once, into the feature cache, with every core.
+
+    Without this every parallel run would extract the same files at the same time.
+    """
+    from .extraction import build_features
+
+    seen = set()
+    for spec in specs:
+        ds, config, _ = build(spec)
+        key = (str(ds.root), ds.label_kind, json.dumps(config.to_dict(), sort_keys=True, default=str))
+        if key in seen:
+            continue
+        seen.add(key)
+        build_features(ds, config, progress=progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+
+
+def run_sweep(specs, *, name="", executor=None, max_workers=None, on_result=None, on_epoch=None, on_started=None,
+              on_progress=None, should_stop=None, history_folder=None, cache=True, prepare=True):
+    """Run every RunSpec, in parallel processes, each recorded in the run history.
+
+    Parameters
+    ----------
+    specs : list of RunSpec
+    executor : concurrent.futures.Executor or None
+        None: a process pool of ``max_workers`` processes (default one per core),
+        shut down at the end. Pass a Dask or Ray executor to send runs elsewhere.
+    on_result : callable(dict) — each finished run's :func:`run_one` answer, as it arrives
+    on_epoch : callable(index, stats) — the epochs of the runs in progress (process pools only)
+    on_started : callable(index) — a run was handed to the executor
+    on_progress : callable(Progress) — the feature extraction before the runs
+    should_stop : callable() -> bool — polled; runs not started are dropped, running ones stop
+        at their next mini-batch and keep their best model (recorded, status "stopped")
+
+    Returns
+    -------
+    dict: id, name, results (in spec order; None for runs never started), seconds, stopped
+    """
+    from .errors import Cancelled
+
+    sweep = {"id": uuid.uuid4().hex[:12], "name": name}
+    t0 = time.perf_counter()
+    results = [None] * len(specs)
+    if not specs:
+        return {**sweep, "results": results, "seconds": 0.0, "stopped": False}
+    if prepare:
+        try:
+            prepare_features(specs, progress=on_progress, should_stop=should_stop, cache=cache)
+        except Cancelled:
+            return {**sweep, "results": results, "seconds": time.perf_counter() - t0, "stopped": True}
+    own = executor is None
+    stop_dir = tempfile.mkdtemp(prefix="speechlab-sweep-")
+    stop_file = os.path.join(stop_dir, "stop")
+    manager = events = None
+    if own:
+        executor = process_executor(max_workers)
+        if on_epoch is not None:
+            manager = mp.get_context("spawn").Manager()
+            events = manager.Queue()
+    stopped = False
+    try:
+        pending = {}
+        for i, spec in enumerate(specs):
+            fut = executor.submit(run_one, spec.to_dict(), index=i, sweep=sweep, stop_file=stop_file, events=events,
+                                  history_folder=str(history_folder) if history_folder else None, cache=cache)
+            pending[fut] = i
+        started = set()
+        while pending:
+            done, _ = cf.wait(list(pending), timeout=0.1, return_when=cf.FIRST_COMPLETED)
+            if events is not None:
+                _drain(events, on_epoch, started, on_started)
+            for fut in done:
+                i = pending.pop(fut)
+                if fut.cancelled():
+                    continue
+                try:
+                    answer = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker process died
+                    answer = {"index": i, "values": specs[i].values, "error": f"{exc.__class__.__name__}: {exc}"}
+                results[i] = answer
+                if on_started is not None and i not in started:
+                    started.add(i)
+                    on_started(i)
+                if on_result is not None:
+                    on_result(answer)
+            if not stopped and should_stop is not None and should_stop():
+                stopped = True
+                pathlib.Path(stop_file).touch()
+                for fut in list(pending):
+                    if fut.cancel():
+                        pending.pop(fut)
+    finally:
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+        if manager is not None:
+            manager.shutdown()
+        for p in (stop_file, stop_dir):
+            try:
+                os.remove(p) if p == stop_file else os.rmdir(p)
+            except OSError:
+                pass
+    return {**sweep, "results": results, "seconds": time.perf_counter() - t0, "stopped": stopped}
+
+
+def _drain(events, on_epoch, started, on_started):
+    while True:
+        try:
+            index, stats = events.get_nowait()
+        except (queue.Empty, OSError, EOFError):
+            return
+        if index not in started:
+            started.add(index)
+            if on_started is not None:
+                on_started(index)
+        on_epoch(index, stats)
+
+
+# ------------------------------------------------------------ sweep summaries
+
+
+def results_table(specs, answers):
+    """Rows for a sweep's table: the swept values, our accuracy, the report's where given."""
+    rows = []
+    for spec, ans in zip(specs, answers):
+        ans = ans or {}
+        rows.append({"title": spec.title, "values": {k: format_value(v) for k, v in spec.values.items()},
+                     "accuracy": ans.get("accuracy"), "train_accuracy": ans.get("train_accuracy"),
+                     "reference": spec.reference, "run_id": ans.get("run_id"), "error": ans.get("error"),
+                     "seconds": ans.get("seconds")})
+    return rows
