@@ -66,6 +66,15 @@ FEATURES = {
     "stats20": ("mfcc-stats", dict(_MFCC, n_mfcc=20, n_mels=40, trim_db=30.0), "MFCC stats 20/40, 30 dB trim"),
     "mean12": ("mfcc-mean", dict(_MFCC, n_mfcc=12, n_mels=24, trim_db=30.0), "MFCC means 12/24, 30 dB trim"),
     "spectral": ("spectral", dict(sr=16000, trim_db=30.0), "centroid, ZCR, RMS (3 numbers)"),
+    "full15-hp": ("mfcc-full", dict(_PREVIOUS_FULL, highpass_hz=60.0), "full15 + DC/60 Hz high-pass before trimming"),
+    "full20-hp": ("mfcc-full", dict(_PREVIOUS_FULL, trim_db=20.0, highpass_hz=60.0), "full, 20 dB trim, high-pass"),
+    "full30-hp": ("mfcc-full", dict(_PREVIOUS_FULL, trim_db=30.0, highpass_hz=60.0), "full30 + high-pass"),
+    "stats12-hp": ("mfcc-stats", dict(_MFCC, n_mfcc=12, n_mels=24, trim_db=30.0, highpass_hz=60.0),
+                   "stats12 + high-pass"),
+    "stats13-hp": ("mfcc-stats", dict(_MFCC, n_mfcc=13, n_mels=32, trim_db=15.0, highpass_hz=60.0),
+                   "stats13 + high-pass"),
+    "logmel32-hp": ("logmel-128", dict(sr=16000, n_mels=40, n_fft=400, hop_length=160, trim_db=15.0, image_size=32,
+                                       highpass_hz=60.0), "log-mel 40 bands, 15 dB trim, high-pass, 32×32 image"),
     "logmel32": ("logmel-128", dict(sr=16000, n_mels=40, n_fft=400, hop_length=160, trim_db=15.0, image_size=32),
                  "log-mel 40 bands, 15 dB trim, 32×32 image"),
 }
@@ -117,8 +126,11 @@ def parse_candidate(text):
 
 
 def feature_config(feature):
+    """The candidate's settings exactly (not merged with the task's defaults, which change with this benchmark)."""
+    from core.features import FeatureConfig
+
     name, overrides, _ = FEATURES[feature]
-    return DIGITS.feature_config(name, **overrides)
+    return FeatureConfig(name=name, **overrides)
 
 
 def run_one(ds, cand, split, *, seed, jobs):

@@ -21,22 +21,33 @@ def add_train_args(p):
                    help="speakers to leave out of training and test as voices never heard (false-accept rate)")
     g.add_argument("--open-set-method", choices=list(METHODS), default=None,
                    help="how a clip is scored for 'unknown' (default: combined)")
-    g.add_argument("--target-frr", type=float, default=TARGET_FRR,
+    g.add_argument("--target-frr", type=float, default=None,
                    help=f"share of known speakers' calibration clips the automatic threshold may reject "
-                        f"(default {TARGET_FRR})")
+                        f"(default {TARGET_FRR}; digits: 0.01)")
+    g.add_argument("--open-set", action="store_true",
+                   help="digits: also answer 'unknown' for sounds that are not one of the classes (a whistle, "
+                        "another word), with a threshold from the training data (always on for speakers)")
 
 
 def open_set_config(spec, args):
     """The OpenSetConfig for ``train`` (None for tasks without open set)."""
-    from core.openset import DEFAULT_METHOD, OpenSetConfig
+    from core.openset import DEFAULT_METHOD, TARGET_FRR, OpenSetConfig
 
+    target_frr = getattr(args, "target_frr", None)
     if not uses_open_set(spec):
         if getattr(args, "unknown", ""):
             raise SpeechLabError(f"--unknown applies to the speakers task, not {spec.key}")
-        return None
+        if not getattr(args, "open_set", False):
+            return None
+        if getattr(spec, "open_set", None) is None:
+            raise SpeechLabError(f"--open-set is not available for the {spec.key} task")
+        import dataclasses  # the task's own "not one of these" settings, threshold from the training data
+
+        changes = {"method": getattr(args, "open_set_method", None), "target_frr": target_frr}
+        return dataclasses.replace(spec.open_set, **{k: v for k, v in changes.items() if v is not None})
     unknown = tuple(s.strip() for s in (getattr(args, "unknown", "") or "").split(",") if s.strip())
     return OpenSetConfig(unknown_labels=unknown, method=getattr(args, "open_set_method", None) or DEFAULT_METHOD,
-                         target_frr=float(getattr(args, "target_frr", 0.05)),
+                         target_frr=float(TARGET_FRR if target_frr is None else target_frr),
                          random_state=42 if getattr(args, "seed", None) is None else int(args.seed))
 
 

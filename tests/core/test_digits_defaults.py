@@ -62,3 +62,64 @@ def test_highpass_setting_is_bounded():
     with pytest.raises(SpeechLabError, match="highpass_hz"):
         FeatureConfig(name="mfcc-full", highpass_hz=0.0)
     finalize([], FeatureConfig(name="mfcc-full", highpass_hz=60.0))  # an empty set still finalizes
+
+
+# ----------------------------------------------------------------------------- "not a digit"
+
+
+def _non_digits(sr=16000):
+    """Sounds a user may make at the microphone that are not digits."""
+    t = np.arange(sr) / sr
+    rng = np.random.default_rng(0)
+    return {
+        "bird-like whistle": 0.5 * np.sin(2 * np.pi * (2000 + 1500 * np.sin(2 * np.pi * 6 * t)) * t),
+        "rising chirp": 0.5 * np.sin(2 * np.pi * (800 * t + 1500 * t**2)),
+        "white noise": 0.3 * rng.standard_normal(sr),
+        "mains hum": 0.5 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 440 * t),
+        "hand clap": np.concatenate([0.8 * rng.standard_normal(400) * np.exp(-np.arange(400) / 80), np.zeros(sr)]),
+    }
+
+
+@pytest.fixture(scope="module")
+def open_set_result(fsdd_dir):
+    """The default digits model with its default "not a digit" threshold, george never heard."""
+    from core.datasets import scan_dataset
+    from core.models.mlp import MLPClassifier
+    from core.tasks import DIGITS
+    from core.training import SplitConfig, train_model
+
+    ds = scan_dataset(fsdd_dir, label="digit")
+    return train_model(ds, task="digits", feature_config=DIGITS.feature_config(),
+                       model=MLPClassifier(**{**DIGITS.model, "hidden_layer_sizes": (64,)}, random_state=0),
+                       split=SplitConfig(kind="speaker", test_speakers=("george",)), open_set=DIGITS.open_set)
+
+
+@pytest.mark.parametrize("name", list(_non_digits()))
+def test_sounds_that_are_not_digits_are_answered_unknown(open_set_result, name):
+    from core.prediction import predict_long
+
+    y = _non_digits()[name].astype(np.float32)
+    p = predict_long(open_set_result.bundle, y, 16000, clip_seconds=1.5)
+    assert p["label"] == "unknown", (name, p.get("known_label"), p.get("score"), p.get("threshold"))
+    assert p["known_label"] in [str(d) for d in range(10)]  # the closest digit is still said
+
+
+def test_a_new_voice_saying_digits_is_rarely_rejected(open_set_result, fsdd_dir):
+    from core.prediction import predict_file
+
+    os_ = open_set_result.metrics["open_set"]
+    assert os_["method"] == "distance"
+    assert os_["false_reject_rate"] < 0.25  # george's digits, never heard: most are accepted
+    p = predict_file(open_set_result.bundle, fsdd_dir / "3_george_7.wav")
+    assert set(p) >= {"label", "known_label", "score", "threshold"}
+
+
+def test_the_threshold_survives_saving(open_set_result, tmp_path):
+    from core.bundle import load_bundle, save_bundle
+    from core.prediction import predict_long
+
+    path = save_bundle(open_set_result.bundle, tmp_path / "digits.slm")
+    loaded = load_bundle(path)
+    y = _non_digits()["bird-like whistle"].astype(np.float32)
+    assert predict_long(loaded, y, 16000, clip_seconds=1.5)["label"] == "unknown"
+    assert loaded.open_set["thresholds"] == open_set_result.bundle.open_set["thresholds"]
