@@ -41,6 +41,7 @@ class TrainResult:
     stop_reason: str | None
     diverged: bool
     notes: list = dataclasses.field(default_factory=list)  # one line each for the user (e.g. cache trouble)
+    run_id: int | None = None  # its id in the run history (core.history), once recorded
 
 
 def split_features(fs, split):
@@ -244,6 +245,7 @@ class SpeakerRotations:
     per_speaker: dict  # speaker -> test accuracy
     seconds: float
     final: ModelBundle | None = None  # trained on every speaker, carrying the pooled metrics
+    run_id: int | None = None  # the final model's id in the run history, once recorded
 
 
 def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=None, on_result=None,

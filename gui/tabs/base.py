@@ -31,6 +31,7 @@ from gui.tabs.runs import dataset_name, loso_summary, run_row
 from gui.widgets.recorder import RecorderWidget
 from gui.widgets.results_view import ResultsView
 from gui.widgets.runs_table import RunsTable
+from gui.widgets.runs_view import RunsView
 from gui.widgets.training_plot import TrainingPlot
 from gui.workers import WorkerRunner
 
@@ -53,6 +54,7 @@ class TaskTab(QWidget):
         self.runs = {}  # run number -> (TrainResult); the session's experiments
         self.runner = WorkerRunner(self)
         self._pending_train = False
+        self._rerun_pending = False
         self._build()
         self.restore_settings()
 
@@ -127,9 +129,15 @@ class TaskTab(QWidget):
         self.log.setReadOnly(True)
         self.runs_table = RunsTable()
         self.runs_table.run_activated.connect(self.show_run)
+        self.history_view = RunsView(self.spec.key)  # every run of this task, across sessions (core.history)
+        self.history_view.bring_back_requested.connect(self.bring_back_run)
+        self.history_view.rerun_requested.connect(self.rerun)
+        self.results.confusion_view().cell_clicked.connect(self.show_cell_clips)
+        self._clips = ([], None)  # (test files of the results shown, the model that predicted them)
         self.lower_tabs = QTabWidget()
         self.lower_tabs.addTab(self.results, "Results")
         self.lower_tabs.addTab(self.runs_table, "Runs")
+        self.lower_tabs.addTab(self.history_view, "All runs")
         self.lower_tabs.addTab(self.recorder, "Microphone && files")
         self.lower_tabs.addTab(self.log, "Log")
         right = QSplitter(Qt.Vertical)
@@ -249,7 +257,8 @@ class TaskTab(QWidget):
         ds = self.dataset_panel.dataset
         job = jobs.train_job(ds, task=self.spec.key, make_model=self.make_model, settings=settings,
                              feature_config=feature_config, kind=kind, test_size=test_size, seed=self.split_seed(),
-                             extra=self.train_options(settings))  # e.g. the Speakers tab's open set
+                             extra=self.train_options(settings),  # e.g. the Speakers tab's open set
+                             describe=self.describe_model)  # the run is recorded in the history by the worker
 
         def connect(w):
             w.progress.connect(self.progress_panel.show_extraction)
@@ -306,6 +315,8 @@ class TaskTab(QWidget):
         self.last_result = result
         self.set_bundle(result.bundle)
         self._add_run(result)
+        self._clips = (result.metrics.get("test_files", []), result.bundle)
+        self.history_view.refresh(select=result.run_id)
         m = result.metrics
         self.results.set_results(m)
         best = result.bundle.training.get("best_epoch")
@@ -332,6 +343,8 @@ class TaskTab(QWidget):
         self.results.set_results(rot.metrics)
         self.lower_tabs.setCurrentWidget(self.results)
         self.message(loso_summary(rot, kept=kept))
+        self._clips = ([{**f, "bundle": r.bundle} for r in rot.results for f in r.metrics.get("test_files", [])], None)
+        self.history_view.refresh(select=rot.run_id)
         self.progress_panel.bar.setFormat("Done")
 
     # ------------------------------------------------------------------- runs
@@ -358,6 +371,7 @@ class TaskTab(QWidget):
         if best:
             self.plot.mark_best_epoch(best)
         self.results.set_results(result.metrics)
+        self._clips = (result.metrics.get("test_files", []), result.bundle)
         self.lower_tabs.setCurrentWidget(self.results)
         self.message(f"Showing run {number}: test accuracy {result.metrics['accuracy']:.1%}; its settings are "
                      "in the panels; Save model keeps this one.")
@@ -405,6 +419,7 @@ class TaskTab(QWidget):
     def _on_evaluated(self, result):
         metrics, skipped = result
         self.results.set_results(metrics)
+        self._clips = (metrics.get("test_files", []), self.bundle)
         self.lower_tabs.setCurrentWidget(self.results)
         unknown = metrics["unknown_labels"]
         self.message(f"Evaluated the model on {metrics['n_clips']} clips of {self._evaluated_root}: "
@@ -452,6 +467,7 @@ class TaskTab(QWidget):
         self.set_bundle(bundle)
         self.show_model_settings(bundle)
         self.plot.set_history(bundle.history)
+        self._clips = ([], None)  # a model file keeps no test clips
         if bundle.metrics:
             self.results.set_results(bundle.metrics)
         else:
@@ -460,6 +476,75 @@ class TaskTab(QWidget):
                      f"test accuracy {bundle.metrics.get('accuracy') or 0:.1%} when trained); "
                      "the panels show its settings")
         return True
+
+    # ------------------------------------------------- run history, error analysis
+
+    def bring_back_run(self, run_id, *, then_train=False):
+        """Load a recorded run's kept model, curves and results into the tab (in the worker)."""
+        if self.busy:
+            self.message("Busy: stop the running task first.")
+            return
+        self._rerun_pending = then_train
+
+        def connect(w):
+            w.finished.connect(self._on_run_brought_back)
+            w.failed.connect(self._on_failed)
+
+        self.runner.start(jobs.history_run_job(self.history_view.history, run_id), connect=connect)
+
+    def rerun(self, run_id):
+        """Train again with a recorded run's data, features, model settings and split."""
+        self.bring_back_run(run_id, then_train=True)
+
+    def _on_run_brought_back(self, value):
+        run, bundle = value
+        self.set_bundle(bundle)
+        self.show_model_settings(bundle)
+        self.plot.set_history(run.get("history") or [])
+        best = (run.get("training") or {}).get("best_epoch")
+        if best:
+            self.plot.mark_best_epoch(best)
+        self.results.set_results({**run["metrics"], "labels": run["metrics"].get("labels") or bundle.labels})
+        self._clips = (run.get("test_files") or [], bundle)
+        self.lower_tabs.setCurrentWidget(self.results)
+        self.message(f"Run {run['id']} brought back: test accuracy {run['metrics'].get('accuracy') or 0:.1%}; its "
+                     "settings are in the panels; Save model keeps this one.")
+        if self._rerun_pending:
+            split = run.get("split") or {}
+            self.dataset_panel.restore({"folder": (run.get("dataset") or {}).get("path", ""),
+                                        "split": split.get("kind", "random"),
+                                        **({"test_size": split["test_size"]} if split.get("test_size") else {})})
+            self.runner.busy_changed.connect(self._rerun_when_idle)
+
+    def _rerun_when_idle(self, busy):
+        if busy:
+            return
+        self.runner.busy_changed.disconnect(self._rerun_when_idle)
+        self._rerun_pending = False
+        folder = self.dataset_panel.state()["folder"]
+        loaded = self.dataset_panel.dataset
+        if loaded is None or str(loaded.root) != folder:
+            self._pending_train = True
+            self.scan(folder)
+        else:
+            self.train()
+
+    def show_cell_clips(self, row, col):
+        """The test clips of one confusion-matrix cell, to listen to and look at."""
+        from gui.dialogs.clips import ClipsDialog, clips_in_cell
+
+        labels = self.results.confusion_view().labels()
+        files, bundle = self._clips
+        if not files:
+            self.message("These results keep no test clips (a model loaded from a file); bring the run back from "
+                         "All runs, or train.")
+            return None
+        clips = [{**f, "bundle": f.get("bundle", bundle)} for f in clips_in_cell(files, labels[row], labels[col])]
+        dialog = ClipsDialog(clips, true_label=labels[row], predicted=labels[col], parent=self)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.show()
+        self.clips_dialog = dialog
+        return dialog
 
     # ----------------------------------------------------------------- settings
 
@@ -493,4 +578,5 @@ class TaskTab(QWidget):
         self.save_settings()
         self.runner.shutdown()
         self.recorder.shutdown()
+        self.history_view.shutdown()
 

@@ -6,7 +6,7 @@ so a 30 x 30 matrix redraws in a few milliseconds and text size follows the cell
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPalette
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
 
@@ -175,6 +175,12 @@ class _MatrixCanvas(QWidget):
                          Qt.AlignmentFlag.AlignCenter, "True")
         painter.restore()
 
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        hit = self.cell_at(QPointF(event.position()))
+        if hit is not None and event.button() == Qt.MouseButton.LeftButton:
+            self._view.cell_clicked.emit(*hit)
+        super().mousePressEvent(event)
+
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
             hit = self.cell_at(QPointF(event.pos()))
@@ -191,8 +197,11 @@ class ConfusionMatrixView(QWidget):
 
     Cell colour is the row share (where each true class goes), in both modes, so
     unbalanced classes still read correctly; the cell text is the count, or the
-    row percentage when "Row %" is ticked.
+    row percentage when "Row %" is ticked. Clicking a cell emits
+    ``cell_clicked(row, column)`` (the clips behind it: error analysis).
     """
+
+    cell_clicked = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -208,6 +217,7 @@ class ConfusionMatrixView(QWidget):
         self._normalise_box.toggled.connect(self._on_normalise_toggled)
         self._caption = QLabel("Confusion matrix (counts)")
         self._canvas = _MatrixCanvas(self)
+        self._canvas.setCursor(Qt.CursorShape.PointingHandCursor)
 
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
