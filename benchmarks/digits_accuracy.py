@@ -94,6 +94,8 @@ MODELS = {
         batch_size=32, early_stopping=True, validation_fraction=0.15, patience=8, standardize=True,
         freq_mask=0.1, time_mask=0.1, time_shift=0.1, bn_momentum=0.9, report_every=0), "small CNN (Keras, Genres code)"),
 }
+MODELS["cnn-flat"] = ("keras-cnn", dict(MODELS["cnn"][1], head="flatten", dropout=0.4),
+                      "small CNN, flattened head (keeps where in time each sound is)")
 AUGMENTS = {
     "none": None,
     "aug2": AugmentConfig(),  # the AugmentConfig defaults: 2 copies, speed ±15 %, shift, reverb 30 %, gain, noise
