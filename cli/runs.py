@@ -116,6 +116,8 @@ def cmd_sweep(args):
 
     from .common import StopOnFirstInterrupt, progress_printer
 
+    if args.report:
+        return _report_tables(args)
     spec = get_task(args.task)
     if args.data is not None:
         check_folder(args.data, "--data")
@@ -133,7 +135,7 @@ def cmd_sweep(args):
                       split=args.split, test_size=args.test_size, seed=args.seed)
     specs = sw.expand_grid(base, grid)
     for s in specs:  # every combination's settings are checked before any work
-        sw.build(s)
+        sw.build(s, resolve=False)
     sys.stderr.write(f"sweep: {len(specs)} runs in {args.processes or sw.default_workers()} processes\n")
     with StopOnFirstInterrupt("runs not started are dropped, running ones keep their best model") as interrupts:
         out = sw.run_sweep(specs, max_workers=args.processes, on_result=_sweep_printer(),
@@ -154,6 +156,42 @@ def cmd_sweep(args):
         print(f"{len(done)}/{len(rows)} runs in {out['seconds']:.1f} s" + (" (stopped)" if out["stopped"] else ""))
     failed = [r for r in rows if r["error"]]
     return 1 if failed and not done else 0
+
+
+def _report_tables(args):
+    """sweep --report q2|q3|q4: the report's experiments, its numbers beside ours."""
+    from core import sweep as sw
+
+    from .common import StopOnFirstInterrupt, progress_printer
+
+    if args.grid:
+        raise SpeechLabError("--report runs the report's own table; leave out --grid")
+    if args.data is not None:
+        check_folder(args.data, "--data")
+    specs = sw.report_sweep(args.report, data=args.data, seed=42 if args.seed is None else args.seed)
+    if args.epochs is not None:
+        for s in specs:
+            s.model_params["epochs"] = args.epochs
+    sys.stderr.write(f"{sw.REPORT_TABLES[args.report]}: {len(specs)} runs on "
+                     f"{args.data or 'the demo data'}\n")
+    with StopOnFirstInterrupt("runs not started are dropped, running ones keep their best model") as interrupts:
+        out = sw.run_sweep(specs, name=args.report, max_workers=args.processes, on_result=_sweep_printer(),
+                           on_progress=progress_printer(), should_stop=interrupts.should_stop,
+                           cache=not args.no_cache)
+    rows = sw.results_table(specs, out["results"])
+    if args.json:
+        print(json.dumps({"sweep": out["id"], "table": args.report, "seconds": round(out["seconds"], 3),
+                          "stopped": out["stopped"], "runs": rows,
+                          "report_data": sw.REPORT_TABLE_DATA[args.report]}))
+        return 0
+    print(f"{'experiment':58}  {'ours':>7}  {'report':>7}  run")
+    for r in rows:
+        ours = "—" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}%"
+        ref = "—" if r["reference"] is None else f"{100 * r['reference']:.1f}%"
+        print(f"{r['title'][:58]:58}  {ours:>7}  {ref:>7}  {r['run_id'] or r['error'] or ''}")
+    print(f"The report's numbers were measured on {sw.REPORT_TABLE_DATA[args.report]}; ours on "
+          f"{args.data or 'the demo data'}, with the same settings. Other data give other numbers.")
+    return 0
 
 
 def register(sub):
@@ -189,6 +227,8 @@ def register(sub):
     p.add_argument("--grid", action="append", default=[], metavar="NAME=V1;V2",
                    help="a swept setting and its values separated by ';' (repeat for up to 3 settings), e.g. "
                         "--grid 'hidden=64;128,64' --grid 'activation=relu;bipolar-sigmoid'")
+    p.add_argument("--report", choices=["q2", "q3", "q4"],
+                   help="reproduce one of the report's tables (its numbers beside ours) instead of a --grid")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--split", choices=["random", "speaker"], default="random")

@@ -194,8 +194,13 @@ def expand_grid(base, grid):
 # --------------------------------------------------------------------- one run
 
 
-def build(spec):
-    """(dataset, feature config, model) for a RunSpec; raises SpeechLabError for bad settings."""
+def build(spec, *, resolve=True):
+    """(dataset, feature config, model) for a RunSpec; raises SpeechLabError for bad settings.
+
+    Hidden layers given as the report's size formulas (``"(in+out)/2"``) need the
+    feature size: with ``resolve`` the features are extracted (from the cache after
+    :func:`prepare_features`) to turn them into numbers; without, the model is None.
+    """
     from .datasets import scan_dataset
     from .demo import demo_dataset
     from .models import make_model
@@ -222,9 +227,26 @@ def build(spec):
         raise SpeechLabError(f"The {choice.key} model has no setting {', '.join(unknown)}")
     if spec.seed is not None and "random_state" in accepted:
         params["random_state"] = int(spec.seed)
-    model = make_model(choice.type, **params)
     root = spec.data or str(demo_dataset(task.key))
     ds = scan_dataset(root, layout=spec.layout, label=spec.label or task.label_kind)
+    if any(isinstance(h, str) for h in params.get("hidden_layer_sizes") or ()):
+        if not resolve:
+            return ds, config, None
+        import types
+
+        import numpy as np
+
+        from .extraction import build_features
+        from .presets import resolve_model
+
+        fs = build_features(ds, config, n_jobs=1)
+        n_in = int(np.prod(fs.X.shape[1:]))
+        try:
+            params = resolve_model(types.SimpleNamespace(model=params), n_in, len(set(fs.labels.tolist())))
+        except ValueError as exc:
+            raise SpeechLabError(str(exc)) from exc
+        config = fs.config  # with the frame count learned from the data (padded features)
+    model = make_model(choice.type, **params)
     return ds, config, model
 
 
@@ -312,7 +334,7 @@ def prepare_features(specs, *, progress=None, should_stop=None, n_jobs=None, cac
 
     seen = set()
     for spec in specs:
-        ds, config, _ = build(spec)
+        ds, config, _ = build(spec, resolve=False)
         key = (str(ds.root), ds.label_kind, json.dumps(config.to_dict(), sort_keys=True, default=str))
         if key in seen:
             continue
@@ -433,3 +455,71 @@ def results_table(specs, answers):
                      "reference": spec.reference, "run_id": ans.get("run_id"), "error": ans.get("error"),
                      "seconds": ans.get("seconds")})
     return rows
+
+
+# ------------------------------------------------------- the report's tables
+
+
+# The report's Q3 CNN and training (whole 128x128 clip images, random 80/20); the same settings as the
+# Genres tab's "Reproduce the report" (gui/tabs/genres.py REPORT_CNN, which could move to core.models.cnn).
+def _report_q3_params():
+    from .models.cnn import REPORT_BLOCKS
+
+    return dict(conv_blocks=REPORT_BLOCKS, head="flatten", dense_units=(), dropout=0.0, optimizer="adam",
+                learning_rate=1e-4, epochs=30, batch_size=32, early_stopping=False, validation_fraction=0.0,
+                standardize=False, freq_mask=0.0, time_mask=0.0, time_shift=0.0, bn_momentum=0.99)
+
+
+REPORT_TABLES = {
+    "q2": "Q2: spoken digits, features x layers x activation (hand-written MLP)",
+    "q3": "Q3: music genres, the CNN",
+    "q4": "Q4: speakers, parts A and B x SGD / logistic regression",
+}
+REPORT_TABLE_TASKS = {"q2": "digits", "q3": "genres", "q4": "speakers"}
+REPORT_TABLE_DATA = {
+    "q2": "AudioMNIST (30,000 clips, 60 speakers), 5 epochs of per-sample SGD",
+    "q3": "GTZAN (1,000 clips of 30 s, 10 genres)",
+    "q4": "Kaggle's 16000_pcm_speeches (5 speakers, 7,501 clips)",
+}
+
+
+def report_sweep(table, *, data=None, seed=42):
+    """The report's experiments of one table as RunSpecs, each with the report's number (``reference``).
+
+    ``data``: the folder to run them on (None: the task's demo data). The
+    report measured Q2 on AudioMNIST, Q3 on GTZAN and Q4 on Kaggle's
+    16000_pcm_speeches; ``reference_note`` says so for every run.
+    """
+    table = str(table).lower()
+    if table not in REPORT_TABLES:
+        raise SpeechLabError(f"Unknown report table '{table}': choose one of {', '.join(REPORT_TABLES)}")
+    specs = []
+    if table == "q2":
+        from .presets import REPORT_PRESETS
+
+        for p in REPORT_PRESETS:
+            feature = {k: v for k, v in p.feature.items() if k != "name"}
+            model = dict(p.model, hidden_layer_sizes=list(p.model["hidden_layer_sizes"]))
+            specs.append(RunSpec(task="digits", data=data, features=p.feature["name"], feature_settings=feature,
+                                 model="mlp", model_params=model, seed=seed, title=p.name,
+                                 values={"experiment": p.name},
+                                 reference=None if p.report_accuracy is None else p.report_accuracy / 100,
+                                 reference_note=p.data_note))
+    elif table == "q3":
+        specs.append(RunSpec(task="genres", data=data, features="logmel-128", feature_settings={"window_seconds": None},
+                             model="cnn", model_params=_report_q3_params(), seed=seed, title="Report CNN",
+                             values={"experiment": "Report CNN"}, reference=0.68,
+                             reference_note="The report measured 68 % on GTZAN (1,000 30-s clips, 10 genres)."))
+    else:
+        from .models.linear import REPORT_MODELS, REPORT_PRESETS
+
+        for p in REPORT_PRESETS:
+            feature = {k: v for k, v in p["feature"].items() if k != "name"}
+            params = REPORT_MODELS[p["model"]]
+            specs.append(RunSpec(task="speakers", data=data, features=p["feature"]["name"], feature_settings=feature,
+                                 model="sgd" if params["kind"] == "sgd" else "logreg", model_params=dict(params),
+                                 seed=seed, title=p["title"], values={"experiment": p["title"]},
+                                 reference=p["report_accuracy"] / 100,
+                                 reference_note="The report measured this on Kaggle's 16000_pcm_speeches "
+                                                "(5 speakers, 7,501 clips)."))
+    return specs

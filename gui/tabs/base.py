@@ -132,6 +132,7 @@ class TaskTab(QWidget):
         self.history_view = RunsView(self.spec.key)  # every run of this task, across sessions (core.history)
         self.history_view.bring_back_requested.connect(self.bring_back_run)
         self.history_view.rerun_requested.connect(self.rerun)
+        self.history_view.sweep_requested.connect(self.sweep_dialog)
         self.results.confusion_view().cell_clicked.connect(self.show_cell_clips)
         self._clips = ([], None)  # (test files of the results shown, the model that predicted them)
         self.lower_tabs = QTabWidget()
@@ -528,6 +529,41 @@ class TaskTab(QWidget):
             self.scan(folder)
         else:
             self.train()
+
+    def sweep_base(self):
+        """A core.sweep.RunSpec of the panels' data, features, split and (when the task's default model
+        is the one chosen) its settings: what a sweep varies."""
+        from core.sweep import RunSpec
+
+        cfg = self.features_panel.config().to_dict()
+        name = cfg.pop("name")
+        kind, test_size = self.dataset_panel.split()
+        ds = self.dataset_panel.dataset
+        settings = self.model_settings()
+        params = settings.get("params", settings) if isinstance(settings, dict) else {}
+        choice = settings.get("choice") if "choice" in settings else None
+        if "type" in settings and choice is None:  # speakers: the choice is the one whose type matches
+            choice = next((m.key for m in self.spec.models if m.type == settings["type"]
+                           and m.params.get("kind") == params.get("kind")), None)
+        params = {k: v for k, v in params.items() if k not in ("report_every", "random_state")}
+        return RunSpec(task=self.spec.key, data=str(ds.root) if ds is not None else None,
+                       label=ds.label_kind if ds is not None else None, features=name, feature_settings=cfg,
+                       model=choice, model_params=params, split="random" if kind == "loso" else kind,
+                       test_size=test_size, seed=self.split_seed())
+
+    def sweep_dialog(self):
+        from gui.dialogs.sweep import SweepDialog
+
+        try:
+            base = self.sweep_base()
+        except (SpeechLabError, ValueError) as exc:
+            self.message(str(exc), error=True)
+            return None
+        dialog = SweepDialog(base, parent=self)
+        dialog.finished_sweep.connect(self.history_view.refresh)
+        dialog.show()
+        self.sweep = dialog
+        return dialog
 
     def show_cell_clips(self, row, col):
         """The test clips of one confusion-matrix cell, to listen to and look at."""

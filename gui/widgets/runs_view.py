@@ -50,6 +50,7 @@ class RunsView(QWidget):
 
     bring_back_requested = Signal(int)
     rerun_requested = Signal(int)
+    sweep_requested = Signal()
 
     def __init__(self, task, history=None, parent=None):
         super().__init__(parent)
@@ -118,6 +119,10 @@ class RunsView(QWidget):
         buttons = QHBoxLayout()
         for b in (self.compare_button, self.bring_back_button, self.rerun_button, self.export_button):
             buttons.addWidget(b)
+        self.sweep_button = QPushButton("Sweep…")
+        self.sweep_button.setToolTip("Train a grid of settings (or the report's tables) in parallel processes")
+        self.sweep_button.clicked.connect(self.sweep_requested)
+        buttons.addWidget(self.sweep_button)
         buttons.addStretch(1)
         buttons.addWidget(self.delete_button)
 

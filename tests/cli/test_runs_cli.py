@@ -113,3 +113,14 @@ def test_sweep_mistakes_are_one_line(env):
         proc = run_cli(env, "sweep", *args)
         assert proc.returncode != 0 and proc.stderr.startswith("error: ") and text in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_sweep_report_q4_puts_the_reports_numbers_beside_ours(env):
+    proc = run_cli(env, "sweep", "--report", "q4", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [r["reference"] for r in out["runs"]] == pytest.approx([0.665, 0.716, 0.965, 0.977])
+    assert all(r["accuracy"] is not None and r["run_id"] for r in out["runs"])
+    assert "16000_pcm_speeches" in out["report_data"]
+    shown = json.loads(run_cli(env, "runs", "show", out["runs"][3]["run_id"], "--json").stdout)
+    assert shown["task"] == "speakers" and shown["sweep"]["reference"] == pytest.approx(0.977)

@@ -1,0 +1,44 @@
+"""The sweep dialog from the Digits tab's All runs view: a two-by-two grid runs in processes,
+records four runs, fills its table and plot; the report's Q2 table lists the report's numbers."""
+import pytest
+from PySide6.QtCore import Qt
+
+HANG_MS = 300_000
+
+
+@pytest.fixture(autouse=True)
+def private_history(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEECHLAB_DATA_DIR", str(tmp_path / "data"))
+
+
+def test_a_two_by_two_sweep_from_the_gui_records_four_runs(make_digits_tab, qtbot):
+    tab = make_digits_tab()
+    tab.features_panel.set_config(tab.spec.feature_config("mfcc-mean"))
+    tab.model_panel.set_params({"hidden_layer_sizes": (16,), "activation": "relu", "epochs": 3,
+                                "early_stopping": False})
+    qtbot.mouseClick(tab.history_view.sweep_button, Qt.LeftButton)
+    dialog = tab.sweep
+    qtbot.addWidget(dialog)
+    dialog.set_grid([("hidden", "8;16,8"), ("activation", "relu;tanh")])
+    qtbot.mouseClick(dialog.start_button, Qt.LeftButton)
+    assert dialog.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not dialog.runner.busy, timeout=HANG_MS)
+    rows = dialog.table_rows()
+    assert [r[:2] for r in rows] == [["8", "relu"], ["8", "tanh"], ["16,8", "relu"], ["16,8", "tanh"]]
+    assert all(r[2].endswith("%") for r in rows) and dialog.overall.value() == 4
+    assert sorted(tab.history_view.row_ids()) == sorted(int(r[3]) for r in rows)  # All runs shows them
+    run = tab.history_view.history.get(int(rows[2][3]))
+    assert run["model"]["params"]["hidden_layer_sizes"] == [16, 8] and run["feature_config"]["name"] == "mfcc-mean"
+    assert run["model"]["params"]["epochs"] == 3  # the tab's other settings
+    xs, ys = dialog.lines["activation=relu"].getData()
+    assert list(xs) == [0, 1] and len(ys) == 2
+
+
+def test_the_reports_q2_table_is_one_click_with_its_numbers(make_digits_tab, qtbot):
+    tab = make_digits_tab()
+    dialog = tab.sweep_dialog()
+    qtbot.addWidget(dialog)
+    dialog.report_combo.setCurrentIndex(1)
+    specs = dialog.build_specs()
+    assert len(specs) == 11 and specs[-1].reference == pytest.approx(0.6088)
+    assert specs[6].title == "Full MFCC, 1 layer, ReLU" and specs[6].reference == pytest.approx(0.9612)
