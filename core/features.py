@@ -389,6 +389,8 @@ def feature_shape(config):
         return (3,)
     if name == "logmel-128":
         return (config.image_size, config.image_size)
+    if name == "music-stats":
+        return (2 * (config.n_mfcc + 23),)  # see music_stats: MFCCs + 12 chroma + 11 spectral rows
     return None
 
 

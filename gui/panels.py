@@ -171,6 +171,12 @@ class DatasetPanel(QGroupBox):
         self.summary.setToolTip("<br>".join(details))
         self.details_text = "\n".join(html.unescape(d) for d in details)
         self.set_skipped(ds.skipped)
+        # The label choice applies to {digit}_{speaker}_{index} names only; with one
+        # folder per class the folder names are the labels.
+        by_name = ds.layout == "filename"
+        self.label_combo.setEnabled(by_name)
+        self.label_combo.setToolTip("What a {digit}_{speaker}_{index} file name is labelled by" if by_name
+                                    else "One folder per class: the folder names are the labels")
         can_speaker = ds.has_speakers and ds.label_kind != "speaker"
         for row in (1, 2):
             self.split_combo.model().item(row).setEnabled(can_speaker)
@@ -461,6 +467,12 @@ class ProgressPanel(QWidget):
         self.bar.setValue(p.done)
         eta = "" if p.eta_seconds == float("inf") else f", ETA {p.eta_seconds:.0f} s"
         self.bar.setFormat(f"Features {p.done}/{p.total} ({p.files_per_second:.0f} files/s{eta})")
+
+    def show_done(self, text="Done"):
+        """A finished job: a full bar (an early-stopped training stopped before its last epoch)."""
+        self.bar.setMaximum(1)
+        self.bar.setValue(1)
+        self.bar.setFormat(text)
 
     def show_epoch(self, stats):
         self.bar.setMaximum(max(1, int(stats["epochs"])))

@@ -329,7 +329,7 @@ class TaskTab(QWidget):
         if result.stop_reason:
             text += f". {result.stop_reason}"
         self.message(text, error=result.diverged)
-        self.progress_panel.bar.setFormat("Done")
+        self.progress_panel.show_done()
 
     def _on_rotations_done(self, rot):
         if rot.final is not None:  # trained on every speaker; its metrics are the pooled estimate
@@ -346,7 +346,7 @@ class TaskTab(QWidget):
         self.message(loso_summary(rot, kept=kept))
         self._clips = ([{**f, "bundle": r.bundle} for r in rot.results for f in r.metrics.get("test_files", [])], None)
         self.history_view.refresh(select=rot.run_id)
-        self.progress_panel.bar.setFormat("Done")
+        self.progress_panel.show_done()
 
     # ------------------------------------------------------------------- runs
 

@@ -173,7 +173,7 @@ class HonestSplit(QObject):
         self.comparison = comp
         self.view.show_comparison(comp)
         self.tab.message(comparison_text(comp) + f" ({comp.seconds:.0f} s)")
-        self.tab.progress_panel.bar.setFormat("Done")
+        self.tab.progress_panel.show_done()
 
     def _on_failed(self, message):
         self.tab.message(message, error=True)
