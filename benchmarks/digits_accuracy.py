@@ -101,6 +101,8 @@ AUGMENTS = {
     "aug2": AugmentConfig(),  # the AugmentConfig defaults: 2 copies, speed ±15 %, shift, reverb 30 %, gain, noise
     "speed2": AugmentConfig(copies=2, shift_seconds=0.0, reverb_probability=0.0, gain_db=0.0, snr_db=None),
     "aug4": AugmentConfig(copies=4),
+    "aug2-clean": AugmentConfig(copies=2, snr_db=None),  # no added noise
+    "mild2": AugmentConfig(copies=2, speed=(0.9, 1.1), reverb_probability=0.2, snr_db=(25.0, 45.0)),
 }
 
 
@@ -143,6 +145,112 @@ def run_one(ds, cand, split, *, seed, jobs):
     return float(result.metrics["accuracy"])
 
 
+def non_digit_sounds(sr=16000):
+    """Sounds that are not digits: synthetic ones, and other words by espeak-ng when it is installed."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+
+    from core.audio import resample
+
+    t = np.arange(sr) / sr
+    rng = np.random.default_rng(0)
+    sounds = {
+        "bird-like whistle": 0.5 * np.sin(2 * np.pi * (2000 + 1500 * np.sin(2 * np.pi * 6 * t)) * t),
+        "rising chirp": 0.5 * np.sin(2 * np.pi * (800 * t + 1500 * t**2)),
+        "white noise": 0.3 * rng.standard_normal(sr),
+        "pink-ish noise": 0.3 * np.cumsum(rng.standard_normal(sr)) / 40,
+        "mains hum": 0.5 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 440 * t),
+        "hand clap": np.concatenate([0.8 * rng.standard_normal(400) * np.exp(-np.arange(400) / 80), np.zeros(sr)]),
+        "whistled tune": 0.4 * np.sin(2 * np.pi * np.repeat([880, 988, 1047, 1175], sr // 4) * t[: 4 * (sr // 4)]),
+    }
+    if shutil.which("espeak-ng"):
+        words = ["hello", "banana", "computer", "yes", "no", "weather", "the weather is nice today",
+                 "please open the door", "good morning everyone", "thank you"]
+        with tempfile.TemporaryDirectory() as tmp:
+            for voice in ("en-us", "en-gb+f3"):
+                for w in words:
+                    path = pathlib.Path(tmp) / "w.wav"
+                    subprocess.run(["espeak-ng", "-w", str(path), "-v", voice, w], check=True, capture_output=True)
+                    y, file_sr = sf.read(path, dtype="float32")
+                    sounds[f"espeak {voice}: {w}"] = resample(y, sr_from=file_sr, sr_to=sr)
+    return {k: np.asarray(v, dtype=np.float32) for k, v in sounds.items()}
+
+
+def final_comparison(datasets, *, seeds, jobs):
+    """The shipped default (features, model, augmentation, open set) against the previous default, same run.
+
+    Returns a list of row dicts (one per dataset × configuration)."""
+    from core.models.mlp import MLPClassifier
+    from core.prediction import predict_long
+
+    configs = {
+        "previous default": dict(feature_config=feature_config("full15"), augment=None, open_set=None),
+        "new default": dict(feature_config=DIGITS.feature_config(), augment=DIGITS.augment, open_set=DIGITS.open_set),
+    }
+    sounds = non_digit_sounds()
+    rows = []
+    for ds_key, ds in datasets.items():
+        folds = speaker_folds(ds.speakers, N_FOLDS_MANY)
+        for name, kw in configs.items():
+            t0 = time.perf_counter()
+            fold_accs, random_accs, frr, rejected = [], [], [], []
+            for seed in seeds:
+                for f in folds:
+                    r = train_model(ds, task="digits", model=MLPClassifier(**DIGITS.model, random_state=seed),
+                                    split=SplitConfig(kind="speaker", test_speakers=f), n_jobs=jobs, **kw)
+                    fold_accs.append(float(r.metrics["accuracy"]))
+                    if r.bundle.open_set:
+                        frr.append(r.metrics["open_set"]["false_reject_rate"])
+                        answers = [predict_long(r.bundle, y, 16000, clip_seconds=DIGITS.record_seconds)["label"]
+                                   for y in sounds.values()]
+                        rejected.append(float(np.mean([a == "unknown" for a in answers])))
+                r = train_model(ds, task="digits", model=MLPClassifier(**DIGITS.model, random_state=seed),
+                                split=SplitConfig(random_state=42), n_jobs=jobs, **kw)
+                random_accs.append(float(r.metrics["accuracy"]))
+            row = dict(dataset=ds_key, config=name, fold_accs=fold_accs, random_accs=random_accs,
+                       false_reject=frr, non_digits_rejected=rejected, n_non_digits=len(sounds),
+                       seconds=round(time.perf_counter() - t0, 1), load=os.getloadavg(), seeds=list(seeds))
+            print(f"[final {ds_key} {name}] speaker {100 * np.mean(fold_accs):.1f} %, random "
+                  f"{100 * np.mean(random_accs):.1f} %" + (f", FRR {100 * np.mean(frr):.1f} %, non-digits rejected "
+                                                           f"{100 * np.mean(rejected):.0f} %" if frr else ""),
+                  file=sys.stderr, flush=True)
+            rows.append(row)
+    return rows
+
+
+def final_text(rows):
+    by = {(r["dataset"], r["config"]): r for r in rows}
+    lines = ["| configuration | FSDD LOSO | az-dev 5-fold by speaker | mean speaker-independent | FSDD random | "
+             "az-dev random | new voices' digits rejected as unknown | non-digit sounds rejected |",
+             "|---|---|---|---|---|---|---|---|"]
+    means = {}
+    for name in ("previous default", "new default"):
+        f, a = by[("fsdd", name)], by[("az", name)]
+        means[name] = (np.mean(f["fold_accs"]) + np.mean(a["fold_accs"])) / 2
+        frr = f["false_reject"] + a["false_reject"]
+        rej = f["non_digits_rejected"] + a["non_digits_rejected"]
+        lines.append(f"| {name} | {pct(f['fold_accs'])} | {pct(a['fold_accs'])} | {100 * means[name]:.1f} | "
+                     f"{pct(f['random_accs'])} | {pct(a['random_accs'])} | "
+                     f"{pct(frr) + ' %' if frr else 'no open set'} | "
+                     f"{pct(rej) + ' % of ' + str(f['n_non_digits']) if rej else 'no open set'} |")
+    diff = 100 * (means["new default"] - means["previous default"])
+    ratio = means["new default"] / means["previous default"]
+    new_f, new_a = by[("fsdd", "new default")], by[("az", "new default")]
+    checks = [
+        ("many speakers (az-dev), random split ≥ 95 %", np.mean(new_a["random_accs"]), TARGETS["random_many"]),
+        ("voices never heard, az-dev (30 speakers) ≥ 90 %", np.mean(new_a["fold_accs"]), TARGETS["speaker"]),
+        ("voices never heard, FSDD (3 → 1 speaker) ≥ 90 %", np.mean(new_f["fold_accs"]), TARGETS["speaker"]),
+        ("FSDD random split ≥ 98 %", np.mean(new_f["random_accs"]), TARGETS["random_fsdd"]),
+    ]
+    lines += ["", f"New vs previous default, same run: {diff:+.1f} points mean speaker-independent "
+                  f"(ratio {ratio:.3f}).", "", "Targets (issue 11):", ""]
+    lines += [f"- {what}: {100 * v:.1f} % — **{'met' if v >= t else 'not met'}**" for what, v, t in checks]
+    return "\n".join(lines)
+
+
 def measure(ds_key, ds, cand, *, seeds, jobs):
     t0 = time.perf_counter()
     folds = speaker_folds(ds.speakers, N_FOLDS_MANY)
@@ -158,13 +266,25 @@ def measure(ds_key, ds, cand, *, seeds, jobs):
                 date=datetime.date.today().isoformat(), load=os.getloadavg())
 
 
-def load_log(path):
-    rows = {}
-    for line in pathlib.Path(path).read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            rows[(r["dataset"], r["candidate"])] = r  # the latest run of a pair wins
-    return rows
+def load_log(*paths):
+    """Rows by (dataset, candidate); a later line of the same log replaces an earlier one, and the logs of
+    other model seeds add their folds (each log: one seed)."""
+    merged = {}
+    for path in paths:
+        rows = {}
+        for line in pathlib.Path(path).read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["dataset"], r["candidate"])] = r
+        for key, r in rows.items():
+            if key in merged:
+                m = merged[key]
+                merged[key] = {**m, "fold_accs": m["fold_accs"] + r["fold_accs"],
+                               "random_accs": m["random_accs"] + r["random_accs"], "seeds": m["seeds"] + r["seeds"],
+                               "seconds": m["seconds"] + r["seconds"]}
+            else:
+                merged[key] = dict(r)
+    return merged
 
 
 def pct(values):
@@ -186,13 +306,13 @@ def report(rows, baseline="full15:mlp"):
     base = next((t for t in table if t[1] == baseline), None)
     eligible = [t for t in table if np.mean(t[2]["random_accs"]) >= TARGETS["random_fsdd"]]
     best = eligible[0] if eligible else None
-    lines = ["| candidate (features : model : augmentation) | FSDD LOSO | az-dev 5-fold by speaker | "
+    lines = ["| candidate (features : model : augmentation) | seeds | FSDD LOSO | az-dev 5-fold by speaker | "
              "**mean speaker-independent** | vs previous default | FSDD random | az-dev random | s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"]
     for si, c, f, a in table:
         diff = f"{100 * (si - base[0]):+.1f} pts" if base else "–"
         name = f"**{c}**" if best and c == best[1] else c
-        lines.append(f"| {name} | {pct(f['fold_accs'])} | {pct(a['fold_accs'])} | {100 * si:.1f} | {diff} | "
+        lines.append(f"| {name} | {len(f['seeds'])} | {pct(f['fold_accs'])} | {pct(a['fold_accs'])} | {100 * si:.1f} | {diff} | "
                      f"{pct(f['random_accs'])} | {pct(a['random_accs'])} | {f['seconds'] + a['seconds']:.0f} |")
     return "\n".join(lines), best, base, table
 
@@ -204,9 +324,12 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="model seeds; the first for the folds")
     parser.add_argument("--jobs", type=int, default=1, help="feature extraction processes")
     parser.add_argument("--log", default="/tmp/digits_accuracy.jsonl", help="JSON-lines log to append to")
-    parser.add_argument("--report", metavar="LOG", help="print the table from a log instead of training")
+    parser.add_argument("--report", metavar="LOG", nargs="+", help="print the table from logs (one per model seed) "
+                        "instead of training")
     parser.add_argument("--write", action="store_true", help="with --report: write the section of RESULTS.md")
     parser.add_argument("--list", action="store_true", help="list feature sets, models and augmentations")
+    parser.add_argument("--final", metavar="JSON", help="run the shipped default against the previous one (same "
+                        "run, --seeds) and save the rows to JSON; with --report --write they go into RESULTS.md")
     args = parser.parse_args(argv)
 
     if args.list:
@@ -217,12 +340,19 @@ def main(argv=None):
         print("augment:", ", ".join(AUGMENTS))
         return
     if args.report:
-        text, best, base, table = report(load_log(args.report))
+        text, best, base, table = report(load_log(*args.report))
         print(text)
         if best:
             print(f"\nbest (FSDD random ≥ 98 %): {best[1]} at {100 * best[0]:.1f} % mean speaker-independent")
+        final = json.loads(pathlib.Path(args.final).read_text()) if args.final else None
         if args.write:
-            write_results(text, best, base, table, load_log(args.report))
+            write_results(text, best, base, table, load_log(*args.report), final)
+        return
+    if args.final and not args.report:
+        datasets = {k: scan_dataset(DATASETS[k], label="digit") for k in args.datasets if DATASETS[k].is_dir()}
+        rows = final_comparison(datasets, seeds=args.seeds, jobs=args.jobs)
+        pathlib.Path(args.final).write_text(json.dumps(rows))
+        print(final_text(rows))
         return
     cands = [parse_candidate(c) for c in args.candidates]
     for ds_key in args.datasets:
@@ -237,7 +367,7 @@ def main(argv=None):
                 fh.write(json.dumps(row) + "\n")
 
 
-def write_results(text, best, base, table, rows):
+def write_results(text, best, base, table, rows, final=None):
     from benchmarks._results import write_section
 
     loads = [r["load"] for r in rows.values()]
@@ -254,6 +384,15 @@ def write_results(text, best, base, table, rows):
             "Random: stratified 80/20, `random_state=42`, model seed 0. Ranked by the mean of the two "
             "datasets' speaker-independent accuracy; bold = the best whose FSDD random split is ≥ 98 %.\n\n")
     legend = f"Feature sets:\n\n{feats}\n\nModels:\n\n{models}\n\nAugmentation (training clips only):\n\n{augs}\n"
+    if final:
+        loads = [r["load"][0] for r in final]
+        head += ("### The shipped default against the previous one (same run)\n\n"
+                 f"Model seeds {', '.join(map(str, final[0]['seeds']))} (the folds repeated per seed); load average "
+                 f"{min(loads):.1f}–{max(loads):.1f}. \"New voices' digits rejected\": test clips of the held-out "
+                 "speakers answered \"unknown\" (the open set's false rejects); \"non-digit sounds\": whistles, "
+                 "chirps, noise, hum, a clap, a whistled tune and 20 other English words/sentences by two espeak-ng "
+                 "voices, through the same prediction path as the microphone.\n\n" + final_text(final)
+                 + "\n\n### Every candidate (the search)\n\n")
     write_section("## Digits accuracy (FSDD and audiomnist-az-dev, voices never heard)",
                   head + text + "\n\n" + legend)
 

@@ -104,6 +104,10 @@ DIGITS = TaskSpec(
     # training data (the classifier's own probability is near 1 for a whistle). At a 1 % target, a voice
     # never heard is rarely rejected while whistles, noise, hum and other words are.
     open_set=OpenSetConfig(method="distance", target_frr=0.01, use_other_folders=False),
+    # Two perturbed copies of every training clip (speed ±15 %, a synthetic room in 30 %, ±6 dB, noise at
+    # 15-40 dB SNR): over FSDD and audiomnist-az-dev with speaker-grouped folds, 2 seeds, voices never heard
+    # 85.7 → 86.2 % mean (FSDD 76.3 → 78.6, az 95.0 → 93.8), random split unchanged.
+    augment=AugmentConfig(),
 )
 
 # Genres: the seed's log-mel image at the file's own rate with librosa's
