@@ -103,7 +103,8 @@ def cmd_train(args):
     with StopOnFirstInterrupt() as interrupts:
         result = train_model(ds, task=spec.key, feature_config=config, model=model, split=split, open_set=open_set,
                              on_epoch=_epoch_printer(), on_progress=progress_printer(),
-                             should_stop=interrupts.should_stop, n_jobs=args.jobs, cache=not args.no_cache)
+                             should_stop=interrupts.should_stop, n_jobs=args.jobs, cache=not args.no_cache,
+                             augment=augment_config(spec, args))
     path = save_bundle(result.bundle, args.out)
     run_id = _record(lambda h: h.record_result(result, dataset=ds, source="cli"))
     out = {
@@ -148,6 +149,11 @@ def _record(write):
     return run_id
 
 
+def augment_config(spec, args):
+    """The task's default augmentation of training clips, unless ``--no-augment``."""
+    return None if getattr(args, "no_augment", False) else getattr(spec, "augment", None)
+
+
 def _train_loso(args, spec, ds, config):
     """--split loso: one training per held-out speaker, pooled metrics, and a
     final model trained on every speaker (the one saved)."""
@@ -163,7 +169,7 @@ def _train_loso(args, spec, ds, config):
     rot = leave_one_speaker_out(ds, task=spec.key, feature_config=config, make_model=lambda: build_model(spec, args),
                                 on_rotation=announce, on_epoch=_epoch_printer(),
                                 on_progress=progress_printer(), n_jobs=args.jobs, cache=not args.no_cache,
-                                fit_final=True)
+                                fit_final=True, augment=augment_config(spec, args))
     path = save_bundle(rot.final, args.out)
     run_id = _record(lambda h: h.record_rotations(rot, dataset=ds, source="cli"))
     out = {
@@ -254,6 +260,8 @@ def register(sub):
     p.add_argument("--patience", type=int)
     p.add_argument("--no-standardize", action="store_true")
     p.add_argument("--no-early-stopping", action="store_true")
+    p.add_argument("--no-augment", action="store_true",
+                   help="train on the clips only (digits adds two perturbed copies of every training clip by default)")
     p.add_argument("--split", choices=["random", "speaker", "loso"], default="random",
                    help="random (stratified), speaker (speaker-independent), or loso: leave one speaker out, "
                         "each speaker once, then the saved model is trained on every speaker")
