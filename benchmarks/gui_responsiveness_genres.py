@@ -46,7 +46,7 @@ def main(argv=None):
     window.show()
     _preload()
     tab = window.task_tab("genres")
-    window.tabs.setCurrentWidget(tab)
+    window.show_task("genres")
     tab.dataset_panel.folder_edit.setText(str(GTZAN))
     tab.model_panel.epochs.setValue(args.epochs)
     tab.model_panel.early.setChecked(False)

@@ -101,6 +101,13 @@ class MainWindow(QMainWindow):
     def task_tabs(self):
         return list(self._task_tabs.values())
 
+    def show_task(self, key):
+        """Bring a task's tab to the front."""
+        for i in range(self.tabs.count()):
+            if getattr(self.tabs.widget(i), "tab", None) is self._task_tabs[key]:
+                self.tabs.setCurrentIndex(i)
+                return
+
     def _show_status(self, text):
         self.statusBar().showMessage(text, 8000)
 

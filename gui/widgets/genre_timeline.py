@@ -14,11 +14,13 @@ import collections
 import math
 
 import numpy as np
-from PySide6.QtCore import QObject, QRectF, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import (
     QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolTip, QVBoxLayout, QWidget,
 )
+
+from gui.workers import JobQueue
 
 # Tableau 10: distinct, readable on white, as many as GTZAN has genres.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -36,6 +38,7 @@ def genre_color(labels, label):
 def top_k(probabilities, k=3):
     """[(label, p)] of the ``k`` most probable labels."""
     return sorted(((str(a), float(p)) for a, p in probabilities.items()), key=lambda t: -t[1])[:k]
+
 
 
 class TimelineBar(QWidget):
@@ -181,23 +184,7 @@ class GenreTimeline(QWidget):
         self.legend.setText("Windows per genre: " + " &nbsp; ".join(parts))
 
 
-class _PredictSignals(QObject):
-    done = Signal(object, object)  # (request, result)
-    failed = Signal(object, str)
-
-
-class _PredictJob(QRunnable):
-    def __init__(self, fn, request, signals):
-        super().__init__()
-        self._fn, self._request, self._signals = fn, request, signals
-
-    def run(self):
-        try:
-            result = self._fn()
-        except Exception as exc:  # shown to the user; the listener keeps going
-            self._signals.failed.emit(self._request, f"{exc.__class__.__name__}: {exc}"[:200])
-        else:
-            self._signals.done.emit(self._request, result)
+LISTEN_TEXT = "♫ Listen live"
 
 
 class LiveGenreListener(QWidget):
@@ -220,16 +207,15 @@ class LiveGenreListener(QWidget):
         self._next_at = 0
         self._busy = False
         self._windows = collections.deque()
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = _PredictSignals(self)
-        self._signals.done.connect(self._on_result)
-        self._signals.failed.connect(self._on_failed)
+        # The one background mechanism (gui.workers): predictions in order, results to GUI-thread slots.
+        self._jobs = JobQueue(self)
+        self._jobs.done.connect(self._on_result)
+        self._jobs.failed.connect(self._on_failed)
         self._timer = QTimer(self)
         self._timer.setInterval(30)
         self._timer.timeout.connect(self._drain)
 
-        self.button = QPushButton("Listen to music (rolling window)")
+        self.button = QPushButton(LISTEN_TEXT)
         self.button.setCheckable(True)
         self.button.setToolTip("Classify what the microphone hears: the last few seconds, once a second")
         self.button.toggled.connect(self._on_toggled)
@@ -249,6 +235,9 @@ class LiveGenreListener(QWidget):
         font.setBold(True)
         self.now_label.setFont(font)
         self.status = QLabel("")
+        for label in (self.now_label, self.status):  # long texts are elided by the layout, never widen the window
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+            label.setMinimumWidth(40)
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 0, 4, 0)
         row.addWidget(self.button)
@@ -318,11 +307,11 @@ class LiveGenreListener(QWidget):
         self.button.blockSignals(True)
         self.button.setChecked(False)
         self.button.blockSignals(False)
-        self.button.setText("Listen to music (rolling window)")
+        self.button.setText(LISTEN_TEXT)
 
     def shutdown(self):
         self.stop()
-        self._pool.waitForDone(5000)
+        self._jobs.shutdown(5000)
 
     def _drain(self):
         """Timer slot: copy what the audio callback queued; start a prediction when one is due."""
@@ -349,7 +338,7 @@ class LiveGenreListener(QWidget):
             y, predictor = self._buffer.copy(), self._predictor
             end = self._heard / sr
             request = {"start": end - y.size / sr, "end": end}
-            self._pool.start(_PredictJob(lambda: predictor(y, sr), request, self._signals))
+            self._jobs.submit(lambda: predictor(y, sr), request)
 
     def _on_result(self, request, prediction):
         self._busy = False
