@@ -102,8 +102,10 @@ DIGITS = TaskSpec(
         early_stopping=True, validation_fraction=0.1, patience=10, standardize=True)),),
     # "not a digit": a fifth of the training clips set the threshold, scored by the distance to the digit's
     # training data (the classifier's own probability is near 1 for a whistle). At a 1 % target, a voice
-    # never heard is rarely rejected while whistles, noise, hum and other words are.
-    open_set=OpenSetConfig(method="distance", target_frr=0.01, use_other_folders=False),
+    # never heard is rarely rejected while whistles, noise, hum and other words are. The model kept is then
+    # trained on every training clip (refit): held out, the fifth cost FSDD 2.7 points on new voices and
+    # its 98 % random split.
+    open_set=OpenSetConfig(method="distance", target_frr=0.01, use_other_folders=False, refit=True),
     # Two perturbed copies of every training clip (speed ±15 %, a synthetic room in 30 %, ±6 dB, noise at
     # 15-40 dB SNR): over FSDD and audiomnist-az-dev with speaker-grouped folds, 2 seeds, voices never heard
     # 85.7 → 86.2 % mean (FSDD 76.3 → 78.6, az 95.0 → 93.8), random split unchanged.

@@ -207,8 +207,54 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
         attach(bundle, model, fs, fit_rows=tr, calibration_rows=calibration, test_rows=te,
                never_heard_items=never_heard, config=open_set, metrics=metrics, progress=on_progress,
                should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+        if open_set.refit and not (should_stop is not None and should_stop()):
+            metrics = _refit_after_calibration(bundle, model, fs, np.sort(np.concatenate([tr, calibration])), te,
+                                               labels, augment=augment, on_epoch=on_epoch, should_stop=should_stop,
+                                               on_progress=on_progress, cache=cache)
+            model = bundle.model
+            history, stop_reason = list(model.history_), model.stop_reason_
+            n_train_clips = int(np.unique(fs.groups[np.concatenate([tr, calibration])]).size)
     return TrainResult(bundle, metrics, n_train_clips, n_test_clips, fs.skipped, history, seconds, stop_reason,
                        bool(model.diverged_), notes=list(fs.notes))
+
+
+def _refit_after_calibration(bundle, model, fs, rows, te, labels, *, augment, on_epoch, should_stop, on_progress,
+                             cache):
+    """Train a fresh copy of ``model`` on ``rows`` (fit + calibration clips) and make it the bundle's,
+    with the open-set threshold kept and the distance state and test metrics recomputed.
+
+    Returns the new test metrics (with ``open_set`` updated to the final model)."""
+    import inspect
+
+    from .openset import clip_scores, fit_distance, rates
+
+    init = inspect.signature(type(model).__init__).parameters
+    fresh = type(model)(**{k: getattr(model, k) for k in init if k != "self" and hasattr(model, k)})
+    X_fit, y_fit, g_fit = fs.X[rows], fs.labels[rows], fs.groups[rows]
+    if augment is not None and augment.enabled:
+        from .augment import augmented_rows
+
+        X_fit, y_fit, g_fit, _ = augmented_rows(fs, rows, augment, progress=on_progress, should_stop=should_stop,
+                                                cache=cache)
+    fresh.fit(X_fit, y_fit, groups=g_fit, on_epoch=on_epoch, should_stop=should_stop)
+    state = bundle.open_set
+    state["arrays"].update(fit_distance(fs.X[rows], fs.labels[rows], labels))  # thresholds and cal_* kept
+    metrics = evaluate_rows(fresh, fs, te, labels, train_rows=rows)
+    os_metrics = dict(bundle.metrics.get("open_set") or {})
+    proba = np.asarray(fresh.predict_proba(fs.X[te]), dtype=np.float64)
+    classes = [str(c) for c in fresh.classes_]
+    proba = proba[:, [classes.index(lab) for lab in labels]]
+    _, _, _, scores = clip_scores(proba, fs.X[te], fs.groups[te], state["arrays"])
+    method = state["method"]
+    os_metrics["false_reject_rate"] = rates(scores[method], [], state["thresholds"][method])[0]
+    os_metrics["refit"] = True
+    metrics["open_set"] = os_metrics
+    bundle.model = fresh
+    bundle.metrics = {**{k: v for k, v in metrics.items() if k != "test_files"}, "open_set": os_metrics}
+    bundle.history = list(fresh.history_)
+    bundle.training.update(n_train=int(np.unique(fs.groups[rows]).size), refit_after_calibration=True,
+                           best_epoch=fresh.best_epoch_, stop_reason=fresh.stop_reason_)
+    return metrics
 
 
 def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=None, cache=True):
