@@ -66,14 +66,21 @@ def main(argv=None):
     tab.scan()
     while tab.busy or tab.dataset_panel.dataset is None:
         app.processEvents()
-    gaps.clear()
-    t0 = time.perf_counter()
-    tab.train()
-    while tab.busy:
+
+    def press_train():
+        gaps.clear()
+        t0 = time.perf_counter()
+        tab.train()
+        while tab.busy:
+            app.processEvents()
+            time.sleep(0.001)
         app.processEvents()
-        time.sleep(0.001)
-    app.processEvents()
-    wall = time.perf_counter() - t0
+        return time.perf_counter() - t0, sorted(g - 5 for g in gaps[1:])
+
+    # First Train: cold extraction and TensorFlow's first import (in the worker); second: warm.
+    wall, stalls = press_train()
+    ticks = len(gaps)
+    wall2, stalls2 = press_train()
     timer.stop()
     result = tab.last_result
     if result is None:
@@ -90,12 +97,14 @@ def main(argv=None):
     naive = (time.perf_counter() - b0) * 1000
     window.close()
 
-    stalls = sorted(g - 5 for g in gaps[1:])
     worst, p99 = max(stalls), stalls[int(0.99 * (len(stalls) - 1))]
+    worst2, p99_2 = max(stalls2), stalls2[int(0.99 * (len(stalls2) - 1))]
     load = os.getloadavg()[0]
     print(f"gtzan-dev scan + cold extraction + {args.epochs} CNN epochs in the Genres tab: {wall:.1f} s, "
-          f"track accuracy {result.metrics['accuracy']:.3f}; {len(gaps)} ticks")
-    print(f"after pressing Train: longest GUI-thread stall {worst:.0f} ms, 99th percentile {p99:.0f} ms (budget ~50 ms)")
+          f"track accuracy {result.metrics['accuracy']:.3f}; {ticks} ticks")
+    print(f"first Train (cold extraction, TensorFlow's first import): longest GUI-thread stall {worst:.0f} ms, "
+          f"99th percentile {p99:.0f} ms (budget ~50 ms)")
+    print(f"second Train (warm): longest stall {worst2:.0f} ms, 99th percentile {p99_2:.0f} ms ({wall2:.1f} s)")
     print(f"baseline, the same training on the GUI thread: one stall of {naive:.0f} ms "
           f"(= {naive / max(worst, 1):.0f}x the worst stall in the app); cores {os.cpu_count()}, load {load:.2f}")
     from _results import write_section
@@ -105,13 +114,20 @@ def main(argv=None):
         f"{heading}\n\n`python benchmarks/gui_responsiveness_genres.py --epochs {args.epochs}` — "
         f"{datetime.date.today()}, {os.cpu_count()} cores, load average {load:.2f}. A 5 ms QTimer on the GUI "
         f"thread from Train to results: cold extraction of 3 s log-mel windows of the 50 clips, TensorFlow's first "
-        f"import (in the worker), {args.epochs} epochs of the default CNN ({wall:.1f} s, {len(gaps)} ticks).\n\n"
+        f"import (in the worker), {args.epochs} epochs of the default CNN ({wall:.1f} s, {ticks} ticks); then the "
+        f"same Train again with features cached and TensorFlow loaded ({wall2:.1f} s).\n\n"
         "| | GUI thread blocked |\n|---|---|\n"
-        f"| after Train: longest stall | {worst:.0f} ms |\n"
-        f"| after Train: 99th percentile | {p99:.0f} ms |\n"
+        f"| first Train (cold): longest stall | {worst:.0f} ms |\n"
+        f"| first Train (cold): 99th percentile | {p99:.0f} ms |\n"
+        f"| second Train (warm): longest stall | {worst2:.0f} ms |\n"
+        f"| second Train (warm): 99th percentile | {p99_2:.0f} ms |\n"
         f"| baseline: the same training run on the GUI thread | {naive:.0f} ms |\n\n"
-        f"Budget: ~50 ms — **{'met' if worst <= 50 else 'NOT met'}** by the longest stall after Train "
-        f"(TensorFlow is capped at cores − 1 threads so the GUI keeps a core).\n"))
+        f"Budget: ~50 ms — first Train **{'met' if worst <= 50 else 'NOT met'}**, second Train "
+        f"**{'met' if worst2 <= 50 else 'NOT met'}** "
+        f"(TensorFlow is capped at cores − 1 threads so the GUI keeps a core). The first Train's long stall is "
+        f"TensorFlow's first import in the worker: loading its native libraries holds Python's GIL, which no "
+        f"thread can release; the app imports TensorFlow only for a Keras model, so the Digits and Speakers tabs "
+        f"never pay it.\n"))
     return 0
 
 
