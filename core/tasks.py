@@ -99,7 +99,19 @@ DIGITS = TaskSpec(
     models=(ModelChoice("mlp", "mlp", "MLP (NumPy, from scratch)", dict(
         hidden_layer_sizes=(256, 128), activation="relu", output="softmax", init="auto",
         optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=60, l2=1e-4,
-        early_stopping=True, validation_fraction=0.1, patience=10, standardize=True)),),
+        early_stopping=True, validation_fraction=0.1, patience=10, standardize=True)),
+        # The Genres tab's Keras CNN on 32×32 log-mel images of the trimmed word, a flattened head so it
+        # keeps where in time each sound is; benchmarks/digits_accuracy.py ("logmel32-hp:cnn-flat").
+        ModelChoice("cnn", "keras-cnn", "CNN on log-mel images (Keras)", dict(
+            conv_blocks=(
+                dict(filters=16, kernel=3, padding="same", pool=2, pool_stride=None, batch_norm=True, dropout=0.1),
+                dict(filters=32, kernel=3, padding="same", pool=2, pool_stride=None, batch_norm=True, dropout=0.1),
+                dict(filters=64, kernel=3, padding="same", pool=2, pool_stride=None, batch_norm=True, dropout=0.1),
+            ),
+            head="flatten", dense_units=(64,), dropout=0.4, optimizer="adam", learning_rate=1e-3, epochs=40,
+            batch_size=32, early_stopping=True, validation_fraction=0.15, patience=8, standardize=True,
+            freq_mask=0.1, time_mask=0.1, time_shift=0.1, bn_momentum=0.9), feature="logmel-128"),
+    ),
     # "not a digit": a fifth of the training clips set the threshold, scored by the distance to the digit's
     # training data (the classifier's own probability is near 1 for a whistle). At a 1 % target, a voice
     # never heard is rarely rejected while whistles, noise, hum and other words are. The model kept is then

@@ -126,3 +126,28 @@ def test_the_threshold_survives_saving(open_set_result, tmp_path):
     y = _non_digits()["bird-like whistle"].astype(np.float32)
     assert predict_long(loaded, y, 16000, clip_seconds=1.5)["label"] == "unknown"
     assert loaded.open_set["thresholds"] == open_set_result.bundle.open_set["thresholds"]
+
+
+# ----------------------------------------------------------------------------- the Keras CNN for digits
+
+
+def test_digits_cnn_trains_on_log_mel_images_and_round_trips(tmp_path):
+    """``--model cnn`` / the Digits CNN: the Genres model code on the task's 32×32 log-mel images."""
+    from core.bundle import load_bundle, save_bundle
+    from core.datasets import scan_dataset
+    from core.demo import demo_dataset
+    from core.models import make_model
+    from core.tasks import DIGITS
+    from core.training import train_model
+
+    choice = DIGITS.model_choice("cnn")
+    assert choice.type == "keras-cnn" and choice.feature == "logmel-128"
+    ds = scan_dataset(demo_dataset("digits"), label="digit")
+    model = make_model(choice.type, **{**choice.params, "epochs": 15, "early_stopping": False}, random_state=0)
+    result = train_model(ds, task="digits", feature_config=DIGITS.feature_config(choice.feature), model=model)
+    assert result.bundle.feature_config.image_size == 32
+    assert result.metrics["accuracy"] > 0.3  # chance is 0.1: the pipeline learns
+    loaded = load_bundle(save_bundle(result.bundle, tmp_path / "cnn.slm"))
+    y, sr = load_audio(ds.items[0].path, sr=16000)
+    assert loaded.predict_signal(y, sr)["probabilities"] == pytest.approx(
+        result.bundle.predict_signal(y, sr)["probabilities"], abs=1e-5)
