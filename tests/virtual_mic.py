@@ -22,6 +22,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+
+def _unavailable(reason):
+    """Skip on a developer's machine without the audio tools; in CI (which installs them) it is a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(f"virtual microphone unavailable in CI: {reason}")
+    pytest.skip(reason)
+
+
 SINK = "vsink"
 #: The PortAudio (ALSA host API) device that talks to PulseAudio.
 PORTAUDIO_DEVICE = "pulse"
@@ -110,7 +118,7 @@ def _warm_up(sd):
     got = threading.Event()
     with sd.InputStream(device=PORTAUDIO_DEVICE, channels=1, callback=lambda *a: got.set()):
         if not got.wait(5):
-            pytest.skip("the virtual microphone delivered no audio within 5 s")
+            _unavailable("the virtual microphone delivered no audio within 5 s")
 
 
 def _pactl(*args):
@@ -122,11 +130,11 @@ def virtual_mic():
     """Start a private PulseAudio whose null sink is the default microphone."""
     for tool in ("pulseaudio", "paplay", "pactl", "pacat", "pacmd"):
         if shutil.which(tool) is None:
-            pytest.skip(f"virtual microphone needs '{tool}' (apt-get install pulseaudio pulseaudio-utils)")
+            _unavailable(f"virtual microphone needs '{tool}' (apt-get install pulseaudio pulseaudio-utils)")
     try:
         import sounddevice  # noqa: F401  (PortAudio must exist at all)
     except OSError as exc:
-        pytest.skip(f"virtual microphone needs PortAudio (apt-get install libportaudio2): {exc}")
+        _unavailable(f"virtual microphone needs PortAudio (apt-get install libportaudio2): {exc}")
 
     runtime = Path(tempfile.mkdtemp(prefix="speechlab-pulse-"))
     runtime.chmod(0o700)
@@ -170,7 +178,7 @@ def virtual_mic():
         deadline = time.monotonic() + 10
         while _pactl("info").returncode != 0:
             if daemon.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"PulseAudio did not start: {(runtime / 'pulseaudio.log').read_text()[-500:]}")
+                _unavailable(f"PulseAudio did not start: {(runtime / 'pulseaudio.log').read_text()[-500:]}")
             time.sleep(0.05)
         _pactl("set-default-sink", SINK)
         _pactl("set-default-source", f"{SINK}.monitor")
@@ -182,14 +190,14 @@ def virtual_mic():
         )
         while "RUNNING" not in _pactl("list", "short", "sinks").stdout:
             if keepalive.poll() is not None or time.monotonic() > deadline:
-                pytest.skip("PulseAudio's null sink never started running (pacat keep-alive failed)")
+                _unavailable("PulseAudio's null sink never started running (pacat keep-alive failed)")
             time.sleep(0.02)
         _reinit_portaudio()
         import sounddevice as sd
 
         names = [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
         if PORTAUDIO_DEVICE not in names:
-            pytest.skip(
+            _unavailable(
                 f"PortAudio does not list the ALSA '{PORTAUDIO_DEVICE}' device "
                 f"(apt-get install libasound2-plugins); inputs: {names}"
             )
@@ -205,7 +213,7 @@ def virtual_mic():
 def espeak_wav(tmp_path_factory):
     """Return ``make(text, voice="en-us", speed=150, pitch=50) -> Path``: espeak-ng speech as a WAV (22,050 Hz)."""
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+        _unavailable("espeak-ng is not installed (apt-get install espeak-ng)")
     folder = tmp_path_factory.mktemp("espeak")
     made: dict[tuple, Path] = {}
 
