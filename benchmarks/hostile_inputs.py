@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import write_section  # noqa: E402
 from tests.core.datagen import class_signal, write_wav  # noqa: E402
+from tests.helpers import write_npz_members  # noqa: E402
 
 
 def wav_bytes(samples, *, sr, tag=1, bits=16, declared_frames=None):
@@ -121,16 +122,7 @@ def make_cases(tmp):
             change_meta(meta)
             payload["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         payload.update(arrays or {})
-        path = tmp / name
-        with zipfile.ZipFile(path, "w", compression=compression) as zf:
-            for k, v in payload.items():
-                if isinstance(v, bytes):
-                    zf.writestr(k + ".npy", v)
-                else:
-                    buf = io.BytesIO()
-                    np.lib.format.write_array(buf, np.asarray(v), allow_pickle=False)
-                    zf.writestr(k + ".npy", buf.getvalue())
-        return path
+        return write_npz_members(tmp / name, payload, compression=compression)
 
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (4_000_000_000,)})

@@ -62,3 +62,20 @@ def word_stream(words, *, sr, gap_s=1.5, lead_s=0.5, tail_s=1.0, noise_db=None, 
     if noise_db is not None:
         y += (10 ** (noise_db / 20) * np.random.default_rng(seed).standard_normal(len(y))).astype(np.float32)
     return y, truth
+
+
+def write_npz_members(path, payload, *, compression=None):
+    """An ``.npz`` written member by member, so a test can craft any member: an array is
+    stored as ``.npy``, ``bytes`` go in as they are (a hand-made header, a pickle…)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED if compression is None else compression) as zf:
+        for name, value in payload.items():
+            if isinstance(value, bytes):
+                zf.writestr(name + ".npy", value)
+            else:
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asarray(value), allow_pickle=False)
+                zf.writestr(name + ".npy", buf.getvalue())
+    return path

@@ -13,14 +13,15 @@ def settings_file(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def make_digits_tab(qtbot):
-    """Build DigitsTabs (shown, as a user sees them); each is shut down, its threads joined, at teardown."""
-    from gui.tabs.digits import DigitsTab
+def make_tab(qtbot):
+    """``make_tab("digits"|"genres"|"speakers")`` builds a task tab, shown at 1280×800 as a user sees it;
+    each is shut down, its threads joined, at teardown."""
+    from gui.tabs import tab_class
 
     tabs = []
 
-    def make():
-        tab = DigitsTab()
+    def make(key):
+        tab = tab_class(key)()
         qtbot.addWidget(tab)
         tab.resize(1280, 800)
         tab.show()
@@ -30,6 +31,21 @@ def make_digits_tab(qtbot):
     yield make
     for tab in tabs:
         tab.shutdown()
+
+
+@pytest.fixture
+def make_digits_tab(make_tab):
+    return lambda: make_tab("digits")
+
+
+@pytest.fixture
+def make_genres_tab(make_tab):
+    return lambda: make_tab("genres")
+
+
+@pytest.fixture
+def make_speakers_tab(make_tab):
+    return lambda: make_tab("speakers")
 
 
 @pytest.fixture

@@ -18,25 +18,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 HANG_MS = 300_000
 
 
-@pytest.fixture
-def make_genres_tab(qtbot):
-    from gui.tabs.genres import GenresTab
-
-    tabs = []
-
-    def make():
-        tab = GenresTab()
-        qtbot.addWidget(tab)
-        tab.resize(1280, 800)
-        tab.show()
-        tabs.append(tab)
-        return tab
-
-    yield make
-    for tab in tabs:
-        tab.shutdown()
-
-
 def demo_and_small(tab, qtbot, *, epochs):
     """Demo data, 24×24 images from 32 mel bands, a small training."""
     qtbot.mouseClick(tab.dataset_panel.demo_button, Qt.LeftButton)

@@ -1,12 +1,12 @@
 """The GUI shows the same one-line messages as the command line when a bad model file or folder is opened."""
 import io
 import json
-import zipfile
 
 import numpy as np
 import pytest
 
 from tests.core.datagen import class_signal, write_wav
+from tests.helpers import write_npz_members
 
 
 @pytest.fixture
@@ -27,15 +27,7 @@ def crafted(src, dst, **arrays):
     with np.load(src, allow_pickle=False) as npz:
         payload = {k: npz[k] for k in npz.files}
     payload.update(arrays)
-    with zipfile.ZipFile(dst, "w") as zf:
-        for k, v in payload.items():
-            if isinstance(v, bytes):
-                zf.writestr(k + ".npy", v)
-            else:
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asarray(v), allow_pickle=False)
-                zf.writestr(k + ".npy", buf.getvalue())
-    return dst
+    return write_npz_members(dst, payload)
 
 
 def header_claiming(n):

@@ -1,36 +1,13 @@
 """The Speakers tab as a user drives it: train with live curves, the threshold slider, enrolment from the
 (virtual) microphone, and an unknown voice answered "unknown". Real data, real audio path; nothing mocked."""
-import os
 import pathlib
 import shutil
 
-import numpy as np
-import pytest
 import soundfile as sf
-from PySide6.QtCore import Qt
 
 from core.openset import UNKNOWN
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def make_speakers_tab(qtbot):
-    from gui.tabs.speakers import SpeakersTab
-
-    tabs = []
-
-    def make():
-        tab = SpeakersTab()
-        qtbot.addWidget(tab)
-        tab.resize(1280, 800)
-        tab.show()
-        tabs.append(tab)
-        return tab
-
-    yield make
-    for tab in tabs:
-        tab.shutdown()
 
 
 def _load(qtbot, tab, folder="", label="speaker"):

@@ -12,6 +12,7 @@ from core.bundle import ModelBundle, load_bundle, save_bundle
 from core.errors import SpeechLabError
 from core.features import FeatureConfig
 from core.models.mlp import MLPClassifier
+from tests.helpers import write_npz_members
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +37,7 @@ def meta_of(path):
 
 
 def write(path, payload, *, compression=zipfile.ZIP_STORED):
-    """An npz written member by member (so members can be crafted byte by byte)."""
-    with zipfile.ZipFile(path, "w", compression=compression) as zf:
-        for name, value in payload.items():
-            if isinstance(value, bytes):
-                zf.writestr(name + ".npy", value)
-            else:
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asarray(value), allow_pickle=False)
-                zf.writestr(name + ".npy", buf.getvalue())
-    return path
+    return write_npz_members(path, payload, compression=compression)
 
 
 def with_meta(good, tmp_path, change, name="bad.slm"):
