@@ -15,6 +15,7 @@ from .common import (
     resolve_data, seed_value,
 )
 
+DEFAULT_SEED = 42
 ALL_MODEL_KEYS = sorted({m.key for spec in TASKS.values() for m in spec.models})
 
 
@@ -75,7 +76,9 @@ def build_model(spec, args):
                 raise SpeechLabError(f"--{flag.replace('_', '-')} does not apply to the {choice.key} model")
             params[name] = False
     if "random_state" in accepted:
-        params["random_state"] = args.seed
+        # Reproducible by default: the same seed as the split (42) unless --seed says otherwise
+        # (a None seed made two identical commands train different models).
+        params["random_state"] = DEFAULT_SEED if args.seed is None else args.seed
     return make_model(choice.type, **params)
 
 
