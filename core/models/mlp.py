@@ -44,6 +44,7 @@ _MAX_WEIGHT = 1e4
 # An epoch whose mean loss is this many times the loss of the untrained
 # network has wrecked its weights (Adam with a huge step ends there, at chance).
 _MAX_LOSS_GROWTH = 100
+INSIDES_SAMPLE = 256  # training rows whose activations describe the layers after each epoch
 
 
 def activate(x, *, name, out=None):
@@ -702,9 +703,48 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.best_epoch_ = epoch
         return self
 
+    def _insides(self, X):
+        """Per-layer health after an epoch, on a fixed sample of training rows ``X`` (standardised).
+
+        What decides whether a net learns (the report's randn-initialised
+        sigmoid net stayed at chance): the size of each layer's weights and of
+        its last mini-batch gradient, the share of dead ReLU units (zero for
+        every sample), the share of saturated sigmoid/tanh outputs, and a
+        histogram of each hidden layer's activations.
+
+        Returns
+        -------
+        list of dict, one per layer: layer, activation, weight_rms, grad_rms,
+        dead (share of units; ReLU-like layers, else None), saturated (share of
+        outputs; sigmoid-like layers, else None), hist (counts), edges
+        """
+        weights, _ = self._param_views
+        grads, _ = self._views(self._grads)
+        with np.errstate(over="ignore", invalid="ignore"):
+            acts = self._forward(X, self._params)[1:]
+        out = []
+        last = len(weights) - 1
+        for i, (W, G, a, name) in enumerate(zip(weights, grads, acts, self._layer_activations)):
+            entry = {"layer": "output" if i == last else f"hidden {i + 1}", "activation": name,
+                     "weight_rms": float(np.sqrt(np.mean(np.square(W, dtype=np.float64)))),
+                     "grad_rms": float(np.sqrt(np.mean(np.square(G, dtype=np.float64)))),
+                     "dead": None, "saturated": None, "hist": [], "edges": []}
+            if i < last and a.size and np.all(np.isfinite(a)):
+                if name in ("relu", "leaky-relu"):
+                    entry["dead"] = float(np.mean(np.all(a <= 0, axis=0)))
+                elif name in ("bipolar-sigmoid", "tanh"):
+                    entry["saturated"] = float(np.mean(np.abs(a) > 0.95))
+                elif name == "logistic":
+                    entry["saturated"] = float(np.mean((a < 0.025) | (a > 0.975)))
+                counts, edges = np.histogram(a, bins=20)
+                entry["hist"], entry["edges"] = counts.tolist(), [float(e) for e in edges]
+            out.append(entry)
+        return out
+
     def _train(self, X, y, X_val, y_val, *, on_epoch, should_stop):
         """The epoch loop of :meth:`fit` on standardised data; sets the learned-state attributes."""
         started = time.perf_counter()
+        probe = X[:: max(1, len(X) // INSIDES_SAMPLE)][:INSIDES_SAMPLE]  # fixed rows for the insides
         best_params, best_loss, stale = self._params.copy(), math.inf, 0
         for epoch in range(1, int(self.epochs) + 1):
             status, loss, ys, correct = self._run_epoch(
@@ -737,6 +777,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             stats = self._report(
                 epoch, loss, correct.mean(), val_loss, val_acc, per_class, time.perf_counter() - started, None
             )
+            stats["layers"] = self._insides(probe)
             self.history_.append(stats)
             if on_epoch is not None:
                 on_epoch(dict(stats))

@@ -13,6 +13,7 @@ from core.presets import REPORT_PRESETS
 from core.tasks import DIGITS
 from gui.panels import _select_data
 from gui.tabs.base import TaskTab
+from gui.widgets.mlp_insides import MLPInsides
 from gui.widgets.layers_editor import RECOMMENDED, LayersEditor
 
 RECOMMENDED_SEED = 42
@@ -240,6 +241,18 @@ class DigitsTab(TaskTab):
         self.model_panel.recommended_requested.connect(self.apply_recommended)
         self._n_classes = 10
         self._update_io()
+        # The MLP's layers while it learns (weights, gradients, dead or saturated units).
+        self.insides = MLPInsides()
+        self.lower_tabs.insertTab(1, self.insides, "Insides")
+
+    def _on_epoch(self, stats):
+        super()._on_epoch(stats)
+        self.insides.add_epoch(stats)
+
+    def set_bundle(self, bundle):
+        super().set_bundle(bundle)
+        if bundle is not None:
+            self.insides.set_history(bundle.history)
 
     def build_model_panel(self):
         return MLPPanel()

@@ -216,7 +216,8 @@ def test_on_epoch_reports_every_epoch_with_plain_values(small_digits):
     model.fit(X, y, X_val=X_val, y_val=y_val, on_epoch=reports.append)
     assert [r["epoch"] for r in reports] == [1, 2, 3, 4]
     for r in reports:
-        assert set(r) == REPORT_KEYS
+        assert set(r) == REPORT_KEYS | {"layers"}  # epoch reports also describe each layer (the insides)
+        assert [e["layer"] for e in r["layers"]] == ["hidden 1", "output"]
         assert r["epochs"] == 4 and r["batch"] is None
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert isinstance(r[key], float) and math.isfinite(r[key])

@@ -1,0 +1,145 @@
+"""The MLP's insides while it trains: why a net learns, or why it does not.
+
+Per layer and epoch (from ``stats["layers"]`` of :class:`core.models.mlp.MLPClassifier`):
+the RMS of its weights and of its last mini-batch gradient (log scale), the
+share of dead ReLU units or saturated sigmoid/tanh outputs, and the latest
+histogram of each hidden layer's activations. A line of plain words says what
+the numbers mean (vanishing gradients, saturation, dead units): the report's
+randn-initialised two-layer sigmoid net, which stayed at 10 %, shows it at once.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+
+# Okabe-Ito colours, one per layer (nets here rarely have more than a few layers).
+_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+
+SATURATED_WARNING = 0.5  # share of outputs near ±1 that stalls a sigmoid layer's learning
+DEAD_WARNING = 0.3  # share of ReLU units that never fire
+VANISHING_RATIO = 1e-3  # a layer's gradient this much smaller than the output layer's
+
+
+def diagnose(layers):
+    """Plain words for one epoch's layer statistics (empty when all looks healthy)."""
+    notes = []
+    out_grad = layers[-1]["grad_rms"] if layers else 0.0
+    for entry in layers[:-1]:
+        if entry.get("saturated") is not None and entry["saturated"] >= SATURATED_WARNING:
+            notes.append(f"{entry['layer']}: {entry['saturated']:.0%} of its outputs are saturated near ±1, so its "
+                         "gradient is tiny (large weights: try Xavier initialisation and standardised inputs)")
+        if entry.get("dead") is not None and entry["dead"] >= DEAD_WARNING:
+            notes.append(f"{entry['layer']}: {entry['dead']:.0%} of its ReLU units never fire (dead): "
+                         "try a smaller learning rate or He initialisation")
+        if out_grad > 0 and entry["grad_rms"] < VANISHING_RATIO * out_grad:
+            notes.append(f"{entry['layer']}: its gradient is {entry['grad_rms'] / out_grad:.0e} of the output "
+                         "layer's: it has almost stopped learning (vanishing gradient)")
+    return notes
+
+
+class MLPInsides(QWidget):
+    """Three plots (weights & gradients, dead/saturated share, activation histograms) and a diagnosis line."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 4, 4, 4)
+        self.norms = pg.PlotWidget(title="Weights — / gradients - - (RMS)")
+        self.norms.setLogMode(y=True)
+        self.norms.setLabel("bottom", "epoch")
+        self.norms.setToolTip("Root mean square of each layer's weights (solid) and of its last mini-batch "
+                              "gradient (dashed), log scale")
+        self.health = pg.PlotWidget(title="Dead / saturated units (%)")
+        self.health.setLabel("bottom", "epoch")
+        self.health.setYRange(0, 100, padding=0.02)
+        self.health.setToolTip("ReLU layers: units that output zero for every sample. Sigmoid/tanh layers: "
+                               "outputs within 5 % of their limits")
+        self.hist = pg.PlotWidget(title="Hidden activations")
+        self.hist.setLabel("bottom", "activation")
+        self.hist.setToolTip("Histogram of each hidden layer's outputs on 256 training clips, latest epoch")
+        self.key = QLabel("")
+        self.note = QLabel("Train the MLP to see its layers here.")
+        self.note.setWordWrap(True)
+        self.note.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        grid.addWidget(self.norms, 0, 0)
+        grid.addWidget(self.health, 0, 1)
+        grid.addWidget(self.hist, 0, 2)
+        grid.addWidget(self.key, 1, 0, 1, 3)
+        grid.addWidget(self.note, 2, 0, 1, 3)
+        self._curves = {}  # (layer index, series) -> PlotDataItem, created once, then setData
+        self._data = {}
+        self._hist_items = []
+        self.epochs = 0
+
+    def reset(self):
+        for plot in (self.norms, self.health, self.hist):
+            plot.clear()
+        self.key.setText("")
+        self._curves.clear()
+        self._data.clear()
+        self._hist_items = []
+        self.epochs = 0
+        self.note.setText("Train the MLP to see its layers here.")
+
+    def set_history(self, history):
+        """Show a finished run's insides (a loaded model or an earlier run)."""
+        self.reset()
+        for stats in history or []:
+            self.add_epoch(stats)
+
+    def _curve(self, key, plot, colour, *, dashed=False):
+        if key not in self._curves:
+            pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
+            self._curves[key] = plot.plot([], [], pen=pen)
+            self._data[key] = ([], [])
+        return self._curves[key], self._data[key]
+
+    def add_epoch(self, stats):
+        """One epoch's ``stats`` (ignored without ``layers`` or for intra-epoch reports)."""
+        layers = stats.get("layers")
+        if not layers or stats.get("batch") is not None:
+            return
+        epoch = int(stats["epoch"])
+        if epoch <= self.epochs:  # a new training (or rotation) started
+            self.reset()
+        self.epochs = epoch
+        for i, entry in enumerate(layers):
+            colour = _COLOURS[i % len(_COLOURS)]
+            for series, dashed in (("weight_rms", False), ("grad_rms", True)):
+                value = entry.get(series)
+                if value is None or not np.isfinite(value) or value <= 0:
+                    continue
+                curve, (xs, ys) = self._curve((i, series), self.norms, colour, dashed=dashed)
+                xs.append(epoch)
+                ys.append(value)
+                curve.setData(xs, ys)
+            share = entry.get("dead") if entry.get("dead") is not None else entry.get("saturated")
+            if share is not None:
+                curve, (xs, ys) = self._curve((i, "share"), self.health, colour)
+                xs.append(epoch)
+                ys.append(100.0 * share)
+                curve.setData(xs, ys)
+        for item in self._hist_items:
+            self.hist.removeItem(item)
+        self._hist_items = []
+        for i, entry in enumerate(layers[:-1]):
+            if not entry.get("hist"):
+                continue
+            edges = np.asarray(entry["edges"])
+            counts = np.asarray(entry["hist"], dtype=float)
+            item = pg.PlotDataItem(edges, counts / max(counts.sum(), 1.0), stepMode="center",
+                                   pen=pg.mkPen(_COLOURS[i % len(_COLOURS)], width=2))
+            self.hist.addItem(item)
+            self._hist_items.append(item)
+        self.key.setText("  ".join(f"<span style='color:{_COLOURS[i % len(_COLOURS)]}'>■</span> {e['layer']} "
+                                   f"({e['activation']})" for i, e in enumerate(layers)))
+        notes = diagnose(layers)
+        summary = ", ".join(
+            f"{e['layer']} weights {e['weight_rms']:.3g} / gradient {e['grad_rms']:.2g}"
+            + (f", {e['dead']:.0%} dead" if e.get("dead") is not None else "")
+            + (f", {e['saturated']:.0%} saturated" if e.get("saturated") is not None else "")
+            for e in layers)
+        self.note.setText(f"Epoch {epoch}: {summary}." + ("\n⚠ " + "\n⚠ ".join(notes) if notes else
+                                                          "\nNo sign of saturation, dead units or vanishing gradients."))

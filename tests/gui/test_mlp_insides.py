@@ -1,0 +1,63 @@
+"""The MLP's insides in the Digits tab: the report's randn sigmoid net shows why it does not learn."""
+import numpy as np
+import pytest
+
+from core.models.mlp import MLPClassifier
+from gui.widgets.mlp_insides import diagnose
+
+
+def _history(**params):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 24)).astype(np.float32) * 3
+    y = (X[:, :3].sum(axis=1) > 0).astype(int) + 2 * (X[:, 3] > 0)
+    model = MLPClassifier(hidden_layer_sizes=(64, 32), epochs=4, early_stopping=False, random_state=0,
+                          standardize=False, **params).fit(X, y)
+    return model.history_
+
+
+def test_every_epoch_reports_each_layer():
+    history = _history(activation="relu", init="he")
+    assert len(history) == 4
+    for stats in history:
+        layers = stats["layers"]
+        assert [e["layer"] for e in layers] == ["hidden 1", "hidden 2", "output"]
+        assert all(e["weight_rms"] > 0 and e["grad_rms"] > 0 for e in layers)
+        assert layers[0]["dead"] is not None and layers[0]["saturated"] is None
+        assert sum(layers[0]["hist"]) == 256 * 64 and len(layers[0]["edges"]) == 21
+
+
+def test_the_reports_randn_sigmoid_net_is_diagnosed_saturated():
+    bad = _history(activation="bipolar-sigmoid", init="randn")[-1]["layers"]
+    good = _history(activation="bipolar-sigmoid", init="xavier")[-1]["layers"]
+    assert bad[1]["saturated"] > 0.5 > good[1]["saturated"]
+    assert any("saturated" in n for n in diagnose(bad))
+    assert not any("saturated" in n for n in diagnose(good))
+
+
+def test_the_insides_tab_follows_training_and_loaded_models(make_digits_tab, qtbot, tmp_path):
+    tab = make_digits_tab()
+    tab.model_panel.epochs.setValue(3)
+    tab.model_panel.early.setChecked(False)
+    tab.train()  # the demo digits
+    qtbot.waitUntil(lambda: tab.last_result is not None and not tab.busy, timeout=120000)
+    insides = tab.insides
+    assert insides.epochs == 3
+    xs, ys = insides._data[(0, "weight_rms")]
+    assert xs == [1, 2, 3] and all(v > 0 for v in ys)
+    assert "Epoch 3" in insides.note.text()
+    path = tmp_path / "m.slm"
+    assert tab.save_model(str(path))
+    insides.reset()
+    assert insides.epochs == 0
+    assert tab.load_model(str(path))
+    assert insides.epochs == 3  # a loaded model's curves come back
+
+
+@pytest.mark.parametrize("layers, expected", [
+    ([{"layer": "hidden 1", "grad_rms": 1e-9, "weight_rms": 1, "dead": 0.0, "saturated": None},
+      {"layer": "output", "grad_rms": 1.0, "weight_rms": 1}], "vanishing"),
+    ([{"layer": "hidden 1", "grad_rms": 0.1, "weight_rms": 1, "dead": 0.6, "saturated": None},
+      {"layer": "output", "grad_rms": 0.1, "weight_rms": 1}], "never fire"),
+])
+def test_diagnosis_words(layers, expected):
+    assert any(expected in n for n in diagnose(layers))
