@@ -17,7 +17,10 @@ turns the log into the Markdown table (``--write`` puts it in RESULTS.md).
 Usage::
 
     .venv/bin/python benchmarks/digits_accuracy.py --candidates default stats13 --log /tmp/digits.jsonl
-    .venv/bin/python benchmarks/digits_accuracy.py --report /tmp/digits.jsonl [--write]
+    .venv/bin/python benchmarks/digits_accuracy.py --candidates full15-hp:mlp --seeds 1 --log /tmp/digits-seed1.jsonl
+    .venv/bin/python benchmarks/digits_accuracy.py --final /tmp/final.json --seeds 0 1   # shipped vs previous
+    .venv/bin/python benchmarks/digits_accuracy.py --report /tmp/digits.jsonl /tmp/digits-seed1.jsonl \
+        --final /tmp/final.json [--write]
     .venv/bin/python benchmarks/digits_accuracy.py --list
 """
 from __future__ import annotations
@@ -102,6 +105,7 @@ AUGMENTS = {
     "speed2": AugmentConfig(copies=2, shift_seconds=0.0, reverb_probability=0.0, gain_db=0.0, snr_db=None),
     "aug4": AugmentConfig(copies=4),
     "aug2-clean": AugmentConfig(copies=2, snr_db=None),  # no added noise
+    "aug2-pitch": AugmentConfig(copies=2, pitch_semitones=3.0),  # + pitch ±3 semitones, tempo kept
     "mild2": AugmentConfig(copies=2, speed=(0.9, 1.1), reverb_probability=0.2, snr_db=(25.0, 45.0)),
 }
 

@@ -165,12 +165,9 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
 
         tr, calibration = calibration_split(y, fs.groups, tr, fraction=open_set.calibration_fraction,
                                             random_state=open_set.random_state)
-    X_fit, y_fit, g_fit = fs.X[tr], y[tr], fs.groups[tr]
-    if augment is not None and augment.enabled:  # after every split: copies of training clips only
-        from .augment import augmented_rows
-
-        X_fit, y_fit, g_fit, _ = augmented_rows(fs, tr, augment, progress=on_progress, should_stop=should_stop,
-                                                cache=cache)
+        if open_set.refit:  # the model kept learns every training clip; a copy without these sets the threshold
+            threshold_rows, tr = tr, np.sort(np.concatenate([tr, calibration]))
+    X_fit, y_fit, g_fit = _fit_rows(fs, tr, augment, on_progress, should_stop, cache)
     model.fit(X_fit, y_fit, groups=g_fit, on_epoch=on_epoch, should_stop=should_stop)
     metrics = evaluate_rows(model, fs, te, labels, train_rows=tr)
     seconds = time.perf_counter() - t0
@@ -201,60 +198,72 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     saved_metrics = {k: v for k, v in metrics.items() if k != "test_files"}
     bundle = ModelBundle(task=task, model=model, feature_config=fs.config, labels=labels, training=training,
                          metrics=saved_metrics, history=history)
-    if open_set is not None:
+    if open_set is not None and open_set.refit:
+        _threshold_from_copy(bundle, model, fs, threshold_rows, calibration, te, never_heard, open_set, metrics,
+                             augment=augment, on_progress=on_progress, should_stop=should_stop, n_jobs=n_jobs,
+                             cache=cache)
+    elif open_set is not None:
         from .openset import attach
 
         attach(bundle, model, fs, fit_rows=tr, calibration_rows=calibration, test_rows=te,
                never_heard_items=never_heard, config=open_set, metrics=metrics, progress=on_progress,
                should_stop=should_stop, n_jobs=n_jobs, cache=cache)
-        if open_set.refit and not (should_stop is not None and should_stop()):
-            metrics = _refit_after_calibration(bundle, model, fs, np.sort(np.concatenate([tr, calibration])), te,
-                                               labels, augment=augment, on_epoch=on_epoch, should_stop=should_stop,
-                                               on_progress=on_progress, cache=cache)
-            model = bundle.model
-            history, stop_reason = list(model.history_), model.stop_reason_
-            n_train_clips = int(np.unique(fs.groups[np.concatenate([tr, calibration])]).size)
     return TrainResult(bundle, metrics, n_train_clips, n_test_clips, fs.skipped, history, seconds, stop_reason,
                        bool(model.diverged_), notes=list(fs.notes))
 
 
-def _refit_after_calibration(bundle, model, fs, rows, te, labels, *, augment, on_epoch, should_stop, on_progress,
-                             cache):
-    """Train a fresh copy of ``model`` on ``rows`` (fit + calibration clips) and make it the bundle's,
-    with the open-set threshold kept and the distance state and test metrics recomputed.
-
-    Returns the new test metrics (with ``open_set`` updated to the final model)."""
-    import inspect
-
-    from .openset import clip_scores, fit_distance, rates
-
-    init = inspect.signature(type(model).__init__).parameters
-    fresh = type(model)(**{k: getattr(model, k) for k in init if k != "self" and hasattr(model, k)})
-    X_fit, y_fit, g_fit = fs.X[rows], fs.labels[rows], fs.groups[rows]
+def _fit_rows(fs, rows, augment, on_progress, should_stop, cache):
+    """The training matrix of ``rows``, with augmented copies of their clips when asked (never of test clips)."""
     if augment is not None and augment.enabled:
         from .augment import augmented_rows
 
-        X_fit, y_fit, g_fit, _ = augmented_rows(fs, rows, augment, progress=on_progress, should_stop=should_stop,
-                                                cache=cache)
-    fresh.fit(X_fit, y_fit, groups=g_fit, on_epoch=on_epoch, should_stop=should_stop)
+        X, y, g, _ = augmented_rows(fs, rows, augment, progress=on_progress, should_stop=should_stop, cache=cache)
+        return X, y, g
+    return fs.X[rows], fs.labels[rows], fs.groups[rows]
+
+
+def _threshold_from_copy(bundle, model, fs, fit_rows, calibration_rows, te, never_heard, config, metrics, *,
+                         augment, on_progress, should_stop, n_jobs, cache):
+    """``OpenSetConfig.refit``: ``model`` learned every training clip; a silent copy trained without the
+    calibration clips scores them and sets the threshold (what an unseen clip scores), which the bundle
+    keeps with the distance state of every training clip. The open-set test rates are ``model``'s."""
+    import inspect
+
+    from .openset import attach, clip_scores, fit_distance, rates
+
+    def stopped():  # a stop keeps the trained model, without the "unknown" answer
+        return should_stop is not None and should_stop()
+
+    if stopped():
+        return
+    init = inspect.signature(type(model).__init__).parameters
+    params = {k: getattr(model, k) for k in init if k != "self" and hasattr(model, k)}
+    if "report_every" in params:
+        params["report_every"] = 0
+    copy = type(model)(**params)
+    X, y, g = _fit_rows(fs, fit_rows, augment, on_progress, should_stop, cache)
+    copy.fit(X, y, groups=g, should_stop=should_stop)  # no on_epoch: the curves are the kept model's
+    if stopped():
+        return
+    kept = bundle.model
+    attach(bundle, copy, fs, fit_rows=fit_rows, calibration_rows=calibration_rows, test_rows=te,
+           never_heard_items=never_heard, config=config, metrics=metrics, progress=on_progress,
+           should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+    bundle.model = kept
+    labels = list(bundle.labels)
+    rows = np.sort(np.concatenate([fit_rows, calibration_rows]))
     state = bundle.open_set
     state["arrays"].update(fit_distance(fs.X[rows], fs.labels[rows], labels))  # thresholds and cal_* kept
-    metrics = evaluate_rows(fresh, fs, te, labels, train_rows=rows)
-    os_metrics = dict(bundle.metrics.get("open_set") or {})
-    proba = np.asarray(fresh.predict_proba(fs.X[te]), dtype=np.float64)
-    classes = [str(c) for c in fresh.classes_]
-    proba = proba[:, [classes.index(lab) for lab in labels]]
-    _, _, _, scores = clip_scores(proba, fs.X[te], fs.groups[te], state["arrays"])
+    proba = np.asarray(kept.predict_proba(fs.X[te]), dtype=np.float64)
+    classes = [str(c) for c in kept.classes_]
+    _, _, _, scores = clip_scores(proba[:, [classes.index(lab) for lab in labels]], fs.X[te], fs.groups[te],
+                                  state["arrays"])
     method = state["method"]
+    os_metrics = metrics["open_set"]
     os_metrics["false_reject_rate"] = rates(scores[method], [], state["thresholds"][method])[0]
     os_metrics["refit"] = True
-    metrics["open_set"] = os_metrics
-    bundle.model = fresh
-    bundle.metrics = {**{k: v for k, v in metrics.items() if k != "test_files"}, "open_set": os_metrics}
-    bundle.history = list(fresh.history_)
-    bundle.training.update(n_train=int(np.unique(fs.groups[rows]).size), refit_after_calibration=True,
-                           best_epoch=fresh.best_epoch_, stop_reason=fresh.stop_reason_)
-    return metrics
+    bundle.metrics["open_set"] = os_metrics
+    bundle.training["refit_after_calibration"] = True
 
 
 def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=None, cache=True):

@@ -13,7 +13,9 @@ from core.presets import REPORT_PRESETS
 from core.tasks import DIGITS
 from gui.panels import _select_data
 from gui.tabs.base import TaskTab
+from gui.widgets.honest_split import HonestSplit
 from gui.widgets.mlp_insides import MLPInsides
+from gui.widgets.new_voices import NewVoicesPanel, open_voice_test
 from gui.widgets.layers_editor import RECOMMENDED, LayersEditor
 
 RECOMMENDED_SEED = 42
@@ -244,6 +246,12 @@ class DigitsTab(TaskTab):
         # The MLP's layers while it learns (weights, gradients, dead or saturated units).
         self.insides = MLPInsides()
         self.lower_tabs.insertTab(1, self.insides, "Insides")
+        left = self.model_panel.parentWidget().layout()
+        left.insertWidget(left.indexOf(self.model_panel) + 1, self.new_voices)
+        self.new_voices.voice_test_requested.connect(self.open_voice_test)
+        self.model_changed.connect(self.new_voices.set_model_ready)
+        self.honest = HonestSplit(self)  # random split vs voices never heard, under the curves
+        self._voice_test = None
 
     def _on_epoch(self, stats):
         super()._on_epoch(stats)
@@ -255,7 +263,15 @@ class DigitsTab(TaskTab):
             self.insides.set_history(bundle.history)
 
     def build_model_panel(self):
+        self.new_voices = NewVoicesPanel(DIGITS)  # augmentation, "not a digit", Test my voice; under the model
         return MLPPanel()
+
+    def train_options(self, settings):
+        """Augmentation and "not a digit" as the New voices box says."""
+        return self.new_voices.train_options()
+
+    def open_voice_test(self):
+        self._voice_test = open_voice_test(self)
 
     def model_settings(self):
         params = self.model_panel.params()
@@ -341,6 +357,7 @@ class DigitsTab(TaskTab):
 
     def extra_state(self):
         st = self.model_panel.params()
+        st["new_voices"] = self.new_voices.state()
         if self.model_panel.origin() == "report":
             st["report_preset"] = self.model_panel._preset.name
         return st
@@ -348,6 +365,7 @@ class DigitsTab(TaskTab):
     def restore_extra_state(self, st):
         if st:
             self.model_panel.set_params(st)
+            self.new_voices.restore(st.get("new_voices"))
             preset = next((p for p in REPORT_PRESETS if p.name == st.get("report_preset")), None)
             if preset is not None:  # a report experiment survives a restart only visibly
                 self.model_panel.mark_preset(preset)

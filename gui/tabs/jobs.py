@@ -52,7 +52,7 @@ def train_job(ds, *, task, make_model, settings, feature_config, kind, test_size
         if kind == "loso":
             rot = leave_one_speaker_out(
                 ds, make_model=build, on_rotation=lambda i, n, spk: report("rotation", (i, n, spk)),
-                on_result=lambda r: report("result", r), fit_final=True, **common)
+                on_result=lambda r: report("result", r), fit_final=True, augment=extra.get("augment"), **common)
             if rot.final is not None:
                 rot.run_id = record_run(rot, ds, describe, rotations=True)
             return rot

@@ -72,6 +72,10 @@ class PredictionView(QWidget):
         top = probabilities.get(label)
         if top is not None and top < UNSURE_PROBABILITY:
             warnings.insert(0, f"Unsure: the top class has only {top:.0%}.")
+        if label == "unknown" and prediction.get("known_label") is not None:  # a model with an open set
+            warnings.insert(0, f"Not one of the classes: the closest is '{prediction['known_label']}', but the take "
+                               f"lies far from its training clips (score {prediction.get('score', 0):.3g} below "
+                               f"the threshold {prediction.get('threshold', 0):.3g}).")
         self.warning_label.setText("\n".join(warnings))
 
     def add_history(self, prefix, prediction):
