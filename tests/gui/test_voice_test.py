@@ -7,6 +7,7 @@ tested with the virtual microphone in the Speakers tests.
 """
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from core.datasets import scan_dataset
 from core.voice_test import prompts, save_takes
@@ -95,3 +96,25 @@ def test_two_takes_of_each_digit_shuffled_per_round():
     order = prompts(repeats=2, seed=3)
     assert sorted(order[:10]) == sorted(order[10:]) == [str(d) for d in range(10)]
     assert order[:10] != [str(d) for d in range(10)]
+
+
+def test_takes_come_from_the_microphone(qtbot, bundle, fsdd_dir, virtual_mic):
+    """The real path: Record → the virtual microphone plays george's digit → the take is kept and answered."""
+    d = VoiceTestDialog(predict=bundle.predict_signal, labels=bundle.labels, device=virtual_mic.device, seconds=1.2)
+    qtbot.addWidget(d)
+    d.show()
+    try:
+        for digit in ("0", "1", "2"):
+            assert d.current_prompt() == digit
+            with qtbot.waitSignal(d.take_recorded, timeout=20000):
+                qtbot.mouseClick(d.record_button, Qt.LeftButton)
+                assert d.is_recording() and not d.record_button.isEnabled()
+                virtual_mic.play(fsdd_dir / f"{digit}_george_9.wav", wait=False)
+        qtbot.waitUntil(lambda: d.list.count() == 3 and "heard" in d.list.item(2).text(), timeout=HANG_MS)
+        assert [t[0] for t in d.takes()] == ["0", "1", "2"]
+        assert all(t[1].size == int(round(1.2 * t[2])) for t in d.takes())
+        from core.utterances import peak_dbfs
+
+        assert all(peak_dbfs(t[1]) > -40 for t in d.takes())  # the voice, not silence, was recorded
+    finally:
+        d.done(0)
