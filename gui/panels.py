@@ -390,6 +390,8 @@ class FeaturesPanel(QGroupBox):
 
     def restore(self, st):
         try:
+            if isinstance(st, dict) and "highpass_hz" not in st:  # saved before the setting existed: the default
+                st = {**st, "highpass_hz": self.spec.feature_config(st.get("name")).highpass_hz}
             self.set_config(FeatureConfig.from_dict(st))
         except Exception:  # settings from an older version: keep the defaults
             pass

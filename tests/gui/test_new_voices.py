@@ -57,3 +57,20 @@ def test_test_my_voice_opens_for_the_current_model(demo_tab, qtbot):
     dialog = dialogs[0]
     assert dialog.current_prompt() == demo_tab.bundle.labels[0]
     dialog.done(0)
+
+
+def test_features_saved_before_the_dc_offset_fix_get_it(qtbot):
+    """Settings remembered by an older version (no highpass_hz) still remove a DC offset."""
+    import dataclasses
+
+    from core.tasks import DIGITS
+    from gui.panels import FeaturesPanel
+
+    panel = FeaturesPanel(DIGITS)
+    qtbot.addWidget(panel)
+    old = dataclasses.asdict(DIGITS.feature_config())
+    del old["highpass_hz"]
+    panel.restore({**old, "n_mfcc": 20})
+    assert panel.config().highpass_hz == 60.0 and panel.config().n_mfcc == 20
+    panel.restore({**old, "highpass_hz": None})  # switched off on purpose: stays off
+    assert panel.config().highpass_hz is None
