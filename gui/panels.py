@@ -250,6 +250,9 @@ class FeaturesPanel(QGroupBox):
         self.hop_ms = _dspin(1.0, 100.0, 1.0, " ms", tip="Hop between frames (the seed meant 10 ms)")
         self.trim = QCheckBox("Trim silence below")
         self.trim_db = _dspin(10.0, 80.0, 5.0, " dB", tip="Leading/trailing audio this far below the peak is cut")
+        self.highpass = QCheckBox("no DC")
+        self.highpass.setToolTip("Remove a DC offset and rumble below 60 Hz before trimming (some microphones and\n"
+                                 "AudioMNIST_AZ carry an offset louder than the quiet parts of a word)")
         self.frames_mode = QComboBox()
         self.frames_mode.addItem("Stretch to", "resize")
         self.frames_mode.addItem("Pad/cut to", "pad")
@@ -274,6 +277,7 @@ class FeaturesPanel(QGroupBox):
         trim_row = QHBoxLayout()
         trim_row.addWidget(self.trim)
         trim_row.addWidget(self.trim_db)
+        trim_row.addWidget(self.highpass)
         form.addRow(_wrap(trim_row))
         frames_row = QHBoxLayout()
         frames_row.addWidget(QLabel("Frames"))
@@ -310,6 +314,7 @@ class FeaturesPanel(QGroupBox):
         for w in (self.win_ms, self.hop_ms, self.trim_db):
             w.valueChanged.connect(self._emit)
         self.trim.toggled.connect(self._emit)
+        self.highpass.toggled.connect(self._emit)
         self.frames_mode.currentIndexChanged.connect(self._emit)
         self._base = spec.feature_config()
         self.set_config(self._base)
@@ -351,7 +356,7 @@ class FeaturesPanel(QGroupBox):
 
     def set_config(self, cfg):
         widgets = (self.name_combo, self.n_mfcc, self.n_mels, self.win_ms, self.hop_ms, self.trim, self.trim_db,
-                   self.frames_mode, self.n_frames)
+                   self.frames_mode, self.n_frames, self.highpass)
         for w in widgets:
             w.blockSignals(True)
         _select_data(self.name_combo, cfg.name)
@@ -362,6 +367,7 @@ class FeaturesPanel(QGroupBox):
         self.hop_ms.setValue(cfg.hop_ms)
         self.trim.setChecked(cfg.trim_db is not None)
         self.trim_db.setValue(cfg.trim_db or 30.0)
+        self.highpass.setChecked(cfg.highpass_hz is not None)
         _select_data(self.frames_mode, cfg.frames)
         self.n_frames.setValue(cfg.n_frames or 0)
         for w in widgets:
@@ -381,6 +387,7 @@ class FeaturesPanel(QGroupBox):
             win_ms=self.win_ms.value(),
             hop_ms=self.hop_ms.value(),
             trim_db=self.trim_db.value() if self.trim.isChecked() else None,
+            highpass_hz=(self._base.highpass_hz or 60.0) if self.highpass.isChecked() else None,
             frames=self.frames_mode.currentData(),
             n_frames=self.n_frames.value() or None,
         )

@@ -74,3 +74,16 @@ def test_features_saved_before_the_dc_offset_fix_get_it(qtbot):
     assert panel.config().highpass_hz == 60.0 and panel.config().n_mfcc == 20
     panel.restore({**old, "highpass_hz": None})  # switched off on purpose: stays off
     assert panel.config().highpass_hz is None
+
+
+def test_the_dc_offset_removal_is_a_visible_setting(qtbot):
+    from core.tasks import DIGITS
+    from gui.panels import FeaturesPanel
+
+    panel = FeaturesPanel(DIGITS)
+    qtbot.addWidget(panel)
+    assert panel.highpass.isChecked() and panel.config().highpass_hz == 60.0
+    panel.highpass.setChecked(False)
+    assert panel.config().highpass_hz is None
+    panel.highpass.setChecked(True)
+    assert panel.config().highpass_hz == 60.0
