@@ -408,7 +408,7 @@ FINDINGS = """What the search found:
   masks, on 32×32 log-mel images of the trimmed word, 40 bands; `--model cnn`). Global average pooling
   67.4 / 95.7 % (FSDD / az, new voices, one seed); a flattened head, which keeps where in time each sound is,
   73.2 / 96.0 %; with the same augmentation **76.4 / 98.2 %** over two seeds (mean **87.3**, random splits
-  98.3 / 99.9 %) — **the best candidate by the rule, +1.1 points over the shipped MLP default**. It is not the
+  98.2 / 99.8 %) — **the best candidate by the rule, +1.1 points over the shipped MLP default**. It is not the
   shipped default yet: it trains ~10× slower here (~70-120 s per fold vs ~8 s for the MLP), the Digits tab's
   model panel is the MLP's (a CNN panel, as in Genres, is needed first), and `TaskSpec.model` is read as the
   MLP's settings in many places. The CLI trains it today: `train --task digits --model cnn` (augmented by
