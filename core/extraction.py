@@ -256,13 +256,20 @@ def _extract_parallel(todo, paths, config, n_jobs, accept, report, stop_requeste
 def _terminate(pool):
     """Stop a pool now: queued chunks are dropped and busy workers are killed
     (a cancel or Ctrl-C must not wait for, or hang on, running chunks)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
+    processes = dict(getattr(pool, "_processes", None) or {})
+    manager = getattr(pool, "_executor_manager_thread", None)  # it reaps the workers too
     pool.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
+    processes.update(getattr(pool, "_processes", None) or {})  # any started meanwhile
+    for proc in processes.values():
         if proc.is_alive():
             proc.terminate()
-    for proc in processes:
-        proc.join(timeout=2)
+    for proc in processes.values():
+        proc.join(timeout=5)
+        if proc.is_alive():  # stuck in a signal-blocking call: SIGKILL cannot be ignored
+            proc.kill()
+            proc.join(timeout=5)
+    if manager is not None:  # let it finish reaping, so no worker is seen half-exited afterwards
+        manager.join(timeout=5)
 
 
 @dataclasses.dataclass
