@@ -11,13 +11,14 @@ and :meth:`EnrolDialog.files` are handed to the tab, which saves them as
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
     QListWidget, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
 )
 
-from core.errors import NoAudioDevice, SpeechLabError
+from core.errors import SpeechLabError
+from gui.widgets.take_recorder import TakeRecorder
 
 QUIET_PEAK_DB = -40.0
 LEVEL_FLOOR_DB = -60
@@ -54,12 +55,10 @@ class EnrolDialog(QDialog):
         self._existing = {str(x) for x in existing}
         self._takes = []  # (y, sr)
         self._files = []
-        self._recorder = None
-        self._parts = []
-        self._collected = 0
-        self._timer = QTimer(self)
-        self._timer.setInterval(30)
-        self._timer.timeout.connect(self._drain)
+        self._take = TakeRecorder(self)
+        self._take.level.connect(self._on_level)
+        self._take.finished.connect(self._on_take_recorded)
+        self._take.failed.connect(self._on_record_failed)
 
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. Ada")
@@ -127,7 +126,7 @@ class EnrolDialog(QDialog):
         return list(self._files)
 
     def is_recording(self):
-        return self._recorder is not None
+        return self._take.recording
 
     def add_files(self, paths):
         for p in paths:
@@ -138,19 +137,10 @@ class EnrolDialog(QDialog):
 
     def record_take(self):
         """Start one take of the chosen length (it stops by itself)."""
-        if self._recorder is not None:
+        if self._take.recording:
             return
-        from core.recorder import Recorder
-
-        try:
-            self._recorder = Recorder(self._device)
-            self._recorder.start()
-        except NoAudioDevice as exc:
-            self._recorder = None
-            self._show(str(exc), error=True)
+        if not self._take.start(self._device, self.seconds_spin.value()):
             return
-        self._parts, self._collected = [], 0
-        self._timer.start()
         self.record_button.setText("Recording…")
         self._update()
 
@@ -161,34 +151,17 @@ class EnrolDialog(QDialog):
     # ------------------------------------------------------------ internals
 
     def _stop_stream(self):
-        self._timer.stop()
-        if self._recorder is not None:
-            self._recorder.stop()
-            self._recorder = None
+        self._take.stop()
 
-    def _drain(self):
-        from core.utterances import level_dbfs
+    def _on_level(self, db):
+        self.level.setValue(max(LEVEL_FLOOR_DB, min(0, int(round(db)))))
 
-        rec = self._recorder
-        if rec is None:
-            return
-        try:
-            block = rec.read()
-        except NoAudioDevice as exc:
-            self._stop_stream()
-            self._show(str(exc), error=True)
-            self._update()
-            return
-        if block.size == 0:
-            return
-        self.level.setValue(max(LEVEL_FLOOR_DB, min(0, int(round(level_dbfs(block))))))
-        self._parts.append(block)
-        self._collected += block.size
-        if self._collected >= self.seconds_spin.value() * rec.samplerate:
-            sr = rec.samplerate
-            self._stop_stream()
-            y = np.concatenate(self._parts)[: int(round(self.seconds_spin.value() * sr))]
-            self._add_take(y, sr)
+    def _on_record_failed(self, message):
+        self._show(message, error=True)
+        self._update()
+
+    def _on_take_recorded(self, y, sr):
+        self._add_take(y, sr)
 
     def _add_take(self, y, sr):
         self._takes.append((np.asarray(y, dtype=np.float32), int(sr)))
@@ -241,7 +214,7 @@ class EnrolDialog(QDialog):
             self._show(problem, error=True)
         elif name and name in self._existing:
             self._show(f"'{name}' is already a speaker: the takes are added to that speaker.")
-        recording = self._recorder is not None
+        recording = self._take.recording
         self.record_button.setEnabled(not recording and len(self._takes) < self.count_spin.value())
         ok = self.box.button(QDialogButtonBox.StandardButton.Ok)
         ok.setEnabled(bool(name) and problem is None and n > 0 and not recording)

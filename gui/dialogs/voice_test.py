@@ -13,14 +13,15 @@ tab reads, so they can be evaluated again or added to a training folder.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QProgressBar, QPushButton,
     QSpinBox, QVBoxLayout,
 )
 
-from core.errors import NoAudioDevice, SpeechLabError
+from core.errors import SpeechLabError
 from gui.dialogs.enrol import LEVEL_FLOOR_DB, take_problems
+from gui.widgets.take_recorder import TakeRecorder
 
 WORDS = dict(zip("0123456789", ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")))
 
@@ -50,16 +51,15 @@ class VoiceTestDialog(QDialog):
         self._folder = str(folder)
         self._takes = []  # (label, y, sr)
         self._answers = {}  # take index -> predicted label ("" when the take could not be used)
-        self._recorder = None
-        self._parts, self._collected = [], 0
+        self._take = TakeRecorder(self)
+        self._take.level.connect(self._on_level)
+        self._take.finished.connect(self._on_take_recorded)
+        self._take.failed.connect(self._on_record_failed)
         self.result = None
         self.saved = []
         self._queue = JobQueue(self)
         self._queue.done.connect(self._on_answer)
         self._queue.failed.connect(self._on_answer_failed)
-        self._timer = QTimer(self)
-        self._timer.setInterval(30)
-        self._timer.timeout.connect(self._drain)
 
         self.speaker_edit = QLineEdit("me")
         self.speaker_edit.setToolTip("Goes into the saved file names: {digit}_{speaker}_{index}.wav")
@@ -133,23 +133,14 @@ class VoiceTestDialog(QDialog):
         return list(self._takes)
 
     def is_recording(self):
-        return self._recorder is not None
+        return self._take.recording
 
     def record_take(self):
         """Record one take of the current prompt (it stops by itself after the take length)."""
-        if self._recorder is not None or self.current_prompt() is None:
+        if self._take.recording or self.current_prompt() is None:
             return
-        from core.recorder import Recorder
-
-        try:
-            self._recorder = Recorder(self._device)
-            self._recorder.start()
-        except NoAudioDevice as exc:
-            self._recorder = None
-            self._show(str(exc), error=True)
+        if not self._take.start(self._device, self._seconds):
             return
-        self._parts, self._collected = [], 0
-        self._timer.start()
         self.record_button.setText("Recording… speak now")
         self._update()
 
@@ -181,7 +172,7 @@ class VoiceTestDialog(QDialog):
         return True
 
     def redo_last(self):
-        if not self._takes or self._recorder is not None:
+        if not self._takes or self._take.recording:
             return
         index = len(self._takes) - 1
         self._takes.pop()
@@ -212,41 +203,25 @@ class VoiceTestDialog(QDialog):
         return f"{label} ({WORDS[label]})" if label in WORDS else label
 
     def _restart(self):
-        if self._recorder is not None:
+        if self._take.recording:
             return
         self._takes, self._answers, self.result = [], {}, None
         self.list.clear()
         self._update()
 
     def _stop_stream(self):
-        self._timer.stop()
-        if self._recorder is not None:
-            self._recorder.stop()
-            self._recorder = None
+        self._take.stop()
 
-    def _drain(self):
-        from core.utterances import level_dbfs
+    def _on_level(self, db):
+        self.level.setValue(max(LEVEL_FLOOR_DB, min(0, int(round(db)))))
 
-        rec = self._recorder
-        if rec is None:
-            return
-        try:
-            block = rec.read()
-        except NoAudioDevice as exc:
-            self._stop_stream()
-            self._show(str(exc), error=True)
-            self._update()
-            return
-        if block.size == 0:
-            return
-        self.level.setValue(max(LEVEL_FLOOR_DB, min(0, int(round(level_dbfs(block))))))
-        self._parts.append(block)
-        self._collected += block.size
-        if self._collected >= self._seconds * rec.samplerate:
-            sr = rec.samplerate
-            self._stop_stream()
-            self.record_button.setText("● Record")
-            self.add_take(np.concatenate(self._parts)[: int(round(self._seconds * sr))], sr)
+    def _on_record_failed(self, message):
+        self._show(message, error=True)
+        self._update()
+
+    def _on_take_recorded(self, y, sr):
+        self.record_button.setText("● Record")
+        self.add_take(y, sr)
 
     def _on_answer(self, index, result):
         self._set_answer(index, str(result["label"]))
@@ -271,7 +246,7 @@ class VoiceTestDialog(QDialog):
     def _update(self):
         label = self.current_prompt()
         total = len(self.prompts())
-        recording = self._recorder is not None
+        recording = self._take.recording
         if label is None:
             self.prompt.setText("Done")
         else:

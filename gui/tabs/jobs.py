@@ -8,6 +8,17 @@ from __future__ import annotations
 from core.errors import SpeechLabError
 
 
+
+def model_builder(make_model, settings):
+    """A no-argument function that builds a fresh model in the worker; bad settings become one message."""
+    def build():
+        try:
+            return make_model(settings)
+        except ValueError as exc:
+            raise SpeechLabError(f"Model settings: {exc}") from exc
+
+    return build
+
 def scan_job(folder, layout, label, task_key):
     """Scan a folder (``""``: the task's demo data) and summarise it (header reads only).
 
@@ -37,11 +48,7 @@ def train_job(ds, *, task, make_model, settings, feature_config, kind, test_size
     """
     extra = dict(extra or {})
 
-    def build():
-        try:
-            return make_model(settings)
-        except ValueError as exc:
-            raise SpeechLabError(f"Model settings: {exc}") from exc
+    build = model_builder(make_model, settings)
 
     def job(report, should_stop):
         from core.training import SplitConfig, leave_one_speaker_out, train_model

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.errors import SpeechLabError
+from gui.tabs.jobs import model_builder
 
 
 def compare_job(ds, *, task, make_model, settings, feature_config, test_size, seed, extra=None):
@@ -21,11 +22,7 @@ def compare_job(ds, *, task, make_model, settings, feature_config, test_size, se
     ``epoch`` and ``stage`` (index, total, test speakers or None); returns a SplitComparison."""
     extra = dict(extra or {})
 
-    def build():
-        try:
-            return make_model(settings)
-        except ValueError as exc:
-            raise SpeechLabError(f"Model settings: {exc}") from exc
+    build = model_builder(make_model, settings)
 
     def job(report, should_stop):
         from core.honest import compare_splits
