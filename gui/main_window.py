@@ -175,6 +175,9 @@ class MainWindow(QMainWindow):
         s.setValue(app_settings.WINDOW_TAB, self.tabs.currentIndex())
         for i in range(self.tabs.count()):
             self.tabs.widget(i).shutdown()
+        from gui.workers import shutdown_all
+
+        shutdown_all()  # and the threads of dialogs still open (Test my voice, clips, sweeps)
 
     def closeEvent(self, event):
         self.shutdown()

@@ -3,16 +3,106 @@
 The worker runs one plain function from ``core`` with two callbacks,
 ``report(kind, value)`` and ``should_stop()``; every widget change happens in
 GUI-thread slots connected to its signals (queued connections).
+
+Three rules keep the window from deadlocking (see the README's developer section):
+
+* **Garbage collection runs only on the GUI thread.** Python's cyclic collector
+  runs in whichever thread happens to allocate; if it frees a QObject caught in
+  a reference cycle inside a worker thread, Qt's deletion takes a Qt mutex and
+  waits for the GIL while the GUI thread holds the GIL and waits for that mutex:
+  a frozen window. :func:`ensure_gui_gc` turns automatic collection off and
+  collects on a GUI-thread timer instead (pyqtgraph's ``GarbageCollector``);
+  every ``WorkerRunner`` and ``JobQueue`` calls it before a thread can exist.
+* **A job takes and returns plain data, never a QObject.** ``start``/``submit``
+  refuse a function that captures one (:func:`check_plain_job`).
+* **Every thread stops when its owner goes away and when the app quits**
+  (:func:`shutdown_all`, run from ``aboutToQuit``, ``MainWindow.shutdown`` and
+  at interpreter exit), so a window built in a script or notebook exits cleanly.
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import threading
 import time
 import traceback
+import weakref
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from core.errors import Cancelled, SpeechLabError
+
+_gc_guard = None
+_live = weakref.WeakSet()  # every WorkerRunner and JobQueue not yet shut down
+
+
+def ensure_gui_gc():
+    """Collect garbage only on the GUI thread, from now on (idempotent; call on the GUI thread).
+
+    Returns the pyqtgraph ``GarbageCollector`` (automatic collection off, ``gc.collect()``
+    on a one-second GUI-thread timer when the usual thresholds are exceeded).
+    """
+    global _gc_guard
+    if _gc_guard is None:
+        if QCoreApplication.instance() is None:
+            raise RuntimeError("ensure_gui_gc needs a QApplication")
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("ensure_gui_gc must be called on the GUI thread")
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _gc_guard = GarbageCollector(interval=1.0)
+    return _gc_guard
+
+
+def _captured(fn, depth=0):
+    """The objects a callable holds on to: bound ``self``, closure cells, defaults, partial arguments."""
+    if depth > 3:
+        return
+    if isinstance(fn, functools.partial):
+        yield from (fn.func, *fn.args, *fn.keywords.values())
+        yield from _captured(fn.func, depth + 1)
+        return
+    owner = getattr(fn, "__self__", None)
+    if owner is not None:
+        yield owner
+        fn = getattr(fn, "__func__", fn)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        yield value
+        if callable(value) and hasattr(value, "__code__"):
+            yield from _captured(value, depth + 1)
+    yield from getattr(fn, "__defaults__", None) or ()
+
+
+def check_plain_job(fn):
+    """Refuse a background job that captures a QObject (a widget, a signal's owner, a timer).
+
+    A QObject held by a job can be freed in the worker thread, which deadlocks
+    Qt (see the module text). Pass plain values (settings dicts, paths, arrays)
+    and connect the results to GUI-thread slots instead.
+    """
+    for obj in _captured(fn):
+        if isinstance(obj, QObject):
+            name = getattr(fn, "__qualname__", repr(fn))
+            raise TypeError(f"a background job must take and return plain data: {name} holds a "
+                            f"{type(obj).__name__} (a QObject)")
+
+
+def shutdown_all(timeout_ms=10000):
+    """Stop every background thread still running (app quit, main window closed, interpreter exit)."""
+    ok = True
+    for owner in list(_live):
+        try:
+            ok = owner.shutdown(timeout_ms) and ok
+        except RuntimeError:  # its C++ side is already gone, and with it the thread
+            pass
+    return ok
+
+
+atexit.register(shutdown_all)
 
 
 class Worker(QObject):
@@ -81,14 +171,22 @@ class Worker(QObject):
 
 
 class WorkerRunner(QObject):
-    """Owns at most one running Worker and its QThread."""
+    """Owns at most one running Worker and its QThread.
+
+    A finished worker's thread is kept (parented to the runner, the worker
+    referenced here) until the thread has really ended (``QThread.finished``);
+    only then are they released, on the GUI thread.
+    """
 
     busy_changed = Signal(bool)
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        ensure_gui_gc()
         self.worker = None
         self.thread = None
+        self._ending = []  # (worker, thread) whose work is done but whose thread may still be winding down
+        _live.add(self)
 
     @property
     def busy(self):
@@ -98,13 +196,15 @@ class WorkerRunner(QObject):
         """Start ``fn`` in a new thread; ``connect(worker)`` wires its signals first."""
         if self.busy:
             raise RuntimeError("a background task is already running")
+        check_plain_job(fn)
         self.worker = Worker(fn)
-        self.thread = QThread()
+        self.thread = QThread(self)
         self.worker.moveToThread(self.thread)
         if connect:
             connect(self.worker)
         self.thread.started.connect(self.worker.run)
         self.worker.done.connect(self._on_done)
+        self.thread.finished.connect(self._release)
         self.thread.start()
         self.busy_changed.emit(True)
         return self.worker
@@ -114,30 +214,37 @@ class WorkerRunner(QObject):
             self.worker.stop()
 
     def shutdown(self, timeout_ms=10000):
-        """Stop the work and wait for its thread (used when the window closes)."""
-        if self.thread is None:
-            return True
-        self.worker.stop()
-        self.thread.quit()
-        ok = self.thread.wait(timeout_ms)
-        self._cleanup()
+        """Stop the work and wait for its thread (used when the window closes); True when every thread ended."""
+        _live.discard(self)
+        if self.worker is not None:
+            self.worker.stop()
+            self._retire()
+        ok = True
+        for worker, thread in list(self._ending):
+            thread.quit()
+            ok = thread.wait(timeout_ms) and ok
+        self._release()
         return ok
 
     @Slot()
     def _on_done(self):
         if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(5000)
-        self._cleanup()
-        self.busy_changed.emit(False)
+            self._retire()
+            self.busy_changed.emit(False)
 
-    def _cleanup(self):
-        if self.worker is not None:
-            self.worker.deleteLater()
-        if self.thread is not None:
-            self.thread.deleteLater()
+    def _retire(self):
+        self.thread.quit()  # its event loop ends once run() has returned
+        self._ending.append((self.worker, self.thread))
         self.worker = None
         self.thread = None
+
+    @Slot()
+    def _release(self):
+        """Drop the threads that have ended (GUI thread): their C++ objects go with the last reference."""
+        for pair in list(self._ending):
+            if pair[1].wait(200):  # ``finished`` is emitted just before the thread really ends
+                self._ending.remove(pair)
+                pair[1].setParent(None)
 
 
 class _QueueWorker(QObject):
@@ -173,14 +280,16 @@ class JobQueue(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        ensure_gui_gc()
         self._pending = 0
-        self._thread = QThread()
+        self._thread = QThread()  # no parent: a parent destroyed before shutdown() would destroy a running thread
         self._worker = _QueueWorker()
         self._worker.moveToThread(self._thread)
         self._submitted.connect(self._worker.run_job)  # queued: the worker lives on the thread
         self._worker.done.connect(self._on_done)
         self._worker.failed.connect(self._on_failed)
         self._thread.start()
+        _live.add(self)
 
     @property
     def pending(self) -> int:
@@ -191,6 +300,7 @@ class JobQueue(QObject):
         """Run ``fn()`` after the jobs already queued; its result comes back with ``request``."""
         if not self._thread.isRunning():
             raise RuntimeError("the job queue was shut down")
+        check_plain_job(fn)
         self._pending += 1
         self._submitted.emit(fn, request)
 
@@ -206,6 +316,7 @@ class JobQueue(QObject):
 
     def shutdown(self, timeout_ms=10000):
         """Finish the queued jobs and stop the thread (their results are no longer delivered)."""
+        _live.discard(self)
         if not self._thread.isRunning():
             return True
         self._thread.quit()  # the event loop ends after the jobs already queued

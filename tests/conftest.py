@@ -1,12 +1,23 @@
-"""Shared test setup: headless Qt, the real FSDD recordings, seeded randomness."""
+"""Shared test setup: headless Qt, a private home per test session, the real FSDD recordings,
+garbage collection on the GUI thread only, and a stack dump instead of a silent hang."""
+import faulthandler
+import gc
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
+
+# A crash (segfault, abort) prints every thread's Python stack; a hang is ended by
+# pytest-timeout (method "thread", pyproject.toml), which prints every stack too.
+faulthandler.enable()
 
 # Qt must be told before it is imported anywhere.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# Keep each test run's feature cache and settings away from the user's.
-_TMP_HOME = pathlib.Path(os.environ.get("PYTEST_SPEECHLAB_HOME", "/tmp/speechlab-test-home"))
+# Each test session gets its own cache, data and history folders, removed at the end: two
+# test runs at once (two checkouts, CI beside a developer) never share or change each other's state.
+_OWN_HOME = "PYTEST_SPEECHLAB_HOME" not in os.environ
+_TMP_HOME = pathlib.Path(os.environ.get("PYTEST_SPEECHLAB_HOME") or tempfile.mkdtemp(prefix="speechlab-test-"))
 os.environ.setdefault("SPEECHLAB_CACHE_DIR", str(_TMP_HOME / "cache"))
 os.environ.setdefault("SPEECHLAB_DATA_DIR", str(_TMP_HOME / "data"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -38,6 +49,19 @@ def fsdd_dir():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return FSDD
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_HOME:
+        shutil.rmtree(_TMP_HOME, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_main_thread():
+    """Collect between tests, on the main thread: once a GUI test has run, automatic collection
+    is off for the session (gui.workers.ensure_gui_gc) and only the GUI thread collects."""
+    yield
+    gc.collect()
 
 
 # The virtual microphone (PulseAudio null sink) fixtures live in their own module.

@@ -350,7 +350,8 @@ class TaskTab(QWidget):
 
     # ------------------------------------------------------------------- runs
 
-    def describe_model(self, model):
+    @staticmethod
+    def describe_model(model):  # static: the worker calls it, and a job never holds a widget
         """A short text for the runs table; subclasses describe their models."""
         return type(model).__name__
 

@@ -286,7 +286,8 @@ class DigitsTab(TaskTab):
         model._layer_plan()  # raises ValueError naming the bad setting
         return model
 
-    def describe_model(self, model):
+    @staticmethod
+    def describe_model(model):  # static: the worker calls it, and a job never holds a widget
         sizes = "-".join(str(n) for n in model.hidden_layer_sizes) or "no hidden layer"
         acts = model.activation if isinstance(model.activation, str) else "/".join(dict.fromkeys(model.activation))
         out = {"mse": "MSE", "mse-report": "report's MSE rule"}.get(model.output, "softmax")

@@ -412,7 +412,8 @@ class GenresTab(TaskTab):
 
         return make_model(settings["type"], **settings["params"])
 
-    def describe_model(self, model):
+    @staticmethod
+    def describe_model(model):  # static: the worker calls it, and a job never holds a widget
         name = type(model).__name__
         if name == "KerasCNNClassifier":
             filters = "-".join(str(b["filters"]) for b in model.conv_blocks) or "no conv"

@@ -295,7 +295,8 @@ class SpeakersTab(TaskTab):
     def split_seed(self):
         return int(self.model_panel.seed.value())
 
-    def describe_model(self, model):
+    @staticmethod
+    def describe_model(model):  # static: the worker calls it, and a job never holds a widget
         if type(model).__name__ == "LinearClassifier":
             if model.kind == "logreg":
                 return f"logistic regression C={model.C:g}, {model.solver}"

@@ -4,6 +4,15 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _gc_on_gui_thread(qapp):
+    """Garbage collection on the GUI thread only, as in the app (see gui/workers.py): from the
+    first GUI test on, a worker thread never runs the collector and so never frees a QObject."""
+    from gui.workers import ensure_gui_gc
+
+    ensure_gui_gc()
+
+
 @pytest.fixture(autouse=True)
 def settings_file(tmp_path, monkeypatch):
     """Each GUI test starts from its own empty settings file; the user's settings are never read or written."""

@@ -1,0 +1,133 @@
+"""Background threads never outlive their owners, never freeze the window, never hold a widget.
+
+The deadlock these guard against (issue "never freeze"): Python's cyclic garbage
+collector ran in a training thread, freed a QObject there, and Qt's deletion
+waited for the GIL while the GUI thread waited for Qt's mutex.
+"""
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QLabel
+
+from tests.conftest import ROOT
+
+
+class _Results(QObject):
+    """A GUI-thread receiver: a worker's signal connected to its slot is delivered on the GUI thread."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    @Slot(object)
+    def add(self, value):
+        self.values.append(value)
+
+
+def _run_script(tmp_path, body):
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(body))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT),
+           "SPEECHLAB_SETTINGS": str(tmp_path / "settings.ini")}
+    # 240 s guards against a hang (the bug this file tests); it is not a performance limit.
+    return subprocess.run([sys.executable, "-X", "faulthandler", str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=240)
+
+
+def test_automatic_garbage_collection_is_off_once_a_background_runner_exists(qapp):
+    from gui.workers import WorkerRunner
+
+    WorkerRunner().shutdown()
+    assert not gc.isenabled(), "a worker thread could run the collector and free a QObject there"
+
+
+def test_a_job_that_captures_a_widget_is_refused_with_a_message_naming_it(qapp, qtbot):
+    from gui.workers import JobQueue, WorkerRunner
+
+    label = QLabel("a widget")
+    qtbot.addWidget(label)
+    runner = WorkerRunner()
+    queue = JobQueue()
+    try:
+        with pytest.raises(TypeError, match="QLabel"):
+            runner.start(lambda report, should_stop: label.text())
+        with pytest.raises(TypeError, match="QLabel"):
+            queue.submit(lambda: label.text())
+
+        def nested(report, should_stop):  # the widget hides one closure deeper
+            return helper()
+
+        def helper():
+            return label.text()
+
+        with pytest.raises(TypeError, match="QLabel"):
+            runner.start(nested)
+        assert not runner.busy
+        text = label.text()  # plain data is fine
+        got = _Results()
+        runner.start(lambda report, should_stop: text.upper(), connect=lambda w: w.finished.connect(got.add))
+        qtbot.waitUntil(lambda: bool(got.values), timeout=10000)
+        assert got.values == ["A WIDGET"]
+    finally:
+        runner.shutdown()
+        queue.shutdown()
+
+
+def test_a_finished_workers_thread_is_released_only_once_it_has_ended(qapp, qtbot):
+    from gui.workers import WorkerRunner
+
+    runner = WorkerRunner()
+    try:
+        for i in range(20):  # start/finish cycles back to back, as a busy tab does
+            worker = runner.start(lambda report, should_stop, i=i: i * 2)
+            with qtbot.waitSignal(runner.busy_changed, timeout=10000, check_params_cb=lambda busy: not busy):
+                pass
+        qtbot.waitUntil(lambda: not runner._ending, timeout=10000)
+        assert worker is not None
+    finally:
+        assert runner.shutdown()
+
+
+def test_a_window_built_in_a_script_and_never_closed_exits_cleanly(tmp_path):
+    """Embedding the window in a script or notebook: exiting without closing it must not abort
+    ("QThread: Destroyed while thread is still running")."""
+    proc = _run_script(tmp_path, """
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from gui.main_window import MainWindow
+        w = MainWindow()
+        w.show()
+        app.processEvents()
+        print("built")
+    """)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "built" in proc.stdout
+    assert "Destroyed while thread" not in proc.stderr
+
+
+def test_closing_the_window_with_a_dialog_open_stops_the_dialogs_thread(tmp_path):
+    """The deterministic abort at exit: Test my voice open (its own job queue), the window closed,
+    the interpreter exits."""
+    proc = _run_script(tmp_path, """
+        import numpy as np
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from gui.main_window import MainWindow
+        from gui.dialogs.voice_test import VoiceTestDialog
+        w = MainWindow()
+        w.show()
+        dialog = VoiceTestDialog(w.digits, predict=lambda y, sr: {"label": "1"}, labels=list("0123456789"))
+        dialog.show()
+        app.processEvents()
+        w.close()
+        app.processEvents()
+        print("closed")
+    """)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "closed" in proc.stdout
+    assert "Destroyed while thread" not in proc.stderr and "Fatal Python error" not in proc.stderr
