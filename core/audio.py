@@ -13,8 +13,6 @@ import stat
 import struct
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from .errors import AudioFileError
 
@@ -41,6 +39,8 @@ def resample(y, *, sr_from, sr_to):
     y = np.asarray(y, dtype=np.float32)
     if sr_from == sr_to or y.size == 0:
         return y
+    import soxr  # here, not at import: the GUI's start-up does not need it
+
     return soxr.resample(y, sr_from, sr_to, quality="HQ").astype(np.float32, copy=False)
 
 
@@ -127,6 +127,8 @@ def _decode(path, max_seconds=None):
         fast = _read_plain_wav(path, max_seconds)
         if fast is not None:
             return fast
+    import soundfile as sf  # here, not at import: the GUI's start-up does not need it
+
     try:
         with sf.SoundFile(str(path)) as f:
             _check_rate(path, int(f.samplerate))
@@ -252,6 +254,8 @@ def audio_info(path):
 
     Raises AudioFileError when the header cannot be read.
     """
+    import soundfile as sf
+
     try:
         info = sf.info(str(path))
         return float(info.duration), int(info.samplerate), int(info.channels)

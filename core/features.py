@@ -35,8 +35,6 @@ import functools
 import json
 
 import numpy as np
-import scipy.fft
-from scipy.ndimage import correlate1d
 
 from .audio import check_signal, load_audio, resample, to_mono, trim_silence
 from .errors import AudioFileError, SpeechLabError
@@ -197,6 +195,8 @@ def _savgol_rows(width, order):
 
 
 def _delta(m, order, width=9):
+    from scipy.ndimage import correlate1d  # SciPy loads when features are first computed, not at start-up
+
     t = m.shape[1]
     if t < width:  # librosa refuses clips this short; use the widest window that fits
         width = t if t % 2 else t - 1
@@ -229,6 +229,8 @@ def power_spectrogram(*, y, n_fft, hop_length):
     -------
     np.ndarray, shape (1 + n_fft // 2, frames), float32
     """
+    import scipy.fft  # SciPy loads when features are first computed, not at start-up
+
     y = np.asarray(y, dtype=np.float32)
     pad = n_fft // 2
     padded = np.zeros(y.size + 2 * pad + max(0, n_fft - (y.size + 2 * pad)), dtype=np.float32)
@@ -250,6 +252,8 @@ def mfcc(*, y, sr, n_mfcc=12, n_mels=24, n_fft=400, hop_length=160):
     -------
     np.ndarray, shape (n_mfcc, frames), float32
     """
+    import scipy.fft
+
     mel = _mel_basis(sr, n_fft, n_mels) @ power_spectrogram(y=y, n_fft=n_fft, hop_length=hop_length)
     db = 10.0 * np.log10(np.maximum(mel, 1e-10))
     db = np.maximum(db, db.max() - 80.0)
@@ -301,6 +305,7 @@ def music_summary(*, y, sr, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512):
     np.ndarray, shape (2 · (n_mfcc + 23),), float32: all means, then all stds
     """
     import librosa
+    import scipy.fft
 
     power = power_spectrogram(y=y, n_fft=n_fft, hop_length=hop_length)
     mag = np.sqrt(power)

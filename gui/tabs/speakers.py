@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import SpeechLabError
-from core.models.linear import REPORT_MODELS, REPORT_PRESETS
+from core.models.choices import REPORT_MODELS, REPORT_PRESETS
 from core.openset import DEFAULT_METHOD, METHOD_TITLES, METHODS, TARGET_FRR
 from core.tasks import SPEAKERS
 from gui.panels import _select_data

@@ -16,7 +16,6 @@ import os
 import pathlib
 
 import numpy as np
-import soundfile
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -105,6 +104,11 @@ class RecorderWidget(QWidget):
     take_ready = Signal(object, int)
     prediction_made = Signal(dict)
 
+    #: Whether a new widget lists the microphones at once. The app turns it off while it builds its
+    #: window and calls :meth:`list_devices` after the first paint: loading PortAudio (tens of ms,
+    #: more with an audio server) is then not on the way to the first picture.
+    list_devices_at_init = True
+
     def __init__(self, parent=None, *, device=None, settings=None):
         super().__init__(parent)
         self.setAcceptDrops(True)
@@ -130,7 +134,9 @@ class RecorderWidget(QWidget):
         self._timer.timeout.connect(self._drain)
 
         self._build()
-        self._refresh_devices(wanted=device, rescan=False)
+        self._initial_device = device
+        if self.list_devices_at_init:
+            self.list_devices()
         self.set_predictor(None)
 
     # ------------------------------------------------------------------ UI
@@ -239,6 +245,11 @@ class RecorderWidget(QWidget):
         return row
 
     # ------------------------------------------------------------- public API
+    def list_devices(self) -> None:
+        """List the microphones and choose the given, remembered or default one (the constructor
+        does it, unless :attr:`list_devices_at_init` was off); recording is disabled until then."""
+        self._refresh_devices(wanted=self._initial_device, rescan=False)
+
     def set_predictor(self, predictor, *, windows=False) -> None:
         """Use ``predictor(y, sr) -> {"label": str, "probabilities": {label: float}}``, or None.
 
@@ -332,6 +343,8 @@ class RecorderWidget(QWidget):
             path = path.with_name(f"{stem}_{n}.wav")
             n += 1
         path.parent.mkdir(parents=True, exist_ok=True)
+        import soundfile  # here, not at start-up
+
         soundfile.write(path, self._take, self._take_sr, subtype="PCM_16")
         return path
 
