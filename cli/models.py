@@ -11,8 +11,8 @@ from core.models.choices import ACTIVATIONS, INITS, OPTIMIZERS, OUTPUTS
 from core.tasks import TASKS
 
 from .common import (
-    StopOnFirstInterrupt, add_data_args, check_output, feature_config, history_json, metrics_json, progress_printer,
-    resolve_data, seed_value,
+    StopOnFirstInterrupt, add_data_args, check_output, history_json, metrics_json, progress_printer, resolve_data,
+    seed_value,
 )
 
 DEFAULT_SEED = 42
@@ -56,13 +56,16 @@ _MODEL_FLAGS = {
 }
 
 
-def build_model(spec, args):
-    """The model for a task: the chosen model's defaults with the command-line overrides."""
-    from core.models import make_model, model_class
+def request_from_args(spec, args):
+    """The TrainRequest of ``train``'s flags (core.request fills in the task's defaults)."""
+    from core.models import model_class
+    from core.request import TrainRequest
+
+    from .common import parse_settings
 
     choice = spec.model_choice(getattr(args, "model", None))
     accepted = inspect.signature(model_class(choice.type).__init__).parameters
-    params = dict(choice.params)
+    params = {}
     for flag, (name, convert) in _MODEL_FLAGS.items():
         value = getattr(args, flag, None)
         if value is None:
@@ -75,41 +78,75 @@ def build_model(spec, args):
             if name not in accepted:
                 raise SpeechLabError(f"--{flag.replace('_', '-')} does not apply to the {choice.key} model")
             params[name] = False
-    if "random_state" in accepted:
-        # Reproducible by default: the same seed as the split (42) unless --seed says otherwise
-        # (a None seed made two identical commands train different models).
-        params["random_state"] = DEFAULT_SEED if args.seed is None else args.seed
-    return make_model(choice.type, **params)
+    if not 0 < args.test_size < 1:
+        raise SpeechLabError(f"--test-size must be between 0 and 1, not {args.test_size}")
+    settings = parse_settings(getattr(args, "settings", []))
+    window = getattr(args, "window_seconds", None)
+    if window is not None:
+        settings.setdefault("window_seconds", float(window) if window > 0 else None)
+    return TrainRequest(task=spec.key, data=args.data, label=args.label, layout=args.layout,
+                        features=getattr(args, "features", None), feature_settings=settings, model=choice.key,
+                        model_params=params, split=args.split, test_size=args.test_size,
+                        seed=DEFAULT_SEED if args.seed is None else args.seed,
+                        augment=False if getattr(args, "no_augment", False) else None,
+                        open_set=_open_set_from_args(spec, args))
+
+
+def _open_set_from_args(spec, args):
+    """None (the task's default), False (off) or the fields changed by the flags."""
+    unknown = tuple(s.strip() for s in (getattr(args, "unknown", "") or "").split(",") if s.strip())
+    if unknown and spec.key != "speakers":
+        raise SpeechLabError(f"--unknown applies to the speakers task, not {spec.key}")
+    if getattr(args, "open_set", False) and spec.key == "genres":
+        raise SpeechLabError(f"--open-set is not available for the {spec.key} task")
+    if getattr(args, "no_open_set", False):
+        if spec.key == "speakers":
+            raise SpeechLabError("--no-open-set: the speakers task always answers 'unknown' for voices never heard")
+        return False
+    changes = {"method": getattr(args, "open_set_method", None), "target_frr": getattr(args, "target_frr", None)}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if unknown:
+        changes["unknown_labels"] = list(unknown)
+    if spec.key == "genres":
+        return False
+    return changes or None
 
 
 def cmd_train(args):
     from core.bundle import save_bundle
+    from core.request import train_and_record
     from core.tasks import get_task
-    from core.training import SplitConfig, train_model
+
+    from .common import check_folder
 
     spec = get_task(args.task)
-    model = build_model(spec, args)
-    if not 0 < args.test_size < 1:
-        raise SpeechLabError(f"--test-size must be between 0 and 1, not {args.test_size}")
+    request = request_from_args(spec, args)
     check_output(args.out)
-    choice = spec.model_choice(getattr(args, "model", None))
-    if getattr(args, "features", None) is None and choice.feature:  # e.g. the genre baseline's summary features
-        args.features = choice.feature
-    config = feature_config(spec, args)
-    ds = resolve_data(args, spec)
-    if args.split == "loso":
-        return _train_loso(args, spec, ds, config)
-    from .speakers import open_set_config
+    if args.data is None:
+        from core.demo import demo_dataset
 
-    open_set = open_set_config(spec, args)  # speakers: "unknown" voices, threshold from the training data
-    split = SplitConfig(kind=args.split, test_size=args.test_size, random_state=42 if args.seed is None else args.seed)
+        sys.stderr.write(f"using the built-in demo data: {demo_dataset(spec.key)}\n")
+    else:
+        check_folder(args.data, "--data")
+
+    def on_event(kind, value):
+        if kind == "rotation":
+            i, n, speaker = value
+            sys.stderr.write(f"rotation {i + 1}/{n}: testing on {speaker}\n" if speaker
+                             else "final model on every speaker\n")
+        elif kind == "phase" and value["name"] not in ("training", "reading the dataset") and not value.get("epoch"):
+            sys.stderr.write(f"{value['name']}…\n")
+
     with StopOnFirstInterrupt() as interrupts:
-        result = train_model(ds, task=spec.key, feature_config=config, model=model, split=split, open_set=open_set,
-                             on_epoch=_epoch_printer(), on_progress=progress_printer(),
-                             should_stop=interrupts.should_stop, n_jobs=args.jobs, cache=not args.no_cache,
-                             augment=augment_config(spec, args))
+        result = train_and_record(request, on_epoch=_epoch_printer(), on_progress=progress_printer(),
+                                  on_event=on_event, should_stop=interrupts.should_stop, n_jobs=args.jobs,
+                                  cache=not args.no_cache, source="cli")
+    if args.split == "loso":
+        return _loso_output(args, result)
     path = save_bundle(result.bundle, args.out)
-    run_id = _record(lambda h: h.record_result(result, dataset=ds, source="cli"))
+    run_id = result.run_id
+    for note in result.notes:
+        sys.stderr.write(f"note: {note}\n")
     out = {
         "run_id": run_id,
         **metrics_json(result.metrics),
@@ -121,6 +158,7 @@ def cmd_train(args):
         "stop_reason": result.stop_reason,
         "model": str(path),
         "feature_config": result.bundle.feature_config.to_dict(),
+        "request": result.request.to_dict(),
     }
     if result.bundle.open_set:
         from .speakers import open_set_json
@@ -141,42 +179,16 @@ def cmd_train(args):
     return 0
 
 
-def _record(write):
-    """Keep the run in the history (core.history); its trouble is a note, never an error. Returns the run id."""
-    from core.history import RunHistory
-
-    history = RunHistory.default()
-    run_id = write(history)
-    for note in history.notes:
-        sys.stderr.write(f"note: {note}\n")
-    return run_id
-
-
-def augment_config(spec, args):
-    """The task's default augmentation of training clips, unless ``--no-augment``."""
-    return None if getattr(args, "no_augment", False) else getattr(spec, "augment", None)
-
-
-def _train_loso(args, spec, ds, config):
+def _loso_output(args, rot):
     """--split loso: one training per held-out speaker, pooled metrics, and a
     final model trained on every speaker (the one saved)."""
     from core.bundle import save_bundle
-    from core.training import leave_one_speaker_out
 
-    t0 = time.perf_counter()
-
-    def announce(i, n, speaker):
-        sys.stderr.write(f"rotation {i + 1}/{n}: testing on {speaker}\n" if speaker
-                         else "final model on every speaker\n")
-
-    rot = leave_one_speaker_out(ds, task=spec.key, feature_config=config, make_model=lambda: build_model(spec, args),
-                                on_rotation=announce, on_epoch=_epoch_printer(),
-                                on_progress=progress_printer(), n_jobs=args.jobs, cache=not args.no_cache,
-                                fit_final=True, augment=augment_config(spec, args))
+    if rot.final is None:
+        raise SpeechLabError("Stopped before the model on every speaker was trained; nothing saved")
     path = save_bundle(rot.final, args.out)
-    run_id = _record(lambda h: h.record_rotations(rot, dataset=ds, source="cli"))
     out = {
-        "run_id": run_id,
+        "run_id": rot.run_id,
         **metrics_json(rot.metrics),
         "rotations": [{"speaker": s, "accuracy": r.metrics["accuracy"], "n_test": r.n_test}
                       for s, r in zip(rot.speakers, rot.results)],
@@ -185,9 +197,10 @@ def _train_loso(args, spec, ds, config):
         "n_test": sum(r.n_test for r in rot.results),
         "skipped": [s.as_dict() for s in rot.results[0].skipped],
         "history": history_json(rot.final.history),
-        "seconds": round(time.perf_counter() - t0, 3),
+        "seconds": round(rot.seconds, 3),
         "model": str(path),
         "feature_config": rot.final.feature_config.to_dict(),
+        "request": rot.request.to_dict(),
     }
     if args.json:
         print(json.dumps(out))
@@ -263,6 +276,8 @@ def register(sub):
     p.add_argument("--patience", type=int)
     p.add_argument("--no-standardize", action="store_true")
     p.add_argument("--no-early-stopping", action="store_true")
+    p.add_argument("--no-open-set", action="store_true",
+                   help="digits: never answer 'unknown' (on by default, as in the Digits tab)")
     p.add_argument("--no-augment", action="store_true",
                    help="train on the clips only (digits adds two perturbed copies of every training clip by default)")
     p.add_argument("--split", choices=["random", "speaker", "loso"], default="random",

@@ -292,9 +292,9 @@ class RunHistory:
         if rot.final is None:
             return None
         files = [f for r in rot.results for f in r.metrics.get("test_files", [])]
+        extra = {"per_speaker": rot.per_speaker, **(kw.pop("extra", None) or {})}
         return self.record(rot.final, metrics=rot.metrics, history=rot.final.history, seconds=rot.seconds,
-                           stop_reason=rot.final.training.get("stop_reason"), test_files=files,
-                           extra={"per_speaker": rot.per_speaker}, **kw)
+                           stop_reason=rot.final.training.get("stop_reason"), test_files=files, extra=extra, **kw)
 
     def _document(self, bundle, *, metrics, history, seconds, stop_reason, diverged, test_files, dataset, source,
                   model_text, sweep, extra):
@@ -505,6 +505,19 @@ def settings_of(run):
     out["split"] = describe_split(split, test_speakers=run.get("test_speakers") or ())
     for k, v in sorted((run.get("seeds") or {}).items()):
         out[f"seed.{k}"] = _text(v)
+    training = run.get("training") or {}
+    request = run.get("request") or {}
+    augment = request.get("augment", training.get("augment")) or False
+    out["augment"] = "off" if not augment else _text(augment)
+    open_set = request.get("open_set") if request else (run.get("metrics") or {}).get("open_set")
+    if not open_set:
+        out["open set"] = "off"
+    else:
+        out["open set"] = f"{open_set.get('method', '')}, target {_text(open_set.get('target_frr', ''))}"
+        if open_set.get("unknown_labels"):
+            out["open set.unknown"] = _text(open_set["unknown_labels"])
+    if training.get("open_set_off"):
+        out["open set"] = "off (stopped before its threshold was set)"
     return out
 
 

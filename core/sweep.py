@@ -31,19 +31,13 @@ import time
 import uuid
 
 from .errors import SpeechLabError
+from .request import MODEL_KEYS, TrainRequest, train_and_record
+from .request import build as build_request
 
 MAX_SWEPT_SETTINGS = 3
 MAX_RUNS = 500
 
-# Swept names the CLI and the GUI share -> (where it goes, the model keyword or None, how to read a value)
-_MODEL_KEYS = {
-    "hidden": "hidden_layer_sizes", "activation": "activation", "epochs": "epochs", "lr": "learning_rate",
-    "learning_rate": "learning_rate", "batch_size": "batch_size", "optimizer": "optimizer", "output": "output",
-    "init": "init", "l2": "l2", "patience": "patience", "standardize": "standardize",
-    "early_stopping": "early_stopping", "C": "C", "alpha": "alpha", "kind": "kind", "solver": "solver",
-    "max_iter": "max_iter", "dropout": "dropout",
-}
-RUN_KEYS = ("features", "model", "split", "test_size", "seed")
+RUN_KEYS = ("features", "model", "split", "test_size", "seed", "augment", "open_set")
 
 
 def _hidden(text):
@@ -80,6 +74,11 @@ def parse_value(key, text):
     """One swept value as the setting expects it (``hidden``: layer sizes, numbers as numbers)."""
     if key == "hidden":
         return _hidden(text)
+    if key in ("augment", "open_set"):
+        value = _scalar(text)
+        if not isinstance(value, bool):
+            raise SpeechLabError(f"{key} is on or off (true/false), not '{text}'")
+        return value
     if key in ("features", "model", "split", "activation", "optimizer", "output", "init", "kind", "solver"):
         return str(text).strip()
     return _scalar(text)
@@ -102,8 +101,8 @@ def check_key(key):
     from .features import FeatureConfig
 
     feature_keys = {f.name for f in dataclasses.fields(FeatureConfig)} - {"name"}
-    if key not in _MODEL_KEYS and key not in RUN_KEYS and key not in feature_keys:
-        known = sorted(set(_MODEL_KEYS) | set(RUN_KEYS) | feature_keys)
+    if key not in MODEL_KEYS and key not in RUN_KEYS and key not in feature_keys:
+        known = sorted(set(MODEL_KEYS) | set(RUN_KEYS) | feature_keys)
         raise SpeechLabError(f"Cannot sweep '{key}': choose from {', '.join(known)}")
 
 
@@ -114,53 +113,8 @@ def format_value(value):
     return str(value)
 
 
-@dataclasses.dataclass
-class RunSpec:
-    """Everything one run of a sweep needs, as plain values (sent to another process as is)."""
-
-    task: str = "digits"
-    data: str | None = None  # None: the task's demo data
-    label: str | None = None
-    layout: str = "auto"
-    features: str | None = None
-    feature_settings: dict = dataclasses.field(default_factory=dict)
-    model: str | None = None  # a ModelChoice key of the task
-    model_params: dict = dataclasses.field(default_factory=dict)  # overrides of the choice's defaults
-    split: str = "random"
-    test_size: float = 0.2
-    seed: int | None = None
-    values: dict = dataclasses.field(default_factory=dict)  # the swept settings of this run (for tables)
-    title: str = ""  # e.g. the report's experiment
-    reference: float | None = None  # the report's number for this run (0..1)
-    reference_note: str = ""
-
-    def to_dict(self):
-        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def with_value(self, key, value):
-        """A copy with one swept setting applied."""
-        spec = dataclasses.replace(self, feature_settings=dict(self.feature_settings),
-                                   model_params=dict(self.model_params), values={**self.values, key: value})
-        if key == "features":
-            spec.features = value
-        elif key == "model":
-            spec.model = value
-        elif key == "split":
-            spec.split = value
-        elif key == "test_size":
-            spec.test_size = float(value)
-        elif key == "seed":
-            spec.seed = None if value is None else int(value)
-        elif key in _MODEL_KEYS:
-            spec.model_params[_MODEL_KEYS[key]] = value
-        else:
-            spec.feature_settings[key] = value
-        return spec
+# A sweep's run is a training request (core.request): the same object the GUI, the CLI and re-runs use.
+RunSpec = TrainRequest
 
 
 def expand_grid(base, grid):
@@ -195,58 +149,8 @@ def expand_grid(base, grid):
 
 
 def build(spec, *, resolve=True):
-    """(dataset, feature config, model) for a RunSpec; raises SpeechLabError for bad settings.
-
-    Hidden layers given as the report's size formulas (``"(in+out)/2"``) need the
-    feature size: with ``resolve`` the features are extracted (from the cache after
-    :func:`prepare_features`) to turn them into numbers; without, the model is None.
-    """
-    from .datasets import scan_dataset
-    from .demo import demo_dataset
-    from .models import make_model
-    from .tasks import get_task
-
-    task = get_task(spec.task)
-    choice = task.model_choice(spec.model)
-    features = spec.features or choice.feature or task.default_feature
-    try:
-        config = dataclasses.replace(task.feature_config(features), **spec.feature_settings)
-    except (TypeError, ValueError) as exc:
-        raise SpeechLabError(f"Feature settings: {exc}") from exc
-    params = {**choice.params, **spec.model_params}
-    for k in ("hidden_layer_sizes",):
-        if k in params and isinstance(params[k], list):
-            params[k] = tuple(params[k])
-    import inspect
-
-    from .models import model_class
-
-    accepted = inspect.signature(model_class(choice.type).__init__).parameters
-    unknown = [k for k in spec.model_params if k not in accepted]
-    if unknown:
-        raise SpeechLabError(f"The {choice.key} model has no setting {', '.join(unknown)}")
-    if spec.seed is not None and "random_state" in accepted:
-        params["random_state"] = int(spec.seed)
-    root = spec.data or str(demo_dataset(task.key))
-    ds = scan_dataset(root, layout=spec.layout, label=spec.label or task.label_kind)
-    if any(isinstance(h, str) for h in params.get("hidden_layer_sizes") or ()):
-        if not resolve:
-            return ds, config, None
-        import types
-
-        import numpy as np
-
-        from .extraction import build_features
-        from .presets import resolve_model
-
-        fs = build_features(ds, config, n_jobs=1)
-        n_in = int(np.prod(fs.X.shape[1:]))
-        try:
-            params = resolve_model(types.SimpleNamespace(model=params), n_in, len(set(fs.labels.tolist())))
-        except ValueError as exc:
-            raise SpeechLabError(str(exc)) from exc
-        config = fs.config  # with the frame count learned from the data (padded features)
-    model = make_model(choice.type, **params)
+    """(dataset, feature config, model) for a request (see :func:`core.request.build`)."""
+    ds, config, model, _ = build_request(spec, resolve_sizes=resolve)
     return ds, config, model
 
 
@@ -275,7 +179,6 @@ def run_one(spec_dict, *, index=0, sweep=None, stop_file=None, events=None, hist
     reference; or index, error (a message) when the run could not be trained.
     """
     from .history import RunHistory
-    from .training import SplitConfig, train_model
 
     spec = RunSpec.from_dict(spec_dict)
     base = {"index": index, "values": spec.values, "title": spec.title, "reference": spec.reference}
@@ -283,32 +186,27 @@ def run_one(spec_dict, *, index=0, sweep=None, stop_file=None, events=None, hist
     if should_stop is not None and should_stop():
         return {**base, "error": "stopped before it started", "stopped": True}
     t0 = time.perf_counter()
-    try:
-        ds, config, model = build(spec)
-
-        def on_epoch(stats):
-            if events is not None and stats.get("batch") is None:
-                events.put((index, {k: stats.get(k) for k in ("epoch", "epochs", "loss", "accuracy", "val_accuracy")}))
-
-        split = SplitConfig(kind=spec.split, test_size=spec.test_size,
-                            random_state=42 if spec.seed is None else int(spec.seed))
-        result = train_model(ds, task=spec.task, feature_config=config, model=model, split=split, on_epoch=on_epoch,
-                             should_stop=should_stop, n_jobs=n_jobs, cache=cache)
-    except SpeechLabError as exc:
-        return {**base, "error": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - one bad run must not end the sweep
-        return {**base, "error": f"{exc.__class__.__name__}: {exc}"}
-    train_seconds = time.perf_counter() - t0
     history = RunHistory(history_folder)
     sweep_info = {"id": (sweep or {}).get("id"), "name": (sweep or {}).get("name", ""), "index": index,
                   "values": {k: format_value(v) for k, v in spec.values.items()}, "title": spec.title,
                   "reference": spec.reference, "reference_note": spec.reference_note}
-    run_id = history.record_result(result, dataset=ds, source="sweep", sweep=sweep_info)
+
+    def on_epoch(stats):
+        if events is not None and stats.get("batch") is None:
+            events.put((index, {k: stats.get(k) for k in ("epoch", "epochs", "loss", "accuracy", "val_accuracy")}))
+
+    try:
+        result = train_and_record(spec, on_epoch=on_epoch, should_stop=should_stop, n_jobs=n_jobs, cache=cache,
+                                  source="sweep", history=history, sweep=sweep_info)
+    except SpeechLabError as exc:
+        return {**base, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - one bad run must not end the sweep
+        return {**base, "error": f"{exc.__class__.__name__}: {exc}"}
     m = result.metrics
-    return {**base, "run_id": run_id, "accuracy": m["accuracy"], "train_accuracy": m.get("train_accuracy"),
-            "balanced_accuracy": m.get("balanced_accuracy"), "seconds": round(train_seconds, 3),
-            "record_seconds": round(time.perf_counter() - t0 - train_seconds, 4),
-            "stop_reason": result.stop_reason, "notes": list(history.notes), "dataset": str(ds.root)}
+    return {**base, "run_id": result.run_id, "accuracy": m["accuracy"], "train_accuracy": m.get("train_accuracy"),
+            "balanced_accuracy": m.get("balanced_accuracy"), "seconds": round(result.seconds, 3),
+            "record_seconds": round(time.perf_counter() - t0 - result.seconds, 4),
+            "stop_reason": result.stop_reason, "notes": list(history.notes), "dataset": str(result.bundle.training.get("dataset", ""))}
 
 
 # ------------------------------------------------------------------- the sweep

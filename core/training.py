@@ -106,7 +106,7 @@ def evaluate_rows(model, fs, rows, labels, *, train_rows=None):
 
 
 def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoch=None, should_stop=None,
-                on_progress=None, n_jobs=None, cache=True, open_set=None, augment=None):
+                on_progress=None, n_jobs=None, cache=True, open_set=None, augment=None, on_phase=None):
     """Train ``model`` on a scanned dataset and evaluate it on a held-out split.
 
     Parameters
@@ -124,6 +124,9 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     augment : core.augment.AugmentConfig or None
         Add perturbed copies of the training clips (never of the test or
         calibration clips) to the fit; recorded in ``bundle.training["augment"]``.
+    on_phase : callable(name, **info) or None
+        Told when each phase starts: "extracting features", "augmenting", "training",
+        "setting the unknown threshold" (with ``epoch``/``epochs`` as the copy learns), "evaluating".
 
     Returns
     -------
@@ -144,11 +147,17 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
         if not ds.has_speakers:
             raise SpeechLabError("Speaker-independent split needs the speaker of every clip; this dataset has none")
     t0 = time.perf_counter()
+
+    def phase(name, **info):
+        if on_phase is not None:
+            on_phase(name, **info)
+
     never_heard = []
     if open_set is not None:
         from .openset import split_unknown
 
         ds, never_heard = split_unknown(ds, open_set)
+    phase("extracting features")
     fs = build_features(ds, feature_config, progress=on_progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache)
     labels = sort_labels(set(fs.labels.tolist()))
     if len(labels) < 2:
@@ -167,8 +176,12 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
                                             random_state=open_set.random_state)
         if open_set.refit:  # the model kept learns every training clip; a copy without these sets the threshold
             threshold_rows, tr = tr, np.sort(np.concatenate([tr, calibration]))
+    if augment is not None and augment.enabled:
+        phase("augmenting")
     X_fit, y_fit, g_fit = _fit_rows(fs, tr, augment, on_progress, should_stop, cache)
+    phase("training")
     model.fit(X_fit, y_fit, groups=g_fit, on_epoch=on_epoch, should_stop=should_stop)
+    phase("evaluating")
     metrics = evaluate_rows(model, fs, te, labels, train_rows=tr)
     seconds = time.perf_counter() - t0
     history = list(model.history_)
@@ -201,13 +214,21 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     if open_set is not None and open_set.refit:
         _threshold_from_copy(bundle, model, fs, threshold_rows, calibration, te, never_heard, open_set, metrics,
                              augment=augment, on_progress=on_progress, should_stop=should_stop, n_jobs=n_jobs,
-                             cache=cache)
+                             cache=cache, phase=phase)
+        if bundle.open_set is None:  # stopped before the threshold was set: say so, never silently
+            note = 'stopped before the "unknown" threshold was set: "unknown" is off for this model'
+            stop_reason = f"{stop_reason}; {note}" if stop_reason else note
+            bundle.training["stop_reason"] = stop_reason
+            bundle.training["open_set_off"] = note
     elif open_set is not None:
+        phase("setting the unknown threshold")
         from .openset import attach
 
         attach(bundle, model, fs, fit_rows=tr, calibration_rows=calibration, test_rows=te,
                never_heard_items=never_heard, config=open_set, metrics=metrics, progress=on_progress,
                should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+    seconds = time.perf_counter() - t0  # every phase, the unknown threshold's included
+    training["seconds"] = round(seconds, 3)
     return TrainResult(bundle, metrics, n_train_clips, n_test_clips, fs.skipped, history, seconds, stop_reason,
                        bool(model.diverged_), notes=list(fs.notes))
 
@@ -223,7 +244,7 @@ def _fit_rows(fs, rows, augment, on_progress, should_stop, cache):
 
 
 def _threshold_from_copy(bundle, model, fs, fit_rows, calibration_rows, te, never_heard, config, metrics, *,
-                         augment, on_progress, should_stop, n_jobs, cache):
+                         augment, on_progress, should_stop, n_jobs, cache, phase=lambda name, **info: None):
     """``OpenSetConfig.refit``: ``model`` learned every training clip; a silent copy trained without the
     calibration clips scores them and sets the threshold (what an unseen clip scores), which the bundle
     keeps with the distance state of every training clip. The open-set test rates are ``model``'s."""
@@ -241,8 +262,14 @@ def _threshold_from_copy(bundle, model, fs, fit_rows, calibration_rows, te, neve
     if "report_every" in params:
         params["report_every"] = 0
     copy = type(model)(**params)
+    phase("setting the unknown threshold", epoch=0, epochs=params.get("epochs"))
     X, y, g = _fit_rows(fs, fit_rows, augment, on_progress, should_stop, cache)
-    copy.fit(X, y, groups=g, should_stop=should_stop)  # no on_epoch: the curves are the kept model's
+
+    def copy_epoch(stats):  # the curves are the kept model's; this phase shows its own progress
+        if stats.get("batch") is None:
+            phase("setting the unknown threshold", epoch=stats.get("epoch"), epochs=stats.get("epochs"))
+
+    copy.fit(X, y, groups=g, on_epoch=copy_epoch, should_stop=should_stop)
     if stopped():
         return
     kept = bundle.model

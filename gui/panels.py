@@ -484,9 +484,35 @@ class ProgressPanel(QWidget):
         self.bar.setFormat(text)
 
     def show_epoch(self, stats):
+        done = int(stats["epoch"]) - (1 if stats.get("batch") is not None else 0)
         self.bar.setMaximum(max(1, int(stats["epochs"])))
-        self.bar.setValue(int(stats["epoch"]) - (1 if stats.get("batch") is not None else 0))
-        self.bar.setFormat(f"Epoch {stats['epoch']}/{stats['epochs']}")
+        self.bar.setValue(done)
+        self.bar.setFormat(f"Training: epoch {stats['epoch']}/{stats['epochs']}{self._eta(done, stats['epochs'])}")
+
+    def show_phase(self, info):
+        """A training phase started or moved on (``{"name", "epoch"?, "epochs"?}``), named with its own ETA."""
+        import time
+
+        name = str(info.get("name", ""))
+        if name != getattr(self, "_phase", None):
+            self._phase, self._phase_t0 = name, time.monotonic()
+        epochs, epoch = info.get("epochs"), info.get("epoch")
+        title = name[:1].upper() + name[1:]
+        if epochs:
+            self.bar.setMaximum(max(1, int(epochs)))
+            self.bar.setValue(int(epoch or 0))
+            self.bar.setFormat(f"{title}: epoch {epoch or 0}/{epochs}{self._eta(int(epoch or 0), epochs)}")
+        elif name != "training":
+            self.bar.setFormat(f"{title}…")
+
+    def _eta(self, done, total):
+        import time
+
+        t0 = getattr(self, "_phase_t0", None)
+        if t0 is None or not done:
+            return ""
+        left = (time.monotonic() - t0) / done * max(0, int(total) - done)
+        return f", ETA {left:.0f} s"
 
     def set_status(self, text, *, error=False):
         self._status_text, self._status_error = text, error

@@ -53,6 +53,7 @@ class TaskTab(QWidget):
         self.last_result = None
         self.runs = {}  # run number -> (TrainResult); the session's experiments
         self.runner = WorkerRunner(self)
+        self._pending_request = None  # a re-run's stored request, trained once its data is scanned
         self._pending_train = False
         self._rerun_pending = False
         self._build()
@@ -248,18 +249,36 @@ class TaskTab(QWidget):
             self._pending_train = True
             self.scan()
             return
-        try:
-            settings = self.model_settings()
-            feature_config = self.features_panel.config()
-        except (SpeechLabError, ValueError) as exc:
-            self.message(str(exc), error=True)
-            return
-        kind, test_size = self.dataset_panel.split()
+        request, self._pending_request = self._pending_request, None  # a re-run trains its stored request
+        if request is None:
+            try:
+                request = self.train_request()
+            except (SpeechLabError, ValueError) as exc:
+                self.message(str(exc), error=True)
+                return
+        self.train_with(request)
+
+    def train_request(self):
+        """The core.request.TrainRequest the panels describe (GUI thread, plain values only)."""
+        from core.request import TrainRequest
+
         ds = self.dataset_panel.dataset
-        job = jobs.train_job(ds, task=self.spec.key, make_model=self.make_model, settings=settings,
-                             feature_config=feature_config, kind=kind, test_size=test_size, seed=self.split_seed(),
-                             extra=self.train_options(settings),  # e.g. the Speakers tab's open set
-                             describe=self.describe_model)  # the run is recorded in the history by the worker
+        cfg = self.features_panel.config().to_dict()
+        name = cfg.pop("name")
+        kind, test_size = self.dataset_panel.split()
+        return TrainRequest(task=self.spec.key, data=str(ds.root) if ds is not None else None,
+                            label=ds.label_kind if ds is not None else None, features=name, feature_settings=cfg,
+                            split=kind, test_size=test_size, **self.model_request())
+
+    def model_request(self):  # pragma: no cover - subclasses provide it
+        """Hook: the request's ``model``, ``model_params``, ``seed``, ``augment`` and ``open_set`` from the panels."""
+        raise NotImplementedError
+
+    def train_with(self, request):
+        """Train ``request`` in the worker (the same core.request.train_and_record the CLI and sweeps use)."""
+        ds = self.dataset_panel.dataset
+        same = ds is not None and request.data is not None and str(ds.root) == str(request.data)
+        job = jobs.train_job(request, dataset=ds if same else None)
 
         def connect(w):
             w.progress.connect(self.progress_panel.show_extraction)
@@ -269,21 +288,16 @@ class TaskTab(QWidget):
             w.failed.connect(self._on_failed)
             w.cancelled.connect(self._on_training_cancelled)
 
-        self._run_epochs = settings.get("epochs")
+        self._run_epochs = request.model_params.get("epochs")
         self.plot.reset(self._run_epochs)
         self.results.clear()
         self.save_settings()
         self.runner.start(job, connect=connect)
+        kind, test_size = request.split, request.test_size
         how = ("one training per speaker, each tested on the held-out voice" if kind == "loso"
                else f"{kind} split, test {test_size:.0%}")
-        self.message(f"Training on {len(ds.items)} clips ({how})…")
-
-    def train_options(self, settings):
-        """Hook: extra keyword arguments of core.training.train_model (GUI thread, plain values)."""
-        return {}
-
-    def split_seed(self):
-        return 42
+        n = len(ds.items) if same else "the"
+        self.message(f"Training on {n} clips ({how})…")
 
     def stop(self):
         if self.busy:
@@ -299,7 +313,9 @@ class TaskTab(QWidget):
                                      f"accuracy {stats['accuracy']:.1%}{val}")
 
     def _on_event(self, kind, value):
-        if kind == "rotation":  # leave-one-speaker-out: a new training starts
+        if kind == "phase":
+            self.progress_panel.show_phase(value)
+        elif kind == "rotation":  # leave-one-speaker-out: a new training starts
             index, total, speaker = value
             self.plot.reset(self._run_epochs)  # what this run was started with
             if speaker is None:
@@ -367,7 +383,7 @@ class TaskTab(QWidget):
         result = self.runs[number]
         self.last_result = result
         self.set_bundle(result.bundle)
-        self.show_model_settings(result.bundle)
+        self.show_bundle_settings(result.bundle)
         self.plot.set_history(result.history)
         best = result.bundle.training.get("best_epoch")
         if best:
@@ -388,6 +404,20 @@ class TaskTab(QWidget):
 
     def show_model_params(self, bundle):
         """Hook: show ``bundle.model``'s settings in the model panel."""
+
+    def show_bundle_settings(self, bundle):
+        """The panels show a model's settings: its training request when it carries one (the panel of
+        its model type, seed, augmentation, open set), else its feature and model settings."""
+        from core.request import TrainRequest, resolve
+
+        stored = (bundle.training or {}).get("request")
+        if isinstance(stored, dict):
+            try:
+                self.show_request(resolve(TrainRequest.from_dict(stored)))
+                return
+            except SpeechLabError:
+                pass
+        self.show_model_settings(bundle)
 
     def set_bundle(self, bundle):
         self.bundle = bundle
@@ -467,7 +497,7 @@ class TaskTab(QWidget):
             self.message(str(exc), error=True)
             return False
         self.set_bundle(bundle)
-        self.show_model_settings(bundle)
+        self.show_bundle_settings(bundle)
         self.plot.set_history(bundle.history)
         self._clips = ([], None)  # a model file keeps no test clips
         if bundle.metrics:
@@ -499,9 +529,18 @@ class TaskTab(QWidget):
         self.bring_back_run(run_id, then_train=True)
 
     def _on_run_brought_back(self, value):
+        from core.request import request_of_run, resolve
+
         run, bundle = value
         self.set_bundle(bundle)
-        self.show_model_settings(bundle)
+        try:
+            request = resolve(request_of_run(run))
+        except SpeechLabError as exc:  # a run of an older version whose settings no longer resolve
+            request = None
+            self.show_model_settings(bundle)
+            self.message(f"Run {run['id']}: its settings cannot be shown ({exc})", error=True)
+        else:
+            self.show_request(request)
         self.plot.set_history(run.get("history") or [])
         best = (run.get("training") or {}).get("best_epoch")
         if best:
@@ -511,46 +550,45 @@ class TaskTab(QWidget):
         self.lower_tabs.setCurrentWidget(self.results)
         self.message(f"Run {run['id']} brought back: test accuracy {run['metrics'].get('accuracy') or 0:.1%}; its "
                      "settings are in the panels; Save model keeps this one.")
-        if self._rerun_pending:
-            split = run.get("split") or {}
-            self.dataset_panel.restore({"folder": (run.get("dataset") or {}).get("path", ""),
-                                        "split": split.get("kind", "random"),
-                                        **({"test_size": split["test_size"]} if split.get("test_size") else {})})
+        if self._rerun_pending and request is not None:
+            self._pending_request = request
             self.runner.busy_changed.connect(self._rerun_when_idle)
+
+    def show_request(self, request):
+        """Put a (resolved) request's data, split, features and model settings into the panels."""
+        if request.data:
+            self.dataset_panel.restore({"folder": request.data, "split": request.split,
+                                        "test_size": request.test_size})
+        try:
+            self.features_panel.set_config(self.spec.feature_config(request.features, **request.feature_settings))
+        except (TypeError, ValueError):
+            pass  # a feature set this version no longer has: the panel keeps its settings
+        self.show_request_model(request)
+
+    def show_request_model(self, request):
+        """Hook: show the request's model (the panel of *its* model type), seed, augmentation and open set."""
 
     def _rerun_when_idle(self, busy):
         if busy:
             return
         self.runner.busy_changed.disconnect(self._rerun_when_idle)
         self._rerun_pending = False
-        folder = self.dataset_panel.state()["folder"]
+        request = self._pending_request
         loaded = self.dataset_panel.dataset
-        if loaded is None or str(loaded.root) != folder:
+        if request is not None and request.data and (loaded is None or str(loaded.root) != str(request.data)):
             self._pending_train = True
-            self.scan(folder)
+            self.scan(request.data)
         else:
             self.train()
 
     def sweep_base(self):
-        """A core.sweep.RunSpec of the panels' data, features, split and (when the task's default model
-        is the one chosen) its settings: what a sweep varies."""
-        from core.sweep import RunSpec
-
-        cfg = self.features_panel.config().to_dict()
-        name = cfg.pop("name")
-        kind, test_size = self.dataset_panel.split()
-        ds = self.dataset_panel.dataset
-        settings = self.model_settings()
-        params = settings.get("params", settings) if isinstance(settings, dict) else {}
-        choice = settings.get("choice") if "choice" in settings else None
-        if "type" in settings and choice is None:  # speakers: the choice is the one whose type matches
-            choice = next((m.key for m in self.spec.models if m.type == settings["type"]
-                           and m.params.get("kind") == params.get("kind")), None)
-        params = {k: v for k, v in params.items() if k not in ("report_every", "random_state")}
-        return RunSpec(task=self.spec.key, data=str(ds.root) if ds is not None else None,
-                       label=ds.label_kind if ds is not None else None, features=name, feature_settings=cfg,
-                       model=choice, model_params=params, split="random" if kind == "loso" else kind,
-                       test_size=test_size, seed=self.split_seed())
+        """The request of the panels (data, features, model, split, seed, augmentation, open set):
+        what a sweep varies; every run of it is trained as this request with the swept values changed."""
+        request = self.train_request()
+        if request.split == "loso":
+            request.split = "random"
+        request.model_params = {k: v for k, v in request.model_params.items() if k != "report_every"}
+        return request
 
     def sweep_dialog(self):
         from gui.dialogs.sweep import SweepDialog

@@ -270,6 +270,26 @@ class DigitsTab(TaskTab):
         """Augmentation and "not a digit" as the New voices box says."""
         return self.new_voices.train_options()
 
+    def model_request(self):
+        params = self.model_settings()
+        seed = int(params.pop("random_state"))
+        nv = self.new_voices.state()
+        return {"model": "mlp", "model_params": params, "seed": seed,
+                "augment": None if nv["augment"] else False, "open_set": None if nv["not_a_digit"] else False}
+
+    def show_request_model(self, request):
+        if request.model == "mlp":
+            self.model_panel.set_params({**request.model_params, "random_state": request.seed})
+            self.model_panel.mark_preset(None)
+        self.new_voices.restore({"augment": bool(request.augment), "not_a_digit": bool(request.open_set)})
+
+    def _on_trained(self, result):
+        super()._on_trained(result)
+        bundle = getattr(result, "bundle", None)
+        if bundle is not None and (bundle.training or {}).get("open_set_off"):
+            # stopped before the threshold was set: the box shows what the model does, not the wish
+            self.new_voices.not_a_digit.setChecked(False)
+
     def open_voice_test(self):
         self._voice_test = open_voice_test(self)
 

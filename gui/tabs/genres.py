@@ -406,6 +406,18 @@ class GenresTab(TaskTab):
         params = panel.params()
         return {"choice": choice.key, "type": choice.type, "params": params, "epochs": params.get("epochs")}
 
+    def model_request(self):
+        settings = self.model_settings()
+        params = dict(settings["params"])
+        seed = int(params.pop("random_state"))
+        return {"model": settings["choice"], "model_params": params, "seed": seed, "augment": False,
+                "open_set": False}
+
+    def show_request_model(self, request):
+        panel = self.model_panel
+        _select_data(panel.choice, request.model)  # the panel of *this* model type
+        panel.set_params(request.model, {**request.model_params, "random_state": request.seed})
+
     @staticmethod
     def make_model(settings):
         from core.models import make_model

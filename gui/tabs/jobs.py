@@ -37,56 +37,23 @@ def scan_job(folder, layout, label, task_key):
     return job
 
 
-def train_job(ds, *, task, make_model, settings, feature_config, kind, test_size, seed, extra=None, describe=None):
-    """Train one model (or one per speaker for ``kind="loso"``).
+def train_job(request, *, dataset=None):
+    """Train a core.request.TrainRequest with core.request.train_and_record (as the CLI and sweeps do).
 
-    Reports ``progress`` (extraction), ``epoch``, and for leave-one-speaker-out
-    ``rotation`` (index, total, speaker) and ``result`` (each rotation's
-    TrainResult). The job returns a TrainResult, or the rotations' result,
-    recorded in the run history (``run_id`` set; ``describe(model)`` names the
-    model there; history trouble is a line in ``notes``, never a failure).
+    Reports ``progress`` (extraction), ``epoch``, ``phase`` (each phase of the training), and for
+    leave-one-speaker-out ``rotation`` (index, total, speaker) and ``result`` (each rotation's
+    TrainResult). Returns the TrainResult (or the rotations' result), recorded in the run history
+    (``run_id`` set; history trouble is a line in ``notes``, never a failure).
     """
-    extra = dict(extra or {})
-
-    build = model_builder(make_model, settings)
 
     def job(report, should_stop):
-        from core.training import SplitConfig, leave_one_speaker_out, train_model
+        from core.request import train_and_record
 
-        build()  # a bad setting is reported before any extraction
-        common = dict(task=task, feature_config=feature_config, on_epoch=lambda s: report("epoch", s),
-                      should_stop=should_stop, on_progress=lambda p: report("progress", p))
-        if kind == "loso":
-            rot = leave_one_speaker_out(
-                ds, make_model=build, on_rotation=lambda i, n, spk: report("rotation", (i, n, spk)),
-                on_result=lambda r: report("result", r), fit_final=True, augment=extra.get("augment"), **common)
-            if rot.final is not None:
-                rot.run_id = record_run(rot, ds, describe, rotations=True)
-            return rot
-        split = SplitConfig(kind=kind, test_size=test_size, random_state=seed)
-        result = train_model(ds, model=build(), split=split, **common, **extra)
-        result.run_id = record_run(result, ds, describe)
-        return result
+        return train_and_record(request, dataset=dataset, on_epoch=lambda s: report("epoch", s),
+                                on_progress=lambda p: report("progress", p), on_event=report,
+                                should_stop=should_stop, source="gui")
 
     return job
-
-
-def record_run(result, ds, describe=None, *, rotations=False):
-    """Keep a finished training in the run history (in the worker: it saves the model file)."""
-    from core.history import RunHistory
-
-    history = RunHistory.default()
-    bundle = result.final if rotations else result.bundle
-    try:
-        text = describe(bundle.model) if describe is not None else None
-    except Exception:  # noqa: BLE001 - a description is not worth losing the run over
-        text = None
-    if rotations:
-        run_id = history.record_rotations(result, dataset=ds, source="gui", model_text=text)
-    else:
-        run_id = history.record_result(result, dataset=ds, source="gui", model_text=text)
-        result.notes.extend(history.notes)
-    return run_id
 
 
 def evaluate_job(bundle, ds):

@@ -281,6 +281,26 @@ class SpeakersTab(TaskTab):
         return {"type": choice.type, "params": params, "open_set": open_set, "epochs": epochs,
                 "seed": p.seed.value()}
 
+    def model_request(self):
+        settings = self.model_settings()
+        params = dict(settings["params"])
+        params.pop("random_state", None)
+        open_set = dict(settings["open_set"], unknown_labels=list(settings["open_set"]["unknown_labels"]))
+        return {"model": self.model_panel._choice().key, "model_params": params, "seed": int(settings["seed"]),
+                "augment": False, "open_set": open_set}
+
+    def show_request_model(self, request):
+        p = self.model_panel
+        p.set_model(request.model, {k: v for k, v in request.model_params.items() if k != "random_state"})
+        p.seed.setValue(int(request.seed))
+        os_ = request.open_set or {}
+        _select_data(p.method, os_.get("method"))
+        if "target_frr" in os_:
+            p.target.setValue(float(os_["target_frr"]))
+        p.other.setChecked(bool(os_.get("use_other_folders", True)))
+        p.set_unknown(list(os_.get("unknown_labels") or ()))
+        self._pending_unknown = list(os_.get("unknown_labels") or ())  # ticked once a rescan lists the speakers
+
     @staticmethod
     def make_model(settings):
         from core.models import make_model

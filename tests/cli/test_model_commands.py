@@ -41,10 +41,11 @@ def error_lines(proc):
 
 @pytest.fixture(scope="module")
 def trained(fsdd_dir, tmp_path_factory):
-    """A small MLP trained by the CLI on FSDD: (process, parsed stdout, model path)."""
+    """A small MLP trained by the CLI on FSDD, without "not a digit" (on by default, as in the
+    Digits tab): (process, parsed stdout, model path)."""
     path = tmp_path_factory.mktemp("cli-train") / "m.slm"
     proc = run_cli("train", "--task", "digits", "--data", fsdd_dir, "--hidden", "64", "--epochs", "8",
-                   "--out", path, "--json")
+                   "--no-open-set", "--out", path, "--json")
     assert proc.returncode == 0, proc.stderr
     return proc, json.loads(proc.stdout), path
 

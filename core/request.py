@@ -1,0 +1,358 @@
+"""One training request: everything a training depends on, as plain values, for every face.
+
+The GUI, ``main.py train``, sweeps and re-runs all build a :class:`TrainRequest`
+and hand it to :func:`train_and_record`; the task's defaults are filled in one
+place (:func:`resolve`), and a run's stored settings are exactly its resolved
+request, so Re-run trains the same thing whatever face started it.
+
+A request is JSON-able (``to_dict``/``from_dict``) so it can be sent to another
+process (a sweep worker, the GUI's training process) as is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import time
+
+from .errors import SpeechLabError
+
+SPLITS = ("random", "speaker", "loso")
+
+# Short setting names the CLI, sweeps and the GUI share -> the model keyword they set
+MODEL_KEYS = {
+    "hidden": "hidden_layer_sizes", "activation": "activation", "epochs": "epochs", "lr": "learning_rate",
+    "learning_rate": "learning_rate", "batch_size": "batch_size", "optimizer": "optimizer", "output": "output",
+    "init": "init", "l2": "l2", "patience": "patience", "standardize": "standardize",
+    "early_stopping": "early_stopping", "C": "C", "alpha": "alpha", "kind": "kind", "solver": "solver",
+    "max_iter": "max_iter", "dropout": "dropout",
+}
+
+
+@dataclasses.dataclass
+class TrainRequest:
+    """Everything one training needs.
+
+    ``None`` means "the task's default" for ``features``, ``model``, ``seed``,
+    ``augment`` and ``open_set``; :func:`resolve` replaces every None by the
+    value used, so a resolved request repeats the training exactly.
+    """
+
+    task: str = "digits"
+    data: str | None = None  # a folder; None: the task's demo data
+    label: str | None = None  # "digit" / "speaker" for filename-coded data; None: the task's
+    layout: str = "auto"
+    features: str | None = None  # a feature set of the task
+    feature_settings: dict = dataclasses.field(default_factory=dict)  # FeatureConfig fields changed
+    model: str | None = None  # a ModelChoice key of the task
+    model_params: dict = dataclasses.field(default_factory=dict)  # the model's settings (over the choice's)
+    split: str = "random"  # "random" (stratified), "speaker" (speaker-independent), "loso"
+    test_size: float = 0.2
+    seed: int | None = None  # the split's, the model's and the open set's random seed (default 42)
+    augment: bool | dict | None = None  # perturbed copies of training clips: None task default, False off
+    open_set: bool | dict | None = None  # answer "unknown": None task default, False off, dict OpenSetConfig fields
+    # What a sweep adds for its tables (never changes the training):
+    values: dict = dataclasses.field(default_factory=dict)
+    title: str = ""
+    reference: float | None = None
+    reference_note: str = ""
+
+    def to_dict(self):
+        return json.loads(json.dumps(dataclasses.asdict(self), default=_plain))
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise SpeechLabError(f"A training request has no field {', '.join(unknown)}")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def with_value(self, key, value):
+        """A copy with one swept setting applied (``values`` remembers it)."""
+        spec = dataclasses.replace(self, feature_settings=dict(self.feature_settings),
+                                   model_params=dict(self.model_params), values={**self.values, key: value})
+        if key in ("features", "model", "split", "augment", "open_set"):
+            setattr(spec, key, value)
+        elif key == "test_size":
+            spec.test_size = float(value)
+        elif key == "seed":
+            spec.seed = None if value is None else int(value)
+        elif key in MODEL_KEYS:
+            spec.model_params[MODEL_KEYS[key]] = value
+        else:
+            spec.feature_settings[key] = value
+        return spec
+
+
+def _plain(o):
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return list(o)
+
+
+def _model_class(choice):
+    from .models import model_class
+
+    return model_class(choice.type)
+
+
+def resolve(request):
+    """The request with every default of its task filled in (the one place defaults are applied).
+
+    Raises SpeechLabError naming the bad field (unknown task, model, feature set, setting or split).
+    """
+    from .features import FeatureConfig
+    from .tasks import get_task
+
+    r = request if isinstance(request, TrainRequest) else TrainRequest.from_dict(request)
+    task = get_task(r.task)
+    choice = task.model_choice(r.model)
+    features = r.features or choice.feature or task.default_feature
+    if choice.feature and features != choice.feature:
+        raise SpeechLabError(f"The {choice.title} model needs the '{choice.feature}' features, not '{features}'")
+    fields = {f.name for f in dataclasses.fields(FeatureConfig)} - {"name"}
+    bad = sorted(set(r.feature_settings) - fields)
+    if bad:
+        raise SpeechLabError(f"Feature settings: no setting {', '.join(bad)}")
+    base = task.feature_config(features).to_dict()
+    base.pop("name", None)
+    feature_settings = {**base, **r.feature_settings}
+    accepted = inspect.signature(_model_class(choice).__init__).parameters
+    unknown = [k for k in r.model_params if k not in accepted]
+    if unknown:
+        raise SpeechLabError(f"The {choice.key} model has no setting {', '.join(unknown)}")
+    seed = 42 if r.seed is None else int(r.seed)
+    params = {**choice.params, **r.model_params}
+    if "random_state" in accepted:
+        params["random_state"] = seed
+    if r.split not in SPLITS:
+        raise SpeechLabError(f"Unknown split '{r.split}': choose one of {', '.join(SPLITS)}")
+    if not 0 < float(r.test_size) < 1:
+        raise SpeechLabError(f"test_size must be between 0 and 1, not {r.test_size}")
+    return dataclasses.replace(
+        r, features=features, feature_settings=json.loads(json.dumps(feature_settings, default=_plain)),
+        model=choice.key, model_params=json.loads(json.dumps(params, default=_plain)), seed=seed,
+        label=r.label or task.label_kind, test_size=float(r.test_size),
+        augment=_resolve_augment(task, r.augment), open_set=_resolve_open_set(task, r.open_set, seed))
+
+
+def _resolve_augment(task, augment):
+    if augment is False or (augment is None and task.augment is None):
+        return False
+    from .augment import AugmentConfig
+
+    base = task.augment.to_dict() if task.augment is not None else AugmentConfig().to_dict()
+    over = augment if isinstance(augment, dict) else {}
+    try:
+        cfg = AugmentConfig.from_dict({**base, **over})
+    except (TypeError, ValueError) as exc:
+        raise SpeechLabError(f"Augmentation settings: {exc}") from exc
+    return cfg.to_dict() if cfg.enabled else False
+
+
+def _resolve_open_set(task, open_set, seed):
+    """Speakers always answer "unknown" (their defaults); digits by default; genres only when asked."""
+    from .openset import OpenSetConfig
+
+    if open_set is False:
+        return False
+    if task.key == "speakers":
+        base = OpenSetConfig(random_state=seed)
+    elif task.open_set is not None:
+        base = dataclasses.replace(task.open_set, random_state=seed)
+    elif open_set is None:
+        return False
+    else:
+        base = OpenSetConfig(random_state=seed)
+    over = dict(open_set) if isinstance(open_set, dict) else {}
+    if "unknown_labels" in over:
+        over["unknown_labels"] = tuple(over["unknown_labels"] or ())
+    try:
+        cfg = dataclasses.replace(base, **over)
+    except TypeError as exc:
+        raise SpeechLabError(f"Open-set settings: {exc}") from exc
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=_plain))
+
+
+# ------------------------------------------------------------------ building
+
+
+def build(request, *, resolve_sizes=True, dataset=None):
+    """(dataset, feature config, model, resolved request) for a request; SpeechLabError for bad settings.
+
+    Hidden layers given as the report's size formulas (``"(in+out)/2"``) need the
+    feature size: with ``resolve_sizes`` the features are extracted (from the cache
+    after a sweep's preparation) to turn them into numbers; without, the model is None.
+    """
+    from .datasets import scan_dataset
+    from .demo import demo_dataset
+    from .models import make_model
+    from .tasks import get_task
+
+    r = resolve(request)
+    task = get_task(r.task)
+    choice = task.model_choice(r.model)
+    try:
+        config = task.feature_config(r.features, **{k: v for k, v in r.feature_settings.items()})
+        config = dataclasses.replace(config, **{k: v for k, v in r.feature_settings.items() if v is None})
+    except (TypeError, ValueError) as exc:
+        raise SpeechLabError(f"Feature settings: {exc}") from exc
+    params = dict(r.model_params)
+    for k in ("hidden_layer_sizes", "dense_units"):
+        if isinstance(params.get(k), list):
+            params[k] = tuple(params[k])
+    if isinstance(params.get("conv_blocks"), list):
+        params["conv_blocks"] = tuple(dict(b) for b in params["conv_blocks"])
+    if dataset is None:
+        root = r.data or str(demo_dataset(task.key))
+        dataset = scan_dataset(root, layout=r.layout, label=r.label)
+    if any(isinstance(h, str) for h in params.get("hidden_layer_sizes") or ()):
+        if not resolve_sizes:
+            return dataset, config, None, r
+        import types
+
+        import numpy as np
+
+        from .extraction import build_features
+        from .presets import resolve_model
+
+        fs = build_features(dataset, config, n_jobs=1)
+        n_in = int(np.prod(fs.X.shape[1:]))
+        try:
+            params = resolve_model(types.SimpleNamespace(model=params), n_in, len(set(fs.labels.tolist())))
+        except ValueError as exc:
+            raise SpeechLabError(str(exc)) from exc
+        config = fs.config  # with the frame count learned from the data (padded features)
+    try:
+        model = make_model(choice.type, **params)
+        if hasattr(model, "_layer_plan"):
+            model._layer_plan()  # raises ValueError naming the bad setting before any extraction
+    except (TypeError, ValueError) as exc:
+        raise SpeechLabError(f"Model settings: {exc}") from exc
+    return dataset, config, model, r
+
+
+def augment_config(request):
+    """The AugmentConfig of a resolved request, or None."""
+    if not request.augment:
+        return None
+    from .augment import AugmentConfig
+
+    return AugmentConfig.from_dict(dict(request.augment))
+
+
+def open_set_config(request):
+    """The OpenSetConfig of a resolved request, or None."""
+    if not request.open_set:
+        return None
+    from .openset import OpenSetConfig
+
+    d = dict(request.open_set)
+    d["unknown_labels"] = tuple(d.get("unknown_labels") or ())
+    return OpenSetConfig(**d)
+
+
+# ------------------------------------------------------------------ training
+
+
+def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=None, on_event=None, dataset=None,
+                     source="gui", history=None, sweep=None, n_jobs=None, cache=True, record=True):
+    """Train what ``request`` says and keep it in the run history: the one entry of every face.
+
+    Parameters
+    ----------
+    on_epoch(stats), should_stop(), on_progress(Progress) : as :func:`core.training.train_model`
+    on_event(kind, value) : everything else: ``("phase", {"name", "index", "total", ...})`` for each
+        phase of the training, ``("rotation", (i, n, speaker))`` and ``("result", TrainResult)`` for
+        leave-one-speaker-out
+    dataset : an already scanned Dataset of ``request.data`` (skips the rescan)
+    history : a RunHistory (default: the user's)
+
+    Returns
+    -------
+    TrainResult, or SpeakerRotations for ``split="loso"``, with ``run_id`` and ``request`` (resolved) set.
+    """
+    from .training import SplitConfig, leave_one_speaker_out, train_model
+
+    t0 = time.perf_counter()
+
+    def phase(name, **kw):
+        if on_event is not None:
+            on_event("phase", {"name": name, **kw})
+
+    phase("reading the dataset")
+    ds, config, model, r = build(request, dataset=dataset)
+    augment = augment_config(r)
+    open_set = open_set_config(r)
+    common = dict(task=r.task, feature_config=config, on_epoch=on_epoch, should_stop=should_stop,
+                  on_progress=on_progress, n_jobs=n_jobs, cache=cache, augment=augment)
+    if r.split == "loso":
+        def make():
+            return build(r, dataset=ds)[2]
+
+        rot = leave_one_speaker_out(
+            ds, make_model=make, fit_final=True,
+            on_rotation=(lambda i, n, spk: on_event("rotation", (i, n, spk))) if on_event else None,
+            on_result=(lambda res: on_event("result", res)) if on_event else None, **common)
+        rot.request = r
+        rot.seconds = time.perf_counter() - t0
+        if record and rot.final is not None:
+            rot.final.training["request"] = r.to_dict()
+            rot.run_id = _history(history).record_rotations(rot, dataset=ds, source=source, sweep=sweep,
+                                                              extra={"request": r.to_dict()})
+        return rot
+    split = SplitConfig(kind=r.split, test_size=r.test_size, random_state=r.seed)
+    result = train_model(ds, model=model, split=split, open_set=open_set, on_phase=phase, **common)
+    result.request = r
+    result.seconds = time.perf_counter() - t0
+    result.bundle.training["seconds"] = round(result.seconds, 3)
+    result.bundle.training["request"] = r.to_dict()
+    if record:
+        h = _history(history)
+        result.run_id = h.record_result(result, dataset=ds, source=source, sweep=sweep, extra={"request": r.to_dict()})
+        result.notes.extend(h.notes)
+    return result
+
+
+def _history(history):
+    if history is not None:
+        return history
+    from .history import RunHistory
+
+    return RunHistory.default()
+
+
+# ------------------------------------------------------------------ re-runs
+
+
+def request_of_run(run):
+    """The request that trains a recorded run again: its stored request, or (a run recorded before
+    requests existed) one rebuilt from its dataset, features, model, split and seeds."""
+    if run.get("request"):
+        return TrainRequest.from_dict(run["request"])
+    from .models import model_type_of  # noqa: F401  (the registry is loaded for model_choice below)
+    from .tasks import get_task
+
+    task = get_task(run["task"])
+    model = run.get("model") or {}
+    params = dict(model.get("params") or {})
+    choice = next((m for m in task.models if m.type == model.get("type")
+                   and m.params.get("kind") == params.get("kind")), None)
+    choice = choice or next((m for m in task.models if m.type == model.get("type")), None)
+    fc = dict(run.get("feature_config") or {})
+    name = fc.pop("name", None)
+    split = run.get("split") or {}
+    kind = split.get("kind", "random")
+    ds = run.get("dataset") or {}
+    training = run.get("training") or {}
+    accepted = set(inspect.signature(_model_class(choice).__init__).parameters) if choice else set()
+    return TrainRequest(
+        task=task.key, data=ds.get("path") or None, label=ds.get("label_kind"), features=name, feature_settings=fc,
+        model=choice.key if choice else None,
+        model_params={k: v for k, v in params.items() if k in accepted and k != "random_state"},
+        split="loso" if kind == "leave-one-speaker-out" else kind, test_size=float(split.get("test_size") or 0.2),
+        seed=split.get("random_state"), augment=training.get("augment") or False,
+        open_set=None if task.key == "speakers" else False)
