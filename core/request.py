@@ -125,7 +125,9 @@ def resolve(request):
     if unknown:
         raise SpeechLabError(f"The {choice.key} model has no setting {', '.join(unknown)}")
     seed = 42 if r.seed is None else int(r.seed)
-    params = {**choice.params, **r.model_params}
+    defaults = {k: p.default for k, p in accepted.items()
+                if k != "self" and p.default is not inspect.Parameter.empty}
+    params = {**defaults, **choice.params, **r.model_params}  # every setting explicit: a re-run repeats it
     if "random_state" in accepted:
         params["random_state"] = seed
     if r.split not in SPLITS:

@@ -263,7 +263,12 @@ def _threshold_from_copy(bundle, model, fs, fit_rows, calibration_rows, te, neve
         params["report_every"] = 0
     copy = type(model)(**params)
     phase("setting the unknown threshold", epoch=0, epochs=params.get("epochs"))
-    X, y, g = _fit_rows(fs, fit_rows, augment, on_progress, should_stop, cache)
+    from .errors import Cancelled
+
+    try:
+        X, y, g = _fit_rows(fs, fit_rows, augment, on_progress, should_stop, cache)
+    except Cancelled:  # stopped while the copy's clips were augmented: the trained model is kept
+        return
 
     def copy_epoch(stats):  # the curves are the kept model's; this phase shows its own progress
         if stats.get("batch") is None:

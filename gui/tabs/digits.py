@@ -273,6 +273,9 @@ class DigitsTab(TaskTab):
     def model_request(self):
         params = self.model_settings()
         seed = int(params.pop("random_state"))
+        acts = params.get("activation")
+        if isinstance(acts, (list, tuple)) and len(set(acts)) == 1:
+            params["activation"] = acts[0]  # one activation for every layer, as the task and the CLI write it
         nv = self.new_voices.state()
         return {"model": "mlp", "model_params": params, "seed": seed,
                 "augment": None if nv["augment"] else False, "open_set": None if nv["not_a_digit"] else False}
