@@ -5,6 +5,7 @@ from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QTabWidget
 
+from core.model_host import use_host
 from core.tasks import TASKS
 from gui import settings as app_settings
 from gui.tabs import tab_class
@@ -45,6 +46,7 @@ class _TabFrame(QScrollArea):
 class MainWindow(QMainWindow):
     def __init__(self):
         super().__init__()
+        use_host(True)  # Keras models predict in the model host: TensorFlow never loads in the GUI process
         self.setWindowTitle("SpeechLab")
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -133,6 +135,9 @@ class MainWindow(QMainWindow):
         act = QAction("Feature &cache…", self)
         act.triggered.connect(self.show_cache)
         tools.addAction(act)
+        act = QAction("Training &memory limit…", self)
+        act.triggered.connect(self.ask_memory_limit)
+        tools.addAction(act)
         help_menu = self.menuBar().addMenu("&Help")
         act = QAction("&About SpeechLab", self)
         act.triggered.connect(lambda: QMessageBox.about(
@@ -145,6 +150,20 @@ class MainWindow(QMainWindow):
         tab = self.current_task_tab()
         if tab is not None:
             fn(tab)
+
+    def ask_memory_limit(self):
+        """The most memory a training process may use before it is ended with "out of memory"."""
+        from PySide6.QtWidgets import QInputDialog
+
+        current = (app_settings.training_memory_limit() or 0) / 2**30
+        gb, ok = QInputDialog.getDouble(
+            self, "Training memory limit",
+            "A training runs in its own process; it is ended with an \"out of memory\" message\n"
+            "when it uses more than this (GB, 0 = no limit):", current, 0.0, 4096.0, 1)
+        if ok:
+            app_settings.settings().setValue(app_settings.TRAINING_MEMORY_GB, gb)
+            self.statusBar().showMessage(f"Training memory limit: {gb:.1f} GB" if gb else "No training memory limit",
+                                         5000)
 
     def show_cache(self):
         from core.cache import FeatureCache

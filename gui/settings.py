@@ -26,6 +26,28 @@ RECORDER_DEVICE = "recorder/device"
 RECORDER_SAVE_DIR = "recorder/save_dir"
 
 
+#: the most memory (GB) a training process may use before it is ended with "out of memory";
+#: default: three quarters of the machine's memory.
+TRAINING_MEMORY_GB = "training/memory_limit_gb"
+
+
+def default_training_memory_gb() -> float:
+    from core.child import total_memory_bytes
+
+    total = total_memory_bytes()
+    return round(0.75 * total / 2**30, 1) if total else 8.0
+
+
+def training_memory_limit() -> int | None:
+    """The training process's memory limit in bytes (``SPEECHLAB_TRAINING_MEMORY_GB`` overrides the setting)."""
+    value = os.environ.get("SPEECHLAB_TRAINING_MEMORY_GB") or settings().value(TRAINING_MEMORY_GB)
+    try:
+        gb = float(value) if value not in (None, "") else default_training_memory_gb()
+    except (TypeError, ValueError):
+        gb = default_training_memory_gb()
+    return int(gb * 2**30) if gb > 0 else None
+
+
 def task_state_key(task_key: str) -> str:
     """JSON of a tab's panels: ``{"dataset": …, "features": …, "model": …}``; default: the task's defaults."""
     return f"{task_key}/state"

@@ -155,6 +155,9 @@ class Worker(QObject):
 
     @Slot()
     def run(self):
+        self._run()  # subclasses override _run, not this slot: PySide6 would call an overriding slot on the GUI thread
+
+    def _run(self):
         try:
             result = self._fn(report=self.report, should_stop=self.should_stop)
         except Cancelled:
@@ -166,6 +169,132 @@ class Worker(QObject):
             self.failed.emit(f"Unexpected error: {exc.__class__.__name__}: {exc}")
         else:
             self.finished.emit(result)
+        finally:
+            self.done.emit()
+
+
+class ChildJob:
+    """A job to run in its own process: ``target`` is ``"module:function"`` of a top-level function
+    ``fn(*args, report, should_stop)`` (see core.child), ``args`` plain, picklable values.
+
+    ``memory_limit`` (bytes, None: no limit): the child is ended with an "out of memory" message
+    when its resident memory passes it, before one absurd model can swap the machine to death.
+    """
+
+    def __init__(self, target, *args, memory_limit=None):
+        self.target = target
+        self.args = args
+        self.memory_limit = memory_limit
+
+
+class ChildWorker(Worker):
+    """Runs a :class:`ChildJob` in a child process; this thread relays its reports and forwards Stop.
+
+    A first Stop asks the job to stop (it keeps its best model); a second Stop, or shutdown, ends
+    the child for sure. If the child dies (killed, a native crash, out of memory), ``failed`` says so
+    in one line with the exit signal and the last phase, and the app goes on.
+    """
+
+    #: seconds a stopped child may take to finish before it is ended for sure
+    STOP_GRACE = 30.0
+
+    def __init__(self, job):
+        super().__init__(None)
+        self._job = job
+        self._kill = threading.Event()
+        self.pid = None
+        self.last_phase = "starting"
+
+    def stop(self):
+        if self._stop.is_set():
+            self._kill.set()  # a second Stop ends the child
+        self._stop.set()
+
+    def kill(self):
+        self._stop.set()
+        self._kill.set()
+
+    def _run(self):
+        import multiprocessing as mp
+        import signal
+
+        from core import child
+
+        outcome = None
+        ctx = mp.get_context("spawn")
+        receive, send = ctx.Pipe(duplex=False)
+        stop_event = ctx.Event()
+        proc = ctx.Process(target=child.child_main, args=(self._job.target, self._job.args, send, stop_event),
+                           name="speechlab-training", daemon=True)
+        oom = False
+        try:
+            proc.start()
+            send.close()
+            self.pid = proc.pid
+            stop_sent = None
+            limit = self._job.memory_limit
+            while outcome is None:
+                if self._stop.is_set() and stop_sent is None:
+                    stop_event.set()
+                    stop_sent = time.monotonic()
+                if self._kill.is_set() or (stop_sent is not None and time.monotonic() - stop_sent > self.STOP_GRACE):
+                    proc.kill()
+                    break
+                if limit:
+                    rss = child.resident_bytes(proc.pid)
+                    if rss is not None and rss > limit:
+                        oom = True
+                        proc.kill()
+                        break
+                if receive.poll(0.05):
+                    try:
+                        msg = child.loads(receive.recv_bytes())
+                    except (EOFError, OSError):
+                        break  # the child is gone
+                    if msg[0] == "report":
+                        _, kind, value = msg
+                        if kind == "phase":
+                            self.last_phase = value.get("name", self.last_phase)
+                        elif kind == "epoch" and self.last_phase != "training":
+                            self.last_phase = "training"
+                        self.report(kind, value)
+                    else:
+                        outcome = msg
+                elif not proc.is_alive() and not receive.poll(0):
+                    break
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+        except Exception as exc:  # noqa: BLE001 - the child could not be started or read
+            traceback.print_exc()
+            outcome = ("failed", f"The training process failed: {exc.__class__.__name__}: {exc}")
+            if proc.is_alive():
+                proc.kill()
+        finally:
+            receive.close()
+        try:
+            if outcome is None:
+                code = proc.exitcode
+                if oom:
+                    limit_gb = self._job.memory_limit / 2**30
+                    message = (f"Out of memory: the training passed its memory limit of {limit_gb:.1f} GB during "
+                               f"{self.last_phase} and was ended; the app is fine (change the limit in "
+                               "Tools → Training memory limit)")
+                elif self._kill.is_set():
+                    message = "Training ended at once (a second Stop); the model from before this training is kept"
+                else:
+                    how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0
+                           else f"exit code {code}")
+                    message = (f"The training process died ({how}) during {self.last_phase}; the app is fine and "
+                               "keeps the model it had before this training")
+                self.failed.emit(message)
+            elif outcome[0] == "finished":
+                self.finished.emit(outcome[1])
+            elif outcome[0] == "failed":
+                self.failed.emit(outcome[1])
+            else:
+                self.cancelled.emit()
         finally:
             self.done.emit()
 
@@ -196,8 +325,11 @@ class WorkerRunner(QObject):
         """Start ``fn`` in a new thread; ``connect(worker)`` wires its signals first."""
         if self.busy:
             raise RuntimeError("a background task is already running")
-        check_plain_job(fn)
-        self.worker = Worker(fn)
+        if isinstance(fn, ChildJob):
+            self.worker = ChildWorker(fn)
+        else:
+            check_plain_job(fn)
+            self.worker = Worker(fn)
         self.thread = QThread(self)
         self.worker.moveToThread(self.thread)
         if connect:
@@ -217,7 +349,10 @@ class WorkerRunner(QObject):
         """Stop the work and wait for its thread (used when the window closes); True when every thread ended."""
         _live.discard(self)
         if self.worker is not None:
-            self.worker.stop()
+            if isinstance(self.worker, ChildWorker):
+                self.worker.kill()  # closing the window ends a training process for sure
+            else:
+                self.worker.stop()
             self._retire()
         ok = True
         for worker, thread in list(self._ending):

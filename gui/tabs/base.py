@@ -278,7 +278,7 @@ class TaskTab(QWidget):
         """Train ``request`` in the worker (the same core.request.train_and_record the CLI and sweeps use)."""
         ds = self.dataset_panel.dataset
         same = ds is not None and request.data is not None and str(ds.root) == str(request.data)
-        job = jobs.train_job(request, dataset=ds if same else None)
+        job = jobs.train_job(request, dataset=ds if same else None, memory_limit=app_settings.training_memory_limit())
 
         def connect(w):
             w.progress.connect(self.progress_panel.show_extraction)

@@ -37,23 +37,19 @@ def scan_job(folder, layout, label, task_key):
     return job
 
 
-def train_job(request, *, dataset=None):
-    """Train a core.request.TrainRequest with core.request.train_and_record (as the CLI and sweeps do).
+def train_job(request, *, dataset=None, memory_limit=None):
+    """Train a core.request.TrainRequest in its own process (core.child.train: the same
+    core.request.train_and_record the CLI and sweeps use).
 
     Reports ``progress`` (extraction), ``epoch``, ``phase`` (each phase of the training), and for
     leave-one-speaker-out ``rotation`` (index, total, speaker) and ``result`` (each rotation's
     TrainResult). Returns the TrainResult (or the rotations' result), recorded in the run history
-    (``run_id`` set; history trouble is a line in ``notes``, never a failure).
+    (``run_id`` set; history trouble is a line in ``notes``, never a failure). A crash of the model
+    (a native abort, out of memory) ends only the child.
     """
+    from gui.workers import ChildJob
 
-    def job(report, should_stop):
-        from core.request import train_and_record
-
-        return train_and_record(request, dataset=dataset, on_epoch=lambda s: report("epoch", s),
-                                on_progress=lambda p: report("progress", p), on_event=report,
-                                should_stop=should_stop, source="gui")
-
-    return job
+    return ChildJob("core.child:train", request.to_dict(), dataset, memory_limit=memory_limit)
 
 
 def evaluate_job(bundle, ds):

@@ -1,0 +1,164 @@
+"""Run one job in a child process: the child side, and how its answers cross the process boundary.
+
+A job is a top-level function ``fn(*args, report, should_stop)`` named
+``"module:function"`` with plain arguments (a training request, a dataset).
+:func:`child_main` runs it in a fresh (spawned) interpreter and sends every
+``report(kind, value)`` and the outcome back over a pipe; the parent (the
+GUI's background thread) relays them and forwards Stop through an event.
+A model that crashes the interpreter (a TensorFlow abort, out of memory, a
+native segfault) then ends only the child.
+
+Model bundles whose model is a Keras network cross as ``.slm`` files (the
+app's own format, loaded without pickle of the model and, in the GUI, without
+TensorFlow); everything else crosses as pickled plain data between our own two
+processes (never read from a file).
+"""
+from __future__ import annotations
+
+import faulthandler
+import importlib
+import io
+import os
+import pickle
+import tempfile
+import time
+import traceback
+
+#: Reports of one kind sent at most this often (s); epoch ends, phases and results always go.
+THROTTLE = 0.1
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles a Keras model bundle as a reference to an ``.slm`` file written beside."""
+
+    def __init__(self, file, folder):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.folder = folder
+
+    def persistent_id(self, obj):
+        from .bundle import ModelBundle
+
+        if isinstance(obj, ModelBundle) and _is_keras(obj.model):
+            from .bundle import save_bundle
+
+            fd, path = tempfile.mkstemp(suffix=".slm", prefix="speechlab-child-", dir=self.folder)
+            os.close(fd)
+            save_bundle(obj, path)
+            return ("slm", path)
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def persistent_load(self, pid):
+        kind, path = pid
+        if kind != "slm":
+            raise pickle.UnpicklingError(f"unknown reference {kind!r}")
+        from .bundle import load_bundle
+
+        try:
+            return load_bundle(path)
+        finally:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
+def _is_keras(model):
+    from .models import model_type_of
+
+    try:
+        return model_type_of(model) == "keras-cnn"
+    except Exception:  # noqa: BLE001 - not a registered model: pickled as is
+        return False
+
+
+def dumps(obj, folder=None):
+    buf = io.BytesIO()
+    _Pickler(buf, folder).dump(obj)
+    return buf.getvalue()
+
+
+def loads(data):
+    return _Unpickler(io.BytesIO(data)).load()
+
+
+def _resolve(target):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def child_main(target, args, conn, stop_event):
+    """The child process: run ``target(*args, report=..., should_stop=...)`` and send what happens.
+
+    Messages (pickled tuples sent as bytes): ``("report", kind, value)``,
+    then one of ``("finished", result)``, ``("failed", message)``, ``("cancelled", None)``.
+    """
+    faulthandler.enable()
+    import multiprocessing
+
+    # The parent starts this process as a daemon (it never outlives the app); the feature extraction
+    # inside may still use its own process pool, whose workers end with this process.
+    multiprocessing.current_process().daemon = False
+    from .errors import Cancelled, SpeechLabError
+
+    last = {}
+
+    def send(msg):
+        conn.send_bytes(dumps(msg))
+
+    def report(kind, value):
+        if kind in ("progress",) or (kind == "epoch" and value.get("batch") is not None):
+            now = time.monotonic()
+            if now - last.get(kind, 0.0) < THROTTLE:
+                return
+            last[kind] = now
+        send(("report", kind, value))
+
+    def should_stop():
+        return stop_event.is_set()
+
+    try:
+        fn = _resolve(target)
+        result = fn(*args, report=report, should_stop=should_stop)
+    except Cancelled:
+        send(("cancelled", None))
+    except SpeechLabError as exc:
+        send(("failed", str(exc)))
+    except MemoryError:
+        send(("failed", "Out of memory: the training needed more memory than it may use"))
+    except Exception as exc:  # noqa: BLE001 - the parent shows it in one line
+        traceback.print_exc()
+        send(("failed", f"Unexpected error: {exc.__class__.__name__}: {exc}"))
+    else:
+        send(("finished", result))
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------ jobs run in a child
+
+
+def train(request_dict, dataset=None, *, report, should_stop):
+    """A training request, trained and recorded (core.request.train_and_record) in the child."""
+    from .request import TrainRequest, train_and_record
+
+    return train_and_record(TrainRequest.from_dict(request_dict), dataset=dataset,
+                            on_epoch=lambda s: report("epoch", s), on_progress=lambda p: report("progress", p),
+                            on_event=report, should_stop=should_stop, source="gui")
+
+
+def resident_bytes(pid):
+    """A process's resident memory in bytes (Linux ``/proc``), or None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def total_memory_bytes():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
