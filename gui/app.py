@@ -68,9 +68,11 @@ def run(argv=()):
 
     import pyqtgraph as pg
 
+    from core.model_host import use_host
     from gui.main_window import MainWindow
     from gui.widgets.recorder import RecorderWidget
 
+    use_host(True)  # Keras models predict in the model host: TensorFlow never loads in the GUI process
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("SpeechLab")

@@ -70,7 +70,13 @@ def model_class(model_type):
 
 
 def model_type_of(model):
-    """The registry key of a model instance (for saving)."""
+    """The registry key of a model instance (for saving).
+
+    A stand-in that declares the type it saves as (``model_type``, e.g.
+    :class:`core.model_host.RemoteKerasModel` for ``"keras-cnn"``) is that type."""
+    declared = getattr(type(model), "model_type", None)
+    if isinstance(declared, str) and declared in MODEL_TYPES:
+        return declared
     for key, target in MODEL_TYPES.items():
         module, _, name = target.partition(":")
         if type(model).__name__ == name and type(model).__module__ == module:

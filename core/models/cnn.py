@@ -649,8 +649,16 @@ class KerasCNNClassifier:
     @classmethod
     def from_state(cls, config, arrays):
         """Rebuild a saved CNN: the architecture is checked (see :func:`check_architecture_json`) and
-        deserialised with ``safe_mode=True``; then the weights are set."""
+        deserialised with ``safe_mode=True``; then the weights are set.
+
+        With the model host switched on (:func:`core.model_host.use_host`, the GUI does), the checked
+        state becomes a :class:`core.model_host.RemoteKerasModel` instead: the network is rebuilt, and
+        TensorFlow imported, in the host process, never in this one."""
         arch = check_architecture_json(config["architecture"])
+        from .. import model_host
+
+        if model_host.host_enabled():
+            return model_host.RemoteKerasModel(config, arrays)
         params = dict(config["params"])
         params["conv_blocks"] = tuple(params["conv_blocks"])
         params["dense_units"] = tuple(params["dense_units"])
