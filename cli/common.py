@@ -226,3 +226,17 @@ def metrics_json(metrics):
 def history_json(history):
     keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
     return [{k: h.get(k) for k in keys} for h in history]
+
+
+def epoch_printer():
+    """Print each finished epoch to stderr (train, enrol)."""
+
+    def show(stats):
+        if stats.get("batch") is not None:
+            return
+        val = "" if stats.get("val_loss") is None else (
+            f", val loss {stats['val_loss']:.4f}, val acc {stats['val_accuracy']:.3f}")
+        sys.stderr.write(f"epoch {stats['epoch']}/{stats['epochs']}: loss {stats['loss']:.4f}, "
+                         f"acc {stats['accuracy']:.3f}{val}\n")
+
+    return show

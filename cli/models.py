@@ -4,14 +4,13 @@ from __future__ import annotations
 import inspect
 import json
 import sys
-import time
 
 from core.errors import SpeechLabError
 from core.models.choices import ACTIVATIONS, INITS, OPTIMIZERS, OUTPUTS
 from core.tasks import TASKS
 
 from .common import (
-    StopOnFirstInterrupt, add_data_args, check_output, history_json, metrics_json, progress_printer, resolve_data,
+    StopOnFirstInterrupt, add_data_args, check_output, epoch_printer, history_json, metrics_json, progress_printer,
     seed_value,
 )
 
@@ -27,18 +26,6 @@ def _hidden(text):
     if any(s < 1 for s in sizes):
         raise SpeechLabError(f"--hidden sizes must be at least 1: '{text}'")
     return sizes
-
-
-def _epoch_printer():
-    def show(stats):
-        if stats.get("batch") is not None:
-            return
-        val = "" if stats.get("val_loss") is None else (
-            f", val loss {stats['val_loss']:.4f}, val acc {stats['val_accuracy']:.3f}")
-        sys.stderr.write(f"epoch {stats['epoch']}/{stats['epochs']}: loss {stats['loss']:.4f}, "
-                         f"acc {stats['accuracy']:.3f}{val}\n")
-
-    return show
 
 
 # command-line flag -> model keyword argument; a flag the chosen model does not take is an error
@@ -138,7 +125,7 @@ def cmd_train(args):
             sys.stderr.write(f"{value['name']}…\n")
 
     with StopOnFirstInterrupt() as interrupts:
-        result = train_and_record(request, on_epoch=_epoch_printer(), on_progress=progress_printer(),
+        result = train_and_record(request, on_epoch=epoch_printer(), on_progress=progress_printer(),
                                   on_event=on_event, should_stop=interrupts.should_stop, n_jobs=args.jobs,
                                   cache=not args.no_cache, source="cli")
     if args.split == "loso":

@@ -2,14 +2,8 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from core.errors import SpeechLabError
-
-
-def uses_open_set(spec):
-    """Models of this task answer "unknown" for voices they were not trained on."""
-    return spec.key == "speakers"
 
 
 def add_train_args(p):
@@ -27,28 +21,6 @@ def add_train_args(p):
     g.add_argument("--open-set", action="store_true",
                    help="digits: also answer 'unknown' for sounds that are not one of the classes (a whistle, "
                         "another word), with a threshold from the training data (always on for speakers)")
-
-
-def open_set_config(spec, args):
-    """The OpenSetConfig for ``train`` (None for tasks without open set)."""
-    from core.openset import DEFAULT_METHOD, TARGET_FRR, OpenSetConfig
-
-    target_frr = getattr(args, "target_frr", None)
-    if not uses_open_set(spec):
-        if getattr(args, "unknown", ""):
-            raise SpeechLabError(f"--unknown applies to the speakers task, not {spec.key}")
-        if not getattr(args, "open_set", False):
-            return None
-        if getattr(spec, "open_set", None) is None:
-            raise SpeechLabError(f"--open-set is not available for the {spec.key} task")
-        import dataclasses  # the task's own "not one of these" settings, threshold from the training data
-
-        changes = {"method": getattr(args, "open_set_method", None), "target_frr": target_frr}
-        return dataclasses.replace(spec.open_set, **{k: v for k, v in changes.items() if v is not None})
-    unknown = tuple(s.strip() for s in (getattr(args, "unknown", "") or "").split(",") if s.strip())
-    return OpenSetConfig(unknown_labels=unknown, method=getattr(args, "open_set_method", None) or DEFAULT_METHOD,
-                         target_frr=float(TARGET_FRR if target_frr is None else target_frr),
-                         random_state=42 if getattr(args, "seed", None) is None else int(args.seed))
 
 
 def open_set_json(os_metrics):
@@ -87,10 +59,9 @@ def evaluate_json(metrics):
 def cmd_enrol(args):
     from core.bundle import load_bundle, save_bundle
     from core.datasets import LABEL_KINDS, scan_dataset
-    from core.openset import enrol
+    from core.enrolment import enrol
 
-    from .common import history_json, metrics_json, progress_printer
-    from .models import _epoch_printer
+    from .common import epoch_printer, history_json, metrics_json, progress_printer
 
     bundle = load_bundle(args.model)
     if bundle.open_set is None and bundle.task != "speakers":
@@ -103,7 +74,7 @@ def cmd_enrol(args):
         ds = scan_dataset(data, layout=args.layout, label=label if label in LABEL_KINDS else "speaker")
     except SpeechLabError as exc:
         raise SpeechLabError(f"{exc} (the training folder; give --data DIR to use another)") from None
-    result = enrol(bundle, name=args.name, files=args.files, ds=ds, on_epoch=_epoch_printer(),
+    result = enrol(bundle, name=args.name, files=args.files, ds=ds, on_epoch=epoch_printer(),
                    on_progress=progress_printer(), n_jobs=args.jobs, cache=not args.no_cache)
     path = save_bundle(result.bundle, args.out)
     name = args.name.strip()

@@ -335,7 +335,6 @@ def request_of_run(run):
     requests existed) one rebuilt from its dataset, features, model, split and seeds."""
     if run.get("request"):
         return TrainRequest.from_dict(run["request"])
-    from .models import model_type_of  # noqa: F401  (the registry is loaded for model_choice below)
     from .tasks import get_task
 
     task = get_task(run["task"])

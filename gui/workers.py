@@ -173,6 +173,11 @@ class Worker(QObject):
             self.done.emit()
 
 
+#: closing the window asks a training process to stop (it keeps its best model and records the run)
+#: and ends it for sure after this long
+CHILD_STOP_GRACE_MS = 10000
+
+
 class ChildJob:
     """A job to run in its own process: ``target`` is ``"module:function"`` of a top-level function
     ``fn(*args, report, should_stop)`` (see core.child), ``args`` plain, picklable values.
@@ -349,11 +354,11 @@ class WorkerRunner(QObject):
         """Stop the work and wait for its thread (used when the window closes); True when every thread ended."""
         _live.discard(self)
         if self.worker is not None:
-            if isinstance(self.worker, ChildWorker):
-                self.worker.kill()  # closing the window ends a training process for sure
-            else:
-                self.worker.stop()
+            worker, thread = self.worker, self.thread
+            worker.stop()
             self._retire()
+            if isinstance(worker, ChildWorker) and not thread.wait(CHILD_STOP_GRACE_MS):
+                worker.kill()  # a training process that did not stop in time is ended for sure
         ok = True
         for worker, thread in list(self._ending):
             thread.quit()

@@ -204,7 +204,7 @@ class EnrolDialog(QDialog):
         name = self.name()
         problem = None
         try:
-            from core.openset import check_speaker_name
+            from core.enrolment import check_speaker_name
 
             if name:
                 check_speaker_name(name)

@@ -427,7 +427,7 @@ class GenresTab(TaskTab):
     @staticmethod
     def describe_model(model):  # static: the worker calls it, and a job never holds a widget
         name = type(model).__name__
-        if name == "KerasCNNClassifier":
+        if name in ("KerasCNNClassifier", "RemoteKerasModel"):  # the latter: a CNN held by the model host
             filters = "-".join(str(b["filters"]) for b in model.conv_blocks) or "no conv"
             dense = "-".join(str(u) for u in model.dense_units)
             aug = " +SpecAugment" if (model.freq_mask or model.time_mask) else ""

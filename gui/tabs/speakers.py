@@ -421,7 +421,7 @@ class SpeakersTab(TaskTab):
     def enrol(self, name, takes, files=()):
         """Save ``takes`` [(y, sr)] and ``files`` as ``<folder>/<name>/<n>.wav`` (never overwriting) and
         retrain in the background (the current model's settings, or the panel's when there is none)."""
-        from core.openset import check_speaker_name
+        from core.enrolment import check_speaker_name
 
         if self.busy:
             self.message("Busy: stop the running task first.")
@@ -446,7 +446,7 @@ class SpeakersTab(TaskTab):
         def job(report, should_stop):
             from core.audio import load_audio
             from core.datasets import summarize
-            from core.openset import enrol, save_takes, with_enrolled
+            from core.enrolment import enrol, save_takes, with_enrolled
             from core.training import SplitConfig, train_model
 
             loaded = [load_audio(f) for f in files]  # picked files are saved as WAVs beside the takes

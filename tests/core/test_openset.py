@@ -8,8 +8,9 @@ from core.bundle import load_bundle, save_bundle
 from core.datasets import scan_dataset
 from core.errors import SpeechLabError
 from core.models import make_model
+from core.enrolment import check_speaker_name, save_takes
 from core.openset import (
-    UNKNOWN, OpenSetConfig, check_speaker_name, choose_threshold, det_curve, rates, save_takes, view_at,
+    UNKNOWN, OpenSetConfig, choose_threshold, det_curve, rates, view_at,
 )
 from core.tasks import SPEAKERS
 from core.training import evaluate_bundle, train_model
