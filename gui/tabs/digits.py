@@ -1,11 +1,16 @@
-"""The Digits tab: MFCC features and the NumPy MLP, with the course report's experiments one click away."""
+"""The Digits tab: MFCC features and the NumPy MLP (or log-mel images and the Keras CNN), with the course
+report's experiments one click away.
+
+This module imports neither TensorFlow nor Keras: a CNN is trained in the training process and a loaded one
+predicts in the model host.
+"""
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-    QSpinBox, QVBoxLayout,
+    QSpinBox, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from core.features import feature_shape
@@ -13,16 +18,23 @@ from core.presets import REPORT_PRESETS
 from core.tasks import DIGITS
 from gui.panels import _select_data
 from gui.tabs.base import TaskTab
+from gui.widgets.cnn_panel import CNNPanel, describe_cnn, is_cnn
 from gui.widgets.honest_split import HonestSplit
 from gui.widgets.mlp_insides import MLPInsides
 from gui.widgets.new_voices import NewVoicesPanel, open_voice_test
 from gui.widgets.layers_editor import RECOMMENDED, LayersEditor
 
 RECOMMENDED_SEED = 42
+# The MLP panel's widgets, also reachable as attributes of the Digits model panel (tests and benchmarks use them).
+MLP_WIDGETS = ("layers", "report_combo", "origin_label", "recommended_button", "output", "optimizer", "init", "lr",
+               "epochs", "batch", "l2", "standardize", "early", "patience")
 
 
-class MLPPanel(QGroupBox):
-    """Hidden layers (editable list with the report's size presets) and the training options.
+class MLPPanel(QWidget):
+    """The MLP's settings: hidden layers (editable list with the report's size presets) and the training options.
+
+    ``params()`` are :class:`core.models.mlp.MLPClassifier` keyword arguments without ``random_state``
+    (the model panel owns the seed, shared by every model).
 
     Signals
     -------
@@ -34,11 +46,11 @@ class MLPPanel(QGroupBox):
     recommended_requested = Signal()
 
     def __init__(self, parent=None):
-        super().__init__("Model: MLP (NumPy, from scratch)", parent)
+        super().__init__(parent)
         self._preset = None  # the report experiment last applied, while its settings are unchanged
         self._preset_params = None
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 6, 6, 6)
+        lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(4)
         report_row = QHBoxLayout()
         report_row.addWidget(QLabel("Reproduce the report:"))
@@ -133,16 +145,11 @@ class MLPPanel(QGroupBox):
         row.addWidget(self.early)
         row.addWidget(self.patience)
         form.addRow(row)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setToolTip("Random seed: weights, shuffling, validation split and the train/test split")
-        form.addRow("Random seed", self.seed)
         lay.addLayout(form)
         for combo in (self.output, self.optimizer, self.init):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
         self.set_params(DIGITS.model)
-        self.seed.setValue(RECOMMENDED_SEED)
         for signal in (self.layers.changed, self.output.currentIndexChanged, self.optimizer.currentIndexChanged,
                        self.init.currentIndexChanged, self.lr.valueChanged, self.epochs.valueChanged,
                        self.batch.valueChanged, self.l2.valueChanged, self.standardize.toggled, self.early.toggled,
@@ -165,7 +172,7 @@ class MLPPanel(QGroupBox):
 
     @staticmethod
     def _comparable(params):
-        """The settings the panel shows, per layer, without the random seed."""
+        """The settings the panel shows, per layer (never the random seed)."""
         p = {k: v for k, v in params.items() if k != "random_state"}
         sizes = tuple(p.get("hidden_layer_sizes", ()))
         act = p.get("activation", "relu")
@@ -211,8 +218,6 @@ class MLPPanel(QGroupBox):
         self.standardize.setChecked(bool(p.get("standardize", True)))
         self.early.setChecked(bool(p.get("early_stopping", True)))
         self.patience.setValue(int(p.get("patience", 10)))
-        if p.get("random_state") is not None:
-            self.seed.setValue(int(p["random_state"]))
 
     def params(self):
         layers = self.layers.layers()
@@ -229,19 +234,143 @@ class MLPPanel(QGroupBox):
             "standardize": self.standardize.isChecked(),
             "early_stopping": self.early.isChecked(),
             "patience": self.patience.value(),
-            "random_state": self.seed.value(),
         }
 
 
-class DigitsTab(TaskTab):
-    """Spoken digits with the from-scratch NumPy MLP."""
+class DigitsModelPanel(QGroupBox):
+    """The model choice (the task's ModelChoices: MLP or CNN), the chosen model's settings and the random seed.
+
+    One page per model type in a stack, so only the chosen model's settings take room. The MLP's widgets
+    are also attributes of this panel (``epochs``, ``layers``, ``report_combo``, …: :data:`MLP_WIDGETS`).
+
+    Signals
+    -------
+    changed() : a setting of the CNN, or the choice, changed (the CNN's parameter count follows)
+    model_switched(str) : another model was chosen (its key)
+    preset_chosen(Preset) : a report experiment was picked on the MLP's page
+    recommended_requested() : "Recommended settings" on the MLP's page, or "Defaults" beside the CNN
+    """
+
+    changed = Signal()
+    model_switched = Signal(str)
+    preset_chosen = Signal(object)
+    recommended_requested = Signal()
 
     def __init__(self, parent=None):
+        super().__init__("Model", parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.setSpacing(4)
+        top = QHBoxLayout()
+        self.choice = QComboBox()
+        for m in DIGITS.models:
+            self.choice.addItem(m.title, m.key)
+        self.choice.setToolTip("The MLP learns from MFCC features; the CNN from log-mel images of the word")
+        self.choice.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.choice.setMinimumContentsLength(12)
+        self.cnn_defaults_button = QPushButton("Defaults")
+        self.cnn_defaults_button.setToolTip("Back to the app's best CNN for digits: its log-mel features and "
+                                            "network (benchmarks/RESULTS.md)")
+        self.cnn_defaults_button.clicked.connect(self.recommended_requested)
+        top.addWidget(self.choice, 1)
+        top.addWidget(self.cnn_defaults_button)
+        lay.addLayout(top)
+
+        self.mlp = MLPPanel()
+        self.mlp.preset_chosen.connect(self.preset_chosen)
+        self.mlp.recommended_requested.connect(self.recommended_requested)
+        for name in MLP_WIDGETS:
+            setattr(self, name, getattr(self.mlp, name))
+        self.cnn = CNNPanel(examples="clips", classes="digits")
+        self.cnn.set_params(DIGITS.model_choice("cnn").params)
+        self.cnn.changed.connect(self.changed)
+        self.pages = QStackedWidget()
+        self._page = {"mlp": self.mlp, "cnn": self.cnn}
+        for key in self._page:
+            self.pages.addWidget(self._page[key])
+        lay.addWidget(self.pages)
+
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(RECOMMENDED_SEED)
+        self.seed.setToolTip("Random seed: weights, shuffling, validation split and the train/test split")
+        form.addRow("Random seed", self.seed)
+        lay.addLayout(form)
+        self.choice.currentIndexChanged.connect(self._on_choice)
+        self._show_page()
+
+    @property
+    def key(self):
+        """The chosen model's key ("mlp" or "cnn")."""
+        return self.choice.currentData()
+
+    def choose(self, key):
+        """Choose model ``key`` as a user would (``model_switched`` is emitted when it changes)."""
+        _select_data(self.choice, key)
+
+    def _show_page(self):
+        key = self.key
+        # Only the shown page counts for the stack's size: the column does not keep the taller page's room.
+        for k, page in self._page.items():
+            page.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred if k == key else QSizePolicy.Ignored)
+        self.pages.setCurrentWidget(self._page[key])
+        self.cnn_defaults_button.setVisible(key == "cnn")
+        self.pages.updateGeometry()
+
+    def _on_choice(self, *_):
+        self._show_page()
+        self.model_switched.emit(self.key)
+        self.changed.emit()
+
+    def set_params(self, p, model="mlp"):
+        """Show ``p`` (the keyword arguments of ``model``'s class) on that model's page; ``random_state``
+        sets the seed. Does not change the chosen model."""
+        self._page[model].set_params(p)
+        if p.get("random_state") is not None:
+            self.seed.setValue(int(p["random_state"]))
+
+    def params(self, model=None):
+        """Keyword arguments of the chosen (or the named) model, with the seed as ``random_state``;
+        ValueError for a bad field."""
+        return {**self._page[model or self.key].params(), "random_state": self.seed.value()}
+
+    def describe(self):
+        """The chosen model's settings in one line."""
+        if self.key == "cnn":
+            return self.cnn.describe()
+        return describe_mlp(self.mlp.params())
+
+    def mark_preset(self, preset):
+        self.mlp.mark_preset(preset)
+
+    def origin(self):
+        """Where the MLP's settings come from: "recommended", "report" or "custom"."""
+        return self.mlp.origin()
+
+
+def describe_mlp(params):
+    """One line for an MLP's settings (``get_params()`` of a model, or :meth:`MLPPanel.params`)."""
+    sizes = "-".join(str(n) for n in params["hidden_layer_sizes"]) or "no hidden layer"
+    act = params["activation"]
+    acts = act if isinstance(act, str) else "/".join(dict.fromkeys(act))
+    out = {"mse": "MSE", "mse-report": "report's MSE rule"}.get(params["output"], "softmax")
+    return (f"MLP {sizes} {acts}, {out}, {params['optimizer']} lr {params['learning_rate']:g}, "
+            f"batch {params['batch_size']}, init {params['init']}")
+
+
+class DigitsTab(TaskTab):
+    """Spoken digits with the from-scratch NumPy MLP, or the Keras CNN on log-mel images."""
+
+    def __init__(self, parent=None):
+        self._n_classes = 10
         super().__init__(DIGITS, parent)
         self.features_panel.changed.connect(self._update_io)
         self.model_panel.preset_chosen.connect(self.apply_report_preset)
         self.model_panel.recommended_requested.connect(self.apply_recommended)
-        self._n_classes = 10
+        self.model_panel.model_switched.connect(self._on_model_switched)
+        self.model_panel.changed.connect(self._update_count)
         self._update_io()
         # The MLP's layers while it learns (weights, gradients, dead or saturated units).
         self.insides = MLPInsides()
@@ -251,7 +380,9 @@ class DigitsTab(TaskTab):
         self.new_voices.voice_test_requested.connect(self.open_voice_test)
         self.model_changed.connect(self.new_voices.set_model_ready)
         self.honest = HonestSplit(self)  # random split vs voices never heard, under the curves
+        self._compare_tip = self.honest.view.compare_button.toolTip()
         self._voice_test = None
+        self._show_model_kind(self.model_panel.key)  # the restored choice
 
     def _on_epoch(self, stats):
         super()._on_epoch(stats)
@@ -264,25 +395,34 @@ class DigitsTab(TaskTab):
 
     def build_model_panel(self):
         self.new_voices = NewVoicesPanel(DIGITS)  # augmentation, "not a digit", Test my voice; under the model
-        return MLPPanel()
+        return DigitsModelPanel()
 
     def train_options(self, settings):
         """Augmentation and "not a digit" as the New voices box says."""
         return self.new_voices.train_options()
 
     def model_request(self):
-        params = self.model_settings()
+        panel = self.model_panel
+        if panel.key == "cnn":
+            choice = DIGITS.model_choice("cnn")
+            feature = self.features_panel.config().name
+            if feature != choice.feature:
+                raise ValueError(f"The {choice.title} model needs the '{choice.feature}' features, not '{feature}'")
+            params = panel.params("cnn")
+        else:
+            params = self.model_settings()
+            acts = params.get("activation")
+            if isinstance(acts, (list, tuple)) and len(set(acts)) == 1:
+                params["activation"] = acts[0]  # one activation for every layer, as the task and the CLI write it
         seed = int(params.pop("random_state"))
-        acts = params.get("activation")
-        if isinstance(acts, (list, tuple)) and len(set(acts)) == 1:
-            params["activation"] = acts[0]  # one activation for every layer, as the task and the CLI write it
         nv = self.new_voices.state()
-        return {"model": "mlp", "model_params": params, "seed": seed,
+        return {"model": panel.key, "model_params": params, "seed": seed,
                 "augment": None if nv["augment"] else False, "open_set": None if nv["not_a_digit"] else False}
 
     def show_request_model(self, request):
+        self.model_panel.choose(request.model)  # the panel of *this* model type
+        self.model_panel.set_params({**request.model_params, "random_state": request.seed}, model=request.model)
         if request.model == "mlp":
-            self.model_panel.set_params({**request.model_params, "random_state": request.seed})
             self.model_panel.mark_preset(None)
         self.new_voices.restore({"augment": bool(request.augment), "not_a_digit": bool(request.open_set)})
 
@@ -297,7 +437,11 @@ class DigitsTab(TaskTab):
         self._voice_test = open_voice_test(self)
 
     def model_settings(self):
-        params = self.model_panel.params()
+        """The MLP's settings (the same-vs-new-voices comparison trains it in this process's worker thread;
+        the CNN trains only in the training process, so TensorFlow never loads here)."""
+        if self.model_panel.key != "mlp":
+            raise ValueError("Comparing same voices with new voices trains the MLP; choose the MLP for it")
+        params = self.model_panel.params("mlp")
         params["report_every"] = 50 if params["batch_size"] <= 4 else 0  # keep per-sample SGD visibly alive
         return params
 
@@ -311,11 +455,12 @@ class DigitsTab(TaskTab):
 
     @staticmethod
     def describe_model(model):  # static: the worker calls it, and a job never holds a widget
-        sizes = "-".join(str(n) for n in model.hidden_layer_sizes) or "no hidden layer"
-        acts = model.activation if isinstance(model.activation, str) else "/".join(dict.fromkeys(model.activation))
-        out = {"mse": "MSE", "mse-report": "report's MSE rule"}.get(model.output, "softmax")
-        return (f"MLP {sizes} {acts}, {out}, {model.optimizer} lr {model.learning_rate:g}, "
-                f"batch {model.batch_size}, init {model.init}")
+        if is_cnn(model):
+            return describe_cnn(model.get_params())
+        return describe_mlp({"hidden_layer_sizes": model.hidden_layer_sizes, "activation": model.activation,
+                             "output": model.output, "optimizer": model.optimizer,
+                             "learning_rate": model.learning_rate, "batch_size": model.batch_size,
+                             "init": model.init})
 
     def split_seed(self):
         return int(self.model_panel.seed.value())
@@ -338,6 +483,37 @@ class DigitsTab(TaskTab):
 
     def _update_io(self):
         self.model_panel.layers.set_io_dims(self._input_size(self.features_panel.config()), self._n_classes)
+        self._update_count()
+
+    def _update_count(self, *_):
+        cfg = self.features_panel.config()
+        self.model_panel.cnn.show_param_count(cfg.image_size, self._n_classes, is_image=cfg.name == "logmel-128")
+
+    def _on_model_switched(self, key):
+        """Each model comes with its features: the CNN its log-mel images, the MLP the task's default
+        (unless the features shown already suit it)."""
+        choice = DIGITS.model_choice(key)
+        name = self.features_panel.config().name
+        own = {m.feature for m in DIGITS.models if m.feature}
+        if choice.feature and name != choice.feature:
+            self.features_panel.set_config(DIGITS.feature_config(choice.feature))
+        elif not choice.feature and name in own:
+            self.features_panel.set_config(DIGITS.feature_config())
+        self._show_model_kind(key)
+
+    def _show_model_kind(self, key):
+        """What applies to the MLP only (its Insides, the same-vs-new-voices comparison) follows the choice."""
+        mlp = key == "mlp"
+        index = self.lower_tabs.indexOf(self.insides)
+        if not mlp and self.lower_tabs.currentIndex() == index:
+            self.lower_tabs.setCurrentWidget(self.results)
+        self.lower_tabs.setTabEnabled(index, mlp)
+        self.lower_tabs.setTabToolTip(index, "The MLP's layers while it learns" if mlp
+                                      else "The MLP's layers while it learns (choose the MLP)")
+        self.honest.view.set_available(mlp, "Trains the MLP: choose the MLP to compare same voices with new voices")
+        if mlp:
+            self.honest.view.compare_button.setToolTip(self._compare_tip)
+        self._update_count()
 
     def apply_report_preset(self, preset):
         """Set features and model exactly as one of the report's experiments, and say on what data
@@ -345,6 +521,7 @@ class DigitsTab(TaskTab):
         from core.features import FeatureConfig
         from core.presets import resolve_model
 
+        self.model_panel.choose("mlp")  # the report's experiments are MLPs
         cfg = FeatureConfig(**preset.feature)
         self.features_panel.set_config(cfg)
         summary = self.dataset_panel.summary_info
@@ -361,14 +538,24 @@ class DigitsTab(TaskTab):
                      "Press Train.")
 
     def apply_recommended(self):
-        """The app's best configuration for digits: task-default features, the default MLP, seed 42."""
-        self.features_panel.set_config(DIGITS.feature_config())
-        self.model_panel.set_params({**DIGITS.model, "random_state": RECOMMENDED_SEED})
-        self.model_panel.mark_preset(None)
-        self.message("Recommended settings: default features and MLP (see benchmarks/RESULTS.md).")
+        """The app's best configuration for digits and the chosen model: its features, settings and seed 42."""
+        key = self.model_panel.key
+        choice = DIGITS.model_choice(key)
+        self.features_panel.set_config(DIGITS.feature_config(choice.feature))
+        self.model_panel.set_params({**choice.params, "random_state": RECOMMENDED_SEED}, model=key)
+        if key == "mlp":
+            self.model_panel.mark_preset(None)
+            self.message("Recommended settings: default features and MLP (see benchmarks/RESULTS.md).")
+        else:
+            self.message("Recommended settings: 32×32 log-mel images and the CNN (see benchmarks/RESULTS.md).")
 
     def show_model_params(self, bundle):
         params = bundle.model.get_params()
+        if is_cnn(bundle.model):
+            self.model_panel.choose("cnn")
+            self.model_panel.set_params(params, model="cnn")
+            return
+        self.model_panel.choose("mlp")
         self.model_panel.set_params(params)
         self.model_panel.mark_preset(None)
 
@@ -380,15 +567,23 @@ class DigitsTab(TaskTab):
         return timestamped_name(f"{digit}_me")
 
     def extra_state(self):
-        st = self.model_panel.params()
+        st = self.model_panel.params("mlp")  # the MLP's settings and the seed, at the top as before the CNN
+        try:
+            st["cnn"] = self.model_panel.cnn.params()
+        except ValueError:
+            st["cnn"] = {}
+        st["choice"] = self.model_panel.key
         st["new_voices"] = self.new_voices.state()
         if self.model_panel.origin() == "report":
-            st["report_preset"] = self.model_panel._preset.name
+            st["report_preset"] = self.model_panel.mlp._preset.name
         return st
 
     def restore_extra_state(self, st):
         if st:
             self.model_panel.set_params(st)
+            if st.get("cnn"):
+                self.model_panel.set_params(st["cnn"], model="cnn")
+            self.model_panel.choose(st.get("choice") if st.get("choice") in DIGITS.model_keys else "mlp")
             self.new_voices.restore(st.get("new_voices"))
             preset = next((p for p in REPORT_PRESETS if p.name == st.get("report_preset")), None)
             if preset is not None:  # a report experiment survives a restart only visibly

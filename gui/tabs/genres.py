@@ -11,15 +11,15 @@ import dataclasses
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-    QSpinBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
+    QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter,
+    QStackedWidget, QVBoxLayout, QWidget,
 )
 
-from core.models.cnn import HEADS, OPTIMIZERS, REPORT_BLOCKS, layer_plan
+from core.models.cnn import REPORT_BLOCKS
 from core.tasks import GENRES
 from gui.panels import _select_data
 from gui.tabs.base import TaskTab
-from gui.widgets.conv_blocks_editor import ConvBlocksEditor
+from gui.widgets.cnn_panel import CNNPanel, describe_cnn, is_cnn
 from gui.widgets.genre_timeline import GenreTimeline, LiveGenreListener
 
 # The course report's Q3 model and training (whole 128×128 clip images, random 80/20, seed 42).
@@ -27,6 +27,9 @@ REPORT_CNN = dict(conv_blocks=REPORT_BLOCKS, head="flatten", dense_units=(), dro
                   learning_rate=1e-4, epochs=30, batch_size=32, early_stopping=False, validation_fraction=0.0,
                   standardize=False, freq_mask=0.0, time_mask=0.0, time_shift=0.0, bn_momentum=0.99)
 REPORT_ACCURACY = 68.0
+# The CNN panel's widgets, also reachable as attributes of the Genres model panel (tests and benchmarks use them).
+CNN_WIDGETS = ("blocks", "head", "dense", "dropout", "optimizer", "lr", "epochs", "batch", "early", "patience",
+               "validation", "freq_mask", "time_mask", "time_shift", "standardize", "param_count")
 
 
 class WindowsPanel(QGroupBox):
@@ -127,8 +130,13 @@ class GenreModelPanel(QGroupBox):
         top.addStretch(1)
         lay.addLayout(top)
 
+        self.cnn = CNNPanel(examples="tracks", classes="genres")
+        self.cnn.changed.connect(self.changed)
+        # the CNN's widgets under the names this panel's callers (tests, benchmarks) know
+        for name in CNN_WIDGETS:
+            setattr(self, name, getattr(self.cnn, name))
         self.pages = QStackedWidget()
-        self.pages.addWidget(self._cnn_page())
+        self.pages.addWidget(self.cnn)
         self.pages.addWidget(self._logreg_page())
         lay.addWidget(self.pages)
 
@@ -142,103 +150,6 @@ class GenreModelPanel(QGroupBox):
         self.set_params("cnn", GENRES.model_choice("cnn").params)
         self.set_params("features-logreg", GENRES.model_choice("features-logreg").params)
         self._on_choice()
-
-    def _cnn_page(self):
-        page = QWidget()
-        lay = QVBoxLayout(page)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.blocks = ConvBlocksEditor()
-        self.blocks.changed.connect(self.changed)
-        lay.addWidget(self.blocks)
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-        self.head = QComboBox()
-        for key, text in (("global-avg", "Global average pooling"), ("global-max", "Global max pooling"),
-                          ("flatten", "Flatten (the report)")):
-            self.head.addItem(text, key)
-        assert {self.head.itemData(i) for i in range(self.head.count())} == set(HEADS)
-        self.dense = QLineEdit()
-        self.dense.setPlaceholderText("none")
-        self.dense.setToolTip("Hidden dense layers (ReLU) before the output, e.g. 64 or 128,64; empty = none")
-        self.dropout = QDoubleSpinBox()
-        self.dropout.setRange(0.0, 0.9)
-        self.dropout.setSingleStep(0.05)
-        self.dropout.setToolTip("Dropout before each dense layer")
-        form.addRow("Head", self.head)
-        row = QHBoxLayout()
-        row.addWidget(self.dense, 1)
-        row.addWidget(QLabel("dropout"))
-        row.addWidget(self.dropout, 1)
-        form.addRow("Dense layers", row)
-        self.optimizer = QComboBox()
-        for key in OPTIMIZERS:
-            self.optimizer.addItem({"adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD"}[key], key)
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(1e-5, 1.0)
-        self.lr.setSingleStep(1e-4)
-        row = QHBoxLayout()
-        row.addWidget(self.optimizer, 1)
-        row.addWidget(QLabel("lr"))
-        row.addWidget(self.lr, 1)
-        form.addRow("Optimiser", row)
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
-        self.batch = QSpinBox()
-        self.batch.setRange(1, 1024)
-        row = QHBoxLayout()
-        row.addWidget(self.epochs, 1)
-        row.addWidget(QLabel("batch"))
-        row.addWidget(self.batch, 1)
-        form.addRow("Epochs", row)
-        self.early = QCheckBox("Early stop, patience")
-        self.early.setToolTip("Hold out whole training tracks; stop when their loss stops improving.\n"
-                              "The best weights (by that loss) are kept in any case.")
-        self.patience = QSpinBox()
-        self.patience.setRange(1, 200)
-        self.validation = QSpinBox()
-        self.validation.setRange(0, 50)
-        self.validation.setSuffix(" % val")
-        self.validation.setToolTip("Share of the training tracks held out for validation (0 = none)")
-        row = QHBoxLayout()
-        row.addWidget(self.early)
-        row.addWidget(self.patience)
-        row.addWidget(self.validation)
-        form.addRow(row)
-        self.freq_mask = QSpinBox()
-        self.time_mask = QSpinBox()
-        self.time_shift = QSpinBox()
-        for w, tip in ((self.freq_mask, "SpecAugment: mask a band of up to this share of the mel rows"),
-                       (self.time_mask, "SpecAugment: mask up to this share of the time columns"),
-                       (self.time_shift, "Roll each image in time by up to this share (a random window offset)")):
-            w.setRange(0, 50)
-            w.setSuffix(" %")
-            w.setToolTip(tip)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("freq"))
-        row.addWidget(self.freq_mask)
-        row.addWidget(QLabel("time"))
-        row.addWidget(self.time_mask)
-        row.addWidget(QLabel("shift"))
-        row.addWidget(self.time_shift)
-        form.addRow("Augment", row)
-        self.standardize = QCheckBox("Standardise inputs (training mean and std)")
-        form.addRow(self.standardize)
-        self.param_count = QLabel("")
-        self.param_count.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.param_count.setWordWrap(True)
-        form.addRow(self.param_count)
-        lay.addLayout(form)
-        for w in (self.head, self.optimizer):
-            w.currentIndexChanged.connect(self.changed)
-        self.dense.textChanged.connect(self.changed)
-        for w in (self.dropout, self.lr):
-            w.valueChanged.connect(self.changed)
-        for w in (self.epochs, self.batch, self.patience, self.validation, self.freq_mask, self.time_mask,
-                  self.time_shift):
-            w.valueChanged.connect(self.changed)
-        self.early.toggled.connect(self.changed)
-        return page
 
     def _logreg_page(self):
         page = QWidget()
@@ -274,34 +185,9 @@ class GenreModelPanel(QGroupBox):
     def key(self):
         return self.choice.currentData()
 
-    def dense_units(self):
-        text = self.dense.text().strip()
-        try:
-            units = tuple(int(s) for s in text.replace(" ", ",").split(",") if s.strip())
-        except ValueError:
-            raise ValueError(f"Dense layers must be sizes such as 64 or 128,64, not '{text}'") from None
-        if any(u < 1 for u in units):
-            raise ValueError(f"Dense layer sizes must be at least 1: '{text}'")
-        return units
-
     def set_params(self, key, p):
         if key == "cnn":
-            self._bn_momentum = float(p.get("bn_momentum", 0.9))  # not shown: the report's preset keeps Keras' 0.99
-            self.blocks.set_blocks(p.get("conv_blocks", ()))
-            _select_data(self.head, p.get("head", "global-avg"))
-            self.dense.setText(",".join(str(u) for u in p.get("dense_units", ())))
-            self.dropout.setValue(float(p.get("dropout", 0.0)))
-            _select_data(self.optimizer, p.get("optimizer", "adam"))
-            self.lr.setValue(float(p.get("learning_rate", 1e-3)))
-            self.epochs.setValue(int(p.get("epochs", 40)))
-            self.batch.setValue(int(p.get("batch_size", 32)))
-            self.early.setChecked(bool(p.get("early_stopping", True)))
-            self.patience.setValue(int(p.get("patience", 10)))
-            self.validation.setValue(int(round(100 * float(p.get("validation_fraction", 0.15)))))
-            self.freq_mask.setValue(int(round(100 * float(p.get("freq_mask", 0.0)))))
-            self.time_mask.setValue(int(round(100 * float(p.get("time_mask", 0.0)))))
-            self.time_shift.setValue(int(round(100 * float(p.get("time_shift", 0.0)))))
-            self.standardize.setChecked(bool(p.get("standardize", True)))
+            self.cnn.set_params(p)
         else:
             self.C.setValue(float(p.get("C", 1.0)))
             self.max_iter.setValue(int(p.get("max_iter", 1000)))
@@ -312,44 +198,14 @@ class GenreModelPanel(QGroupBox):
         """Constructor keywords of the chosen (or the named) model; raises ValueError for a bad field."""
         key = key or self.key
         if key == "cnn":
-            return {
-                "conv_blocks": tuple(self.blocks.blocks()),
-                "head": self.head.currentData(),
-                "dense_units": self.dense_units(),
-                "dropout": self.dropout.value(),
-                "optimizer": self.optimizer.currentData(),
-                "learning_rate": self.lr.value(),
-                "epochs": self.epochs.value(),
-                "batch_size": self.batch.value(),
-                "early_stopping": self.early.isChecked(),
-                "patience": self.patience.value(),
-                "validation_fraction": self.validation.value() / 100.0,
-                "standardize": self.standardize.isChecked(),
-                "freq_mask": self.freq_mask.value() / 100.0,
-                "time_mask": self.time_mask.value() / 100.0,
-                "time_shift": self.time_shift.value() / 100.0,
-                "bn_momentum": self._bn_momentum,
-                "random_state": self.seed.value(),
-            }
+            return {**self.cnn.params(), "random_state": self.seed.value()}
         base = dict(GENRES.model_choice("features-logreg").params)
         base.update(C=self.C.value(), max_iter=self.max_iter.value(), random_state=self.seed.value())
         return base
 
     def show_param_count(self, image_size, n_classes, *, is_image=True):
         """Live parameter count and output size of the CNN (no TensorFlow needed)."""
-        if not is_image:
-            self.param_count.setText("<span style='color:#b91c1c'>The CNN needs the log-mel image features.</span>")
-            return
-        try:
-            plan = layer_plan((image_size, image_size), conv_blocks=self.blocks.blocks(), head=self.head.currentData(),
-                              dense_units=self.dense_units(), n_classes=n_classes)
-        except ValueError as exc:
-            self.param_count.setText(f"<span style='color:#b91c1c'>{exc}</span>")
-            return
-        total = sum(p for _, _, p in plan)
-        last_conv = next((s for d, s, _ in reversed(plan) if len(s) == 3), (image_size, image_size, 1))
-        self.param_count.setText(f"<b>{total:,}</b> parameters; {image_size}×{image_size} image → "
-                                 f"{last_conv[0]}×{last_conv[1]}×{last_conv[2]} maps → {n_classes} genres")
+        self.cnn.show_param_count(image_size, n_classes, is_image=is_image)
 
 
 class GenresTab(TaskTab):
@@ -427,12 +283,8 @@ class GenresTab(TaskTab):
     @staticmethod
     def describe_model(model):  # static: the worker calls it, and a job never holds a widget
         name = type(model).__name__
-        if name in ("KerasCNNClassifier", "RemoteKerasModel"):  # the latter: a CNN held by the model host
-            filters = "-".join(str(b["filters"]) for b in model.conv_blocks) or "no conv"
-            dense = "-".join(str(u) for u in model.dense_units)
-            aug = " +SpecAugment" if (model.freq_mask or model.time_mask) else ""
-            return (f"CNN {filters} {model.head}" + (f", dense {dense}" if dense else "")
-                    + f", {model.optimizer} lr {model.learning_rate:g}, batch {model.batch_size}{aug}")
+        if is_cnn(model):
+            return describe_cnn(model.get_params())
         if name == "LinearClassifier":
             return f"logistic regression C={model.C:g} on summary features"
         return name

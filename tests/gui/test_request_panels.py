@@ -23,9 +23,7 @@ def _other_model(task_key, model):
     return next((m.key for m in get_task(task_key).models if m.key != model), None)
 
 
-@pytest.mark.parametrize(("task", "model"), [
-    pytest.param(*p, marks=pytest.mark.xfail(strict=True, reason="the Digits tab has no CNN panel yet"))
-    if p == ("digits", "cnn") else p for p in PAIRS])
+@pytest.mark.parametrize(("task", "model"), PAIRS)
 def test_bring_back_and_load_model_set_the_panel_of_that_model(make_tab, qtbot, tmp_path, task, model):
     data = str(demo_dataset(task))
     result = train_and_record(fast_request(task, model, data=data, seed=7), history=RunHistory.default(), n_jobs=1)
