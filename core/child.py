@@ -148,6 +148,19 @@ def train(request_dict, dataset=None, *, report, should_stop):
                             on_event=report, should_stop=should_stop, source="gui")
 
 
+def compare(request_dict, dataset, *, report, should_stop):
+    """Same voices vs new voices (core.honest.compare_splits) with a request's settings, in the child."""
+    from .honest import compare_splits
+    from .request import TrainRequest, augment_config, build, open_set_config
+
+    ds, config, _, r = build(TrainRequest.from_dict(request_dict), dataset=dataset)  # a bad setting fails here
+    options = {"augment": augment_config(r), "open_set": open_set_config(r)}
+    return compare_splits(ds, task=r.task, feature_config=config, make_model=lambda: build(r, dataset=ds)[2],
+                          test_size=r.test_size, random_state=r.seed, train_options=options, should_stop=should_stop,
+                          on_stage=lambda i, n, spk: report("stage", (i, n, spk)),
+                          on_epoch=lambda s: report("epoch", s), on_progress=lambda p: report("progress", p))
+
+
 def resident_bytes(pid):
     """A process's resident memory in bytes (Linux ``/proc``), or None where it cannot be read."""
     try:

@@ -1,4 +1,5 @@
-"""What a tab runs in the worker thread: plain functions ``job(report, should_stop)`` over core.
+"""What a tab runs in the background: plain functions ``job(report, should_stop)`` over core, run in
+the worker thread, and trainings as ChildJobs, run in their own process.
 
 No Qt here. Every import and every check of the settings happens inside the
 job, off the GUI thread; the tab connects the worker's signals to its slots.
@@ -7,17 +8,6 @@ from __future__ import annotations
 
 from core.errors import SpeechLabError
 
-
-
-def model_builder(make_model, settings):
-    """A no-argument function that builds a fresh model in the worker; bad settings become one message."""
-    def build():
-        try:
-            return make_model(settings)
-        except ValueError as exc:
-            raise SpeechLabError(f"Model settings: {exc}") from exc
-
-    return build
 
 def scan_job(folder, layout, label, task_key):
     """Scan a folder (``""``: the task's demo data) and summarise it (header reads only).

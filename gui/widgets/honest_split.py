@@ -14,26 +14,14 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.errors import SpeechLabError
-from gui.tabs.jobs import model_builder
 
 
-def compare_job(ds, *, task, make_model, settings, feature_config, test_size, seed, extra=None):
-    """The worker's job: both evaluations with the tab's settings. Reports ``progress``,
-    ``epoch`` and ``stage`` (index, total, test speakers or None); returns a SplitComparison."""
-    extra = dict(extra or {})
+def compare_job(request, dataset, *, memory_limit=None):
+    """Both evaluations of a training request, in their own process (core.child.compare). Reports
+    ``progress``, ``epoch`` and ``stage`` (index, total, test speakers or None); returns a SplitComparison."""
+    from gui.workers import ChildJob
 
-    build = model_builder(make_model, settings)
-
-    def job(report, should_stop):
-        from core.honest import compare_splits
-
-        build()  # a bad setting is reported before any extraction
-        return compare_splits(ds, task=task, feature_config=feature_config, make_model=build, test_size=test_size,
-                              random_state=seed, train_options=extra, should_stop=should_stop,
-                              on_stage=lambda i, n, spk: report("stage", (i, n, spk)),
-                              on_epoch=lambda s: report("epoch", s), on_progress=lambda p: report("progress", p))
-
-    return job
+    return ChildJob("core.child:compare", request.to_dict(), dataset, memory_limit=memory_limit)
 
 
 def random_split_text(accuracy, shared, test_speakers):
@@ -137,16 +125,14 @@ class HonestSplit(QObject):
             tab.message("Comparing with new voices needs at least two speakers named in the file names.", error=True)
             return
         try:
-            settings = tab.model_settings()
-            feature_config = tab.features_panel.config()
+            request = tab.train_request()
         except (SpeechLabError, ValueError) as exc:
             tab.message(str(exc), error=True)
             return
-        _, test_size = tab.dataset_panel.split()
-        job = compare_job(ds, task=tab.spec.key, make_model=tab.make_model, settings=settings,
-                          feature_config=feature_config, test_size=test_size, seed=tab.split_seed(),
-                          extra=tab.train_options(settings))
-        tab.plot.reset(settings.get("epochs"))
+        from gui import settings as app_settings
+
+        job = compare_job(request, ds, memory_limit=app_settings.training_memory_limit())
+        tab.plot.reset(request.model_params.get("epochs"))
         tab.runner.start(job, connect=self._connect)
         tab.message(f"Comparing on {len(ds.items)} clips: a random split, then every speaker held out once…")
 
