@@ -437,8 +437,8 @@ class DigitsTab(TaskTab):
         self._voice_test = open_voice_test(self)
 
     def model_settings(self):
-        """The MLP's settings (the same-vs-new-voices comparison trains it in this process's worker thread;
-        the CNN trains only in the training process, so TensorFlow never loads here)."""
+        """The MLP's settings (the same-vs-new-voices comparison is offered for the MLP only: with a CNN its
+        speaker folds would take many minutes on a laptop)."""
         if self.model_panel.key != "mlp":
             raise ValueError("Comparing same voices with new voices trains the MLP; choose the MLP for it")
         params = self.model_panel.params("mlp")
