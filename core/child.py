@@ -100,6 +100,10 @@ def child_main(target, args, conn, stop_event):
     # The parent starts this process as a daemon (it never outlives the app); the feature extraction
     # inside may still use its own process pool, whose workers end with this process.
     multiprocessing.current_process().daemon = False
+    try:
+        os.nice(5)  # the window's thread gets a core first when both are busy
+    except (AttributeError, OSError):
+        pass
     from .errors import Cancelled, SpeechLabError
 
     last = {}

@@ -267,14 +267,15 @@ class ChildWorker(Worker):
                         outcome = msg
                 elif not proc.is_alive() and not receive.poll(0):
                     break
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(5)
+            if outcome is None:  # the child ended without an answer: its exit code says how
+                proc.join(10)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(5)
         except Exception as exc:  # noqa: BLE001 - the child could not be started or read
             traceback.print_exc()
             outcome = ("failed", f"The training process failed: {exc.__class__.__name__}: {exc}")
-            if proc.is_alive():
+            if proc.pid is not None and proc.is_alive():
                 proc.kill()
         finally:
             receive.close()
@@ -301,7 +302,12 @@ class ChildWorker(Worker):
             else:
                 self.cancelled.emit()
         finally:
-            self.done.emit()
+            self.done.emit()  # the answer goes out first; a child that answered is joined below
+        if proc.pid is not None and proc.exitcode is None:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
 
 
 class WorkerRunner(QObject):
