@@ -11,7 +11,7 @@ Three rules keep the window from deadlocking (see the README's developer section
   a reference cycle inside a worker thread, Qt's deletion takes a Qt mutex and
   waits for the GIL while the GUI thread holds the GIL and waits for that mutex:
   a frozen window. :func:`ensure_gui_gc` turns automatic collection off and
-  collects on a GUI-thread timer instead (pyqtgraph's ``GarbageCollector``);
+  collects on a GUI-thread timer instead (:class:`GuiGarbageCollector`);
   every ``WorkerRunner`` and ``JobQueue`` calls it before a thread can exist.
 * **A job takes and returns plain data, never a QObject.** ``start``/``submit``
   refuse a function that captures one (:func:`check_plain_job`).
@@ -39,7 +39,7 @@ _live = weakref.WeakSet()  # every WorkerRunner and JobQueue not yet shut down
 def ensure_gui_gc():
     """Collect garbage only on the GUI thread, from now on (idempotent; call on the GUI thread).
 
-    Returns the pyqtgraph ``GarbageCollector`` (automatic collection off, ``gc.collect()``
+    Returns the :class:`GuiGarbageCollector` (automatic collection off, ``gc.collect()``
     on a one-second GUI-thread timer when the usual thresholds are exceeded).
     """
     global _gc_guard
@@ -48,10 +48,49 @@ def ensure_gui_gc():
             raise RuntimeError("ensure_gui_gc needs a QApplication")
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("ensure_gui_gc must be called on the GUI thread")
-        from pyqtgraph.util.garbage_collector import GarbageCollector
-
-        _gc_guard = GarbageCollector(interval=1.0)
+        _gc_guard = GuiGarbageCollector()
     return _gc_guard
+
+
+class GuiGarbageCollector:
+    """Python's collection rules, run from a GUI-thread timer (automatic collection off).
+
+    pyqtgraph's ``GarbageCollector`` (the same idea) forces a full collection after every
+    ten young ones whatever the heap's size; with a large heap that froze the window for
+    5-9 s per round in the soak benchmark. Here a full collection waits until it would
+    cost at most 1 % of the time since the last one (its own duration × 100).
+    """
+
+    def __init__(self, interval_ms=1000):
+        import gc
+
+        from PySide6.QtCore import QTimer
+
+        self._gc = gc
+        self.threshold = gc.get_threshold()
+        gc.disable()
+        self._full_seconds = 0.0
+        self._last_full = time.monotonic()
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.check)
+        self.timer.start(interval_ms)
+
+    def check(self):
+        gc = self._gc
+        young, middle, old = gc.get_count()
+        if young <= self.threshold[0]:
+            return
+        if middle <= self.threshold[1]:
+            gc.collect(0)
+            return
+        now = time.monotonic()
+        if old > self.threshold[2] and now - self._last_full >= 100 * self._full_seconds:
+            t0 = time.perf_counter()
+            gc.collect(2)
+            self._full_seconds = time.perf_counter() - t0
+            self._last_full = time.monotonic()
+        else:
+            gc.collect(1)
 
 
 def _captured(fn, depth=0):

@@ -131,3 +131,48 @@ def test_closing_the_window_with_a_dialog_open_stops_the_dialogs_thread(tmp_path
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "closed" in proc.stdout
     assert "Destroyed while thread" not in proc.stderr and "Fatal Python error" not in proc.stderr
+
+
+def test_the_gui_collector_frees_cycles_and_limits_full_collections(qapp):
+    """Cycles are freed by the GUI-thread timer's check; a full collection (the slow one on a large
+    heap) waits until it costs at most 1 % of the time since the last one."""
+    import time
+    import weakref
+
+    from gui.workers import GuiGarbageCollector, ensure_gui_gc
+
+    ensure_gui_gc()
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle: only the collector frees it
+    alive = weakref.ref(a)
+    del a, b
+    keep = [Node() for _ in range(2000)]  # past the young generation's threshold
+    collector = GuiGarbageCollector(interval_ms=60000)
+    try:
+        collector.check()
+        assert alive() is None
+        del keep
+
+        class CountingGC:  # the real thresholds and counts, the collections only recorded
+            def __init__(self):
+                self.calls = []
+
+            def get_count(self):
+                return (10**6, 10**6, 10**6)
+
+            def collect(self, generation):
+                self.calls.append(generation)
+
+        fake = collector._gc = CountingGC()
+        collector._full_seconds, collector._last_full = 2.0, time.monotonic()  # a full one just took 2 s
+        collector.check()
+        assert fake.calls == [1]  # not another full collection within 200 s
+        collector._last_full -= 201
+        collector.check()
+        assert fake.calls == [1, 2]
+    finally:
+        collector.timer.stop()
