@@ -37,6 +37,11 @@ def _form():
     return form
 
 
+def _plural(n, word, plural=None):
+    """``word`` for one, its plural otherwise ("1 speaker", "2 speakers")."""
+    return word if n == 1 else (plural or word + "s")
+
+
 class DatasetPanel(QGroupBox):
     """Choose a folder; see layout, classes, speakers and skipped files; choose the split.
 
@@ -82,8 +87,12 @@ class DatasetPanel(QGroupBox):
         self.label_combo.currentIndexChanged.connect(lambda _: self.request_scan())
         layout_row = QHBoxLayout()
         layout_row.addWidget(self.layout_combo, 2)
-        layout_row.addWidget(QLabel("label"))
+        self.label_label = QLabel("label")
+        layout_row.addWidget(self.label_label)
         layout_row.addWidget(self.label_combo, 1)
+        # Genres are always named by their folders: a "label: Digit" choice would only confuse there.
+        self.label_label.setVisible(spec.key != "genres")
+        self.label_combo.setVisible(spec.key != "genres")
         form.addRow("Layout", layout_row)
 
         self.summary = QLabel("No dataset loaded.")
@@ -161,8 +170,9 @@ class DatasetPanel(QGroupBox):
             details.append(f"Left out (noise folders): {html.escape(', '.join(summary['excluded_folders']))}")
         # Two short lines stay on screen; the details are one hover away.
         lines = [
-            f"<b>{summary['n_files']}</b> clips, <b>{len(classes)}</b> classes"
-            + (f", {len(spk)} speakers" if spk else ""),
+            f"<b>{summary['n_files']}</b> {_plural(summary['n_files'], 'clip')}, <b>{len(classes)}</b> "
+            f"{_plural(len(classes), 'class', 'classes')}"
+            + (f", {len(spk)} {_plural(len(spk), 'speaker')}" if spk else ""),
             ("<i>demo data (synthetic)</i>, " if is_demo else "") + f"{dur['min']:.2f}–{dur['max']:.2f} s, {rates}",
         ]
         if summary["n_skipped"]:

@@ -486,7 +486,7 @@ class SpeakersTab(TaskTab):
         acc = result.metrics["per_class"].get(self._enrol_name, {}).get("accuracy")
         folder = pathlib.Path(written[0]).parent if written else ""
         self.message(f"Added speaker '{self._enrol_name}': {len(written)} recording(s) saved in {folder}; "
-                     f"retrained on {len(result.bundle.labels)} speakers, test accuracy "
+                     f"retrained on {len(result.bundle.labels)} speaker{'' if len(result.bundle.labels) == 1 else 's'}, test accuracy "
                      f"{result.metrics['accuracy']:.1%}" + (f" ({self._enrol_name}: {acc:.0%})" if acc is not None
                                                              else "")
                      + ". Use 'Listen continuously' in Microphone & files to see who is speaking.")
