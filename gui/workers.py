@@ -426,10 +426,14 @@ class WorkerRunner(QObject):
     @Slot()
     def _release(self):
         """Drop the threads that have ended (GUI thread): their C++ objects go with the last reference."""
+        ending = self.sender()  # the thread that just finished (None when called from shutdown)
         for pair in list(self._ending):
-            if pair[1].wait(200):  # ``finished`` is emitted just before the thread really ends
+            thread = pair[1]
+            # ``finished`` is emitted just before the thread really ends: wait a moment for that one only,
+            # never for another still running (a training thread joining its child process)
+            if thread.isFinished() or (thread is ending and thread.wait(200)):
                 self._ending.remove(pair)
-                pair[1].setParent(None)
+                thread.setParent(None)
 
 
 class _QueueWorker(QObject):
