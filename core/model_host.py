@@ -323,13 +323,9 @@ class RemoteKerasModel:
         params["conv_blocks"] = tuple(params["conv_blocks"])
         params["dense_units"] = tuple(params["dense_units"])
         self._params = params
-        self.classes_ = np.asarray(arrays["classes"])
-        self.input_shape_ = tuple(int(s) for s in config["input_shape"])
-        self.mean_, self.scale_ = float(config["mean"]), float(config["scale"])
-        self.history_ = []
-        self.best_epoch_ = int(config.get("best_epoch", 0))
-        self.stop_reason_ = config.get("stop_reason")
-        self.diverged_ = bool(config.get("diverged", False))
+        from .models.cnn import restore_fitted
+
+        restore_fitted(self, config, arrays)
         n_weights = int(config["n_weights"])
         missing = [f"w{i}" for i in range(n_weights) if f"w{i}" not in arrays]
         if missing:

@@ -674,11 +674,16 @@ class KerasCNNClassifier:
         except ValueError as exc:
             raise SpeechLabError(f"the network's weights do not fit its architecture ({str(exc)[:160]})") from None
         model.model_ = network
-        model.classes_ = np.asarray(arrays["classes"])
-        model.input_shape_ = tuple(int(s) for s in config["input_shape"])
-        model.mean_, model.scale_ = float(config["mean"]), float(config["scale"])
-        model.history_ = []
-        model.best_epoch_ = int(config.get("best_epoch", 0))
-        model.stop_reason_ = config.get("stop_reason")
-        model.diverged_ = bool(config.get("diverged", False))
+        restore_fitted(model, config, arrays)
         return model
+
+
+def restore_fitted(model, config, arrays):
+    """Set a saved CNN's fitted attributes (classes, input shape, scaling, training outcome) on ``model``."""
+    model.classes_ = np.asarray(arrays["classes"])
+    model.input_shape_ = tuple(int(s) for s in config["input_shape"])
+    model.mean_, model.scale_ = float(config["mean"]), float(config["scale"])
+    model.history_ = []
+    model.best_epoch_ = int(config.get("best_epoch", 0))
+    model.stop_reason_ = config.get("stop_reason")
+    model.diverged_ = bool(config.get("diverged", False))
