@@ -166,7 +166,25 @@ def make_cases(tmp):
         ("--data a file", ["features", "--data", clip], "error"),
         ("--out in a missing folder", ["train", "--data", good, "--out", tmp / "missing" / "m.slm"], "error"),
     ]
+    # Round two (issue 17): each surface keeps its cases in benchmarks/hostile_cases/<surface>.py,
+    # a module with make_cases(tmp, good, clip, model) -> [(name, args, expect), ...]: ``tmp`` is the
+    # module's own empty folder, ``good`` 24 two-class clips, ``clip`` one of them, ``model`` a digits
+    # model trained on them.
+    for module in _round_two_modules():
+        folder = tmp / module.__name__.rsplit(".", 1)[-1]
+        folder.mkdir()
+        cases += module.make_cases(folder, good, clip, model)
     return cases
+
+
+def _round_two_modules():
+    import importlib
+    import pkgutil
+
+    from benchmarks import hostile_cases
+
+    return [importlib.import_module(f"benchmarks.hostile_cases.{info.name}")
+            for info in sorted(pkgutil.iter_modules(hostile_cases.__path__), key=lambda i: i.name)]
 
 
 def main():
