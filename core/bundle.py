@@ -205,11 +205,23 @@ def _check_meta(path, meta):
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels) \
             or len(set(labels)) != len(labels) or len(labels) > 100000:
         bad("labels", "must be a list of at least two distinct names")
+    check_label_names(path, labels)
     if not isinstance(meta.get("task", "digits"), str):
         bad("task", "must be a task name")
     for field, kind_ in (("training", dict), ("metrics", dict), ("history", list), ("created", str)):
         if field in meta and not isinstance(meta[field], kind_):
             bad(field, f"must be a {'list' if kind_ is list else 'object' if kind_ is dict else 'string'}")
+
+
+def check_label_names(path, labels):
+    """Labels become file and folder names (takes saved as ``{label}_{speaker}_{index}.wav``, a speaker's
+    folder): a model file's labels are untrusted, so one that is not a plain name is refused."""
+    from .paths import name_problem, shown_name
+
+    for label in labels:
+        problem = name_problem(label)
+        if problem:
+            raise SpeechLabError(f"{path}: damaged SpeechLab model (label '{shown_name(label)}' {problem})")
 
 
 def _check_model(path, model, labels, feature_config):

@@ -29,3 +29,47 @@ def data_dir() -> pathlib.Path:
     import platformdirs
 
     return pathlib.Path(platformdirs.user_data_dir(APP_NAME))
+
+
+# Characters that reorder or hide text: a name holding one can look like another ("rtl\u202eevil.wav"
+# shows as "rtllive.wav"). Other invisible format characters (the zero-width joiner of emoji sequences,
+# the zero-width non-joiner of Persian) are ordinary parts of names and are allowed.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+MAX_NAME_BYTES = 255  # one file or folder name on every common file system (ext4, APFS, NTFS in UTF-16 units)
+
+
+def name_problem(name):
+    """Why ``name`` cannot be one file or folder name inside a chosen folder, or None when it can.
+
+    Refused: empty, ``.`` or ``..``, a path separator (``/`` or ``\\``), control characters (NUL,
+    newline, tab…), line separators, text-direction overrides, unpaired surrogates, and names over
+    255 bytes in UTF-8. The one check of speaker names typed by a user and of labels read from a
+    model file, both of which become file and folder names when takes are saved.
+
+    Returns
+    -------
+    str or None: the reason, in words that follow the name ("'x' contains …")
+    """
+    import unicodedata
+
+    if not isinstance(name, str) or not name.strip():
+        return "is empty"
+    if name in (".", ".."):
+        return "is '.' or '..', not a name"
+    if "/" in name or "\\" in name:
+        return "contains a path separator (/ or \\)"
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS:
+            kind = "a text-direction control" if ch in _BIDI_CONTROLS else "a control character"
+            return f"contains {kind} (U+{ord(ch):04X})"
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        return f"is {size} bytes long in UTF-8; a file name holds at most {MAX_NAME_BYTES}"
+    return None
+
+
+def shown_name(name, limit=40):
+    """``name`` as it can be shown in one line of a message: escaped (repr) and shortened."""
+    text = repr(str(name))[1:-1]
+    return text if len(text) <= limit else text[: limit - 1] + "…"

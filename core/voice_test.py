@@ -59,10 +59,17 @@ def save_takes(folder, speaker, takes):
     """
     import soundfile as sf
 
+    from .paths import name_problem, shown_name
+
     speaker = check_speaker(speaker)
+    for label, _, _ in takes:  # labels come from a model file: never a path (checked before anything is written)
+        problem = name_problem(str(label))
+        if problem:
+            raise SpeechLabError(f"Cannot save a take labelled '{shown_name(label)}': the label {problem}")
     folder = pathlib.Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        root = folder.resolve()
     except OSError as exc:
         raise SpeechLabError(f"Cannot create {folder}: {exc.strerror or exc}") from exc
     used = {}
@@ -75,6 +82,8 @@ def save_takes(folder, speaker, takes):
         index = used.get(str(label), -1) + 1
         used[str(label)] = index
         path = folder / f"{label}_{speaker}_{index}.wav"
+        if path.resolve().parent != root:  # confined to the chosen folder, whatever the name
+            raise SpeechLabError(f"Refusing to save {path}: it is not inside {folder}")
         try:
             with open(path, "xb") as fh:  # "x": a file that appeared meanwhile is never overwritten
                 sf.write(fh, np.asarray(y, dtype=np.float32), int(sr), format="WAV", subtype="PCM_16")

@@ -1,0 +1,142 @@
+"""Hostile input, round two (issue 17): saved takes and names.
+
+Labels read from a model file and names typed by a user become file and folder names when takes are
+saved ("Test my voice" → Save, Add speaker…, ``main.py enrol``). Everything here is real: generated
+WAVs, a trained model saved and crafted on disk, real writes; a full disk is a real, tiny tmpfs where
+the container allows mounting one (see :func:`full_disk`).
+"""
+import errno
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pytest
+
+from core.errors import SpeechLabError
+from tests.core.datagen import class_signal, write_wav
+from tests.helpers import write_npz_members
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "main.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=os.environ.copy())
+
+
+def error_lines(proc):
+    return [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+
+
+def tree(folder):
+    """Every path under ``folder``, relative, sorted."""
+    return sorted(str(p.relative_to(folder)) for p in pathlib.Path(folder).rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    """24 two-class digit clips in the FSDD naming."""
+    root = tmp_path_factory.mktemp("good")
+    for i in range(24):
+        write_wav(root / f"{i % 2}_s{i % 3}_{i}.wav", class_signal(cls=i % 2, sr=8000, speaker=i % 3, seed=i), sr=8000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(good, tmp_path_factory):
+    """A small digits model trained for real on ``good``."""
+    from core.bundle import save_bundle
+    from core.datasets import scan_dataset
+    from core.models.mlp import MLPClassifier
+    from core.tasks import DIGITS
+    from core.training import train_model
+
+    result = train_model(scan_dataset(good, label="digit"), task="digits", feature_config=DIGITS.feature_config(),
+                         model=MLPClassifier(**{**DIGITS.model, "hidden_layer_sizes": (16,), "epochs": 3},
+                                             random_state=0), cache=False, n_jobs=1)
+    return save_bundle(result.bundle, tmp_path_factory.mktemp("model") / "digits.slm")
+
+
+def relabel(model, out, labels):
+    """A copy of ``model`` whose labels (and the network's classes) are ``labels``: what a hand-edited or
+    hostile model file holds; everything else is the real trained model."""
+    with np.load(model, allow_pickle=False) as npz:
+        payload = {k: npz[k] for k in npz.files}
+    meta = json.loads(bytes(payload["meta"]).decode())
+    meta["labels"] = list(labels)
+    payload["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    payload["model/classes"] = np.asarray(list(labels))
+    return write_npz_members(out, payload)
+
+
+# ---------------------------------------------------------------- 4. path traversal when saving takes
+
+HOSTILE_LABELS = ["../ESCAPED", "/tmp/speechlab-absolute-" + uuid.uuid4().hex, "a/b", "..", ".", "",
+                  "x\ny", "nul\x00byte", "tab\tlabel", "rtl\u202eevil", "é" * 200]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_LABELS, ids=lambda s: repr(s)[:30])
+def test_a_model_label_that_is_no_file_name_is_refused_at_load(model, tmp_path, bad):
+    from core.bundle import load_bundle
+
+    crafted = relabel(model, tmp_path / "crafted.slm", ["0", bad])
+    with pytest.raises(SpeechLabError) as info:
+        load_bundle(crafted)
+    message = str(info.value)
+    assert "\n" not in message and str(crafted) in message and "label" in message
+    assert repr(bad)[:20].strip("'") in message  # names the label, escaped (no raw newline or bidi override)
+
+
+def test_ordinary_labels_still_load(model, tmp_path):
+    from core.bundle import load_bundle
+
+    labels = ["zero", "Jens_Stoltenberg", "Magaret Tarcher", "naïve ünïcode", "家族"]
+    crafted = relabel(model, tmp_path / "names.slm", labels[:2])
+    assert load_bundle(crafted).labels == labels[:2]
+
+
+@pytest.mark.parametrize("label", ["../ESCAPED", "/tmp/speechlab-absolute-" + uuid.uuid4().hex, "a/../../b"])
+def test_test_my_voice_never_writes_outside_the_chosen_folder(tmp_path, label):
+    """core.voice_test.save_takes gets its labels from a model (the GUI's Test my voice): a label that is a
+    path must not take the write out of the folder, and nothing of the save may stay behind."""
+    from core.voice_test import save_takes
+
+    folder = tmp_path / "box" / "takes"
+    y = class_signal(cls=1, sr=16000)
+    try:
+        with pytest.raises(SpeechLabError) as info:
+            save_takes(folder, "ada", [("1", y, 16000), (label, y, 16000)])
+    finally:  # before the fix the absolute label wrote into /tmp: never leave that behind
+        if label.startswith("/") and os.path.exists(label + "_ada_0.wav"):
+            os.unlink(label + "_ada_0.wav")
+            pytest.fail(f"wrote {label}_ada_0.wav outside the chosen folder")
+    assert "\n" not in str(info.value)
+    assert tree(tmp_path) == []  # refused before anything was written, not even the good take or the folder
+    if label.startswith("/"):
+        assert not pathlib.Path(label + "_ada_0.wav").exists()
+
+
+def test_takes_are_confined_even_through_a_symlinked_name(tmp_path):
+    """A label that is a plain name but already exists in the folder as a link to elsewhere is not followed."""
+    from core.voice_test import save_takes
+
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    outside = tmp_path / "outside.wav"
+    (folder / "1_ada_0.wav").symlink_to(outside)  # an existing name is skipped, never written through
+    paths = save_takes(folder, "ada", [("1", class_signal(cls=1, sr=8000), 8000)])
+    assert [p.name for p in paths] == ["1_ada_1.wav"] and not outside.exists()
+    assert all(p.resolve().parent == folder.resolve() for p in paths)
+
+
+def test_predict_with_a_traversal_label_is_one_error_line(model, tmp_path, good):
+    crafted = relabel(model, tmp_path / "escape.slm", ["0", "../ESCAPED"])
+    proc = cli("predict", crafted, sorted(good.glob("*.wav"))[0])
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    errors = error_lines(proc)
+    assert len(errors) == 1 and "escape.slm" in errors[0] and "../ESCAPED" in errors[0], proc.stderr
