@@ -15,14 +15,21 @@ from .openset import DEFAULT_METHOD, TARGET_FRR, UNKNOWN, OpenSetConfig
 from .training import SplitConfig, train_model
 
 def check_speaker_name(name):
-    """The name of a new speaker as its folder will be called; raises SpeechLabError for an unusable one."""
+    """The name of a new speaker as its folder will be called; raises SpeechLabError for an unusable one.
+
+    The one check of Add speaker (the dialog and the tab), ``main.py enrol`` and :func:`save_takes`.
+    """
     import re
 
     from .datasets import _NOISE_FOLDER
+    from .paths import name_problem, shown_name
 
     name = (name or "").strip()
     if not name:
         raise SpeechLabError("Speaker name is empty: type a name")
+    problem = name_problem(name)  # NUL, newline, tab, U+202E, over 255 bytes: not a folder name anywhere
+    if problem:
+        raise SpeechLabError(f"Speaker name '{shown_name(name)}' {problem}; choose another")
     if re.search(r"[\\/:*?\"<>|]", name) or name in (".", "..") or name.startswith("."):
         raise SpeechLabError(f"Speaker name '{name}' cannot be a folder name (no / \\ : * ? \" < > | or leading dot)")
     if name.lower() == UNKNOWN or _NOISE_FOLDER.search(name):

@@ -140,3 +140,77 @@ def test_predict_with_a_traversal_label_is_one_error_line(model, tmp_path, good)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
     errors = error_lines(proc)
     assert len(errors) == 1 and "escape.slm" in errors[0] and "../ESCAPED" in errors[0], proc.stderr
+
+
+# ---------------------------------------------------------------- 21. speaker names that are no folder names
+
+EMOJI_64 = "\U0001F600" * 64  # 64 characters, 256 bytes in UTF-8: one byte over a file name's limit
+BAD_SPEAKER_NAMES = [EMOJI_64, "nul\x00byte", "two\nlines", "tab\tname", "rtl\u202eevil", "para\u2029sep", "a\\b"]
+
+
+@pytest.mark.parametrize("bad", BAD_SPEAKER_NAMES, ids=lambda s: repr(s)[:20])
+def test_add_speaker_refuses_a_name_that_is_no_folder_name(tmp_path, bad):
+    from core.enrolment import check_speaker_name, save_takes
+
+    with pytest.raises(SpeechLabError) as info:
+        check_speaker_name(bad)
+    assert "\n" not in str(info.value) and "\x00" not in str(info.value) and "\u202e" not in str(info.value)
+    with pytest.raises(SpeechLabError):  # never an OSError ("File name too long") or ValueError ("embedded null byte")
+        save_takes(tmp_path, bad, [(class_signal(cls=0, sr=16000), 16000)])
+    assert tree(tmp_path) == []
+
+
+def test_ordinary_speaker_names_are_still_accepted():
+    from core.enrolment import check_speaker_name
+
+    for name in ("Ada", "Jens Stoltenberg", "Margaret_Tarcher", "Zoë", "\U0001F600" * 63, "家族 \u200d ok",
+                 "  padded  "):
+        assert check_speaker_name(name) == name.strip()
+
+
+@pytest.fixture(scope="module")
+def speakers_model(tmp_path_factory):
+    """A small speakers model trained for real (folder per speaker), and its data folder."""
+    from core.bundle import save_bundle
+    from core.datasets import scan_dataset
+    from core.models import make_model
+    from core.openset import OpenSetConfig
+    from core.tasks import SPEAKERS
+    from core.training import train_model
+    from tests.core.datagen import speakers_tree
+
+    data = speakers_tree(tmp_path_factory.mktemp("speakers"), per_speaker=4)
+    result = train_model(scan_dataset(data), task="speakers", feature_config=SPEAKERS.feature_config(),
+                         model=make_model("linear"), open_set=OpenSetConfig(), cache=False, n_jobs=1)
+    return save_bundle(result.bundle, tmp_path_factory.mktemp("sm") / "speakers.slm"), data
+
+
+@pytest.mark.parametrize("bad", [b for b in BAD_SPEAKER_NAMES if "\x00" not in b],  # argv cannot hold a NUL
+                         ids=lambda s: repr(s)[:20])
+def test_cli_enrol_refuses_a_name_that_is_no_folder_name(speakers_model, tmp_path, bad):
+    model, data = speakers_model
+    take = write_wav(tmp_path / "take.wav", class_signal(cls=4, sr=16000, seconds=1.0), sr=16000)
+    before = tree(data)
+    proc = cli("enrol", model, take, "--name", bad, "--out", tmp_path / "new.slm", "--no-cache")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    errors = error_lines(proc)
+    assert len(errors) == 1 and "name" in errors[0].lower(), proc.stderr
+    assert "features:" not in proc.stderr  # refused before any work
+    assert tree(data) == before and not (tmp_path / "new.slm").exists()
+
+
+@pytest.mark.parametrize("bad", BAD_SPEAKER_NAMES, ids=lambda s: repr(s)[:20])
+def test_add_speaker_dialog_shows_the_same_refusal(qtbot, tmp_path, bad):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from core.enrolment import check_speaker_name
+    from gui.dialogs.enrol import EnrolDialog
+
+    dlg = EnrolDialog(folder=str(tmp_path), seconds=1.0)
+    qtbot.addWidget(dlg)
+    dlg.add_files([str(write_wav(tmp_path / "take.wav", class_signal(cls=0, sr=16000), sr=16000))])
+    dlg.name_edit.setText(bad)
+    with pytest.raises(SpeechLabError) as info:
+        check_speaker_name(dlg.name())
+    assert dlg.status.text() == str(info.value)  # one validation function for the dialog, the tab and the CLI
+    assert not dlg.box.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
