@@ -15,6 +15,11 @@ Every feature the seed uses, with the seed's parameters as defaults:
 ``music-stats`` mean and std over time of MFCCs, chroma, spectral centroid,
                 rolloff and contrast, zero-crossing rate and RMS (the
                 classic genre-classification summary; 2·(n_mfcc + 23) numbers).
+``music-embedding``  the pretrained musicnn encoder's embedding (mean over
+                3 s patches of its penultimate layer, 200 numbers, or of its
+                pooled layer, 1506; ``embedding_layer``), :mod:`core.encoders`.
+``voice-embedding``  the pretrained GE2E speaker encoder's embedding (1.6 s
+                partials, mean, L2-normalised; 256 numbers).
 ==============  ==============================================================
 
 Hop length: the seed meant a 10 ms hop but passed it to its own function, not
@@ -37,9 +42,13 @@ import json
 import numpy as np
 
 from .audio import check_signal, load_audio, resample, to_mono, trim_silence
+from .dsp import hann as _hann, mel_basis as _mel_basis, power_spectrogram  # noqa: F401  (used here and by tests)
 from .errors import AudioFileError, SpeechLabError
 
-FEATURE_NAMES = ("mfcc-full", "mfcc-mean", "mfcc-stats", "spectral", "logmel-128", "music-stats")
+FEATURE_NAMES = ("mfcc-full", "mfcc-mean", "mfcc-stats", "spectral", "logmel-128", "music-stats", "music-embedding",
+                 "voice-embedding")
+# Feature sets computed by a pretrained encoder (core.encoders): name -> encoder; they need 16 kHz.
+ENCODER_FEATURES = {"music-embedding": "musicnn", "voice-embedding": "ge2e"}
 # Bump when a feature function changes so cached values are not reused.
 FEATURE_VERSION = 1
 
@@ -91,6 +100,8 @@ class FeatureConfig:
         examples; a file's decision is the mean of its windows' probabilities,
         and every window of a file stays on one side of a split.
     window_overlap : fraction of a window shared with the next one (0 ≤ x < 1)
+    embedding_layer : which layer of the music encoder ``music-embedding``
+        averages: "penultimate" (200 numbers) or "pooled" (1506)
     highpass_hz : remove the DC offset and everything below this frequency
         before trimming (None: off). A constant offset (every clip of
         AudioMNIST_AZ sits at -0.085, i.e. -21 dBFS, as some microphones do)
@@ -115,6 +126,7 @@ class FeatureConfig:
     window_seconds: float | None = None
     window_overlap: float = 0.0
     highpass_hz: float | None = None
+    embedding_layer: str = "penultimate"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or self.name not in FEATURE_NAMES:
@@ -134,6 +146,12 @@ class FeatureConfig:
             raise SpeechLabError(f"Feature setting 'frames' must be pad or resize, not '{self.frames}'")
         if float(self.window_overlap) >= 0.95:
             raise SpeechLabError("Feature setting 'window_overlap' must be at least 0 and below 0.95")
+        if self.embedding_layer not in ("penultimate", "pooled"):
+            raise SpeechLabError(f"Feature setting 'embedding_layer' must be penultimate or pooled, "
+                                 f"not {self.embedding_layer!r}")
+        if self.name in ENCODER_FEATURES and self.sr != 16000:
+            raise SpeechLabError(f"Feature '{self.name}' works at 16000 Hz (its encoder was trained so), "
+                                 f"not sr={self.sr!r}")
 
     def frame_sizes(self, sr):
         """(n_fft, hop_length) in samples at rate ``sr``."""
@@ -148,6 +166,8 @@ class FeatureConfig:
         d.pop("frames")
         if d["highpass_hz"] is None:  # added later: settings without it keep their cached features
             d.pop("highpass_hz")
+        if self.name != "music-embedding":  # added later, as highpass_hz
+            d.pop("embedding_layer")
         d["version"] = FEATURE_VERSION
         return json.dumps(d, sort_keys=True)
 
@@ -176,13 +196,6 @@ class FeatureConfig:
 # ----------------------------------------------------------------------------- pure functions
 
 
-@functools.lru_cache(maxsize=32)
-def _mel_basis(sr, n_fft, n_mels):
-    import librosa
-
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
-
-
 @functools.lru_cache(maxsize=16)
 def _savgol_rows(width, order):
     """(width, width) matrix: row i gives the Savitzky–Golay derivative at
@@ -209,40 +222,6 @@ def _delta(m, order, width=9):
     out[:, :half] = m[:, :width] @ rows[:half].T
     out[:, t - half :] = m[:, t - width :] @ rows[width - half :].T
     return out
-
-
-@functools.lru_cache(maxsize=32)
-def _hann(n_fft):
-    from scipy.signal import get_window
-
-    return get_window("hann", n_fft, fftbins=True).astype(np.float32)
-
-
-def power_spectrogram(*, y, n_fft, hop_length):
-    """|STFT|² with a centred, zero-padded periodic Hann window.
-
-    The same numbers as ``np.abs(librosa.stft(y, n_fft=n_fft,
-    hop_length=hop_length))**2`` (librosa's defaults: ``center=True``,
-    ``pad_mode="constant"``), without its per-call overhead.
-
-    Returns
-    -------
-    np.ndarray, shape (1 + n_fft // 2, frames), float32
-    """
-    import scipy.fft  # SciPy loads when features are first computed, not at start-up
-
-    y = np.asarray(y, dtype=np.float32)
-    pad = n_fft // 2
-    padded = np.zeros(y.size + 2 * pad + max(0, n_fft - (y.size + 2 * pad)), dtype=np.float32)
-    padded[pad : pad + y.size] = y  # np.pad does the same with ten times the overhead
-    y = padded
-    n_frames = 1 + (y.size - n_fft) // hop_length
-    frames = np.lib.stride_tricks.as_strided(
-        y, shape=(n_frames, n_fft), strides=(y.strides[0] * hop_length, y.strides[0]), writeable=False
-    )
-    # scipy's FFT keeps float32 and is several times faster than numpy's on short frames
-    spec = scipy.fft.rfft(frames * _hann(n_fft), axis=1)
-    return np.ascontiguousarray((spec.real**2 + spec.imag**2).T, dtype=np.float32)
 
 
 def mfcc(*, y, sr, n_mfcc=12, n_mels=24, n_fft=400, hop_length=160):
@@ -396,6 +375,10 @@ def feature_shape(config):
         return (config.image_size, config.image_size)
     if name == "music-stats":
         return (2 * (config.n_mfcc + 23),)  # see music_stats: MFCCs + 12 chroma + 11 spectral rows
+    if name == "music-embedding":
+        return (200,) if config.embedding_layer == "penultimate" else (1506,)
+    if name == "voice-embedding":
+        return (256,)
     return None
 
 
@@ -413,6 +396,14 @@ def compute_raw(*, y, sr, config):
     """
     n_fft, hop = config.frame_sizes(sr)
     name = config.name
+    if name == "music-embedding":
+        from .encoders import music_embedding
+
+        return music_embedding(y, layer=config.embedding_layer)
+    if name == "voice-embedding":
+        from .encoders import voice_embedding
+
+        return voice_embedding(y)
     if name == "spectral":
         return spectral_summary(y=y, sr=sr, n_fft=config.n_fft or 2048, hop_length=config.hop_length or 512)
     if name == "logmel-128":

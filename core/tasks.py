@@ -145,6 +145,8 @@ GENRES = TaskSpec(
         "mfcc-stats": FeatureConfig(name="mfcc-stats", sr=22050, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
         "mfcc-mean": FeatureConfig(name="mfcc-mean", sr=22050, n_mfcc=20, n_mels=128, n_fft=2048, hop_length=512, max_seconds=30.0),
         "spectral": FeatureConfig(name="spectral", sr=22050, max_seconds=30.0),
+        # the pretrained musicnn encoder: the mean of its 3 s patches' embeddings over the whole clip
+        "music-embedding": FeatureConfig(name="music-embedding", sr=16000, max_seconds=30.0),
     },
     default_feature="logmel-128",
     record_seconds=5.0,
@@ -165,6 +167,11 @@ GENRES = TaskSpec(
         ModelChoice("features-logreg", "linear", "Summary features + logistic regression (scikit-learn)", dict(
             kind="logreg", C=1.0, solver="lbfgs", max_iter=1000, standardize=True, validation_fraction=0.0),
             feature="music-stats"),
+        # musicnn (trained on the Million Song Dataset) turns a track into 200 numbers; a logistic
+        # regression learns the user's genres from them (benchmarks/genres_accuracy.py).
+        ModelChoice("encoder-logreg", "linear", "Pretrained music encoder (musicnn) + logistic regression", dict(
+            kind="logreg", C=1.0, solver="lbfgs", max_iter=1000, standardize=True, validation_fraction=0.0),
+            feature="music-embedding"),
     ),
 )
 
@@ -187,6 +194,8 @@ SPEAKERS = TaskSpec(
         "mfcc-mean": FeatureConfig(name="mfcc-mean", **_SPK_MFCC),
         "spectral": FeatureConfig(name="spectral", sr=16000),
         "mfcc-full": FeatureConfig(name="mfcc-full", sr=16000, n_mfcc=13, n_mels=40, trim_db=30.0),
+        # the pretrained GE2E speaker encoder: 1.6 s partials of the whole clip (it trims silences itself)
+        "voice-embedding": FeatureConfig(name="voice-embedding", sr=16000),
     },
     default_feature="mfcc-stats",
     record_seconds=2.0,
@@ -202,6 +211,10 @@ SPEAKERS = TaskSpec(
             hidden_layer_sizes=(128,), activation="relu", output="softmax", init="auto", optimizer="adam",
             learning_rate=1e-3, batch_size=32, epochs=60, l2=1e-4, early_stopping=True, validation_fraction=0.1,
             patience=10, standardize=True)),
+        # GE2E (trained on thousands of voices) embeds a clip; a speaker is the direction of the mean of
+        # their clips' embeddings, so a few takes enrol a voice (benchmarks/speakers_accuracy.py).
+        ModelChoice("voice-cosine", "centroid", "Pretrained voice encoder (GE2E) + cosine to each speaker",
+                    dict(scale=10.0), feature="voice-embedding"),
     ),
 )
 

@@ -20,7 +20,27 @@ FEATURE_LABELS = {
     "spectral": "Spectral centroid, ZCR, RMS (means)",
     "logmel-128": "Log-mel image (size×size, 128 by default)",
     "music-stats": "Music summary: MFCC, chroma, spectral, ZCR, RMS (mean, std)",
+    "music-embedding": "Pretrained music encoder (musicnn, MSD)",
+    "voice-embedding": "Pretrained voice encoder (GE2E)",
 }
+
+
+def disable_unavailable_features(combo):
+    """Grey out the feature sets whose pretrained encoder cannot run here, with the reason as tooltip."""
+    from core.features import ENCODER_FEATURES
+
+    model = combo.model()
+    for i in range(combo.count()):
+        encoder = ENCODER_FEATURES.get(combo.itemData(i))
+        if encoder is None:
+            continue
+        from core.encoders import unavailable
+
+        reason = unavailable(encoder)
+        if reason:
+            item = model.item(i)
+            item.setEnabled(False)
+            item.setToolTip(f"Not available: {reason}")
 
 
 def _compact(*combos, chars=10):
@@ -250,6 +270,7 @@ class FeaturesPanel(QGroupBox):
         self.name_combo = QComboBox()
         for name in spec.features:
             self.name_combo.addItem(FEATURE_LABELS.get(name, name), name)
+        disable_unavailable_features(self.name_combo)
         self.name_combo.currentIndexChanged.connect(self._on_name)
         _compact(self.name_combo, chars=14)
         form.addRow("Features", self.name_combo)

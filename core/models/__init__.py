@@ -53,6 +53,7 @@ MODEL_TYPES = {
     "mlp": "core.models.mlp:MLPClassifier",
     "keras-cnn": "core.models.cnn:KerasCNNClassifier",
     "linear": "core.models.linear:LinearClassifier",
+    "centroid": "core.models.centroid:CentroidClassifier",
 }
 
 
