@@ -7,6 +7,7 @@ without librosa's per-call overhead).
 """
 from __future__ import annotations
 
+import errno
 import os
 import pathlib
 import stat
@@ -261,3 +262,75 @@ def audio_info(path):
         return float(info.duration), int(info.samplerate), int(info.channels)
     except Exception as exc:  # libsndfile error types vary by version
         raise AudioFileError(path, f"not a readable audio file ({_short(exc)})") from exc
+
+
+def write_new_wavs(items, *, subtype="PCM_16"):
+    """Write ``[(path, y, sr)]`` as WAV files, all or nothing, never replacing a file.
+
+    Each file is encoded in memory (soundfile never touches the disk, so a failing disk raises here
+    instead of being printed and ignored inside its callbacks), written to a hidden temporary file
+    beside its target, flushed to disk and only then given its name, if that name is still free. When
+    anything fails, every file this call wrote is removed again and the error is raised:
+    ``FileExistsError`` for a name taken meanwhile, ``OSError`` for a full disk and the like.
+
+    Returns
+    -------
+    list of pathlib.Path, the files written
+    """
+    import io
+
+    import soundfile as sf
+
+    written, made = [], []
+    try:
+        for path, y, sr in items:
+            buf = io.BytesIO()
+            sf.write(buf, np.asarray(y, dtype=np.float32), int(sr), format="WAV", subtype=subtype)
+            path = pathlib.Path(path)
+            missing = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made += reversed(missing)
+            _write_new_file(path, buf.getbuffer())
+            written.append(path)
+    except BaseException:
+        for path in written:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        for folder in reversed(made):  # the folders this call made, deepest first, if nothing else is in them
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+        raise
+    return written
+
+
+def _write_new_file(path, data):
+    """``data`` into a new file ``path`` through a temporary file and a link: a reader (a dataset scan)
+    never sees a partial file, and an existing file is never replaced."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".take-", suffix=".part", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(fh.fileno(), 0o666 & ~mask)  # mkstemp makes 0600; a take is an ordinary file
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # fails with FileExistsError when the name was taken meanwhile
+        except FileExistsError:
+            raise
+        except OSError as exc:  # a file system without hard links (FAT, some shares): check, then rename
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+                raise
+            if os.path.lexists(path):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+            os.rename(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)

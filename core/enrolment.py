@@ -56,28 +56,29 @@ def free_take_paths(folder, name, count):
 def save_takes(folder, name, takes):
     """Write takes (float arrays, rate) as 16-bit WAVs ``<folder>/<name>/<n>.wav``; never overwrites a file.
 
+    All or nothing: when a take cannot be written (a full disk), every file of this save and the
+    speaker's folder, if this save made it, are removed again, so a later scan never finds a speaker
+    with a truncated take.
+
     Returns
     -------
     list of str, the paths written
     """
-    import os
+    import pathlib
 
-    import soundfile
+    from .audio import write_new_wavs
 
     name = check_speaker_name(name)
     paths = free_take_paths(folder, name, len(takes))
-    written = []
+    root = pathlib.Path(folder).resolve() / name
+    if any(p.resolve().parent != root for p in paths):  # the name is one folder name (checked), so never
+        raise SpeechLabError(f"Refusing to save takes outside {folder}/{name}")
     try:
-        paths[0].parent.mkdir(parents=True, exist_ok=True) if paths else None
-        for path, (y, sr) in zip(paths, takes):
-            # O_EXCL: a file that appeared meanwhile is never replaced
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                soundfile.write(fh, np.asarray(y, dtype=np.float32), int(sr), format="WAV", subtype="PCM_16")
-            written.append(str(path))
+        written = write_new_wavs([(path, y, sr) for path, (y, sr) in zip(paths, takes)])
     except OSError as exc:
-        raise SpeechLabError(f"Could not save the takes into {folder}/{name}: {exc.strerror or exc}") from exc
-    return written
+        what = "a take's name was taken meanwhile" if isinstance(exc, FileExistsError) else exc.strerror or exc
+        raise SpeechLabError(f"Could not save the takes into {folder}/{name}: {what}; no take was saved") from exc
+    return [str(p) for p in written]
 
 
 def with_enrolled(ds, enrolled):

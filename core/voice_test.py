@@ -57,8 +57,7 @@ def save_takes(folder, speaker, takes):
     -------
     list of pathlib.Path, the files written, in the order of ``takes``
     """
-    import soundfile as sf
-
+    from .audio import write_new_wavs
     from .paths import name_problem, shown_name
 
     speaker = check_speaker(speaker)
@@ -68,31 +67,30 @@ def save_takes(folder, speaker, takes):
             raise SpeechLabError(f"Cannot save a take labelled '{shown_name(label)}': the label {problem}")
     folder = pathlib.Path(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         root = folder.resolve()
     except OSError as exc:
-        raise SpeechLabError(f"Cannot create {folder}: {exc.strerror or exc}") from exc
+        raise SpeechLabError(f"Cannot use {folder}: {exc.strerror or exc}") from exc
     used = {}
     for p in folder.glob(f"*_{speaker}_*.wav"):
         m = re.match(rf"^(.+)_{re.escape(speaker)}_(\d+)$", p.stem)
         if m:
             used[m.group(1)] = max(used.get(m.group(1), -1), int(m.group(2)))
-    written = []
+    planned = []
     for label, y, sr in takes:
         index = used.get(str(label), -1) + 1
         used[str(label)] = index
         path = folder / f"{label}_{speaker}_{index}.wav"
         if path.resolve().parent != root:  # confined to the chosen folder, whatever the name
             raise SpeechLabError(f"Refusing to save {path}: it is not inside {folder}")
-        try:
-            with open(path, "xb") as fh:  # "x": a file that appeared meanwhile is never overwritten
-                sf.write(fh, np.asarray(y, dtype=np.float32), int(sr), format="WAV", subtype="PCM_16")
-        except FileExistsError:
-            raise SpeechLabError(f"{path} appeared while saving; nothing was overwritten") from None
-        except OSError as exc:
-            raise SpeechLabError(f"Cannot write {path}: {exc.strerror or exc}") from exc
-        written.append(path)
-    return written
+        planned.append((path, y, sr))
+    try:  # all or nothing: a failure removes every file (and folder) this save made
+        return write_new_wavs(planned)
+    except FileExistsError as exc:
+        raise SpeechLabError(f"{exc.filename} appeared while saving; nothing was overwritten and no take "
+                             "was saved") from None
+    except OSError as exc:
+        raise SpeechLabError(f"Cannot save the takes into {folder}: {exc.strerror or exc}; no take was "
+                             "saved") from exc
 
 
 def score_takes(predict, takes):

@@ -214,3 +214,102 @@ def test_add_speaker_dialog_shows_the_same_refusal(qtbot, tmp_path, bad):
         check_speaker_name(dlg.name())
     assert dlg.status.text() == str(info.value)  # one validation function for the dialog, the tab and the CLI
     assert not dlg.box.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+
+
+# ---------------------------------------------------------------- 7. a failed save leaves nothing behind
+
+# Four takes: three of 1 s, one of 4 s (16 kHz, 16-bit: 32 KB and 128 KB). On the 160 KiB disk the first
+# three fit and the fourth fails half-way, as on a disk that fills up during a save.
+TAKE_SECONDS = (1.0, 1.0, 1.0, 4.0)
+TINY_DISK = "160k"
+FILE_SIZE_LIMIT = 100_000  # the fallback: no file may grow past 100 KB (the fourth take fails half-way)
+
+_SAVE_IN_CHILD = r"""
+import json, resource, signal, sys, traceback
+sys.path.insert(0, sys.argv[1])
+from core.errors import SpeechLabError
+from tests.core.datagen import class_signal
+kind, folder, name, limit = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+seconds = json.loads(sys.argv[6])
+if limit:  # what a full disk does to a write, without a full disk: the write fails with EFBIG
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+takes = [class_signal(cls=i % 10, sr=16000, seconds=s, seed=i) for i, s in enumerate(seconds)]
+try:
+    if kind == "enrol":
+        from core.enrolment import save_takes
+        written = save_takes(folder, name, [(y, 16000) for y in takes])
+    else:
+        from core.voice_test import save_takes
+        written = save_takes(folder, name, [(str(i % 10), y, 16000) for i, y in enumerate(takes)])
+    print(json.dumps({"written": [str(p) for p in written]}))
+except SpeechLabError as exc:
+    print(json.dumps({"error": str(exc)}))
+"""
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """(folder, file size limit): a folder on a real 160 KiB tmpfs when this machine lets the tests mount
+    one (root, or a container that allows it), limit 0; otherwise an ordinary folder and a per-file size
+    limit (RLIMIT_FSIZE) for the child that saves: either way a write fails half-way through a file."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mounted = False
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("mount"):
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TINY_DISK}", "tmpfs", str(folder)],
+                                 capture_output=True).returncode == 0
+    try:
+        yield folder, 0 if mounted else FILE_SIZE_LIMIT
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
+
+
+def save_in_child(kind, folder, name, limit, seconds=TAKE_SECONDS):
+    proc = subprocess.run([sys.executable, "-c", _SAVE_IN_CHILD, str(ROOT), kind, str(folder), name, str(limit),
+                           json.dumps(list(seconds))], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "Exception ignored" not in proc.stderr, proc.stderr  # soundfile's cffi callback complaints
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def test_a_failed_enrolment_save_leaves_no_partial_takes(full_disk):
+    folder, limit = full_disk
+    result, _ = save_in_child("enrol", folder, "Ada", limit)
+    assert "error" in result and "\n" not in result["error"], result
+    assert "Ada" in result["error"]
+    assert tree(folder) == [], tree(folder)  # no 1.wav-3.wav, no truncated 4.wav, no empty Ada folder
+
+
+def test_a_failed_enrolment_save_keeps_what_was_there(full_disk):
+    folder, limit = full_disk
+    existing = write_wav(folder / "Ada" / "1.wav", class_signal(cls=0, sr=8000, seconds=0.2), sr=8000)
+    before = existing.read_bytes()
+    result, _ = save_in_child("enrol", folder, "Ada", limit)
+    assert "error" in result, result
+    assert tree(folder) == ["Ada", "Ada/1.wav"] and existing.read_bytes() == before
+
+
+def test_a_failed_voice_test_save_leaves_no_file(full_disk):
+    folder, limit = full_disk
+    result, _ = save_in_child("voice", folder / "takes", "ada", limit)
+    assert "error" in result and "\n" not in result["error"], result
+    assert tree(folder) == [], tree(folder)  # no 0-byte or truncated file, and not the folder it made
+
+
+def test_a_voice_test_save_on_a_disk_with_no_room_at_all(full_disk):
+    folder, limit = full_disk
+    result, _ = save_in_child("voice", folder, "ada", limit, seconds=(8.0,))  # 256 KB: fails in the first take
+    assert "error" in result, result
+    assert tree(folder) == []
+
+
+def test_takes_that_fit_are_all_saved(full_disk):
+    folder, limit = full_disk
+    result, _ = save_in_child("enrol", folder, "Ada", limit, seconds=(1.0, 1.0))
+    assert [pathlib.Path(p).name for p in result["written"]] == ["1.wav", "2.wav"]
+    assert tree(folder) == ["Ada", "Ada/1.wav", "Ada/2.wav"]  # no temporary file left beside them
+    import soundfile as sf
+
+    assert [sf.info(p).frames for p in result["written"]] == [16000, 16000]
