@@ -12,7 +12,9 @@ one side of every fold. Compared:
 * ``cnn``: the Genres tab's default CNN on 3 s windows (track = mean of its
   windows' probabilities), plus candidate variants (``--variants``);
 * ``features-logreg``: summary statistics (``music-stats``) per window with
-  logistic regression, the baseline.
+  logistic regression, the baseline;
+* ``encoder-logreg``: the pretrained musicnn encoder's embedding (core.encoders)
+  with logistic regression, per whole clip, per 3 s window, or its pooled layer.
 
 Prints a Markdown table (window and track accuracy, mean ± std over the
 folds, seconds per epoch) and, with ``--write``, stores it as the
@@ -55,12 +57,20 @@ def configurations(variants):
     cnn = GENRES.model_choice("cnn")
     logreg = GENRES.model_choice("features-logreg")
     logmel = GENRES.feature_config("logmel-128")
+    encoder = GENRES.model_choice("encoder-logreg")
+    music = GENRES.feature_config(encoder.feature)
     out = [
         ("report", "report's CNN, whole clip 128×128", "keras-cnn", REPORT_MODEL,
          dataclasses.replace(logmel, window_seconds=None)),
         ("cnn", "default CNN, 3 s windows", cnn.type, dict(cnn.params), logmel),
         ("features-logreg", "music-stats + logistic regression, 3 s windows", logreg.type, dict(logreg.params),
          GENRES.feature_config(logreg.feature)),
+        ("encoder-logreg", "pretrained musicnn (penultimate, mean over the clip) + logistic regression",
+         encoder.type, dict(encoder.params), music),
+        ("encoder-logreg-windows", "pretrained musicnn (penultimate) per 3 s window + logistic regression",
+         encoder.type, dict(encoder.params), dataclasses.replace(music, window_seconds=3.0, window_overlap=0.5)),
+        ("encoder-pooled", "pretrained musicnn (pooled layer, 1506, mean over the clip) + logistic regression",
+         encoder.type, dict(encoder.params), dataclasses.replace(music, embedding_layer="pooled")),
     ]
     if variants:
         p = dict(cnn.params)

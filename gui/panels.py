@@ -25,6 +25,24 @@ FEATURE_LABELS = {
 }
 
 
+def disable_unavailable_models(combo, task):
+    """Grey out the models whose pretrained encoder cannot run here (combo data: model keys)."""
+    from core.features import ENCODER_FEATURES
+
+    for i in range(combo.count()):
+        choice = task.model_choice(combo.itemData(i))
+        encoder = ENCODER_FEATURES.get(choice.feature)
+        if encoder is None:
+            continue
+        from core.encoders import unavailable
+
+        reason = unavailable(encoder)
+        if reason:
+            item = combo.model().item(i)
+            item.setEnabled(False)
+            item.setToolTip(f"Not available: {reason}")
+
+
 def disable_unavailable_features(combo):
     """Grey out the feature sets whose pretrained encoder cannot run here, with the reason as tooltip."""
     from core.features import ENCODER_FEATURES

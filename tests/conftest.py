@@ -51,6 +51,21 @@ def fsdd_dir():
     return FSDD
 
 
+@pytest.fixture(scope="session")
+def shared_data():
+    """``shared_data(relative)``: a folder of ../shared/data, used in place; missing fails in CI, skips elsewhere."""
+    def get(relative):
+        path = (ROOT.parent / "shared" / "data" / relative).resolve()
+        if not path.is_dir():
+            message = f"{path} not found; it lives in ../shared/data"
+            if _in_ci():
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        return path
+
+    return get
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _OWN_HOME:
         shutil.rmtree(_TMP_HOME, ignore_errors=True)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from core.models.cnn import REPORT_BLOCKS
 from core.tasks import GENRES
-from gui.panels import _select_data
+from gui.panels import _select_data, disable_unavailable_models
 from gui.tabs.base import TaskTab
 from gui.widgets.cnn_panel import CNNPanel, describe_cnn, is_cnn
 from gui.widgets.genre_timeline import GenreTimeline, LiveGenreListener
@@ -113,6 +113,7 @@ class GenreModelPanel(QGroupBox):
         self.choice = QComboBox()
         for m in GENRES.models:
             self.choice.addItem(m.title, m.key)
+        disable_unavailable_models(self.choice, GENRES)
         self.choice.currentIndexChanged.connect(self._on_choice)
         top.addWidget(self.choice, 1)
         lay.addLayout(top)
@@ -163,12 +164,19 @@ class GenreModelPanel(QGroupBox):
         self.max_iter.setRange(10, 100000)
         form.addRow("C", self.C)
         form.addRow("Max iterations", self.max_iter)
-        note = QLabel("Summary statistics of each window (MFCC, chroma, spectral centroid, roll-off and contrast, "
-                      "ZCR, RMS: mean and std), standardised, with scikit-learn's logistic regression: the "
-                      "baseline the CNN is measured against.")
-        note.setWordWrap(True)
-        form.addRow(note)
+        self.logreg_note = QLabel()
+        self.logreg_note.setWordWrap(True)
+        form.addRow(self.logreg_note)
         return page
+
+    _NOTES = {
+        "features-logreg": "Summary statistics of each window (MFCC, chroma, spectral centroid, roll-off and "
+                           "contrast, ZCR, RMS: mean and std), standardised, with scikit-learn's logistic "
+                           "regression: the baseline the CNN is measured against.",
+        "encoder-logreg": "musicnn, a CNN pretrained on the Million Song Dataset, turns each clip (or window) into "
+                          "200 numbers; a logistic regression learns your genres from them. Good with few tracks "
+                          "per genre; the encoder itself is not trained.",
+    }
 
     def _defaults(self):
         self.set_params(self.key, GENRES.model_choice(self.key).params)
@@ -177,6 +185,7 @@ class GenreModelPanel(QGroupBox):
     def _on_choice(self, *_):
         key = self.choice.currentData()
         self.pages.setCurrentIndex(0 if key == "cnn" else 1)
+        self.logreg_note.setText(self._NOTES.get(key, ""))
         self.report_button.setEnabled(key == "cnn")
         self.model_switched.emit(key)
         self.changed.emit()
@@ -199,7 +208,7 @@ class GenreModelPanel(QGroupBox):
         key = key or self.key
         if key == "cnn":
             return {**self.cnn.params(), "random_state": self.seed.value()}
-        base = dict(GENRES.model_choice("features-logreg").params)
+        base = dict(GENRES.model_choice(key).params)
         base.update(C=self.C.value(), max_iter=self.max_iter.value(), random_state=self.seed.value())
         return base
 

@@ -23,7 +23,7 @@ from core.errors import SpeechLabError
 from core.models.choices import REPORT_MODELS, REPORT_PRESETS
 from core.openset import DEFAULT_METHOD, METHOD_TITLES, METHODS, TARGET_FRR
 from core.tasks import SPEAKERS
-from gui.panels import _select_data
+from gui.panels import _select_data, disable_unavailable_models
 from gui.tabs.base import TaskTab
 from gui.widgets.open_set import OpenSetView
 
@@ -33,6 +33,7 @@ class SpeakersModelPanel(QGroupBox):
 
     preset_chosen = Signal(object)
     enrol_clicked = Signal()
+    model_switched = Signal(str)  # another model was chosen (its key)
 
     def __init__(self, parent=None):
         super().__init__("Model", parent)
@@ -43,6 +44,7 @@ class SpeakersModelPanel(QGroupBox):
         self.model_combo = QComboBox()
         for choice in SPEAKERS.models:
             self.model_combo.addItem(choice.title, choice.key)
+        disable_unavailable_models(self.model_combo, SPEAKERS)
         self.model_combo.currentIndexChanged.connect(self._on_model)
         form.addRow("Model", self.model_combo)
         self.report_combo = QComboBox()
@@ -112,7 +114,8 @@ class SpeakersModelPanel(QGroupBox):
         row.addWidget(self.validation, 1)
         row.addWidget(QLabel("seed"))
         row.addWidget(self.seed, 1)
-        form.addRow("Validation", row)
+        self.validation_label = QLabel("Validation")
+        form.addRow(self.validation_label, row)
         lay.addLayout(form)
 
         box = QGroupBox("Unknown speakers")
@@ -162,6 +165,7 @@ class SpeakersModelPanel(QGroupBox):
     def _on_model(self, _):
         c = self._choice()
         self.set_model(c.key, self._params_of.get(c.key, c.params))
+        self.model_switched.emit(c.key)
 
     def _on_report(self, index):
         preset = self.report_combo.itemData(index)
@@ -173,12 +177,17 @@ class SpeakersModelPanel(QGroupBox):
         _select_data(self.model_combo, key)
         self.model_combo.blockSignals(False)
         p = dict(params)
-        is_mlp = self._choice().type == "mlp"
+        kind_of_model = self._choice().type  # "linear", "mlp" or "centroid"
+        is_mlp = kind_of_model == "mlp"
+        is_linear = kind_of_model == "linear"
         kind = p.get("kind", "logreg")
         for w in (self.strength, self.strength_label, self.solver_row, self.solver_label):
-            w.setVisible(not is_mlp)
+            w.setVisible(is_linear)
         for w in (self.mlp_row, self.mlp_label):
             w.setVisible(is_mlp)
+        # cosine to centroids has nothing to iterate or validate: it averages each speaker's embeddings
+        for w in (self.iterations, self.iter_label, self.validation, self.validation_label):
+            w.setVisible(kind_of_model != "centroid")
         self.solver.setVisible(kind == "logreg")
         self.schedule.setVisible(kind == "sgd")
         self.eta0.setVisible(kind == "sgd")
@@ -187,7 +196,7 @@ class SpeakersModelPanel(QGroupBox):
             self.lr.setValue(float(p.get("learning_rate", 1e-3)))
             self.iterations.setValue(int(p.get("epochs", 60)))
             self.iter_label.setText("Epochs")
-        else:
+        elif is_linear:
             self.strength_label.setText("C (1/L2)" if kind == "logreg" else "alpha (L2)")
             self.strength.setValue(float(p.get("C", 1.0) if kind == "logreg" else p.get("alpha", 1e-4)))
             _select_data(self.solver, p.get("solver", "lbfgs"))
@@ -201,6 +210,9 @@ class SpeakersModelPanel(QGroupBox):
     def params(self):
         c = self._choice()
         p = dict(self._base)
+        if c.type == "centroid":
+            self._params_of[c.key] = p
+            return p
         p["validation_fraction"] = self.validation.value()
         p["random_state"] = self.seed.value()
         if c.type == "mlp":
@@ -260,6 +272,7 @@ class SpeakersTab(TaskTab):
         self.lower_tabs.insertTab(1, self.open_set_view, "Unknown speakers")
         self.open_set_view.threshold_changed.connect(self._on_threshold)
         self.model_changed.connect(self._on_model_changed)
+        self.model_panel.model_switched.connect(self._on_model_switched)
         self.model_panel.preset_chosen.connect(self.apply_report_preset)
         self.model_panel.enrol_clicked.connect(self.enrol_dialog)
 
@@ -372,6 +385,12 @@ class SpeakersTab(TaskTab):
                      "on its 5 speakers). Press Train.")
 
     # ---------------------------------------------------------------- open set
+
+    def _on_model_switched(self, key):
+        """A model that needs its own features (the voice encoder's) brings them along."""
+        choice = SPEAKERS.model_choice(key)
+        if choice.feature and self.features_panel.config().name != choice.feature:
+            self.features_panel.set_config(SPEAKERS.feature_config(choice.feature))
 
     def _on_model_changed(self, bundle):
         os_ = bundle.open_set if bundle is not None else None

@@ -1,0 +1,320 @@
+"""Voices never heard: the pretrained GE2E voice encoder against MFCC statistics, in the same run.
+
+    .venv/bin/python benchmarks/voice_encoder.py [--write]
+
+Two real data sets from ``../shared/data``, neither ever used to train GE2E or to choose anything here:
+
+* ``librispeech-voices-dev``: 126 voices, one 2–17 s utterance each, cut in two: the first half
+  enrols the voice, the second half tests it.
+  - identification among all 126 voices (one decision per test half);
+  - open set: the 63 voices of even rank are known, the 63 others never heard; the threshold is set
+    from enrolment data only (each enrolment half cut in two pieces, each piece scored against the
+    other piece's embedding; the 5 % quantile); false accepts = never-heard test halves named;
+  - enrolment of a 10th voice with 5 takes: the 10 longest utterances cut in 10 pieces each; 9
+    voices enrolled with their first 5 pieces, then the 10th with its first 5; how many of its last
+    5 pieces are named (right voice, above the threshold).
+* ``audiomnist-az-dev``: 30 speakers saying one Azerbaijani digit per clip (about 49 clips each).
+  - identification with 3, 5 or 10 enrolment takes per speaker, tested on every other clip;
+  - open set: 20 speakers known (10 takes each), 10 never heard; one word per decision, and three
+    words per decision (mean of three clips' scores — one embedding of their mean for GE2E).
+
+GE2E: cosine similarity to each voice's centroid (the ``voice-cosine`` model). MFCC statistics:
+the Speakers tab's ``mfcc-stats`` features of each whole clip (no 2 s windows: one decision per
+clip, as for GE2E) with logistic regression (the tab's default model); for the open set its
+closed-set probability is the score (``probability`` scoring; rates at the same 5 % target).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from core import encoders  # noqa: E402
+from core.audio import load_audio, resample  # noqa: E402
+from core.features import features_of_signal  # noqa: E402
+from core.tasks import SPEAKERS  # noqa: E402
+
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+MFCC = dataclasses.replace(SPEAKERS.feature_config("mfcc-stats"), window_seconds=None)
+TARGET_FRR = 0.05
+COST = {"ge2e": [], "mfcc": []}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def load16k(path):
+    y, sr = load_audio(path, sr=None)
+    return resample(y, sr_from=sr, sr_to=16000)
+
+
+def ge2e(y):
+    t = time.perf_counter()
+    e = encoders.voice_embedding(y)
+    COST["ge2e"].append(time.perf_counter() - t)
+    return e
+
+
+def mfcc(y):
+    t = time.perf_counter()
+    f = features_of_signal(y, 16000, MFCC)
+    COST["mfcc"].append(time.perf_counter() - t)
+    return f
+
+
+def unit(v):
+    v = np.asarray(v, np.float64)
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def centroids(E, y, labels):
+    return np.stack([unit(unit(E[y == lab]).mean(axis=0)) for lab in labels])
+
+
+def logreg(X, y):
+    from core.models import make_model
+
+    model = make_model("linear", **{**SPEAKERS.model_choice("logreg").params, "validation_fraction": 0.0})
+    model.fit(X, y)
+    return model
+
+
+def eer(known, unknown):
+    from core.openset import det_curve
+
+    return det_curve(known, unknown)["eer"]
+
+
+def pct(v):
+    return "–" if v is None else f"{100 * v:.1f} %"
+
+
+# ----------------------------------------------------------------------------- LibriSpeech
+
+
+def librispeech():
+    files = sorted((SHARED / "librispeech-voices-dev").glob("*.flac"))
+    signals = [load16k(f) for f in files]
+    names = np.array([f.name.split("-")[0] for f in files])
+    halves = [(y[: y.size // 2], y[y.size // 2:]) for y in signals]
+    log(f"librispeech: {len(files)} voices")
+    out = {}
+    for kind, embed in (("ge2e", ge2e), ("mfcc", mfcc)):
+        enrol = np.stack([embed(a) for a, _ in halves])
+        test = np.stack([embed(b) for _, b in halves])
+        pieces = [[embed(p) for p in np.array_split(a, 2)] for a, _ in halves]
+        if kind == "ge2e":
+            C = unit(enrol)
+            sims = unit(test) @ C.T
+            ident = float(np.mean(sims.argmax(axis=1) == np.arange(len(names))))
+        else:
+            model = logreg(np.concatenate([np.stack(p) for p in pieces] + [enrol]),
+                           np.concatenate([names, names, names]))
+            proba = model.predict_proba(test)
+            ident = float(np.mean(model.classes_[proba.argmax(axis=1)] == names))
+        # open set: even ranks known
+        known = np.arange(len(names)) % 2 == 0
+        if kind == "ge2e":
+            Ck = unit(enrol[known])
+            cal = [float(unit(p[0]) @ unit(p[1])) for p, k in zip(pieces, known) if k]
+            cal += [float(unit(p[1]) @ unit(p[0])) for p, k in zip(pieces, known) if k]
+            s = unit(test) @ Ck.T
+            pred, score = s.argmax(axis=1), s.max(axis=1)
+        else:
+            kn = names[known]
+            model = logreg(np.concatenate([np.stack([p[0] for p, k in zip(pieces, known) if k]),
+                                           np.stack([p[1] for p, k in zip(pieces, known) if k]), enrol[known]]),
+                           np.concatenate([kn, kn, kn]))
+            # calibration: a model without the piece scored would be the honest way; the pieces' own
+            # probabilities under a model that saw them are optimistic, so hold each piece out in turn
+            cal = []
+            for j in (0, 1):
+                other = 1 - j
+                m = logreg(np.concatenate([np.stack([p[other] for p, k in zip(pieces, known) if k]), enrol[known]]),
+                           np.concatenate([kn, kn]))
+                cal += m.predict_proba(np.stack([p[j] for p, k in zip(pieces, known) if k])).max(axis=1).tolist()
+            proba = model.predict_proba(test)
+            pred, score = proba.argmax(axis=1), proba.max(axis=1)
+        threshold = float(np.quantile(cal, TARGET_FRR, method="lower"))
+        k_idx = np.flatnonzero(known)
+        right = pred[known] == np.arange(known.sum())
+        frr = float(np.mean(~right | (score[known] < threshold)))
+        far = float(np.mean(score[~known] >= threshold))
+        out[kind] = dict(ident=ident, frr=frr, far=far, eer=eer(score[known][right], score[~known]))
+        del k_idx
+        log(f"  {kind}: identification {ident:.3f}, open set FRR {frr:.3f} FAR {far:.3f}")
+    out["enrol"] = enrol_tenth(signals, names)
+    return out
+
+
+def enrol_tenth(signals, names):
+    """9 voices, then a 10th enrolled with 5 pieces; how many of its other 5 pieces are named."""
+    order = np.argsort([-y.size for y in signals])[:10]
+    result = {}
+    for kind, embed in (("ge2e", ge2e), ("mfcc", mfcc)):
+        named = []
+        for new in range(10):  # each of the 10 voices in turn is the newcomer
+            pieces = {i: [embed(p) for p in np.array_split(signals[i], 10)] for i in order}
+            X, y = [], []
+            for i in order:
+                X += pieces[i][:5]
+                y += [names[i]] * 5
+            X, y = np.stack(X), np.array(y)
+            test = np.stack(pieces[order[new]][5:])
+            if kind == "ge2e":
+                labels = sorted(set(y))
+                C = centroids(X, y, labels)
+                cal = []  # leave-one-take-out cosines of the enrolment takes
+                for lab in labels:
+                    E = X[y == lab]
+                    for j in range(len(E)):
+                        cal.append(float(unit(E[j]) @ unit(unit(np.delete(E, j, axis=0)).mean(axis=0))))
+                s = unit(test) @ C.T
+                pred = np.array(labels)[s.argmax(axis=1)]
+                score = s.max(axis=1)
+            else:
+                model = logreg(X, y)
+                cal = []
+                for j in range(5):  # each take held out once per voice
+                    keep = np.array([k % 5 != j for k in range(len(y))])
+                    m = logreg(X[keep], y[keep])
+                    cal += m.predict_proba(X[~keep]).max(axis=1).tolist()
+                proba = model.predict_proba(test)
+                pred, score = model.classes_[proba.argmax(axis=1)], proba.max(axis=1)
+            threshold = float(np.quantile(cal, TARGET_FRR, method="lower"))
+            named.append(int(np.sum((pred == names[order[new]]) & (score >= threshold))))
+        result[kind] = named
+        log(f"  enrol a 10th voice, {kind}: named {named} of 5")
+    return result
+
+
+# ----------------------------------------------------------------------------- AudioMNIST AZ
+
+
+def audiomnist_az():
+    root = SHARED / "audiomnist-az-dev" / "data"
+    files = sorted(root.rglob("*.flac")) + sorted(root.rglob("*.wav"))
+    speakers = np.array([f.stem.split("_")[1] for f in files])
+    log(f"audiomnist-az: {len(files)} clips, {len(set(speakers))} speakers")
+    signals = [load16k(f) for f in files]
+    rng = np.random.default_rng(0)
+    out = {}
+    for kind, embed in (("ge2e", ge2e), ("mfcc", mfcc)):
+        E = np.stack([embed(y) for y in signals])
+        labels = sorted(set(speakers))
+        order = {lab: rng.permutation(np.flatnonzero(speakers == lab)) for lab in labels}
+        ident = {}
+        for k in (3, 5, 10):
+            tr = np.concatenate([order[lab][:k] for lab in labels])
+            te = np.concatenate([order[lab][k:] for lab in labels])
+            if kind == "ge2e":
+                C = centroids(E[tr], speakers[tr], labels)
+                pred = np.array(labels)[(unit(E[te]) @ C.T).argmax(axis=1)]
+            else:
+                pred = logreg(E[tr], speakers[tr]).predict(E[te])
+            ident[k] = float(np.mean(pred == speakers[te]))
+        known_labels = labels[::3] + labels[1::3]  # 20 known, 10 never heard
+        unknown_labels = labels[2::3]
+        tr = np.concatenate([order[lab][:10] for lab in known_labels])
+        y_tr = speakers[tr]
+        if kind == "ge2e":
+            C = centroids(E[tr], y_tr, known_labels)
+            cal = []
+            for lab in known_labels:
+                idx = order[lab][:10]
+                for j in range(10):
+                    cal.append(float(unit(E[idx[j]]) @ unit(unit(E[np.delete(idx, j)]).mean(axis=0))))
+
+            def score_of(rows):
+                s = unit(E[rows].mean(axis=0) if rows.ndim else E[rows]) @ C.T
+                return np.array(known_labels)[s.argmax()], float(s.max())
+        else:
+            model = logreg(E[tr], y_tr)
+            cal = []
+            for j in range(10):
+                keep = np.array([i % 10 != j for i in range(len(tr))])
+                cal += logreg(E[tr][keep], y_tr[keep]).predict_proba(E[tr][~keep]).max(axis=1).tolist()
+
+            def score_of(rows):
+                p = model.predict_proba(E[np.atleast_1d(rows)]).mean(axis=0)
+                return model.classes_[p.argmax()], float(p.max())
+        threshold = float(np.quantile(cal, TARGET_FRR, method="lower"))
+        res = {}
+        for words in (1, 3):
+            k_scores, k_right, u_scores = [], [], []
+            for lab in known_labels + unknown_labels:
+                rest = order[lab][10:] if lab in known_labels else order[lab]
+                for i in range(0, len(rest) - words + 1, words):
+                    rows = rest[i:i + words] if words > 1 else rest[i]
+                    pred, s = score_of(np.asarray(rows))
+                    if lab in known_labels:
+                        k_scores.append(s)
+                        k_right.append(pred == lab)
+                    else:
+                        u_scores.append(s)
+            k_scores, k_right, u_scores = np.array(k_scores), np.array(k_right), np.array(u_scores)
+            frr = float(np.mean(~k_right | (k_scores < threshold)))
+            far = float(np.mean(u_scores >= threshold))
+            res[words] = dict(frr=frr, far=far, eer=eer(k_scores[k_right], u_scores))
+        out[kind] = dict(ident=ident, open=res)
+        log(f"  {kind}: identification {ident}, open set {res}")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    libri = librispeech()
+    az = audiomnist_az()
+    g, m = libri["ge2e"], libri["mfcc"]
+    lines = [
+        "## Voice encoder (GE2E) vs MFCC statistics, voices never heard",
+        "",
+        f"`python benchmarks/voice_encoder.py --write` — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores "
+        f"(shared with other work). GE2E: `voice-embedding` + cosine to each voice's centroid (`voice-cosine`); "
+        f"MFCC: the tab's `mfcc-stats` per whole clip + logistic regression, open set by its probability. "
+        f"Thresholds from enrolment data only, at a {TARGET_FRR:.0%} target false-reject rate. "
+        f"Rejections count wrong names as false rejects.",
+        "",
+        "| test | GE2E | MFCC statistics |",
+        "|---|---|---|",
+        f"| LibriSpeech, identify 1 of 126 voices from half an utterance | {pct(g['ident'])} | {pct(m['ident'])} |",
+        f"| LibriSpeech open set (63 known, 63 never heard): false accepts | {pct(g['far'])} | {pct(m['far'])} |",
+        f"| … false rejects (or wrong voice) | {pct(g['frr'])} | {pct(m['frr'])} |",
+        f"| … equal error rate | {pct(g['eer'])} | {pct(m['eer'])} |",
+        f"| LibriSpeech: a 10th voice enrolled with 5 takes, other 5 takes named (each of the 10 longest voices "
+        f"in turn) | {sum(libri['enrol']['ge2e'])}/50 ({libri['enrol']['ge2e']}) | "
+        f"{sum(libri['enrol']['mfcc'])}/50 ({libri['enrol']['mfcc']}) |",
+    ]
+    ga, ma = az["ge2e"], az["mfcc"]
+    for k in (3, 5, 10):
+        lines.append(f"| AudioMNIST-AZ, identify 1 of 30 speakers from one word, {k} enrolment takes | "
+                     f"{pct(ga['ident'][k])} | {pct(ma['ident'][k])} |")
+    for words in (1, 3):
+        a, b = ga["open"][words], ma["open"][words]
+        lines.append(f"| AZ open set (20 known, 10 never heard), {words} word{'s' if words > 1 else ''} per decision: "
+                     f"false accepts / false rejects / EER | {pct(a['far'])} / {pct(a['frr'])} / {pct(a['eer'])} | "
+                     f"{pct(b['far'])} / {pct(b['frr'])} / {pct(b['eer'])} |")
+    lines.append(f"| cost per clip (median, ms; preprocessing included) | {1000 * np.median(COST['ge2e']):.0f} | "
+                 f"{1000 * np.median(COST['mfcc']):.0f} |")
+    lines += ["", f"Total {time.perf_counter() - t0:.0f} s."]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        from _results import write_section
+
+        write_section(lines[0], text)
+
+
+if __name__ == "__main__":
+    main()
