@@ -213,13 +213,19 @@ def partial_slices(n_samples, *, rate=1.3, min_coverage=0.75):
     return [(s, s + _PARTIAL) for s in starts]
 
 
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def voice_forward(mels, *, weights=None):
-    """GE2E embeddings of a batch of partials (B, 160, 40): (B, 256), each L2-normalised."""
-    w = weights or load_weights("ge2e")
+    """GE2E embeddings of a batch of partials (B, 160, 40): (B, 256), each L2-normalised.
+
+    The recurrence is 480 small matrix products; a multi-threaded BLAS spends more time waking its
+    threads than computing them (12× slower on a busy 2-core machine), so it runs on one thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _voice_forward(mels, weights or load_weights("ge2e"))
+
+
+def _voice_forward(mels, w):
+    from scipy.special import expit
     h_seq = np.asarray(mels, np.float32)
     b = len(h_seq)
     for layer in range(3):
@@ -232,11 +238,10 @@ def voice_forward(mels, *, weights=None):
         outs = np.empty((b, xs.shape[1], n), np.float32)
         w_hh_t = np.ascontiguousarray(w_hh.T)
         for t in range(xs.shape[1]):
-            g = xs[:, t] + h @ w_hh_t
-            i, f, cand, o = _sigmoid(g[:, :n]), _sigmoid(g[:, n:2 * n]), np.tanh(g[:, 2 * n:3 * n]), \
-                _sigmoid(g[:, 3 * n:])
-            c = f * c + i * cand
-            h = o * np.tanh(c)
+            g = xs[:, t] + h @ w_hh_t  # gates in torch's order: input, forget, candidate, output
+            s = expit(g)
+            c = s[:, n:2 * n] * c + s[:, :n] * np.tanh(g[:, 2 * n:3 * n])
+            h = s[:, 3 * n:] * np.tanh(c)
             outs[:, t] = h
         h_seq = outs
     raw = np.maximum(h @ w["linear.weight"].T + w["linear.bias"], 0.0)
