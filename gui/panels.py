@@ -388,6 +388,11 @@ class FeaturesPanel(QGroupBox):
     def summary_text(self):
         """What the features are, in one line: "mfcc-full: 13 MFCCs, 32 mels, 25/10 ms, trim 15 dB, 32 frames"."""
         cfg = self.config()
+        if cfg.name == "music-embedding":
+            return (f"{cfg.name}: pretrained musicnn, {cfg.embedding_layer} layer "
+                    f"({'200' if cfg.embedding_layer == 'penultimate' else '1506'} numbers, mean of 3 s patches)")
+        if cfg.name == "voice-embedding":
+            return f"{cfg.name}: pretrained GE2E, 256 numbers (1.6 s partials, silences cut by voice detection)"
         parts = []
         if cfg.name.startswith("mfcc"):
             parts.append(f"{cfg.n_mfcc} MFCCs, {cfg.n_mels} mels")

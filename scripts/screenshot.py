@@ -32,6 +32,7 @@ def main(argv=None):
     parser.add_argument("--status", default=None, help="a status message to show (long-message check)")
     parser.add_argument("--split", default=None, help="random, speaker or loso")
     parser.add_argument("--open", default=None, help="an audio file to open in the microphone tab after training")
+    parser.add_argument("--model", default=None, help="a model key of the tab (e.g. voice-cosine, encoder-logreg)")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
     os.environ.setdefault("SPEECHLAB_SETTINGS", str(pathlib.Path(tempfile.mkdtemp()) / "settings.ini"))
@@ -49,6 +50,9 @@ def main(argv=None):
     tab = window.task_tab(args.tab)
     window.show_task(args.tab)
     tab.dataset_panel.folder_edit.setText(args.data)
+    if args.model:
+        combo = getattr(tab.model_panel, "model_combo", None) or getattr(tab.model_panel, "choice")
+        combo.setCurrentIndex(combo.findData(args.model))  # as a user picks it: the panel follows
     state = {"phase": "scan"}
 
     def finish():
