@@ -12,7 +12,7 @@ import sys
 from core.errors import SpeechLabError
 
 from . import audio, data, models, runs, speakers
-from .common import Parser
+from .common import Parser, printable
 
 
 def build_parser():
@@ -33,10 +33,21 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return 2
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below and not at interpreter exit
+        return code
     except SpeechLabError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {printable(exc)}\n")  # a file name never colours or splits the line
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (``runs | head -1``): stop quietly, as a command killed by SIGPIPE would.
+        # Python's own recipe: stdout to devnull, so that the flush at exit does not fail again.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141

@@ -27,6 +27,35 @@ def jobs_count(text):
     return n
 
 
+def positive_count(text):
+    """argparse type for counts such as --limit: a whole number of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not '{text}'") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def printable(text):
+    """``text`` safe to print on a terminal, on one line: control characters (ESC, newline, BEL, …),
+    bidirectional overrides and undecodable bytes are shown escaped as Python writes them (``\\x1b``,
+    ``\\n``); every other character, accented letters and CJK included, is kept as it is."""
+    return "".join(_escape(ch) for ch in str(text))
+
+
+def _escape(ch):
+    import unicodedata
+
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
+        return repr(ch)[1:-1] if code < 0x10000 and unicodedata.category(ch) == "Cc" else f"\\u{code:04x}"
+    return ch
+
+
 def seed_value(text):
     """argparse type for --seed: 0 .. 2**32-1 (what NumPy's generators accept)."""
     try:
@@ -192,14 +221,15 @@ def check_folder(path, flag):
         raise SpeechLabError(f"{flag} {path}: folder not found")
 
 
-def check_output(path, flag="--out"):
-    """Before any work: the model can be written there (so a long training is not lost at the end)."""
+def check_output(path, flag="--out", *, example="model.slm"):
+    """Before any work: the file can be written there (so a long training is not lost at the end).
+    ``example``: the kind of file name to suggest (a model, a report)."""
     import os
 
     if not path or not str(path).strip():
-        raise SpeechLabError(f"{flag} is empty: give a file name such as model.slm")
+        raise SpeechLabError(f"{flag} is empty: give a file name such as {example}")
     if os.path.isdir(path):
-        raise SpeechLabError(f"{flag} {path} is a folder; give a file name such as {os.path.join(path, 'model.slm')}")
+        raise SpeechLabError(f"{flag} {path} is a folder; give a file name such as {os.path.join(path, example)}")
     parent = os.path.dirname(os.path.abspath(os.path.realpath(path))) or "."
     if not os.path.isdir(parent):
         raise SpeechLabError(f"{flag} {path}: the folder {parent} does not exist")

@@ -7,7 +7,8 @@ import sys
 from core.errors import SpeechLabError
 from core.tasks import TASKS
 
-from .common import add_set_arg, check_folder, check_output, jobs_count, parse_settings, seed_value
+from .common import (add_set_arg, check_folder, check_output, jobs_count, parse_settings, positive_count, printable,
+                     seed_value)
 
 
 def _history():
@@ -18,11 +19,19 @@ def _history():
 
 def _notes(history):
     for note in history.notes:
-        sys.stderr.write(f"note: {note}\n")
+        sys.stderr.write(f"note: {printable(note)}\n")
 
 
 def _pct(v):
-    return "—" if v is None else f"{100 * v:.1f}%"
+    try:
+        return "—" if v is None else f"{100 * float(v):.1f}%"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _cell(v, width):
+    """A list cell of a summary column (a hand-edited row may hold any type)."""
+    return f"{'' if v is None else str(v)}"[:width].ljust(width)
 
 
 def cmd_runs(args):
@@ -30,29 +39,32 @@ def cmd_runs(args):
     if args.action == "show":
         if args.id is None:
             raise SpeechLabError("runs show needs a run id (see: python main.py runs)")
-        run = history.get(args.id)
-        _notes(history)
+        run = history.get(args.id, strict=True)  # unreadable or damaged: one line naming the run
         if run is None:
+            _notes(history)
             raise SpeechLabError(f"No run {args.id} in the history ({history.path})")
         run["model_path"] = str(history.model_path(args.id) or "")
+        _notes(history)
         if args.json:
             print(json.dumps(run, default=str))
         else:
             from core.history import settings_of
 
             m = run.get("metrics") or {}
-            print(f"run {run['id']}  {run['created']}  {run['task']}  {run['status']}  from {run['source']}")
-            print(f"test accuracy {_pct(m.get('accuracy'))}, train {_pct(m.get('train_accuracy'))}, "
-                  f"balanced {_pct(m.get('balanced_accuracy'))}; {run['seconds']:.1f} s")
-            for k, v in settings_of(run).items():
-                print(f"  {k}: {v}")
-            print(f"  model file: {run['model_path'] or '(none)'}")
+            lines = [f"run {run['id']}  {run['created']}  {run['task']}  {run['status']}  from {run['source']}",
+                     f"test accuracy {_pct(m.get('accuracy'))}, train {_pct(m.get('train_accuracy'))}, "
+                     f"balanced {_pct(m.get('balanced_accuracy'))}; {float(run['seconds']):.1f} s"]
+            lines += [f"  {k}: {v}" for k, v in settings_of(run).items()]
+            lines.append(f"  model file: {run['model_path'] or '(none)'}")
             if run.get("note"):
-                print(f"  note: {run['note']}")
+                lines.append(f"  note: {run['note']}")
+            for line in lines:  # names and notes come from files and users: never raw control characters
+                print(printable(line))
         return 0
     if args.id is not None:
         raise SpeechLabError(f"unexpected '{args.id}': use 'runs show ID'")
-    runs = history.runs(args.task, search=args.search, starred=args.starred or None, limit=args.limit)
+    runs = history.runs(args.task, search=args.search, starred=args.starred or None, limit=args.limit,
+                        strict=True)  # "cannot be read" is an error, never "no runs recorded yet"
     _notes(history)
     keys = ("id", "created", "task", "dataset", "features", "model", "split", "accuracy", "starred", "note")
     if args.json:
@@ -67,8 +79,9 @@ def cmd_runs(args):
     print(f"{'id':>5}  {'time':19}  {'task':8}  {'data':14}  {'features':24}  {'model':34}  {'split':14}  acc")
     for r in runs:
         star = "*" if r["starred"] else " "
-        print(f"{r['id']:>4}{star}  {r['created']:19}  {r['task']:8}  {r['dataset_name'][:14]:14}  "
-              f"{r['features'][:24]:24}  {r['model'][:34]:34}  {r['split'][:14]:14}  {_pct(r['accuracy'])}")
+        print(printable(f"{r['id']:>4}{star}  {_cell(r['created'], 19)}  {_cell(r['task'], 8)}  "
+                        f"{_cell(r['dataset_name'], 14)}  {_cell(r['features'], 24)}  {_cell(r['model'], 34)}  "
+                        f"{_cell(r['split'], 14)}  {_pct(r['accuracy'])}"))
     return 0
 
 
@@ -78,12 +91,12 @@ def cmd_report(args):
     history = _history()
     runs = []
     for rid in args.ids:
-        run = history.get(rid)
+        run = history.get(rid, strict=True)  # unreadable or damaged: one line naming the run
         if run is None:
             _notes(history)
             raise SpeechLabError(f"No run {rid} in the history ({history.path})")
         runs.append(run)
-    check_output(args.out)
+    check_output(args.out, example="report.html")
     path = write_report(runs, args.out)
     if args.json:
         print(json.dumps({"report": str(path), "runs": args.ids}))
@@ -134,8 +147,7 @@ def cmd_sweep(args):
                       feature_settings=parse_settings(args.settings), model=args.model, model_params=model_params,
                       split=args.split, test_size=args.test_size, seed=args.seed)
     specs = sw.expand_grid(base, grid)
-    for s in specs:  # every combination's settings are checked before any work
-        sw.build(s, resolve=False)
+    sw.check_runs(base, specs)  # every combination's settings are checked before any work
     sys.stderr.write(f"sweep: {len(specs)} runs in {args.processes or sw.default_workers()} processes\n")
     with StopOnFirstInterrupt("runs not started are dropped, running ones keep their best model") as interrupts:
         out = sw.run_sweep(specs, max_workers=args.processes, on_result=_sweep_printer(),
@@ -201,7 +213,7 @@ def register(sub):
     p.add_argument("--task", choices=list(TASKS))
     p.add_argument("--search", help="text in the data folder, features, model, split or note")
     p.add_argument("--starred", action="store_true")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=positive_count, help="list only the newest N runs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 

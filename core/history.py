@@ -17,8 +17,13 @@ lists those.
 
 Like the feature cache, history is never a reason for a training to fail:
 :meth:`RunHistory.record` returns None and adds a line to :attr:`notes`
-when the database cannot be written; a damaged database is moved aside
-(``history.sqlite.damaged``) and a new one started. Nothing is pickled.
+when the database cannot be written. A damaged database is set aside by the
+next write only (``history.sqlite.damaged-<time>``, never replacing an
+earlier one) and a new one started with every run still readable from it;
+reading never moves or changes the file: a damaged or unreadable history is
+a note, or a :class:`HistoryError` for a caller that must tell "cannot read"
+from "nothing recorded". A run's model file is only ever deleted or loaded
+inside ``runs/models``. Nothing is pickled.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import math
 import os
 import pathlib
 import sqlite3
@@ -34,6 +40,7 @@ import uuid
 
 import numpy as np
 
+from .errors import SpeechLabError
 from .paths import data_dir
 
 SCHEMA_VERSION = 1
@@ -161,6 +168,8 @@ def describe_split(split, *, test_speakers=()):
         return text
     if kind == "leave-one-speaker-out":
         return "leave one speaker out"
+    if kind == "unknown":  # a run whose stored document is damaged: the list's text
+        return str(split.get("text") or "unknown")
     return f"random {float(split.get('test_size', 0.2)):.0%}"
 
 
@@ -189,6 +198,7 @@ class RunHistory:
 
     @contextlib.contextmanager
     def _connect(self):
+        """A connection for writing: creates the folder, the database and its table when missing."""
         self.folder.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(str(self.path), timeout=30)
         try:
@@ -201,35 +211,108 @@ class RunHistory:
         finally:
             con.close()
 
+    def _read(self, fn, default, *, strict=False):
+        """Run ``fn(con)`` on the database as it is: never creates, changes or moves it.
+
+        A history that cannot be read gives ``default`` and a note, or with ``strict`` raises
+        :class:`HistoryError` with one line saying why; a missing history is simply empty.
+        """
+        if not self.path.exists():
+            return default
+        try:
+            con = sqlite3.connect(_uri(self.path, "rw"), uri=True, timeout=30)
+            try:
+                return fn(con)
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            if _damaged(exc):
+                why = (f"the run history {self.path} is damaged ({exc}); it was left as it is: the next "
+                       "training sets it aside and keeps the runs it still holds")
+            elif "no such table" in str(exc):
+                return default  # an empty database: nothing recorded yet
+            else:
+                why = f"the run history {self.path} could not be read: {_explain(exc)}"
+        except OSError as exc:
+            why = f"the run history {self.path} could not be read: {exc.strerror or exc}"
+        if strict:
+            raise HistoryError(why)
+        self._note(why)
+        return default
+
     def _query(self, fn, default):
-        """Run ``fn(con)``; a damaged database is moved aside once and retried, other errors give ``default``."""
+        """Run ``fn(con)`` and commit; a damaged database is set aside (its readable runs copied into a
+        new one) once and retried; other errors give ``default`` and a note."""
         for attempt in (0, 1):
             try:
                 with self._connect() as con:
                     return fn(con)
             except sqlite3.DatabaseError as exc:
-                if attempt == 0 and not isinstance(exc, sqlite3.OperationalError) and self._move_aside():
+                if attempt == 0 and _damaged(exc) and self._move_aside(exc):
                     continue
-                self._note(f"run history unavailable ({self.path}: {exc})")
+                self._note(f"run history unavailable ({self.path}: {_explain(exc)})")
                 return default
             except OSError as exc:
                 self._note(f"run history unavailable ({self.path}: {exc.strerror or exc})")
                 return default
         return default
 
-    def _move_aside(self):
+    def _move_aside(self, exc):
+        """Set a damaged database aside under a name of its own (a backup is never replaced) and start
+        a new one holding every run that can still be read from it."""
         if not self.path.exists():
             return False
-        aside = self.path.with_name(self.path.name + ".damaged")
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        for n in range(1000):
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}" + (f"-{n}" if n else ""))
+            try:
+                os.link(self.path, aside)  # fails when the name is taken: never overwrites
+            except FileExistsError:
+                continue
+            except OSError:  # a file system without hard links
+                if aside.exists() or aside.is_symlink():
+                    continue
+                try:
+                    os.rename(self.path, aside)
+                except OSError:
+                    return False
+            break
+        else:
+            return False
         try:
-            os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
-                p = self.path.with_name(self.path.name + suffix)
-                if p.exists():
-                    p.unlink()
+            if self.path.exists():
+                if not os.path.samefile(self.path, aside):
+                    return True  # another process set it aside first and started a new one: use that
+                os.unlink(self.path)
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists():  # committed runs may still be in the log: it goes with the database
+                os.replace(wal, aside.with_name(aside.name + "-wal"))
+            self.path.with_name(self.path.name + "-shm").unlink(missing_ok=True)
         except OSError:
             return False
-        self._note(f"the run history {self.path} was damaged; moved it to {aside.name} and started a new one")
+        kept, last_id = _salvage(aside)
+        saved = 0
+        if kept or last_id:
+            cols = SUMMARY_COLUMNS + ("doc",)
+
+            def copy(con):
+                n = 0
+                for row in kept:
+                    n += con.execute(f"INSERT OR IGNORE INTO runs ({', '.join(cols)}) "
+                                     f"VALUES ({', '.join('?' * len(cols))})", row).rowcount
+                if last_id:  # new runs never take the id of a run that was lost
+                    con.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'runs'", (last_id,))
+                    con.execute("INSERT INTO sqlite_sequence (name, seq) SELECT 'runs', ? WHERE NOT EXISTS "
+                                "(SELECT 1 FROM sqlite_sequence WHERE name = 'runs')", (last_id,))
+                return n
+
+            try:
+                with self._connect() as con:
+                    saved = copy(con)
+            except (sqlite3.Error, OSError):
+                saved = 0
+        self._note(f"the run history {self.path} was damaged ({exc}); moved it to {aside.name} and kept "
+                   f"{saved} run{'' if saved == 1 else 's'} it still held in a new one")
         return True
 
     # ------------------------------------------------------------------ writing
@@ -256,7 +339,6 @@ class RunHistory:
         model_file = None
         if keep_model:
             from .bundle import save_bundle
-            from .errors import SpeechLabError
 
             name = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}.slm"
             try:
@@ -270,6 +352,9 @@ class RunHistory:
         cols = list(row)
 
         def insert(con):
+            # Every leaf of the table read first: a damaged database is found (and set aside, its
+            # readable runs kept) by the training that writes, not only where the new row lands.
+            con.execute("SELECT COUNT(*) FROM runs NOT INDEXED").fetchone()
             cur = con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                               [row[c] for c in cols])
             return int(cur.lastrowid)
@@ -355,10 +440,12 @@ class RunHistory:
 
     # ------------------------------------------------------------------ reading
 
-    def runs(self, task=None, *, search=None, starred=None, sweep=None, limit=None):
-        """Summaries (dicts with :data:`SUMMARY_COLUMNS`), newest first."""
-        if not self.path.exists():
-            return []
+    def runs(self, task=None, *, search=None, starred=None, sweep=None, limit=None, strict=False):
+        """Summaries (dicts with :data:`SUMMARY_COLUMNS`), newest first.
+
+        A history that cannot be read gives [] and a note, or with ``strict`` raises
+        :class:`HistoryError` (so that "nothing recorded" and "cannot read" are told apart).
+        """
         where, args = [], []
         if task:
             where.append("task = ?")
@@ -377,95 +464,327 @@ class RunHistory:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return self._query(lambda con: [dict(zip(SUMMARY_COLUMNS, r)) for r in con.execute(sql, args)], [])
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(max(0, min(int(limit), _MAX_ID)))
+        return self._read(lambda con: [dict(zip(SUMMARY_COLUMNS, r)) for r in con.execute(sql, args)], [],
+                          strict=strict)
 
-    def get(self, run_id):
-        """One run in full: the summary columns plus the stored document's fields; None if unknown."""
-        if not self.path.exists():
+    def get(self, run_id, *, strict=False):
+        """One run in full: the summary columns plus the stored document's fields; None if unknown.
+
+        A stored document that is not what :meth:`record` wrote (hand-edited, damaged) makes a note
+        and gives a run built from the summary alone, with the same shape, or with ``strict`` raises
+        :class:`HistoryError` naming the run. So does a history that cannot be read.
+        """
+        rid = _run_id(run_id)
+        if rid is None:
             return None
 
         def fetch(con):
-            r = con.execute(f"SELECT {', '.join(SUMMARY_COLUMNS)}, doc FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-            return r
+            return con.execute(f"SELECT {', '.join(SUMMARY_COLUMNS)}, doc FROM runs WHERE id = ?", (rid,)).fetchone()
 
-        r = self._query(fetch, None)
+        r = self._read(fetch, None, strict=strict)
         if r is None:
             return None
         summary = dict(zip(SUMMARY_COLUMNS, r[:-1]))
         try:
             doc = json.loads(r[-1])
-        except (TypeError, ValueError):
-            doc = {}
-            self._note(f"run {run_id}: its stored document is damaged; only the summary is shown")
+        except (TypeError, ValueError, RecursionError) as exc:
+            doc, why = None, f"not JSON: {exc}"
+        else:
+            why = document_problem(doc)
+        if why is not None:
+            text = f"run {rid}: its stored document is damaged ({why})"
+            if strict:
+                raise HistoryError(f"{text}; 'python main.py runs' still lists its summary")
+            self._note(f"{text}; only its summary is shown")
+            doc = _summary_document(summary)
         # The document's structured fields win (model, split, dataset are dicts there); the list's
         # texts stay under "summary"; the star and the note live only in the columns (they are edited).
         return {**summary, **doc, "summary": summary, "id": summary["id"], "starred": bool(summary["starred"]),
                 "note": summary["note"], "model_file": summary["model_file"]}
 
     def count(self, task=None):
-        if not self.path.exists():
-            return 0
         sql, args = ("SELECT COUNT(*) FROM runs WHERE task = ?", (task,)) if task else ("SELECT COUNT(*) FROM runs", ())
-        return self._query(lambda con: con.execute(sql, args).fetchone()[0], 0)
+        return self._read(lambda con: con.execute(sql, args).fetchone()[0], 0)
+
+    def _model_file(self, run_id, name):
+        """The path of a run's model file inside the models folder; None (and a note) for a name that
+        leads anywhere else (``..``, an absolute path, a symbolic link, a sub-folder): a history row
+        must never make the app delete or load another file."""
+        path = self.models_dir / str(name)
+        try:
+            inside = (isinstance(name, str) and not path.is_symlink()
+                      and path.resolve().parent == self.models_dir.resolve())
+        except (OSError, ValueError, RuntimeError):
+            inside = False
+        if inside:
+            return path
+        self._note(f"run {run_id}: its model file {str(name)!r} is outside the history's models folder "
+                   f"({self.models_dir}); it is left alone")
+        return None
+
+    def _model_name(self, rid):
+        r = self._read(lambda con: con.execute("SELECT model_file FROM runs WHERE id = ?", (rid,)).fetchone(), None)
+        return r[0] if r and r[0] else None
 
     def model_path(self, run_id):
-        """The kept model file of a run, or None (deleted, never kept, or missing)."""
-        r = self._query(lambda con: con.execute("SELECT model_file FROM runs WHERE id = ?", (int(run_id),)).fetchone(),
-                        None)
-        if not r or not r[0]:
-            return None
-        path = self.models_dir / r[0]
-        return path if path.is_file() else None
+        """The kept model file of a run, or None (deleted, never kept, missing, or not in the models folder)."""
+        rid = _run_id(run_id)
+        name = None if rid is None else self._model_name(rid)
+        path = None if name is None else self._model_file(rid, name)
+        return path if path is not None and path.is_file() else None
 
     def load_model(self, run_id):
         """The run's model (``core.bundle.load_bundle``: no code from the file runs)."""
         from .bundle import load_bundle
-        from .errors import SpeechLabError
 
-        path = self.model_path(run_id)
-        if path is None:
+        rid = _run_id(run_id)
+        name = None if rid is None else self._model_name(rid)
+        path = None if name is None else self._model_file(rid, name)
+        if name is not None and path is None:
+            raise SpeechLabError(f"Run {rid}: its model file {str(name)!r} is outside the history's models "
+                                 f"folder ({self.models_dir}); not loaded")
+        if path is None or not path.is_file():
             raise SpeechLabError(f"Run {run_id} has no model file any more")
         return load_bundle(path)
 
     # ------------------------------------------------------------------ editing
 
     def set_note(self, run_id, text):
-        return self._query(lambda con: con.execute("UPDATE runs SET note = ? WHERE id = ?",
-                                                   (str(text), int(run_id))).rowcount == 1, False)
+        rid = _run_id(run_id)
+        return rid is not None and self._query(lambda con: con.execute(
+            "UPDATE runs SET note = ? WHERE id = ?", (str(text), rid)).rowcount == 1, False)
 
     def set_starred(self, run_id, starred=True):
-        return self._query(lambda con: con.execute("UPDATE runs SET starred = ? WHERE id = ?",
-                                                   (1 if starred else 0, int(run_id))).rowcount == 1, False)
+        rid = _run_id(run_id)
+        return rid is not None and self._query(lambda con: con.execute(
+            "UPDATE runs SET starred = ? WHERE id = ?", (1 if starred else 0, rid)).rowcount == 1, False)
 
     def delete(self, run_id):
-        """Forget a run and delete its model file. Returns True if the run existed."""
+        """Forget a run and delete its model file (only one inside the models folder). Returns True if
+        the run existed."""
+        rid = _run_id(run_id)
+        if rid is None:
+            return False
+
         def remove(con):
-            r = con.execute("SELECT model_file FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+            r = con.execute("SELECT model_file FROM runs WHERE id = ?", (rid,)).fetchone()
             if r is None:
                 return None
-            con.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
+            con.execute("DELETE FROM runs WHERE id = ?", (rid,))
             return r[0] or ""
 
         model_file = self._query(remove, None)
         if model_file is None:
             return False
-        if model_file:
+        path = self._model_file(rid, model_file)
+        if path is not None:
             with contextlib.suppress(OSError):
-                (self.models_dir / model_file).unlink()
+                path.unlink()
         return True
 
     def orphans(self):
         """Model files no run names (left by a process killed between saving and recording)."""
         if not self.models_dir.is_dir():
             return []
-        named = set(self._query(lambda con: [r[0] for r in con.execute("SELECT model_file FROM runs")], []))
+        named = self._read(lambda con: {r[0] for r in con.execute("SELECT model_file FROM runs")},
+                           None if self.path.exists() else set())
+        if named is None:  # the history cannot be read: no file is known to be an orphan
+            return []
         return sorted(p for p in self.models_dir.glob("*.slm") if p.name not in named)
 
     def integrity(self):
         """SQLite's own check: "ok" for a sound database."""
-        return self._query(lambda con: con.execute("PRAGMA integrity_check").fetchone()[0], "unavailable")
+        return self._read(lambda con: con.execute("PRAGMA integrity_check").fetchone()[0], "unavailable")
+
+
+_MAX_ID = 2**63 - 1  # SQLite's largest integer
+
+
+def _run_id(run_id):
+    """A run id SQLite can hold, or None (no run has any other id)."""
+    try:
+        rid = int(run_id)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return rid if -_MAX_ID - 1 <= rid <= _MAX_ID else None
+
+
+_NONE = type(None)
+_NUMBER = (int, float)
+# The stored document's fields and their JSON types, as record() writes them.
+_DOC_FIELDS = {
+    "created": str, "task": str, "source": str, "status": str, "dataset": dict, "feature_config": dict,
+    "model": dict, "split": dict, "test_speakers": list, "seeds": dict, "labels": list, "history": list,
+    "metrics": dict, "test_files": list, "training": dict, "seconds": _NUMBER, "stop_reason": (str, _NONE),
+    "diverged": (bool, _NONE), "versions": dict, "sweep": (dict, _NONE), "per_speaker": dict,
+    "request": (dict, _NONE),
+}
+_DOC_REQUIRED = ("dataset", "model", "split", "metrics")
+_PER_CLASS_NUMBERS = ("train_accuracy", "accuracy", "precision", "recall", "f1")
+_EPOCH_NUMBERS = ("epoch", "batch", "loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def _kind(v):
+    return {dict: "an object", list: "a list", str: "a text", bool: "true/false", _NONE: "null"}.get(
+        type(v), "a number" if isinstance(v, _NUMBER) else type(v).__name__)
+
+
+def _scalar(v):
+    return isinstance(v, (str, int, float, bool, _NONE))
+
+
+def document_problem(doc):
+    """What makes a stored run document unusable, in a few words, or None when it has the shape
+    :meth:`RunHistory.record` writes (the fields every view and report reads, with their types)."""
+    if not isinstance(doc, dict):
+        return f"{_kind(doc)} where an object was expected"
+    for key in _DOC_REQUIRED:
+        if key not in doc:
+            return f"no '{key}'"
+    for key, kinds in _DOC_FIELDS.items():
+        if key in doc and not isinstance(doc[key], kinds):
+            return f"'{key}' is {_kind(doc[key])}"
+    ds, model, split, m = doc["dataset"], doc["model"], doc["split"], doc["metrics"]
+    for where, d, keys, ok in (
+            ("dataset", ds, ("path", "name", "fingerprint", "n_files", "layout", "label_kind"), _scalar),
+            ("model", model, ("type", "text"), _scalar),
+            ("model", model, ("params",), lambda v: isinstance(v, (dict, _NONE))),
+            ("split", split, ("kind",), _scalar),
+            ("split", split, ("test_size",), lambda v: isinstance(v, (*_NUMBER, _NONE))),
+            ("metrics", m, ("accuracy", "train_accuracy", "balanced_accuracy", "macro_f1", "window_accuracy",
+                            "n_windows", "n_clips"), lambda v: isinstance(v, (*_NUMBER, _NONE))),
+            ("metrics", m, ("labels",), lambda v: isinstance(v, (list, _NONE)) and all(map(_scalar, v or []))),
+            ("metrics", m, ("per_class", "open_set"), lambda v: isinstance(v, (dict, _NONE, bool))),
+            ("metrics", m, ("report",), lambda v: isinstance(v, (str, _NONE)))):
+        for key in keys:
+            if key in d and not ok(d[key]):
+                return f"'{where}.{key}' is {_kind(d[key])}"
+    if not all(isinstance(x, str) for x in doc.get("labels") or []):
+        return "'labels' holds something else than names"
+    for lab, st in (m.get("per_class") or {}).items():
+        if not isinstance(st, dict) or not all(isinstance(st.get(k), (*_NUMBER, _NONE)) for k in _PER_CLASS_NUMBERS):
+            return f"'metrics.per_class.{lab}' is not a set of numbers"
+    if m.get("confusion") is not None:
+        n, rows = len(m.get("labels") or []), m["confusion"]
+        if not (isinstance(rows, list) and len(rows) >= n and all(
+                isinstance(row, list) and len(row) >= n and all(
+                    isinstance(v, _NUMBER) and math.isfinite(v) for v in row) for row in rows)):
+            return f"'metrics.confusion' is not a {n} x {n} table of counts"
+    for h in doc.get("history") or []:
+        if not isinstance(h, dict) or not all(isinstance(h.get(k), (*_NUMBER, _NONE)) for k in _EPOCH_NUMBERS):
+            return "'history' holds something else than epochs"
+    if not all(isinstance(v, (*_NUMBER, _NONE)) for v in (doc.get("per_speaker") or {}).values()):
+        return "'per_speaker' holds something else than accuracies"
+    if not all(isinstance(f, dict) for f in doc.get("test_files") or []):
+        return "'test_files' holds something else than files"
+    request = doc.get("request") or {}
+    if not isinstance(request.get("open_set"), (dict, _NONE, bool)):
+        return f"'request.open_set' is {_kind(request['open_set'])}"
+    return None
+
+
+def _summary_document(s):
+    """A run document made of the summary columns alone, for a run whose stored document is damaged."""
+    return {"dataset": {"path": s["dataset"], "name": s["dataset_name"], "n_files": s["n_files"],
+                        "fingerprint": s["fingerprint"]},
+            "feature_config": {}, "model": {"type": "", "params": {}, "text": s["model"]},
+            "split": {"kind": "unknown", "text": s["split"]}, "labels": [], "history": [],
+            "metrics": {k: s[k] for k in ("accuracy", "train_accuracy", "balanced_accuracy", "macro_f1")},
+            "test_files": [], "training": {}, "seeds": {}, "versions": {}, "document_damaged": True}
+
+
+class HistoryError(SpeechLabError):
+    """The run history could not be read (a one-line message saying which file and why)."""
+
+
+# SQLite's primary result codes that mean the file itself is damaged (not busy, full or read-only).
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_WHY = {
+    "SQLITE_FULL": "the disk is full",
+    "SQLITE_IOERR_SHMOPEN": "SQLite cannot create its shared-memory file beside it (-shm): is the disk full?",
+    "SQLITE_IOERR_SHMSIZE": "SQLite cannot create its shared-memory file beside it (-shm): is the disk full?",
+    "SQLITE_IOERR_SHMMAP": "SQLite cannot map its shared-memory file beside it (-shm): is the disk full?",
+    "SQLITE_READONLY_DIRECTORY": "its folder is read-only, so SQLite cannot create its -shm file there",
+    "SQLITE_CANTOPEN": "the file cannot be opened",
+    "SQLITE_BUSY": "another program holds it locked",
+}
+
+
+def _damaged(exc):
+    """True when SQLite says the file is not a sound database (as opposed to locked, full, read-only)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    return not isinstance(exc, sqlite3.OperationalError)
+
+
+def _explain(exc):
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    why = _WHY.get(name) or next((text for key, text in _WHY.items() if name.startswith(key)), None)
+    if why is None and name.startswith("SQLITE_READONLY"):
+        why = "it is read-only"
+    return f"{exc} ({why})" if why else str(exc)
+
+
+def _uri(path, mode):
+    from urllib.parse import quote
+
+    return f"file:{quote(str(path))}?mode={mode}"
+
+
+def _salvage(path):
+    """The rows still readable in a damaged database, and the last id it gave (0 if unknown).
+
+    A truncated file is refused whole by SQLite (its header counts more pages than there are)
+    unless the schema is writable; with that on, the pages still there are read. The table is
+    scanned, then each id up to the last one given is looked up on its own, so that one lost page
+    costs only the runs on it. A run whose document cannot be read keeps its summary (its
+    document then reads as damaged).
+    """
+    cols = SUMMARY_COLUMNS + ("doc",)
+    rows, last_id = {}, 0
+    wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+    has_wal = wal.is_file() and wal.stat().st_size > 0
+    # Without a log to replay, read the file as it is (immutable: no -shm or -wal made beside it).
+    uri = _uri(path, "ro") + ("" if has_wal else "&immutable=1")
+    try:
+        con = sqlite3.connect(uri, uri=True, timeout=5)
+    except sqlite3.Error:
+        return [], 0
+    try:
+        with contextlib.suppress(sqlite3.Error):
+            con.execute("PRAGMA writable_schema=ON")
+        with contextlib.suppress(sqlite3.Error):
+            r = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+            last_id = int(r[0]) if r and isinstance(r[0], int) else 0
+        with contextlib.suppress(sqlite3.Error):
+            for row in con.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY id"):
+                rows[row[0]] = row
+        last_id = max([last_id, *rows])
+        for rid in range(1, min(last_id, 1_000_000) + 1):
+            if rid in rows:
+                continue
+            try:
+                row = con.execute(f"SELECT {', '.join(cols)} FROM runs WHERE id = ?", (rid,)).fetchone()
+            except sqlite3.Error:
+                try:  # the summary without the document (its overflow pages may be the lost ones)
+                    row = con.execute(f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM runs WHERE id = ?",
+                                      (rid,)).fetchone()
+                    row = None if row is None else (*row, "")
+                except sqlite3.Error:
+                    row = None
+            if row is not None:
+                rows[rid] = row
+    finally:
+        con.close()
+        with contextlib.suppress(OSError):
+            shm.unlink(missing_ok=True)  # an index SQLite rebuilds; the backup stays the file and its log
+            if not has_wal and wal.is_file() and wal.stat().st_size == 0:
+                wal.unlink()
+    return [rows[k] for k in sorted(rows)], last_id
 
 
 def _num(v):
