@@ -10,8 +10,8 @@ from core.models.choices import ACTIVATIONS, INITS, OPTIMIZERS, OUTPUTS
 from core.tasks import TASKS
 
 from .common import (
-    StopOnFirstInterrupt, add_data_args, check_output, epoch_printer, history_json, metrics_json, progress_printer,
-    seed_value,
+    StopOnFirstInterrupt, add_data_args, check_output, epoch_printer, history_json, metrics_json, printable,
+    progress_printer, seed_value,
 )
 
 DEFAULT_SEED = 42
@@ -234,14 +234,16 @@ def cmd_predict(args):
             results.append(bundle.predict_file(path, clip_seconds=clip_seconds))
         except SpeechLabError as exc:
             failed += 1
-            sys.stderr.write(f"error: {exc}\n")
+            sys.stderr.write(f"error: {printable(exc)}\n")
     if args.json:
         print(json.dumps(results))
     else:
         for r in results:
             from .speakers import predict_text
 
-            print(predict_text(r))  # a speakers model may answer "unknown", with its score and threshold
+            # a speakers model may answer "unknown", with its score and threshold; file names (and a
+            # model's labels) are printed escaped: an ESC sequence or a newline in a name stays visible
+            print(printable(predict_text(r)))
     return 0 if results and not failed else 1
 
 

@@ -9,6 +9,7 @@ needs no plotting library. Input: runs as returned by
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import datetime
 import html
@@ -34,6 +35,22 @@ def _e(x):
     return html.escape("" if x is None else str(x))
 
 
+def _xml_char(ch):
+    code = ord(ch)
+    if code in (9, 10, 13) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code >= 0x10000:
+        return ch
+    return "\ufffd"  # a control character or a lone surrogate: not allowed in XML at all, even escaped
+
+
+def _svg_text(x, limit=None):
+    """Text for an SVG picture: cut to ``limit`` characters *before* escaping (cutting after could
+    leave half an entity, ``&am``, and the picture would not render), characters XML forbids replaced."""
+    text = "" if x is None else str(x)
+    if limit is not None:
+        text = text[:limit]
+    return html.escape("".join(_xml_char(ch) for ch in text))
+
+
 def _pct(v):
     return "—" if v is None else f"{100 * float(v):.1f} %"
 
@@ -53,7 +70,7 @@ def line_plot_svg(series, *, title, y_label, width=520, height=300, y_range=None
     w, h = width - left - right, height - top - bottom
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{left}" y="16" font-size="13" font-weight="bold">{_e(title)}</text>']
+           f'<text x="{left}" y="16" font-size="13" font-weight="bold">{_svg_text(title)}</text>']
     if not pts:
         out.append(f'<text x="{left + 10}" y="{top + h / 2}">no curves recorded</text></svg>')
         return "".join(out)
@@ -82,7 +99,7 @@ def line_plot_svg(series, *, title, y_label, width=520, height=300, y_range=None
         out.append(f'<text x="{sx(xv):.1f}" y="{top + h + 14}" text-anchor="middle">{xv:.0f}</text>')
     out.append(f'<text x="{left + w / 2}" y="{height - 6}" text-anchor="middle">epoch</text>'
                f'<text x="14" y="{top + h / 2}" transform="rotate(-90 14 {top + h / 2})" '
-               f'text-anchor="middle">{_e(y_label)}</text>')
+               f'text-anchor="middle">{_svg_text(y_label)}</text>')
     for k, (name, xs, ys, colour, dashed) in enumerate(series):
         seg = [f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys) if y is not None]
         if not seg:
@@ -94,7 +111,7 @@ def line_plot_svg(series, *, title, y_label, width=520, height=300, y_range=None
             out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{" ".join(seg)}"/>')
         ly = top + 12 + 16 * k
         out.append(f'<line x1="{left + w + 10}" x2="{left + w + 30}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" '
-                   f'stroke-width="2"{dash}/><text x="{left + w + 34}" y="{ly}">{_e(name)[:20]}</text>')
+                   f'stroke-width="2"{dash}/><text x="{left + w + 34}" y="{ly}">{_svg_text(name, 20)}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -108,11 +125,11 @@ def confusion_svg(matrix, labels, *, title="Confusion matrix", size=360):
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20}" '
            f'font-family="sans-serif" font-size="{max(7, min(12, cell * 0.4)):.0f}">'
            f'<rect width="100%" height="100%" fill="white"/>'
-           f'<text x="4" y="14" font-size="13" font-weight="bold">{_e(title)}</text>']
+           f'<text x="4" y="14" font-size="13" font-weight="bold">{_svg_text(title)}</text>']
     x0, y0 = label_w + 20, 24
     for r in range(n):
         total = sum(matrix[r]) or 1
-        out.append(f'<text x="{x0 - 4}" y="{y0 + (r + 0.5) * cell + 4:.1f}" text-anchor="end">{_e(labels[r])[:12]}</text>')
+        out.append(f'<text x="{x0 - 4}" y="{y0 + (r + 0.5) * cell + 4:.1f}" text-anchor="end">{_svg_text(labels[r], 12)}</text>')
         for c in range(n):
             share = matrix[r][c] / total
             shade = int(255 - 200 * share)
@@ -125,7 +142,7 @@ def confusion_svg(matrix, labels, *, title="Confusion matrix", size=360):
                            f'fill="{colour}">{int(matrix[r][c])}</text>')
     for c in range(n):
         x = x0 + (c + 0.5) * cell
-        out.append(f'<text x="{x:.1f}" y="{y0 + n * cell + 12:.1f}" text-anchor="middle">{_e(labels[c])[:6]}</text>')
+        out.append(f'<text x="{x:.1f}" y="{y0 + n * cell + 12:.1f}" text-anchor="middle">{_svg_text(labels[c], 6)}</text>')
     out.append(f'<text x="{x0 + n * cell / 2:.1f}" y="{y0 + n * cell + 26:.1f}" text-anchor="middle" '
                f'font-weight="bold">predicted</text></svg>')
     return "".join(out)
@@ -270,16 +287,29 @@ CSV_COLUMNS = ("id", "created", "task", "source", "status", "dataset", "n_files"
                "split", "accuracy", "train_accuracy", "balanced_accuracy", "macro_f1", "epochs", "seconds", "note")
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(v):
+    """A CSV cell that a spreadsheet never runs: text starting like a formula (``=HYPERLINK(…)``,
+    ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading apostrophe (OWASP's advice);
+    numbers stay numbers."""
+    if isinstance(v, str) and v.startswith(_FORMULA_STARTS):
+        return "'" + v
+    return v
+
+
 def metrics_csv(runs):
-    """One row per run: the summary and every class's test accuracy (``acc_<class>``)."""
+    """One row per run: the summary and every class's test accuracy (``acc_<class>``); no text
+    cell starts a spreadsheet formula."""
     labels = list(dict.fromkeys(str(lab) for r in runs for lab in (r.get("metrics") or {}).get("labels") or []))
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(list(CSV_COLUMNS) + [f"acc_{lab}" for lab in labels])
+    w.writerow([_csv_cell(c) for c in CSV_COLUMNS] + [_csv_cell(f"acc_{lab}") for lab in labels])
     for r in runs:
         s = r.get("summary") or r
         per = (r.get("metrics") or {}).get("per_class") or {}
-        w.writerow([s.get(c) if c != "dataset" else s.get("dataset") for c in CSV_COLUMNS]
+        w.writerow([_csv_cell(s.get(c)) for c in CSV_COLUMNS]
                    + [(per.get(lab) or {}).get("accuracy") for lab in labels])
     return buf.getvalue()
 
@@ -290,10 +320,16 @@ def metrics_json(runs):
 
 
 def write_report(runs, path):
-    """Write ``path`` by its suffix: ``.html``/``.htm`` report, ``.csv`` or ``.json`` metrics (atomically)."""
+    """Write ``path`` by its suffix: ``.html``/``.htm`` report, ``.csv`` or ``.json`` metrics.
+
+    Atomically: a temporary file beside it, renamed over it when whole, so a failed write (a full
+    disk) leaves an earlier report as it was. A failure is a ``SpeechLabError`` naming the file.
+    """
     import os
     import pathlib
     import tempfile
+
+    from .errors import SpeechLabError
 
     path = pathlib.Path(path)
     suffix = path.suffix.lower()
@@ -304,18 +340,26 @@ def write_report(runs, path):
     elif suffix == ".json":
         text = metrics_json(runs)
     else:
-        from .errors import SpeechLabError
-
         raise SpeechLabError(f"{path}: choose a .html, .csv or .json file")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent.resolve()))
+    # A name that was not UTF-8 on disk (a lone surrogate in Python) is written as \udcXX, never a crash.
+    data = text.encode("utf-8", "backslashreplace")
+    tmp = None
     try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(fd, 0o666 & ~mask)  # an ordinary document, not mkstemp's 0600
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent.resolve()))
+        with os.fdopen(fd, "wb") as fh:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(fh.fileno(), 0o666 & ~mask)  # an ordinary document, not mkstemp's 0600
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        kept = " (the earlier report there is unchanged)" if path.exists() else ""
+        raise SpeechLabError(f"{path}: the report could not be written: {exc.strerror or exc}{kept}") from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     return path
