@@ -390,7 +390,11 @@ def child_main(args):
         path = models / f"{key}.slm"
         if not tab.save_model(str(path)):
             problems.append(f"{key}: save failed: {drv.messages[-1:]}")
-        if not tab.load_model(str(path)):
+        n = len(drv.messages)
+        if not tab.load_model(str(path)):  # reads the file in the background
+            problems.append(f"{key}: load did not start: {drv.messages[-1:]}")
+        drv.wait(lambda: not tab.busy, f"{key}: load")
+        if not any(m.startswith("Loaded model") for m in drv.messages[n:]):
             problems.append(f"{key}: load failed: {drv.messages[-1:]}")
         phase(f"{key}: open {wav.name} and predict")
         n = drv.predictions

@@ -45,6 +45,7 @@ class TaskTab(QWidget):
 
     status_message = Signal(str)
     model_changed = Signal(object)  # the current ModelBundle or None
+    model_load_finished = Signal(bool)  # a Load model ended: True when the file's model is now the tab's
 
     def __init__(self, spec, parent=None):
         super().__init__(parent)
@@ -491,11 +492,25 @@ class TaskTab(QWidget):
             self.load_model(path)
 
     def load_model(self, path):
-        try:
-            bundle = model_files.load(path, task_key=self.spec.key)
-        except SpeechLabError as exc:
-            self.message(str(exc), error=True)
+        """Load a model file in the background: reading and checking it (up to 1 GB of arrays, every
+        field) never blocks the window. The model arrives in :meth:`_on_model_loaded`, a refusal in
+        :meth:`_on_model_load_failed`; ``model_load_finished`` tells which. Returns False when another
+        task is running."""
+        if self.busy:
+            self.message("Busy: stop the running task first.")
             return False
+
+        def connect(w):
+            w.finished.connect(self._on_model_loaded)
+            w.failed.connect(self._on_model_load_failed)
+
+        self.runner.start(jobs.load_model_job(str(path), self.spec.key), connect=connect)
+        self.message(f"Loading model {path}…")
+        return True
+
+    def _on_model_loaded(self, value):
+        path, bundle = value
+        model_files.remember_loaded(path, task_key=self.spec.key)
         self.set_bundle(bundle)
         self.show_bundle_settings(bundle)
         self.plot.set_history(bundle.history)
@@ -507,7 +522,11 @@ class TaskTab(QWidget):
         self.message(f"Loaded model {path} ({len(bundle.labels)} classes, "
                      f"test accuracy {bundle.metrics.get('accuracy') or 0:.1%} when trained); "
                      "the panels show its settings")
-        return True
+        self.model_load_finished.emit(True)
+
+    def _on_model_load_failed(self, message):
+        self.message(message, error=True)  # the model in use stays
+        self.model_load_finished.emit(False)
 
     # ------------------------------------------------- run history, error analysis
 

@@ -53,6 +53,21 @@ def evaluate_job(bundle, ds):
     return job
 
 
+def load_model_job(path, task_key):
+    """Read and check a model file for the tab ``task_key`` (core.bundle.load_bundle: every field is
+    checked before anything is built; no code from the file runs). Returns ``(path, bundle)``."""
+
+    def job(report, should_stop):
+        from core.bundle import load_bundle
+
+        bundle = load_bundle(path)
+        if bundle.task != task_key:
+            raise SpeechLabError(f"{path} is a {bundle.task} model; open it in the {bundle.task.title()} tab")
+        return path, bundle
+
+    return job
+
+
 def history_run_job(history, run_id):
     """A recorded run and its kept model: returns ``(run dict, ModelBundle)``."""
 

@@ -5,7 +5,6 @@ import pathlib
 
 from PySide6.QtWidgets import QFileDialog
 
-from core.errors import SpeechLabError
 from gui import settings as app_settings
 
 FILE_FILTER = "SpeechLab model (*.slm)"
@@ -42,12 +41,8 @@ def save(bundle, path, *, task_key):
     return path
 
 
-def load(path, *, task_key):
-    """Read a model for the task ``task_key``. Raises SpeechLabError (wrong file, other task)."""
-    from core.bundle import load_bundle
+def remember_loaded(path, *, task_key):
+    """A model was loaded from ``path``: the next Load dialog opens in its folder.
 
-    bundle = load_bundle(path)
-    if bundle.task != task_key:
-        raise SpeechLabError(f"{path} is a {bundle.task} model; open it in the {bundle.task.title()} tab")
+    (The file itself is read in the background: :func:`gui.tabs.jobs.load_model_job`.)"""
     _remember(task_key, path)
-    return bundle

@@ -43,6 +43,19 @@ def make_tab(qtbot):
 
 
 @pytest.fixture
+def load_model(qtbot):
+    """``load_model(tab, path) -> bool``: the user loads a model file; the tab reads it in the background,
+    so this waits for ``model_load_finished`` (and the tab to be idle) and returns whether it was loaded."""
+    def load(tab, path):
+        with qtbot.waitSignal(tab.model_load_finished, timeout=120000) as blocker:
+            assert tab.load_model(path)
+        qtbot.waitUntil(lambda: not tab.busy, timeout=60000)
+        return blocker.args[0]
+
+    return load
+
+
+@pytest.fixture
 def make_digits_tab(make_tab):
     return lambda: make_tab("digits")
 

@@ -177,7 +177,7 @@ def test_damaged_settings_fall_back_to_defaults(make_digits_tab, stored):
 # --------------------------------------------------------------------------- saving and loading
 
 
-def test_save_and_load_round_trip(make_digits_tab, qtbot, tmp_path):
+def test_save_and_load_round_trip(make_digits_tab, qtbot, tmp_path, load_model):
     tab = make_digits_tab()
     scan(tab, qtbot)
     result = train(tab, qtbot, epochs=5)
@@ -190,7 +190,7 @@ def test_save_and_load_round_trip(make_digits_tab, qtbot, tmp_path):
     assert other.bundle is None and not other.results.is_filled()
     other.model_panel.set_params({"hidden_layer_sizes": (7, 7), "activation": "tanh", "epochs": 99})
     other.features_panel.n_mfcc.setValue(20)
-    assert other.load_model(str(saved))
+    assert load_model(other, str(saved))
     # The panels describe the model that now predicts, not what they held before.
     assert other.features_panel.config() == result.bundle.feature_config
     shown = other.model_panel.params()
@@ -242,7 +242,7 @@ def test_models_move_between_the_tab_and_the_command_line(make_digits_tab, qtbot
     # A model trained by the CLI (on the built-in demo data) loads into the tab.
     report = json.loads(trained)
     other = make_digits_tab()
-    assert other.load_model(str(cli_model))
+    assert load_model(other, str(cli_model))
     assert other.plot.point_count() == len(report["history"]) == 3
     assert_results_shown(other, load_bundle(cli_model).metrics, report["n_test"])
     assert other.bundle.model.hidden_layer_sizes == (16,)
@@ -266,14 +266,14 @@ def test_failed_save_shows_an_error_and_keeps_the_old_file(make_digits_tab, qtbo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.slm", "speechlab-settings.ini"]
 
 
-def test_loading_a_bad_file_keeps_the_current_model(make_digits_tab, qtbot, tmp_path):
+def test_loading_a_bad_file_keeps_the_current_model(make_digits_tab, qtbot, tmp_path, load_model):
     tab = make_digits_tab()
     scan(tab, qtbot)
     train(tab, qtbot, epochs=5)
     bundle = tab.bundle
     bad = tmp_path / "broken.slm"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
-    assert tab.load_model(str(bad)) is False
+    assert load_model(tab, str(bad)) is False
     assert str(bad) in status_text(tab)
     assert tab.bundle is bundle and tab.results.is_filled() and tab.save_button.isEnabled()
 

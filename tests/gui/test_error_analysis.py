@@ -47,12 +47,12 @@ def test_clicking_a_cell_lists_its_clips_with_audio_and_probabilities(make_digit
     dialog.close()
 
 
-def test_a_model_loaded_from_a_file_says_it_keeps_no_clips(make_digits_tab, qtbot, tmp_path):
+def test_a_model_loaded_from_a_file_says_it_keeps_no_clips(make_digits_tab, qtbot, tmp_path, load_model):
     tab = make_digits_tab()
     tab.model_panel.set_params({"hidden_layer_sizes": (8,), "activation": "relu", "epochs": 2})
     qtbot.mouseClick(tab.progress_panel.train_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not tab.busy and tab.last_result is not None, timeout=HANG_MS)
     path = tmp_path / "m.slm"
-    assert tab.save_model(path) and tab.load_model(path)
+    assert tab.save_model(path) and load_model(tab, path)
     assert tab.show_cell_clips(0, 0) is None
     assert "keep no test clips" in tab.progress_panel.status_text()

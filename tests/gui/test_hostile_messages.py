@@ -43,9 +43,9 @@ def header_claiming(n):
     ("text", "not a readable SpeechLab model"),
 ])
 def test_a_bad_model_file_gives_one_line_and_keeps_the_current_model(make_digits_tab, good_model, tmp_path,
-                                                                      kind, fragment):
+                                                                      kind, fragment, load_model):
     tab = make_digits_tab()
-    assert tab.load_model(str(good_model))
+    assert load_model(tab, str(good_model))
     current = tab.bundle
     bad = tmp_path / f"{kind}.slm"
     if kind == "claims":
@@ -59,7 +59,7 @@ def test_a_bad_model_file_gives_one_line_and_keeps_the_current_model(make_digits
         crafted(good_model, bad, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
     else:
         bad.write_text("not a model")
-    assert tab.load_model(str(bad)) is False
+    assert load_model(tab, str(bad)) is False
     text = tab.progress_panel.status_text()
     assert "\n" not in text and str(bad) in text and fragment in text
     assert "numpy" not in text.lower() and "Traceback" not in text

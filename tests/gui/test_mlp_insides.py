@@ -34,7 +34,7 @@ def test_the_reports_randn_sigmoid_net_is_diagnosed_saturated():
     assert not any("saturated" in n for n in diagnose(good))
 
 
-def test_the_insides_tab_follows_training_and_loaded_models(make_digits_tab, qtbot, tmp_path):
+def test_the_insides_tab_follows_training_and_loaded_models(make_digits_tab, qtbot, tmp_path, load_model):
     tab = make_digits_tab()
     tab.model_panel.epochs.setValue(3)
     tab.model_panel.early.setChecked(False)
@@ -49,7 +49,7 @@ def test_the_insides_tab_follows_training_and_loaded_models(make_digits_tab, qtb
     assert tab.save_model(str(path))
     insides.reset()
     assert insides.epochs == 0
-    assert tab.load_model(str(path))
+    assert load_model(tab, str(path))
     assert insides.epochs == 3  # a loaded model's curves come back
 
 

@@ -24,7 +24,8 @@ def _other_model(task_key, model):
 
 
 @pytest.mark.parametrize(("task", "model"), PAIRS)
-def test_bring_back_and_load_model_set_the_panel_of_that_model(make_tab, qtbot, tmp_path, task, model):
+def test_bring_back_and_load_model_set_the_panel_of_that_model(make_tab, qtbot, tmp_path, task, model,
+                                                                load_model):
     data = str(demo_dataset(task))
     result = train_and_record(fast_request(task, model, data=data, seed=7), history=RunHistory.default(), n_jobs=1)
     tab = make_tab(task)
@@ -40,5 +41,5 @@ def test_bring_back_and_load_model_set_the_panel_of_that_model(make_tab, qtbot, 
     assert tab.save_model(path)
     if other is not None:
         tab.show_request_model(resolve(fast_request(task, other, seed=3)))
-    assert tab.load_model(path)
+    assert load_model(tab, path)
     assert _comparable(tab.train_request()) == _comparable(result.request)
