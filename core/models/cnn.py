@@ -189,15 +189,21 @@ def check_architecture_json(text):
     """Raise SpeechLabError unless every class the Keras JSON names is a plain, known Keras class.
 
     This runs before Keras deserialises anything: a Lambda layer (which would
-    run code from the file) or any custom class is refused with one line.
+    run code from the file) or any custom class is refused with one line. The
+    JSON is walked without recursion, so any depth of nesting is one line too.
     """
     try:
         config = json.loads(text)
+    except RecursionError:
+        raise SpeechLabError("the network architecture is nested too deeply to be a SpeechLab network") from None
     except (TypeError, ValueError) as exc:
-        raise SpeechLabError(f"the network architecture is not valid JSON ({exc})") from None
+        raise SpeechLabError(f"the network architecture is not valid JSON ({str(exc)[:160]})") from None
+    if isinstance(config, dict):
+        config.pop("compile_config", None)  # never used: SpeechLab compiles its own networks
     refused = []
-
-    def walk(node):
+    stack = [config]
+    while stack:
+        node = stack.pop()
         if isinstance(node, dict):
             name = node.get("class_name")
             if isinstance(name, str):
@@ -208,15 +214,9 @@ def check_architecture_json(text):
                     or module in _SAFE_MODULES)
                 if not ok:
                     refused.append(name if module.startswith("keras") else f"{module or '?'}.{name}")
-            for v in node.values():
-                walk(v)
+            stack.extend(node.values())
         elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    if isinstance(config, dict):
-        config.pop("compile_config", None)  # never used: SpeechLab compiles its own networks
-    walk(config)
+            stack.extend(node)
     if not isinstance(config, dict) or config.get("class_name") != "Sequential":
         raise SpeechLabError("the network is not a Keras Sequential model; SpeechLab loads only its own networks")
     if refused:
@@ -224,6 +224,215 @@ def check_architecture_json(text):
         raise SpeechLabError(f"the network contains {names}, which SpeechLab refuses to load "
                              "(only plain Keras layers; a Lambda or custom layer could run code)")
     return config
+
+
+# What a model file's network may make SpeechLab build. SpeechLab's own CNNs have 0.05-1.3 M parameters
+# (the report's network on 128×128 images: 1,230,538); a file claiming more is refused before Keras runs.
+MAX_PARAMS = 64_000_000
+MAX_LAYERS = 256
+
+
+class _Refuse(Exception):
+    """A field of one layer that does not fit (turned into one SpeechLabError line)."""
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _pair(cfg, key, default=None):
+    """A 2-D size setting (``kernel_size``, ``strides``, ...): an int or a list of two positive ints."""
+    v = cfg.get(key, default)
+    if _is_int(v):
+        v = [v, v]
+    if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(_is_int(x) and x >= 1 for x in v):
+        raise _Refuse(f"{key}={v!r} must be one or two positive integers")
+    return int(v[0]), int(v[1])
+
+
+def _positive(cfg, key):
+    v = cfg.get(key)
+    if not _is_int(v) or v < 1:
+        raise _Refuse(f"{key}={v!r} must be a positive integer")
+    return int(v)
+
+
+def _out_len(n, k, s, padding, dilation=1):
+    """Keras' output length of a convolution or pooling along one axis."""
+    if padding == "same":
+        return -(-n // s)
+    if padding == "valid":
+        return (n - (k - 1) * dilation - 1) // s + 1
+    raise _Refuse(f"padding={padding!r} must be 'valid' or 'same'")
+
+
+def _channels_last(cfg):
+    if cfg.get("data_format", "channels_last") not in (None, "channels_last"):
+        raise _Refuse(f"data_format={cfg.get('data_format')!r} (SpeechLab networks are channels_last)")
+
+
+def network_weight_plan(arch, input_shape, weight_shapes=None):
+    """Every weight the network ``arch`` (a checked Keras Sequential config) would create on
+    ``input_shape`` images, computed from its layers' settings without TensorFlow.
+
+    Parameters
+    ----------
+    arch : dict, from :func:`check_architecture_json`
+    input_shape : (height, width)
+    weight_shapes : list of shape tuples or None
+        The stored weights: each layer's weights are compared with them as the layer is reached, so
+        the first layer that does not fit is the one named.
+
+    Returns
+    -------
+    weights : list of (shape tuple, layer name, class name, names of the fields behind each axis)
+    output_shape : tuple, the network's output per image
+
+    Raises SpeechLabError naming the layer and the field that cannot be built as stated (an unknown
+    option, an image shrunk to nothing, a ``build_config`` that disagrees with the layers before it,
+    a size that is not the stored weights' size).
+    """
+    layers = (arch.get("config") or {}).get("layers") if isinstance(arch.get("config"), dict) else None
+    if not isinstance(layers, list) or not 2 <= len(layers) <= MAX_LAYERS:
+        raise SpeechLabError(f"the network must list 2 to {MAX_LAYERS} layers")
+    h, w = input_shape
+    batch = [None, h, w, 1]
+    for key in ("build_input_shape",):
+        if key in arch["config"] and arch["config"][key] != batch:
+            raise SpeechLabError(f"the network's '{key}' {arch['config'][key]!r} is not the model's input "
+                                 f"{batch!r}")
+    top = arch.get("build_config")
+    if top is not None and (not isinstance(top, dict) or top.get("input_shape") != batch):
+        raise SpeechLabError(f"the network's 'build_config' is not the model's input {batch!r}")
+    first = layers[0] if isinstance(layers[0], dict) else {}
+    first_cfg = first.get("config") if isinstance(first.get("config"), dict) else {}
+    if first.get("class_name") != "InputLayer" or first_cfg.get("batch_shape") != batch:
+        raise SpeechLabError(f"the network's first layer must be an InputLayer with batch_shape {batch!r} "
+                             f"(the model's input_shape), not {first_cfg.get('batch_shape')!r}")
+    shape = (h, w, 1)
+    weights = []
+    for i, layer in enumerate(layers[1:], 1):
+        cfg = layer.get("config") if isinstance(layer, dict) else None
+        cls = layer.get("class_name") if isinstance(layer, dict) else None
+        if not isinstance(cfg, dict):
+            raise SpeechLabError(f"the network's layer {i} has no config")
+        name = cfg.get("name") if isinstance(cfg.get("name"), str) else f"#{i}"
+        try:
+            built = layer.get("build_config")
+            if built is not None and (not isinstance(built, dict) or built.get("input_shape") != [None, *shape]):
+                got = built.get("input_shape") if isinstance(built, dict) else built
+                raise _Refuse(f"build_config input_shape={got!r} but the layers before it give "
+                              f"{[None, *shape]!r}")
+            done = len(weights)
+            shape = _layer_step(cls, cfg, shape, name, weights)
+        except _Refuse as why:
+            raise SpeechLabError(f"the network's layer '{name}' ({cls}): {why}") from None
+        if weight_shapes is not None:
+            for j in range(done, min(len(weights), len(weight_shapes))):
+                _compare(j, tuple(weight_shapes[j]), *weights[j])
+    return weights, shape
+
+
+def _compare(index, stored, expected, name, cls, fields):
+    if stored == expected:
+        return
+    axis = next((a for a in range(min(len(stored), len(expected))) if stored[a] != expected[a]), None)
+    what = f"{fields[axis]}={expected[axis]}" if axis is not None else f"weights of shape {expected}"
+    raise SpeechLabError(f"the network's layer '{name}' ({cls}) has {what}, but its stored weights w{index} "
+                         f"have shape {stored}")
+
+
+def _layer_step(cls, cfg, shape, name, weights):
+    """The output shape of one layer on ``shape``; its weights appended to ``weights``."""
+    def image():
+        if len(shape) != 3:
+            raise _Refuse(f"needs an image (height, width, channels), gets {list(shape)}")
+        _channels_last(cfg)
+        return shape
+
+    if cls == "Conv2D":
+        h, w, c = image()
+        filters = _positive(cfg, "filters")
+        kh, kw = _pair(cfg, "kernel_size")
+        sh, sw = _pair(cfg, "strides", 1)
+        dh, dw = _pair(cfg, "dilation_rate", 1)
+        if cfg.get("groups", 1) != 1 or cfg.get("lora_rank"):
+            raise _Refuse("groups and lora_rank are not used by SpeechLab networks")
+        weights.append(((kh, kw, c, filters), name, cls, ("kernel_size", "kernel_size", "input channels", "filters")))
+        if cfg.get("use_bias", True):
+            weights.append(((filters,), name, cls, ("filters",)))
+        out = (_out_len(h, kh, sh, cfg.get("padding"), dh), _out_len(w, kw, sw, cfg.get("padding"), dw), filters)
+    elif cls in ("MaxPooling2D", "AveragePooling2D"):
+        h, w, c = image()
+        ph, pw = _pair(cfg, "pool_size")
+        sh, sw = _pair(cfg, "strides") if cfg.get("strides") is not None else (ph, pw)
+        out = (_out_len(h, ph, sh, cfg.get("padding", "valid")), _out_len(w, pw, sw, cfg.get("padding", "valid")), c)
+    elif cls == "BatchNormalization":
+        if cfg.get("axis", -1) not in (-1, len(shape), [-1], [len(shape)]) or cfg.get("renorm"):
+            raise _Refuse(f"axis={cfg.get('axis')!r} / renorm: SpeechLab normalises the last axis only")
+        n = 2 + bool(cfg.get("scale", True)) + bool(cfg.get("center", True))
+        weights.extend([((shape[-1],), name, cls, ("channels of the layer before",))] * n)
+        out = shape
+    elif cls in ("Dropout", "Activation", "ReLU", "Softmax"):
+        out = shape
+    elif cls == "SpatialDropout2D":
+        out = image()
+    elif cls == "Flatten":
+        out = (math.prod(shape),)
+    elif cls in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+        c = image()[2]
+        out = (1, 1, c) if cfg.get("keepdims") else (c,)
+    elif cls == "Dense":
+        units = _positive(cfg, "units")
+        if cfg.get("lora_rank") or cfg.get("quantization_config") is not None:
+            raise _Refuse("lora_rank and quantization_config are not used by SpeechLab networks")
+        weights.append(((shape[-1], units), name, cls, ("input size (the layers before)", "units")))
+        if cfg.get("use_bias", True):
+            weights.append(((units,), name, cls, ("units",)))
+        out = (*shape[:-1], units)
+    elif cls == "Reshape":
+        target = cfg.get("target_shape")
+        if not isinstance(target, (list, tuple)) or not target or not all(
+                _is_int(x) and (x >= 1 or x == -1) for x in target) or list(target).count(-1) > 1:
+            raise _Refuse(f"target_shape={target!r} must be positive integers (one may be -1)")
+        known = math.prod(x for x in target if x != -1)
+        total = math.prod(shape)
+        if total % known or (-1 not in target and known != total):
+            raise _Refuse(f"target_shape={list(target)} does not hold the {total} values of {list(shape)}")
+        out = tuple(total // known if x == -1 else x for x in target)
+    else:
+        raise _Refuse("this layer cannot be part of a SpeechLab network here")
+    if any(n < 1 for n in out):
+        raise _Refuse(f"leaves nothing of the {list(shape)} input (output {list(out)})")
+    return out
+
+
+def check_network(arch, *, input_shape, weight_shapes, n_classes):
+    """Refuse a network whose layers do not match the weights stored beside it, before anything is built.
+
+    Every layer's ``units``, ``filters``, ``kernel_size`` (and the sizes they imply for the
+    layers after it) must give exactly the stored weight shapes, the total must stay within
+    :data:`MAX_PARAMS`, and the output must be one probability per class.
+
+    Parameters
+    ----------
+    arch : dict, from :func:`check_architecture_json`
+    input_shape : (height, width)
+    weight_shapes : list of shape tuples, the stored ``w0``, ``w1``, ... in order
+    n_classes : int
+
+    Returns the number of parameters. Raises SpeechLabError naming the layer and the field.
+    """
+    plan, out = network_weight_plan(arch, input_shape, weight_shapes)
+    if len(weight_shapes) != len(plan):
+        raise SpeechLabError(f"the network's layers hold {len(plan)} weight arrays; the file stores "
+                             f"{len(weight_shapes)} ('n_weights')")
+    n_params = sum(math.prod(shape) for shape, *_ in plan)
+    if n_params > MAX_PARAMS:
+        raise SpeechLabError(f"the network claims {n_params:,} parameters; SpeechLab loads at most {MAX_PARAMS:,}")
+    if out != (n_classes,):
+        raise SpeechLabError(f"the network gives outputs of shape {list(out)} for {n_classes} classes")
+    return n_params
 
 
 def _architecture_json(network):
@@ -648,13 +857,15 @@ class KerasCNNClassifier:
 
     @classmethod
     def from_state(cls, config, arrays):
-        """Rebuild a saved CNN: the architecture is checked (see :func:`check_architecture_json`) and
-        deserialised with ``safe_mode=True``; then the weights are set.
+        """Rebuild a saved CNN: the architecture is checked (see :func:`check_architecture_json`), every
+        layer's sizes against the stored weights and every fitted field (:func:`check_state`) before Keras
+        sees anything; then it is deserialised with ``safe_mode=True`` and the weights are set.
 
         With the model host switched on (:func:`core.model_host.use_host`, the GUI does), the checked
         state becomes a :class:`core.model_host.RemoteKerasModel` instead: the network is rebuilt, and
         TensorFlow imported, in the host process, never in this one."""
         arch = check_architecture_json(config["architecture"])
+        check_state(config, arrays, arch)
         from .. import model_host
 
         if model_host.host_enabled():
@@ -678,8 +889,56 @@ class KerasCNNClassifier:
         return model
 
 
+def check_state(config, arrays, arch):
+    """Check a saved CNN's fields against each other before anything is built (no TensorFlow).
+
+    ``input_shape`` (two positive sizes), ``n_weights`` and the stored ``w0``, ``w1``, ... (finite
+    floats whose shapes the layers give exactly: :func:`check_network`), ``classes``, the settings in
+    ``params`` and the standardisation (:func:`restore_fitted`). Raises SpeechLabError naming the field.
+    """
+    shape = config.get("input_shape")
+    if not isinstance(shape, list) or len(shape) != 2 or not all(_is_int(n) and 1 <= n <= 4096 for n in shape):
+        raise SpeechLabError(f"the CNN's 'input_shape' {shape!r} must be two sizes from 1 to 4096")
+    n_weights = config.get("n_weights")
+    if not _is_int(n_weights) or not 0 <= n_weights <= 4 * MAX_LAYERS:
+        raise SpeechLabError(f"the CNN's 'n_weights' {n_weights!r} must be a number of weight arrays")
+    missing = [f"w{i}" for i in range(n_weights) if f"w{i}" not in arrays]
+    if missing:
+        raise SpeechLabError(f"the network's weights are incomplete ({', '.join(missing[:5])} missing)")
+    classes = np.asarray(arrays["classes"])
+    if classes.ndim != 1 or classes.dtype.kind not in "biuU":
+        raise SpeechLabError("the CNN's 'classes' must be a list of names or numbers")
+    shapes = [np.shape(arrays[f"w{i}"]) for i in range(n_weights)]
+    check_network(arch, input_shape=tuple(shape), weight_shapes=shapes, n_classes=len(classes))
+    for i in range(n_weights):
+        w = np.asarray(arrays[f"w{i}"])
+        if w.dtype.kind != "f" or not np.all(np.isfinite(w)):
+            raise SpeechLabError(f"the network's weights w{i} must be finite floating-point numbers")
+    params = config.get("params")
+    if not isinstance(params, dict):
+        raise SpeechLabError("the CNN's 'params' are missing")
+    try:
+        probe = KerasCNNClassifier(**{k: v for k, v in params.items() if k in KerasCNNClassifier._PARAMS})
+        probe.conv_blocks, probe.dense_units = tuple(probe.conv_blocks), tuple(probe.dense_units)
+        probe.check_params()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SpeechLabError(f"the CNN's settings in 'params' are damaged ({str(exc)[:160]})") from None
+    _check_scaling(config)
+
+
+def _check_scaling(config):
+    for key in ("mean", "scale"):
+        v = config.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise SpeechLabError(f"the CNN's standardisation '{key}' is {v!r}; it must be a finite number")
+    if config["scale"] <= 0:
+        raise SpeechLabError(f"the CNN's standardisation 'scale' is {config['scale']!r}; it must be positive")
+
+
 def restore_fitted(model, config, arrays):
-    """Set a saved CNN's fitted attributes (classes, input shape, scaling, training outcome) on ``model``."""
+    """Set a saved CNN's fitted attributes (classes, input shape, scaling, training outcome) on ``model``;
+    a non-finite ``mean`` or a ``scale`` that is not positive raises SpeechLabError."""
+    _check_scaling(config)
     model.classes_ = np.asarray(arrays["classes"])
     model.input_shape_ = tuple(int(s) for s in config["input_shape"])
     model.mean_, model.scale_ = float(config["mean"]), float(config["scale"])
