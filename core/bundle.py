@@ -236,6 +236,38 @@ def _check_model(path, model, labels, feature_config):
     if n_in is not None and shape is not None and int(np.prod(shape)) != int(n_in):
         raise SpeechLabError(f"{path}: damaged SpeechLab model (the model takes {n_in} inputs, its "
                              f"'{feature_config.name}' features give {int(np.prod(shape))})")
+    image = getattr(model, "input_shape_", None)  # the CNN: one image per clip or window
+    if image is not None and shape is not None and tuple(image) != tuple(shape):
+        raise SpeechLabError(f"{path}: damaged SpeechLab model (the model takes {'×'.join(map(str, image))} "
+                             f"images, its '{feature_config.name}' features give {'×'.join(map(str, shape))})")
+    # Every model type's standardisation (MLP and linear: the arrays 'mean'/'scale'; the CNN: two numbers):
+    # a NaN mean or a zero scale would answer "nan %" for every input.
+    for field in ("mean", "scale"):
+        value = getattr(model, field + "_", None)
+        if value is None:
+            continue
+        a = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(a)):
+            raise SpeechLabError(f"{path}: damaged SpeechLab model (the standardisation '{field}' holds NaN "
+                                 "or infinity)")
+        if field == "scale" and not np.all(a > 0):
+            raise SpeechLabError(f"{path}: damaged SpeechLab model (the standardisation 'scale' must be "
+                                 "positive)")
+    for field in ("coef", "intercept"):  # the linear model's weights (the MLP checks its own)
+        value = getattr(model, field + "_", None)
+        if isinstance(value, np.ndarray) and not np.all(np.isfinite(value)):
+            raise SpeechLabError(f"{path}: damaged SpeechLab model (the array '{field}' holds NaN or infinity)")
+
+
+def _n_features(model, feature_config):
+    """Numbers per example the model takes (what the open-set state must measure), or None."""
+    from .features import feature_shape
+
+    shape = feature_shape(feature_config)
+    if shape is not None:
+        return int(np.prod(shape))
+    n_in = getattr(model, "n_features_in_", None)
+    return int(n_in) if n_in is not None else None
 
 
 def load_bundle(path):
@@ -265,6 +297,8 @@ def load_bundle(path):
         model = model_class(meta["model_type"]).from_state(meta["model_config"], arrays)
     except SpeechLabError as exc:
         raise SpeechLabError(f"{path}: {exc}") from exc
+    except RecursionError:
+        raise SpeechLabError(f"{path} is a damaged SpeechLab model (its model settings are nested too deeply)") from None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         raise SpeechLabError(f"{path} is a damaged SpeechLab model ({exc.__class__.__name__}: {_short(exc)})") from exc
     labels = list(meta["labels"])
@@ -278,16 +312,16 @@ def load_bundle(path):
         metrics=meta.get("metrics", {}),
         history=meta.get("history", []),
         created=meta.get("created", ""),
-        open_set=_open_set(meta, path),
+        open_set=_open_set(meta, path, _n_features(model, feature_config)),
     )
 
 
-def _open_set(meta, path):
+def _open_set(meta, path, n_features):
     if meta.get("open_set") is None:  # models without open set, and files older than it
         return None
     from .openset import from_meta
 
-    return from_meta(meta["open_set"], list(meta["labels"]), source=str(path))
+    return from_meta(meta["open_set"], list(meta["labels"]), source=str(path), n_features=n_features)
 
 
 def _short(exc):

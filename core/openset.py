@@ -547,8 +547,25 @@ def to_meta(state):
     return out
 
 
-def from_meta(meta, labels, *, source="model file"):
-    """Inverse of :func:`to_meta`, checked: shapes must fit the labels; a bad field raises SpeechLabError."""
+# Where a saved threshold may lie. Scores: "probability" and "combined" in [0, 1] (the slider goes 2 %
+# past the scores it shows), "distance" minus a mean squared distance per dimension (<= 0).
+THRESHOLD_RANGES = {"probability": (-1.0, 2.0), "combined": (-1.0, 2.0), "distance": (-1e9, 1e9)}
+
+
+def _real(v):
+    """A JSON number (never ``true``/``false``) that is finite."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def from_meta(meta, labels, *, source="model file", n_features=None):
+    """Inverse of :func:`to_meta`, checked before anything uses it; a bad field raises SpeechLabError
+    naming it.
+
+    Every threshold is a finite number in its method's range; the distance state is finite, its
+    arrays fit the labels and ``n_features`` (the numbers per example the model takes; None: not
+    checked), ``scale`` is positive and ``precision`` symmetric positive definite; calibration scores
+    are non-empty, finite and sorted.
+    """
     def bad(what):
         raise SpeechLabError(f"{source}: damaged SpeechLab model (open_set {what})")
 
@@ -558,8 +575,19 @@ def from_meta(meta, labels, *, source="model file"):
     if method not in METHODS:
         bad(f"method '{method}'")
     thresholds = meta.get("thresholds")
-    if not isinstance(thresholds, dict) or not isinstance(thresholds.get(method), (int, float)):
+    if not isinstance(thresholds, dict) or method not in thresholds:
         bad("thresholds")
+    for m, t in thresholds.items():
+        if m not in METHODS:
+            bad(f"thresholds: unknown method '{m}'")
+        lo, hi = THRESHOLD_RANGES[m]
+        if not _real(t) or not lo <= t <= hi:
+            bad(f"thresholds '{m}' is {t!r}; it must be a finite number from {lo:g} to {hi:g}")
+    if "target_frr" in meta and not (_real(meta["target_frr"]) and 0 < meta["target_frr"] < 0.5):
+        bad(f"target_frr is {meta['target_frr']!r}; it must be a number between 0 and 0.5")
+    n_cal = meta.get("n_calibration", 0)
+    if not isinstance(n_cal, int) or isinstance(n_cal, bool) or n_cal < 0:
+        bad(f"n_calibration is {n_cal!r}; it must be a count")
     raw = meta.get("arrays")
     if not isinstance(raw, dict):
         bad("arrays")
@@ -567,14 +595,40 @@ def from_meta(meta, labels, *, source="model file"):
     for k in ("cal_distance", "cal_probability"):
         if k in raw:
             arrays[k] = _decode_array(raw[k], k, source)
-            if arrays[k].ndim != 1:
-                bad(f"array '{k}' must be one-dimensional")
-    if method == "combined" and "cal_distance" not in arrays:
-        bad("method 'combined' needs its calibration scores")
+    for k, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            bad(f"array '{k}' holds NaN or infinity")
     d = arrays["mean"].shape[0] if arrays["mean"].ndim == 1 else -1
     if (arrays["scale"].shape != (d,) or arrays["class_means"].shape != (len(labels), d)
             or arrays["precision"].shape != (d, d)):
         bad("arrays do not fit the model's speakers and features")
+    if n_features is not None and d != int(n_features):
+        bad(f"arrays measure {d} feature values; the model takes {int(n_features)}")
+    if not np.all(arrays["scale"] > 0):
+        bad("array 'scale' must be positive")
+    P = arrays["precision"]
+    if not np.allclose(P, P.T, rtol=1e-6, atol=1e-9 * max(float(np.abs(P).max()), 1e-300)):
+        bad("array 'precision' is not symmetric")
+    from threadpoolctl import threadpool_limits
+
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):  # BLAS threads on a busy machine: 40x slower
+            np.linalg.cholesky((P + P.T) / 2)
+    except np.linalg.LinAlgError:
+        bad("array 'precision' is not positive definite")
+    calibration = [k for k in ("cal_distance", "cal_probability") if k in arrays]
+    if calibration and len(calibration) != 2:
+        bad("needs both calibration score arrays, 'cal_distance' and 'cal_probability'")
+    for k in calibration:
+        c = arrays[k]
+        if c.ndim != 1 or c.size == 0:
+            bad(f"array '{k}' must be a non-empty list of scores")
+        if np.any(np.diff(c) < 0):
+            bad(f"array '{k}' must be sorted")
+    if calibration and not (0 <= arrays["cal_probability"][0] and arrays["cal_probability"][-1] <= 1):
+        bad("array 'cal_probability' must hold probabilities")
+    if method == "combined" and not calibration:
+        bad("method 'combined' needs its calibration scores")
     return {**{k: v for k, v in meta.items() if k != "arrays"}, "arrays": arrays}
 
 
