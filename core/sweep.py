@@ -70,18 +70,67 @@ def _scalar(text):
     return str(text).strip()
 
 
-def parse_value(key, text):
-    """One swept value as the setting expects it (``hidden``: layer sizes, numbers as numbers)."""
+# What a swept value must be: the rules of the single flags (``train --epochs N --lr X --seed N
+# --test-size X``, ``--no-standardize`` …), so a grid value is refused before any work, as a flag is.
+_WHOLE_NUMBERS = ("epochs", "batch_size", "patience", "max_iter", "seed")
+_NUMBERS = ("lr", "learning_rate", "l2", "C", "alpha", "dropout", "test_size")
+_SWITCHES = ("augment", "open_set", "standardize", "early_stopping")
+_TEXTS = ("features", "model", "activation", "optimizer", "output", "init", "kind", "solver")
+SWEPT_SPLITS = ("random", "speaker")  # as ``sweep --split``; leave-one-speaker-out is one run of its own
+SEED_LIMIT = 2**32  # what NumPy's generators accept, as ``--seed``
+
+
+def _value(key, text):
+    """One swept value, checked by the rules of its flag; SpeechLabError says what it must be."""
+    raw = str(text).strip()
     if key == "hidden":
         return _hidden(text)
-    if key in ("augment", "open_set"):
-        value = _scalar(text)
+    if key in _SWITCHES:
+        value = _scalar(raw)
         if not isinstance(value, bool):
-            raise SpeechLabError(f"{key} is on or off (true/false), not '{text}'")
+            raise SpeechLabError(f"{key} is on or off (true/false)")
         return value
-    if key in ("features", "model", "split", "activation", "optimizer", "output", "init", "kind", "solver"):
-        return str(text).strip()
-    return _scalar(text)
+    if key in _WHOLE_NUMBERS:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SpeechLabError(f"{key} must be a whole number") from None
+        if key == "seed" and not 0 <= value < SEED_LIMIT:
+            raise SpeechLabError(f"{key} must be between 0 and {SEED_LIMIT - 1}")
+        return value
+    if key in _NUMBERS:
+        value = _scalar(raw)  # 10 stays 10, 1e-3 is 0.001
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if key == "learning_rate" and raw in _sgd_learning_rates():  # SGD's schedule is named
+                return raw
+            raise SpeechLabError(f"{key} must be a number")
+        if key == "test_size" and not 0 < value < 1:
+            raise SpeechLabError(f"{key} must be between 0 and 1")
+        return value
+    if key == "split":
+        if raw not in SWEPT_SPLITS:
+            raise SpeechLabError(f"split must be one of {', '.join(SWEPT_SPLITS)}")
+        return raw
+    if key in _TEXTS:
+        return raw
+    return _scalar(text)  # a feature setting: checked by FeatureConfig when the runs are built
+
+
+def _sgd_learning_rates():
+    from .models.choices import SGD_LEARNING_RATES
+
+    return SGD_LEARNING_RATES
+
+
+def parse_value(key, text):
+    """One swept value as the setting expects it (``hidden``: layer sizes, numbers as numbers).
+
+    Raises SpeechLabError naming the setting and the value (``--grid seed=-1: seed must be …``).
+    """
+    try:
+        return _value(key, text)
+    except SpeechLabError as exc:
+        raise SpeechLabError(f"--grid {key}={str(text).strip()}: {exc}") from None
 
 
 def parse_grid(text):
@@ -143,6 +192,43 @@ def expand_grid(base, grid):
             spec = spec.with_value(key, value)
         specs.append(spec)
     return specs
+
+
+def check_runs(base, specs):
+    """Build every run's settings before any work (the dataset is scanned once).
+
+    Raises SpeechLabError naming the swept value at fault, found by leaving each swept value of
+    the failing run out in turn (``--grid lr=-1: Model settings: learning_rate=-1 is out of range.``;
+    two values that only fail together are both named).
+    """
+    dataset = None
+    for spec in specs:
+        try:
+            dataset = _built(spec, dataset)
+        except SpeechLabError as exc:
+            raise SpeechLabError(_blame(base, spec, exc, dataset)) from None
+
+
+def _built(spec, dataset):
+    ds, _, _, _ = build_request(spec, resolve_sizes=False, dataset=dataset)
+    return ds
+
+
+def _blame(base, spec, exc, dataset):
+    at_fault = []
+    for key in spec.values:
+        others = base
+        for other, value in spec.values.items():
+            if other != key:
+                others = others.with_value(other, value)
+        try:
+            _built(others, dataset)
+        except SpeechLabError:
+            continue
+        at_fault.append(key)
+    if not at_fault:  # not a swept value's doing (the data, a fixed setting)
+        return str(exc)
+    return "--grid " + ", ".join(f"{k}={format_value(spec.values[k])}" for k in at_fault) + f": {exc}"
 
 
 # --------------------------------------------------------------------- one run
