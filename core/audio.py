@@ -23,6 +23,10 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 SILENCE_PEAK = 1e-4
 # Float files may overshoot full scale a little; 60 dB above it is not audio.
 MAX_PEAK = 1000.0
+# The shortest sound (after trimming) any feature set is computed on: one 25 ms analysis window. A 1-sample
+# file or a lone click is no word; its features would come from zero padding. FeatureConfig.min_seconds
+# may ask for more, never for less.
+MIN_CLIP_SECONDS = 0.025
 
 
 def resample(y, *, sr_from, sr_to):

@@ -41,7 +41,7 @@ import json
 
 import numpy as np
 
-from .audio import check_signal, load_audio, resample, to_mono, trim_silence
+from .audio import MIN_CLIP_SECONDS, check_signal, load_audio, resample, to_mono, trim_silence
 from .dsp import hann as _hann, mel_basis as _mel_basis, power_spectrogram  # noqa: F401  (used here and by tests)
 from .errors import AudioFileError, SpeechLabError
 
@@ -439,9 +439,10 @@ def prepare_signal(y, sr, config, *, path="<signal>"):
 def _check_length(y, sr, config, path):
     if y.size == 0:
         raise AudioFileError(path, "nothing left after trimming silence")
-    if y.size < config.min_seconds * sr:
+    least = max(config.min_seconds, MIN_CLIP_SECONDS)  # extraction, prediction and augmentation alike
+    if y.size < least * sr:
         raise AudioFileError(path, f"too short: {y.size / sr * 1000:.0f} ms of sound, at least "
-                                   f"{config.min_seconds * 1000:.0f} ms needed")
+                                   f"{least * 1000:.0f} ms needed")
 
 
 def highpass(*, y, sr, cutoff_hz):

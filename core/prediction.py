@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from .errors import SpeechLabError
+from .errors import AudioFileError, SpeechLabError
 from .features import window_features_of_signal
 
 # Models trained on whole clips (digits) classify a signal longer than this
@@ -143,4 +143,7 @@ def predict_file(bundle, path, *, clip_seconds=None):
     from .audio import load_audio
 
     y, sr = load_audio(path, sr=None, max_seconds=_prediction_config(bundle.feature_config).max_seconds)
-    return {"path": str(path), **predict_long(bundle, y, sr, clip_seconds=clip_seconds)}
+    try:
+        return {"path": str(path), **predict_long(bundle, y, sr, clip_seconds=clip_seconds)}
+    except AudioFileError as exc:  # the decoded signal's problem (too short, ...) is the file's: name it
+        raise AudioFileError(path, exc.reason) from None
