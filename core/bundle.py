@@ -108,6 +108,7 @@ def save_bundle(bundle, path):
             np.savez(fh, **payload)
             fh.flush()
             os.fsync(fh.fileno())
+        _check_round_trip(tmp_name, path)
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as exc:
@@ -116,6 +117,16 @@ def save_bundle(bundle, path):
         if tmp_name and os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return path
+
+
+def _check_round_trip(tmp_name, path):
+    """Load the written temporary file as the app will: a model file the app would refuse (classes that
+    do not match the labels, a label that is no file name, ...) is never given its name."""
+    try:
+        load_bundle(tmp_name)
+    except SpeechLabError as exc:
+        why = str(exc).replace(f"{tmp_name}: ", "").replace(str(tmp_name), "the file")
+        raise SpeechLabError(f"Could not save the model to {path}: it would not load again ({why})") from None
 
 
 def _umask():

@@ -168,6 +168,14 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     if len(set(fs.labels[tr].tolist())) < 2:
         raise SpeechLabError(f"The split left one class ({fs.labels[tr][0]}) for training; {ds.root} needs more "
                              "clips of each class, or a smaller test size")
+    untrained = [lab for lab in labels if lab not in set(fs.labels[tr].tolist())]
+    if untrained:  # the model could never answer them, and its file would not load (classes != labels)
+        names = ", ".join(f"'{lab}'" for lab in untrained[:10]) + (" …" if len(untrained) > 10 else "")
+        fix = (f"only test speakers say {'them' if len(untrained) > 1 else 'it'}: choose other test speakers"
+               if split.kind == "speaker"
+               else f"{ds.root} needs at least two clips of each class, or a smaller test size")
+        raise SpeechLabError(f"The split left no training clip of class{'es' if len(untrained) > 1 else ''} "
+                             f"{names}; {fix}")
     y = fs.labels
     if open_set is not None:  # the threshold is set on training clips the model never saw
         from .openset import calibration_split

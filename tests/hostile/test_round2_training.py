@@ -97,3 +97,62 @@ def test_the_same_minimum_applies_to_extraction_and_to_a_live_signal():
         features_of_signal(np.array([0.5], np.float32), 8000, config)
     assert features_of_signal(class_signal(cls=0, sr=8000, seconds=0.1), 8000, config).shape == (12,)
 
+
+# ---------------------------------------------------------------- 16. never a model file the app refuses to load
+
+@pytest.mark.parametrize("options", [["--no-open-set", "--no-augment"], []], ids=["closed-set", "defaults"])
+def test_a_split_leaving_classes_without_training_clips_is_refused_naming_them(tmp_path, options):
+    """Ten clips, one per digit: an 80/20 split leaves two digits with no training clip. Before: accuracy 0.0
+    and a saved model that predict and evaluate reject as damaged (with the open set: a message about
+    calibration clips that named no class)."""
+    data = tmp_path / "ten"
+    for d in range(10):
+        write_wav(data / f"{d}_s0_0.wav", class_signal(cls=d, sr=8000, seed=d), sr=8000)
+    out = tmp_path / "m.slm"
+    proc = cli("train", "--data", data, "--hidden", "8", "--epochs", "2", "--out", out, "--no-cache", *options)
+    line = one_error_line(proc, "no training clip")
+    from core.datasets import scan_dataset, split_random
+
+    ds = scan_dataset(data, label="digit")
+    tr, te = split_random([it.label for it in ds.items], test_size=0.2, random_state=42)
+    missing = sorted({ds.items[i].label for i in te} - {ds.items[i].label for i in tr})
+    assert len(missing) == 2 and all(f"'{d}'" in line for d in missing), line
+    assert not out.exists() and list(tmp_path.glob(".m.slm*")) == []
+
+
+def test_a_speaker_split_holding_every_clip_of_a_class_is_refused(tmp_path):
+    data = tmp_path / "spk"
+    for i in range(12):
+        digit = 2 if i < 3 else i % 2  # every '2' is carol's
+        speaker = "carol" if i < 3 else ("alice", "bob")[i % 2]
+        write_wav(data / f"{digit}_{speaker}_{i}.wav", class_signal(cls=digit, sr=8000, seed=i), sr=8000)
+    from core.datasets import scan_dataset
+    from core.models.mlp import MLPClassifier
+    from core.tasks import DIGITS
+    from core.training import SplitConfig, train_model
+
+    with pytest.raises(SpeechLabError, match=r"no training clip of class '2'") as info:
+        train_model(scan_dataset(data, label="digit"), task="digits", feature_config=DIGITS.feature_config(),
+                    model=MLPClassifier(hidden_layer_sizes=(8,), epochs=2), cache=False, n_jobs=1,
+                    split=SplitConfig(kind="speaker", test_speakers=("carol",)))
+    assert "\n" not in str(info.value)
+
+
+def test_a_model_that_would_not_load_again_is_never_written(model, tmp_path):
+    """The round trip: save_bundle loads the temporary file back before renaming it; a bundle the loader
+    refuses (here classes that do not match the labels) fails the save and leaves the old file."""
+    from core.bundle import load_bundle, save_bundle
+
+    bundle = load_bundle(model)
+    bundle.labels = ["0", "1", "2"]  # the network knows two classes
+    target = tmp_path / "kept.slm"
+    target.write_bytes(pathlib.Path(model).read_bytes())
+    before = target.read_bytes()
+    with pytest.raises(SpeechLabError, match="would not load") as info:
+        save_bundle(bundle, target)
+    message = str(info.value)
+    assert "\n" not in message and str(target) in message and ".tmp" not in message, message
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["kept.slm"]
+    with pytest.raises(SpeechLabError):
+        save_bundle(bundle, tmp_path / "new.slm")
+    assert not (tmp_path / "new.slm").exists()
