@@ -232,7 +232,7 @@ class RunHistory:
             elif "no such table" in str(exc):
                 return default  # an empty database: nothing recorded yet
             else:
-                why = f"the run history {self.path} could not be read: {_explain(exc)}"
+                why = f"the run history {self.path} could not be read: {_explain(exc, self.path)}"
         except OSError as exc:
             why = f"the run history {self.path} could not be read: {exc.strerror or exc}"
         if strict:
@@ -641,12 +641,12 @@ def document_problem(doc):
     :meth:`RunHistory.record` writes (the fields every view and report reads, with their types)."""
     if not isinstance(doc, dict):
         return f"{_kind(doc)} where an object was expected"
-    for key in _DOC_REQUIRED:
-        if key not in doc:
-            return f"no '{key}'"
     for key, kinds in _DOC_FIELDS.items():
         if key in doc and not isinstance(doc[key], kinds):
             return f"'{key}' is {_kind(doc[key])}"
+    for key in _DOC_REQUIRED:
+        if key not in doc:
+            return f"no '{key}'"
     ds, model, split, m = doc["dataset"], doc["model"], doc["split"], doc["metrics"]
     for where, d, keys, ok in (
             ("dataset", ds, ("path", "name", "fingerprint", "n_files", "layout", "label_kind"), _scalar),
@@ -721,12 +721,36 @@ def _damaged(exc):
     return not isinstance(exc, sqlite3.OperationalError)
 
 
-def _explain(exc):
+def _explain(exc, path=None):
+    """SQLite's message and, in words, why: the state of the folder (full, read-only) when that
+    explains it, else what SQLite's error code means."""
     name = getattr(exc, "sqlite_errorname", None) or ""
-    why = _WHY.get(name) or next((text for key, text in _WHY.items() if name.startswith(key)), None)
+    why = _folder_state(path, name) if path is not None else None
+    if why is None:
+        why = _WHY.get(name) or next((text for key, text in _WHY.items() if name.startswith(key)), None)
     if why is None and name.startswith("SQLITE_READONLY"):
         why = "it is read-only"
     return f"{exc} ({why})" if why else str(exc)
+
+
+def _folder_state(path, sqlite_error=""):
+    """Why SQLite cannot write beside ``path`` (its -shm and -wal files), or None."""
+    folder = path.parent
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        why = "its folder is on a read-only file system"
+    elif st.f_bavail == 0:
+        why = "the disk is full"
+    elif not os.access(folder, os.W_OK):
+        why = "its folder is not writable"
+    else:
+        return None
+    if sqlite_error.startswith("SQLITE_IOERR_SHM") or not path.with_name(path.name + "-shm").exists():
+        why += f", so SQLite cannot make its {path.name}-shm file beside it"
+    return why
 
 
 def _uri(path, mode):

@@ -223,25 +223,49 @@ def test_a_model_file_outside_the_models_folder_is_never_deleted_or_loaded(home,
 # ------------------------------------------------------------ 12: history on a full disk
 
 
-def test_runs_on_a_full_disk_says_the_history_could_not_be_read(home, tmp_path):
-    """SQLite cannot create the history's ``-shm`` file (its WAL index). As root: the history
-    lives on a real tmpfs that is full. Otherwise: the history's folder is read-only (what
-    a user without write access to it sees); both refuse the new ``-shm`` file."""
+@contextlib.contextmanager
+def read_only_folder(folder):
+    """``folder`` made read-only: as root (whom permissions do not stop) a read-only bind mount of it,
+    a real read-only file system; otherwise its permissions (0555), what a user without write access
+    to the folder has. Either way nothing new can be created in it."""
+    if os.geteuid() != 0:
+        os.chmod(folder, 0o555)
+        try:
+            yield
+        finally:
+            os.chmod(folder, 0o755)
+        return
+    for command in (["mount", "--bind", str(folder), str(folder)], ["mount", "-o", "remount,ro,bind", str(folder)]):
+        done = subprocess.run(command, capture_output=True)
+        if done.returncode != 0:
+            subprocess.run(["umount", str(folder)], capture_output=True)
+            pytest.skip(f"cannot bind-mount read-only here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.parametrize("simulated", ["full disk", "read-only folder"])
+def test_runs_that_cannot_open_the_history_say_it_could_not_be_read_and_why(home, tmp_path, simulated):
+    """SQLite cannot create the history's ``-shm`` file (its WAL index) beside the database.
+    Simulated for real: a full disk is a 2 MiB tmpfs filled to the last byte (root only); a
+    read-only folder is a read-only bind mount (root) or a folder without write permission."""
     where = tmp_path / "disk"
     with contextlib.ExitStack() as stack:
-        if os.geteuid() == 0:
+        if simulated == "full disk":
             disk = stack.enter_context(full_disk(where))
             shutil.copytree(home / "runs", where / "runs")
             disk.fill()
         else:
             shutil.copytree(home / "runs", where / "runs")
-            os.chmod(where / "runs", 0o555)
-            stack.callback(os.chmod, where / "runs", 0o755)
+            stack.enter_context(read_only_folder(where / "runs"))
         assert not (where / "runs" / "history.sqlite-shm").exists()
         proc = cli(where, "runs")
         line = one_error_line(proc, "could not be read", str(where / "runs" / "history.sqlite"))
         assert "no runs recorded yet" not in proc.stdout + proc.stderr
-        assert "shm" in line or "full" in line or "read-only" in line, line  # and why
+        assert "-shm" in line and ("disk is full" in line if simulated == "full disk" else "read-only" in line
+                                   or "not writable" in line), line  # and why
         proc = cli(where, "runs", "--json")
         one_error_line(proc, "could not be read")
         assert proc.stdout == ""
