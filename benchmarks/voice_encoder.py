@@ -5,11 +5,11 @@
 Two real data sets from ``../shared/data``, neither ever used to train GE2E or to choose anything here:
 
 * ``librispeech-voices-dev``: 126 voices, one 2–17 s utterance each, cut in two: the first half
-  enrols the voice, the second half tests it.
+  enrols the voice (as three takes), the second half tests it.
   - identification among all 126 voices (one decision per test half);
   - open set: the 63 voices of even rank are known, the 63 others never heard; the threshold is set
-    from enrolment data only (each enrolment half cut in two pieces, each piece scored against the
-    other piece's embedding; the 5 % quantile); false accepts = never-heard test halves named;
+    from enrolment data only, as the app sets it: each take held out in turn and scored against the
+    centroid of the voice's other takes; the 5 % quantile; false accepts = never-heard test halves named;
   - enrolment of a 10th voice with 5 takes: the 10 longest utterances cut in 10 pieces each; 9
     voices enrolled with their first 5 pieces, then the 10th with its first 5; how many of its last
     5 pieces are named (right voice, above the threshold).
@@ -36,7 +36,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from core import encoders  # noqa: E402
 from core.audio import load_audio, resample  # noqa: E402
 from core.features import features_of_signal  # noqa: E402
 from core.tasks import SPEAKERS  # noqa: E402
@@ -56,9 +55,12 @@ def load16k(path):
     return resample(y, sr_from=sr, sr_to=16000)
 
 
+VOICE = SPEAKERS.feature_config("voice-embedding")
+
+
 def ge2e(y):
     t = time.perf_counter()
-    e = encoders.voice_embedding(y)
+    e = features_of_signal(y, 16000, VOICE)  # the app's own path: DC offset removed, then GE2E
     COST["ge2e"].append(time.perf_counter() - t)
     return e
 
@@ -108,39 +110,33 @@ def librispeech():
     log(f"librispeech: {len(files)} voices")
     out = {}
     for kind, embed in (("ge2e", ge2e), ("mfcc", mfcc)):
-        enrol = np.stack([embed(a) for a, _ in halves])
         test = np.stack([embed(b) for _, b in halves])
-        pieces = [[embed(p) for p in np.array_split(a, 2)] for a, _ in halves]
+        takes = [np.stack([embed(p) for p in np.array_split(a, 3)]) for a, _ in halves]
+        X = np.concatenate(takes)
+        y = np.repeat(names, 3)
         if kind == "ge2e":
-            C = unit(enrol)
-            sims = unit(test) @ C.T
-            ident = float(np.mean(sims.argmax(axis=1) == np.arange(len(names))))
+            C = centroids(X, y, list(names))
+            ident = float(np.mean((unit(test) @ C.T).argmax(axis=1) == np.arange(len(names))))
         else:
-            model = logreg(np.concatenate([np.stack(p) for p in pieces] + [enrol]),
-                           np.concatenate([names, names, names]))
-            proba = model.predict_proba(test)
-            ident = float(np.mean(model.classes_[proba.argmax(axis=1)] == names))
+            model = logreg(X, y)
+            ident = float(np.mean(model.predict(test) == names))
         # open set: even ranks known
         known = np.arange(len(names)) % 2 == 0
+        kn = names[known]
+        Xk = np.concatenate([t for t, k in zip(takes, known) if k])
+        yk = np.repeat(kn, 3)
+        cal = []
         if kind == "ge2e":
-            Ck = unit(enrol[known])
-            cal = [float(unit(p[0]) @ unit(p[1])) for p, k in zip(pieces, known) if k]
-            cal += [float(unit(p[1]) @ unit(p[0])) for p, k in zip(pieces, known) if k]
+            Ck = centroids(Xk, yk, list(kn))
+            for t in (t for t, k in zip(takes, known) if k):
+                cal += [float(unit(t[j]) @ unit(unit(np.delete(t, j, axis=0)).mean(axis=0))) for j in range(3)]
             s = unit(test) @ Ck.T
             pred, score = s.argmax(axis=1), s.max(axis=1)
         else:
-            kn = names[known]
-            model = logreg(np.concatenate([np.stack([p[0] for p, k in zip(pieces, known) if k]),
-                                           np.stack([p[1] for p, k in zip(pieces, known) if k]), enrol[known]]),
-                           np.concatenate([kn, kn, kn]))
-            # calibration: a model without the piece scored would be the honest way; the pieces' own
-            # probabilities under a model that saw them are optimistic, so hold each piece out in turn
-            cal = []
-            for j in (0, 1):
-                other = 1 - j
-                m = logreg(np.concatenate([np.stack([p[other] for p, k in zip(pieces, known) if k]), enrol[known]]),
-                           np.concatenate([kn, kn]))
-                cal += m.predict_proba(np.stack([p[j] for p, k in zip(pieces, known) if k])).max(axis=1).tolist()
+            model = logreg(Xk, yk)
+            for j in range(3):  # each take held out in turn, scored by a model trained without it
+                keep = np.arange(len(yk)) % 3 != j
+                cal += logreg(Xk[keep], yk[keep]).predict_proba(Xk[~keep]).max(axis=1).tolist()
             proba = model.predict_proba(test)
             pred, score = proba.argmax(axis=1), proba.max(axis=1)
         threshold = float(np.quantile(cal, TARGET_FRR, method="lower"))

@@ -41,6 +41,17 @@ def disable_unavailable_models(combo, task):
             item = combo.model().item(i)
             item.setEnabled(False)
             item.setToolTip(f"Not available: {reason}")
+    _leave_disabled_item(combo)
+
+
+def _leave_disabled_item(combo):
+    """When the current item is greyed out (the default needs missing weights), choose the first usable one."""
+    model = combo.model()
+    if combo.currentIndex() >= 0 and not model.item(combo.currentIndex()).isEnabled():
+        for i in range(combo.count()):
+            if model.item(i).isEnabled():
+                combo.setCurrentIndex(i)
+                break
 
 
 def disable_unavailable_features(combo):

@@ -186,7 +186,6 @@ class GenreModelPanel(QGroupBox):
         key = self.choice.currentData()
         self.pages.setCurrentIndex(0 if key == "cnn" else 1)
         self.logreg_note.setText(self._NOTES.get(key, ""))
-        self.report_button.setEnabled(key == "cnn")
         self.model_switched.emit(key)
         self.changed.emit()
 
@@ -251,6 +250,8 @@ class GenresTab(TaskTab):
 
         self.model_panel.changed.connect(self._update_count)
         self.model_panel.model_switched.connect(self._on_model_switched)
+        if self.model_panel.key != GENRES.models[0].key:  # the default's encoder cannot run here
+            self._on_model_switched(self.model_panel.key)
         self.model_panel.report_requested.connect(self.apply_report_preset)
         self.features_panel.changed.connect(self._update_count)
         self._update_count()

@@ -21,12 +21,15 @@ def demo_genres():
     return scan_dataset(demo_dataset("genres"))
 
 
-def test_task_offers_the_cnn_first_and_the_baseline_with_its_features():
-    assert GENRES.model_keys == ["cnn", "features-logreg"]
-    cnn, baseline = GENRES.models
+def test_task_offers_the_music_encoder_first_then_the_cnn_and_the_baseline_with_their_features():
+    assert GENRES.model_keys == ["encoder-logreg", "cnn", "features-logreg"]
+    encoder, cnn, baseline = GENRES.models
+    assert encoder.type == "linear" and encoder.feature == "music-embedding" == GENRES.default_feature
     assert cnn.type == "keras-cnn" and cnn.feature == "logmel-128"
     assert baseline.type == "linear" and baseline.params["kind"] == "logreg" and baseline.feature == "music-stats"
-    cfg = GENRES.feature_config()
+    default = GENRES.feature_config()
+    assert default.window_seconds == 3.0 and default.sr == 16000  # one musicnn patch per window
+    cfg = GENRES.feature_config("logmel-128")
     assert cfg.window_seconds == 3.0 and cfg.image_size == 64 and cfg.n_mels == 128
 
 
