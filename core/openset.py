@@ -40,10 +40,14 @@ import numpy as np
 from .errors import Cancelled, SpeechLabError
 
 UNKNOWN = "unknown"
-METHODS = ("distance", "probability", "combined")
+METHODS = ("distance", "probability", "combined", "cosine")
 METHOD_TITLES = {"distance": "Distance to the speaker's training data",
                  "probability": "Classifier probability",
-                 "combined": "Both (the lower of the two ranks)"}
+                 "combined": "Both (the lower of the two ranks)",
+                 "cosine": "Cosine to the speaker's centroid (for voice embeddings)"}
+# What a model of each type scores with unless the user chooses (core.request): an embedding's direction
+# is what the voice encoder was trained to compare (benchmarks/voice_encoder.py).
+METHOD_OF_MODEL = {"centroid": "cosine"}
 # Chosen by benchmarks/speakers_accuracy.py (see benchmarks/RESULTS.md).
 DEFAULT_METHOD = "combined"
 TARGET_FRR = 0.05
@@ -187,7 +191,15 @@ def fit_distance(X, y, labels):
     cov = resid.T @ resid / max(len(Z) - len(labels), 1)
     cov = (1 - SHRINKAGE) * cov + SHRINKAGE * np.diag(np.diag(cov)) + 1e-6 * np.eye(d)
     precision = np.linalg.pinv(cov, hermitian=True)
-    return {"mean": mean, "scale": scale, "class_means": means, "precision": precision}
+    # "cosine": each speaker's direction, the mean of their unit-length rows (in the raw feature space)
+    U = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    unit_means = np.zeros((len(labels), d))
+    for j, lab in enumerate(labels):
+        m = y == lab
+        if m.any():
+            v = U[m].mean(axis=0)
+            unit_means[j] = v / max(float(np.linalg.norm(v)), 1e-12)
+    return {"mean": mean, "scale": scale, "class_means": means, "precision": precision, "unit_means": unit_means}
 
 
 def _distances(arrays, X):
@@ -230,6 +242,13 @@ def clip_scores(proba, X, groups, arrays):
         "probability": mean_p.max(axis=1),
         "distance": -mean_d[np.arange(clip_ids.size), pred],
     }
+    if "unit_means" in arrays:  # the clip's direction (mean of its unit windows) against the speaker's
+        X2 = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        U = X2 / np.maximum(np.linalg.norm(X2, axis=1, keepdims=True), 1e-12)
+        mean_u = np.zeros((clip_ids.size, U.shape[1]))
+        np.add.at(mean_u, inverse, U)
+        mean_u /= np.maximum(np.linalg.norm(mean_u, axis=1, keepdims=True), 1e-12)
+        scores["cosine"] = np.einsum("ij,ij->i", mean_u, arrays["unit_means"][pred])
     if "cal_distance" in arrays:  # ranks among the calibration clips (see "combined")
         ranks = [np.searchsorted(arrays[f"cal_{m}"], scores[m], side="right") / max(arrays[f"cal_{m}"].size, 1)
                  for m in ("distance", "probability")]
@@ -549,7 +568,7 @@ def to_meta(state):
 
 # Where a saved threshold may lie. Scores: "probability" and "combined" in [0, 1] (the slider goes 2 %
 # past the scores it shows), "distance" minus a mean squared distance per dimension (<= 0).
-THRESHOLD_RANGES = {"probability": (-1.0, 2.0), "combined": (-1.0, 2.0), "distance": (-1e9, 1e9)}
+THRESHOLD_RANGES = {"probability": (-1.0, 2.0), "combined": (-1.0, 2.0), "distance": (-1e9, 1e9), "cosine": (-2.0, 2.0)}
 
 
 def _real(v):
@@ -592,7 +611,7 @@ def from_meta(meta, labels, *, source="model file", n_features=None):
     if not isinstance(raw, dict):
         bad("arrays")
     arrays = {k: _decode_array(raw.get(k), k, source) for k in ("mean", "scale", "class_means", "precision")}
-    for k in ("cal_distance", "cal_probability"):
+    for k in ("cal_distance", "cal_probability", "unit_means"):
         if k in raw:
             arrays[k] = _decode_array(raw[k], k, source)
     for k, a in arrays.items():
@@ -602,6 +621,8 @@ def from_meta(meta, labels, *, source="model file", n_features=None):
     if (arrays["scale"].shape != (d,) or arrays["class_means"].shape != (len(labels), d)
             or arrays["precision"].shape != (d, d)):
         bad("arrays do not fit the model's speakers and features")
+    if "unit_means" in arrays and arrays["unit_means"].shape != (len(labels), d):
+        bad("array 'unit_means' does not fit the model's speakers and features")
     if n_features is not None and d != int(n_features):
         bad(f"arrays measure {d} feature values; the model takes {int(n_features)}")
     if not np.all(arrays["scale"] > 0):
@@ -629,6 +650,8 @@ def from_meta(meta, labels, *, source="model file", n_features=None):
         bad("array 'cal_probability' must hold probabilities")
     if method == "combined" and not calibration:
         bad("method 'combined' needs its calibration scores")
+    if method == "cosine" and "unit_means" not in arrays:
+        bad("method 'cosine' needs the speakers' directions ('unit_means')")
     return {**{k: v for k, v in meta.items() if k != "arrays"}, "arrays": arrays}
 
 

@@ -388,9 +388,12 @@ class SpeakersTab(TaskTab):
 
     def _on_model_switched(self, key):
         """A model that needs its own features (the voice encoder's) brings them along."""
+        from core.openset import METHOD_OF_MODEL
+
         choice = SPEAKERS.model_choice(key)
         if choice.feature and self.features_panel.config().name != choice.feature:
             self.features_panel.set_config(SPEAKERS.feature_config(choice.feature))
+        _select_data(self.model_panel.method, METHOD_OF_MODEL.get(choice.type, DEFAULT_METHOD))
 
     def _on_model_changed(self, bundle):
         os_ = bundle.open_set if bundle is not None else None

@@ -141,6 +141,8 @@ class OpenSetView(QWidget):
             return
         self._auto = {m: v["threshold"] for m, v in metrics["methods"].items()}
         self._set_enabled(True)
+        for i in range(self.method_combo.count()):  # a model saved before a scoring existed lacks it
+            self.method_combo.model().item(i).setEnabled(self.method_combo.itemData(i) in metrics["methods"])
         method = method or metrics["method"]
         self.method_combo.blockSignals(True)
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(method)))

@@ -53,3 +53,19 @@ def test_music_encoder_learns_genres_from_a_few_tracks(shared_data, tmp_path):
     assert result.request.features == "music-embedding"
     assert result.bundle.feature_config.name == "music-embedding"
     assert result.metrics["accuracy"] >= 5 / 6  # 6 test tracks of 3 genres never heard in training
+
+
+def test_voice_encoder_open_set_scores_by_cosine_and_survives_a_round_trip(az_four, tmp_path):
+    speakers = sorted({p.name.split("_")[1] for p in az_four.glob("*.flac")})
+    history = RunHistory(tmp_path / "history.sqlite")
+    request = TrainRequest(task="speakers", data=str(az_four), model="voice-cosine",
+                           open_set={"unknown_labels": [speakers[-1]]}, seed=1)
+    result = train_and_record(request, history=history, source="test")
+    state, metrics = result.bundle.open_set, result.metrics["open_set"]
+    assert state["method"] == "cosine" == result.request.open_set["method"]  # the model type's own scoring
+    assert -1 <= state["thresholds"]["cosine"] <= 1
+    assert metrics["n_unknown"] == 12 and metrics["false_accept_rate"] is not None
+    loaded = load_bundle(save_bundle(result.bundle, tmp_path / "open.slm"))
+    stranger = sorted(az_four.glob(f"*_{speakers[-1]}_*.flac"))[0]
+    before, after = result.bundle.predict_file(stranger), loaded.predict_file(stranger)
+    assert after["label"] == before["label"] and after["score"] == pytest.approx(before["score"], abs=1e-9)
