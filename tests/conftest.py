@@ -21,6 +21,10 @@ _TMP_HOME = pathlib.Path(os.environ.get("PYTEST_SPEECHLAB_HOME") or tempfile.mkd
 os.environ.setdefault("SPEECHLAB_CACHE_DIR", str(_TMP_HOME / "cache"))
 os.environ.setdefault("SPEECHLAB_DATA_DIR", str(_TMP_HOME / "data"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Every process this session starts inherits this mark (a test session started inside a test gets its own):
+# what is still running when the session ends is found by it (pytest_unconfigure).
+_SESSION_MARK = f"{os.getpid()}-{os.urandom(6).hex()}"
+os.environ["SPEECHLAB_TEST_SESSION"] = _SESSION_MARK
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -66,9 +70,65 @@ def shared_data():
     return get
 
 
+_EXIT_STATUS = [0]
+
+
 def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS[0] = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """After every fixture is torn down: end what the tests left running, remove the private home, and make
+    sure this process ends.
+
+    Every process a test started carries this session's SPEECHLAB_TEST_SESSION in its environment, even one
+    whose parent died (an orphaned pool worker): each still running now is named and ended, so none
+    outlives the run holding CI's output pipe open. If the interpreter has not exited two minutes later
+    (a thread or an exit handler that never returns), every thread's stack is printed and the process
+    exits with the tests' own status: CI gets an answer and the reason, never a silent hang."""
+    left = _end_leftover_processes()
+    if left:
+        sys.stderr.write("tests left processes running (ended now): " + "; ".join(left) + "\n")
     if _OWN_HOME:
         shutil.rmtree(_TMP_HOME, ignore_errors=True)
+    _exit_watchdog(_EXIT_STATUS[0], seconds=float(os.environ.get("SPEECHLAB_TEST_EXIT_WATCHDOG_S", "120")))
+
+
+def _end_leftover_processes():
+    import signal
+
+    marker = f"SPEECHLAB_TEST_SESSION={_SESSION_MARK}".encode()
+    ended = []
+    for entry in pathlib.Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid == os.getpid():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            continue  # gone, a zombie, or not ours to read
+        if cmd:
+            ended.append(f"{pid} {cmd[:120]}")
+    return ended
+
+
+def _exit_watchdog(status, *, seconds):
+    import threading
+
+    def fire():
+        sys.stderr.write(f"\nthe test process is still running {seconds} s after the tests finished; "
+                         "every thread's stack:\n")
+        faulthandler.dump_traceback(all_threads=True)
+        sys.stderr.flush()
+        os._exit(status)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    faulthandler.dump_traceback_later(seconds + 60, exit=True)  # if even that thread cannot run
 
 
 @pytest.fixture(autouse=True)
