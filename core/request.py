@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import time
 
 from .errors import SpeechLabError
@@ -229,12 +230,29 @@ def build(request, *, resolve_sizes=True, dataset=None):
             raise SpeechLabError(str(exc)) from exc
         config = fs.config  # with the frame count learned from the data (padded features)
     try:
+        _check_size(choice, params, config, dataset, r)
         model = make_model(choice.type, **params)
         if hasattr(model, "_layer_plan"):
             model._layer_plan()  # raises ValueError naming the bad setting before any extraction
     except (TypeError, ValueError) as exc:
         raise SpeechLabError(f"Model settings: {exc}") from exc
     return dataset, config, model, r
+
+
+def _check_size(choice, params, config, dataset, request):
+    """A network too big to train is refused from its settings and the data's sizes, before any extraction
+    (the GUI, the CLI, sweeps and re-runs all build here): ValueError naming the estimate."""
+    from .features import feature_shape
+    from .models import model_class
+
+    model = model_class(choice.type)(**params)
+    if not hasattr(model, "check_size"):
+        return
+    shape = feature_shape(config)
+    copies = int(dict(request.augment).get("copies", 0)) if request.augment else 0
+    refit = bool(request.open_set) and bool(dict(request.open_set).get("refit"))  # a copy trains beside it
+    model.check_size(n_features=int(math.prod(shape)) if shape else None, n_classes=len(dataset.labels) or None,
+                     n_samples=len(dataset.items) * (1 + copies) or None, networks=2 if refit else 1)
 
 
 def augment_config(request):

@@ -7,6 +7,10 @@ OUTPUTS = ("softmax", "mse", "mse-report")  # "mse-report": the course report's 
 INITS = ("auto", "he", "xavier", "randn")
 OPTIMIZERS = ("adam", "momentum", "sgd")
 MAX_LAYER_SIZE = 8192  # units in one hidden layer (a typo of 2,000,000 must not exhaust memory)
+# The whole network: 32 layers of 8192 units pass the per-layer bound with 2.1 billion parameters (Adam
+# would need 50 GB). 100 million (any two layers of 8192) take about 2.4 GB to train.
+MAX_PARAMETERS = 100_000_000
+MAX_TRAINING_GB = 4.0  # the estimate of one training: weights, gradients and optimiser state, a batch's activations
 
 # Linear models (core.models.linear)
 KINDS = ("logreg", "sgd")

@@ -34,13 +34,19 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
-from .choices import ACTIVATIONS, INITS, MAX_LAYER_SIZE, OPTIMIZERS, OUTPUTS  # noqa: F401  (re-exported)
+from .choices import (  # noqa: F401  (re-exported)
+    ACTIVATIONS, INITS, MAX_LAYER_SIZE, MAX_PARAMETERS, MAX_TRAINING_GB, OPTIMIZERS, OUTPUTS,
+)
 
 _LEAK = 0.01  # leaky-relu slope for negative inputs
 _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
 # A trained float32 network has weights of order 1 (He/Xavier start far below
 # 1); beyond this the run is exploding even while its loss is still finite.
 _MAX_WEIGHT = 1e4
+# Float32 copies of the parameter vector while training: the weights, their gradient, a scratch buffer,
+# the optimiser's two moments (always kept: set_params(optimizer=...) between partial_fit calls works)
+# and the best epoch's weights (early stopping, Stop).
+_TRAINING_COPIES = 6
 # An epoch whose mean loss is this many times the loss of the untrained
 # network has wrecked its weights (Adam with a huge step ends there, at chance).
 _MAX_LOSS_GROWTH = 100
@@ -290,11 +296,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ set-up
 
-    def _layer_plan(self):
+    def _layer_plan(self, *, footprint=True):
         """Validate the hyper-parameters; return (hidden sizes, activation per layer incl. output).
 
         The output layer's entry is ``"softmax"`` or, for ``output="mse"``, the
-        activation of the last hidden layer.
+        activation of the last hidden layer. With ``footprint`` the network's size is
+        checked from the settings alone (one input, two classes: a lower bound; see
+        :meth:`check_size` for the real one).
         """
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
@@ -340,7 +348,63 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         for field, ok in checks:
             if not ok:
                 raise ValueError(f"{field}={getattr(self, field)!r} is out of range.")
+        if footprint:
+            self._check_footprint(sizes)
         return sizes, acts + ["softmax" if self.output == "softmax" else last]
+
+    def training_size(self, *, n_features=None, n_classes=None, n_samples=None, networks=1):
+        """The network's parameter count and an estimate of the memory training it takes.
+
+        The estimate adds the weights, their gradient, a scratch buffer, the optimiser's two
+        moments and the best epoch's copy (six float32 copies of the parameters) and the
+        activations of one mini-batch (every layer's outputs, kept for the backward pass,
+        and the widest layer's deltas and derivatives). Unknown sizes count as the smallest
+        possible (one input, two classes, a one-row batch), so the estimate is then a lower bound.
+        ``networks``: how many such networks the training holds at once (2 when a copy sets the
+        open set's threshold).
+
+        Returns
+        -------
+        (parameters, bytes) : tuple of int
+        """
+        sizes = self._layer_plan(footprint=False)[0]
+        return self._footprint(sizes, n_features, n_classes, n_samples, networks)[:2]
+
+    def check_size(self, *, n_features=None, n_classes=None, n_samples=None, networks=1):
+        """Raise ValueError naming the estimate when the network, trained on ``n_samples`` rows of
+        ``n_features`` numbers into ``n_classes`` classes, is over :data:`MAX_PARAMETERS` parameters or
+        its training over :data:`MAX_TRAINING_GB` (before anything is allocated)."""
+        sizes = self._layer_plan(footprint=False)[0]
+        self._check_footprint(sizes, n_features, n_classes, n_samples, networks)
+
+    def _footprint(self, sizes, n_features=None, n_classes=None, n_samples=None, networks=1):
+        """(parameters, bytes, weight bytes, gradient+optimiser bytes, activation bytes, batch rows)."""
+        dims = (max(int(n_features or 1), 1), *sizes, max(int(n_classes or 2), 2))
+        parameters = sum(i * o + o for i, o in zip(dims[:-1], dims[1:]))
+        rows = max(1, min(int(self.batch_size), int(n_samples))) if n_samples else 1
+        weights = 4 * parameters * networks
+        optimiser = 4 * parameters * (_TRAINING_COPIES - 1) * networks
+        activations = 4 * rows * (sum(dims) + 2 * max(dims[1:]))
+        return parameters, weights + optimiser + activations, weights, optimiser, activations, rows
+
+    def _check_footprint(self, sizes, n_features=None, n_classes=None, n_samples=None, networks=1):
+        parameters, total, weights, optimiser, activations, rows = self._footprint(sizes, n_features, n_classes,
+                                                                                  n_samples, networks)
+        shown = (f"{len(sizes)} layers of {sizes[0]}" if len(sizes) > 4 and len(set(sizes)) == 1
+                 else f"{len(sizes)} layers, the widest {max(sizes)}" if len(sizes) > 4 else str(tuple(sizes)))
+        lower = "at least " if n_features is None or n_classes is None else ""
+        both = " of both networks (a copy sets the 'unknown' threshold)" if networks > 1 else ""
+        estimate = (f"about {lower}{total / 1e9:.1f} GB: weights {weights / 1e9:.1f} GB, gradients and optimiser "
+                    f"state {optimiser / 1e9:.1f} GB{both}, a batch of {rows} rows' activations "
+                    f"{activations / 1e9:.1f} GB")
+        if parameters > MAX_PARAMETERS:
+            raise ValueError(f"hidden_layer_sizes {shown}: {lower}{parameters / 1e6:,.0f} million parameters, at "
+                             f"most {MAX_PARAMETERS / 1e6:,.0f} million (training would take {estimate}); use "
+                             "fewer or smaller hidden layers.")
+        if total > MAX_TRAINING_GB * 1e9:
+            raise ValueError(f"hidden_layer_sizes {shown} with batch_size {self.batch_size}: training would take "
+                             f"{estimate}, over the {MAX_TRAINING_GB:g} GB allowed; use a smaller batch_size or "
+                             "fewer or smaller hidden layers.")
 
     @property
     def _report_rule(self):
@@ -349,6 +413,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _setup(self, X, classes, rng):
         """Fresh model for training data ``X`` (n, f) and sorted ``classes``: scaler, weights, optimiser."""
         sizes, self._layer_activations = self._layer_plan()
+        self._check_footprint(sizes, X.shape[1], len(classes), len(X))  # before anything is allocated
         self.classes_ = classes
         self.n_features_in_ = X.shape[1]
         if self.standardize:

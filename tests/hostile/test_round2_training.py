@@ -156,3 +156,121 @@ def test_a_model_that_would_not_load_again_is_never_written(model, tmp_path):
     with pytest.raises(SpeechLabError):
         save_bundle(bundle, tmp_path / "new.slm")
     assert not (tmp_path / "new.slm").exists()
+
+
+# ---------------------------------------------------------------- 6. an MLP too big to train
+
+HUGE = ",".join(["8192"] * 32)  # 32 layers of 8192 units: 2.1 billion parameters (8.4 GB of weights alone)
+MEMORY_CAP = 3 << 30  # every child below runs under this address-space limit: a regression fails, never swaps
+
+
+def limited(cap=MEMORY_CAP):
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def cli_limited(*args):
+    """main.py in a child that cannot take more than 3 GB (before the fix, the huge MLP asked for 7.8 GB)."""
+    return subprocess.run([sys.executable, "main.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=os.environ.copy(), preexec_fn=limited())
+
+
+def test_cli_refuses_an_mlp_too_big_to_train_before_any_work(good, tmp_path):
+    proc = cli_limited("train", "--data", good, "--hidden", HUGE, "--out", tmp_path / "m.slm", "--no-cache")
+    line = one_error_line(proc, "hidden_layer_sizes", "parameters", "GB")
+    assert "MemoryError" not in proc.stderr and "Unable to allocate" not in proc.stderr, proc.stderr
+    assert "features:" not in proc.stderr  # refused from the settings, before extraction
+    assert not (tmp_path / "m.slm").exists()
+    assert "2,09" in line  # the estimate: about 2,091 million parameters
+
+
+def test_a_sweep_refuses_the_same_network_in_the_same_words(good, tmp_path):
+    proc = cli_limited("sweep", "--data", good, "--grid", f"hidden=8;{HUGE}", "--epochs", "1",
+                       "--no-cache")
+    line = one_error_line(proc, "parameters", "GB")
+    assert "MemoryError" not in proc.stderr and "Unable to allocate" not in proc.stderr, proc.stderr
+
+
+_FIT_IN_CHILD = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from core.errors import SpeechLabError
+from core.models import make_model
+from core.models.mlp import MLPClassifier
+X = np.random.default_rng(0).normal(size=(40, 1248)).astype(np.float32)
+y = np.arange(40) % 10
+for name, make in (("construct", lambda: make_model("mlp", hidden_layer_sizes=(8192,) * 32)),
+                   ("fit", lambda: MLPClassifier(hidden_layer_sizes=(8192,) * 32).fit(X, y)),
+                   ("fit wide input", lambda: MLPClassifier(hidden_layer_sizes=(8192, 8192)).fit(
+                       np.zeros((40, 600_000), np.float32), y)),
+                   ("batch", lambda: MLPClassifier(hidden_layer_sizes=(8192,) * 8, batch_size=200_000).fit(
+                       np.zeros((200_000, 4), np.float32), np.arange(200_000) % 2))):
+    try:
+        make()
+        print(name, "ACCEPTED", sep="|")
+    except (SpeechLabError, ValueError) as exc:
+        print(name, "REFUSED " + str(exc).replace("\n", " "), sep="|")
+    except MemoryError as exc:
+        print(name, "MEMORYERROR", sep="|")
+"""
+
+
+def test_the_model_itself_refuses_before_allocating():
+    """Construction (make_model: requests, enrolment) and fit (any direct use) check the size from the settings
+    and the data's shape. In a child limited to 3 GB of address space: a regression is a MemoryError there."""
+    proc = subprocess.run([sys.executable, "-c", _FIT_IN_CHILD, str(ROOT)], capture_output=True, text=True,
+                          timeout=300, preexec_fn=limited())
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split("|", 1) for line in proc.stdout.strip().splitlines())
+    refused = {k: v for k, v in lines.items() if v.startswith("REFUSED")}
+    assert sorted(refused) == ["batch", "construct", "fit", "fit wide input"], lines
+    assert all("GB" in v for v in refused.values()), refused
+    assert "million parameters" in refused["construct"] and "million parameters" in refused["fit wide input"]
+    assert "batch" in refused["batch"] and "activations" in refused["batch"]
+
+
+def test_a_network_well_within_the_limits_trains():
+    from core.models.mlp import MLPClassifier
+
+    X = np.random.default_rng(0).normal(size=(60, 20)).astype(np.float32)
+    y = np.arange(60) % 3
+    model = MLPClassifier(hidden_layer_sizes=(64, 32), epochs=2, random_state=0).fit(X, y)
+    parameters, needed = model.training_size(n_features=20, n_classes=3, n_samples=60)
+    assert parameters == 20 * 64 + 64 + 64 * 32 + 32 + 32 * 3 + 3 == model._params.size
+    assert 24 * parameters <= needed < 24 * parameters + 1_000_000
+
+
+def test_the_gui_refuses_it_with_the_same_line(qtbot, tmp_path, monkeypatch, good):
+    """The Digits tab trains through the same request as the CLI: the same refusal, shown in one line, and no
+    child above a few hundred MB (its address space is capped like the CLI's, should the check regress)."""
+    import resource
+
+    from gui.tabs import tab_class
+    from gui.workers import ensure_gui_gc
+
+    monkeypatch.setenv("SPEECHLAB_SETTINGS", str(tmp_path / "settings.ini"))
+    ensure_gui_gc()
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    tab = tab_class("digits")()
+    qtbot.addWidget(tab)
+    try:
+        panel = tab.dataset_panel
+        panel.folder_edit.setText(str(good))
+        from PySide6.QtCore import Qt
+
+        qtbot.keyClick(panel.folder_edit, Qt.Key_Return)
+        qtbot.waitUntil(lambda: panel.dataset is not None and not tab.busy, timeout=120_000)
+        tab.model_panel.choose("mlp")
+        tab.model_panel.layers.set_layers([(8192, "relu")] * 32)
+        # the training child inherits this limit: 7 GB, below the 7.8 GB the huge network asked for
+        resource.setrlimit(resource.RLIMIT_AS, (7 << 30, hard))
+        tab.train()
+        qtbot.waitUntil(lambda: not tab.busy, timeout=300_000)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        tab.shutdown()
+    text = tab.progress_panel.status_text()
+    assert "\n" not in text and "parameters" in text and "GB" in text, text
+    assert tab.bundle is None
