@@ -139,7 +139,7 @@ def resolve(request):
         r, features=features, feature_settings=json.loads(json.dumps(feature_settings, default=_plain)),
         model=choice.key, model_params=json.loads(json.dumps(params, default=_plain)), seed=seed,
         label=r.label or task.label_kind, test_size=float(r.test_size),
-        augment=_resolve_augment(task, r.augment), open_set=_resolve_open_set(task, r.open_set, seed))
+        augment=_resolve_augment(task, r.augment), open_set=_resolve_open_set(task, r.open_set, seed, choice))
 
 
 def _resolve_augment(task, augment):
@@ -156,9 +156,10 @@ def _resolve_augment(task, augment):
     return cfg.to_dict() if cfg.enabled else False
 
 
-def _resolve_open_set(task, open_set, seed):
-    """Speakers always answer "unknown" (their defaults); digits by default; genres only when asked."""
-    from .openset import OpenSetConfig
+def _resolve_open_set(task, open_set, seed, choice=None):
+    """Speakers always answer "unknown" (their defaults); digits by default; genres only when asked.
+    The scoring is the model type's own (``METHOD_OF_MODEL``: cosine for voice embeddings) unless chosen."""
+    from .openset import METHOD_OF_MODEL, OpenSetConfig
 
     if open_set is False:
         return False
@@ -171,6 +172,10 @@ def _resolve_open_set(task, open_set, seed):
     else:
         base = OpenSetConfig(random_state=seed)
     over = dict(open_set) if isinstance(open_set, dict) else {}
+    if over.get("method") is None and choice is not None and choice.type in METHOD_OF_MODEL:
+        over["method"] = METHOD_OF_MODEL[choice.type]
+    elif over.get("method") is None:
+        over.pop("method", None)
     if "unknown_labels" in over:
         over["unknown_labels"] = tuple(over["unknown_labels"] or ())
     try:
