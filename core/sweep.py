@@ -19,6 +19,7 @@ module changes.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -26,6 +27,7 @@ import multiprocessing as mp
 import os
 import pathlib
 import queue
+import shutil
 import tempfile
 import time
 import uuid
@@ -305,8 +307,61 @@ def default_workers():
 
 
 def process_executor(max_workers=None):
-    """One process per core, started fresh (spawn: safe beside Qt's and TensorFlow's threads)."""
-    return cf.ProcessPoolExecutor(max_workers=max_workers or default_workers(), mp_context=mp.get_context("spawn"))
+    """One process per core, started fresh (spawn: safe beside Qt's and TensorFlow's threads).
+
+    Its workers ignore Ctrl-C (the sweep's owner decides what it means). Start them inside
+    :func:`ctrl_c_held` so that a Ctrl-C cannot reach one before it ignores it (spawned workers
+    start when runs are submitted).
+    """
+    return cf.ProcessPoolExecutor(max_workers=max_workers or default_workers(), mp_context=mp.get_context("spawn"),
+                                  initializer=_worker_init)
+
+
+def _worker_init():
+    """A sweep worker's first act. A terminal's Ctrl-C goes to the whole process group: a worker that
+    took it would die with its run unrecorded, or, surviving it, train the runs queued next in full."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C held back since the spawn is dropped here
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def ctrl_c_held():
+    """Hold Ctrl-C back in this thread for the block: processes started here begin with it blocked (it
+    waits for their :func:`_worker_init`), and a clean-up here is not cut short; a Ctrl-C that came
+    meanwhile is delivered when the block ends."""
+    import signal
+
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except (AttributeError, OSError, ValueError):  # no POSIX signal masks
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _events_manager():
+    """The queue of epochs from the workers: its server process ignores Ctrl-C, too."""
+    from multiprocessing.managers import SyncManager
+
+    manager = SyncManager(ctx=mp.get_context("spawn"))
+    manager.start(_worker_init)
+    return manager
+
+
+def _close_pool(pool, *, wait):
+    """Shut our pool down: ``wait``, once every run has answered; else end its workers now (a second
+    Ctrl-C or an error must not wait for, or hang on, the runs in progress)."""
+    from .extraction import _terminate
+
+    if wait:
+        pool.shutdown(wait=True, cancel_futures=True)
+    _terminate(pool)  # nothing left to end after a clean shutdown
 
 
 def prepare_features(specs, *, progress=None, should_stop=None, n_jobs=None, cache=True):
@@ -363,18 +418,20 @@ def run_sweep(specs, *, name="", executor=None, max_workers=None, on_result=None
     stop_dir = tempfile.mkdtemp(prefix="speechlab-sweep-")
     stop_file = os.path.join(stop_dir, "stop")
     manager = events = None
-    if own:
-        executor = process_executor(max_workers)
-        if on_epoch is not None:
-            manager = mp.get_context("spawn").Manager()
-            events = manager.Queue()
-    stopped = False
+    stopped = finished = False
     try:
         pending = {}
-        for i, spec in enumerate(specs):
-            fut = executor.submit(run_one, spec.to_dict(), index=i, sweep=sweep, stop_file=stop_file, events=events,
-                                  history_folder=str(history_folder) if history_folder else None, cache=cache)
-            pending[fut] = i
+        with ctrl_c_held():  # the workers start here, and ignore Ctrl-C from their first instruction on
+            if own:
+                executor = process_executor(max_workers)
+                if on_epoch is not None:
+                    manager = _events_manager()
+                    events = manager.Queue()
+            for i, spec in enumerate(specs):
+                fut = executor.submit(run_one, spec.to_dict(), index=i, sweep=sweep, stop_file=stop_file,
+                                      events=events, history_folder=str(history_folder) if history_folder else None,
+                                      cache=cache)
+                pending[fut] = i
         started = set()
         while pending:
             done, _ = cf.wait(list(pending), timeout=0.1, return_when=cf.FIRST_COMPLETED)
@@ -400,16 +457,16 @@ def run_sweep(specs, *, name="", executor=None, max_workers=None, on_result=None
                 for fut in list(pending):
                     if fut.cancel():
                         pending.pop(fut)
+        finished = True
     finally:
-        if own:
-            executor.shutdown(wait=True, cancel_futures=True)
-        if manager is not None:
-            manager.shutdown()
-        for p in (stop_file, stop_dir):
-            try:
-                os.remove(p) if p == stop_file else os.rmdir(p)
-            except OSError:
-                pass
+        # A second Ctrl-C (KeyboardInterrupt) or an error lands here with runs in progress: their
+        # workers are ended. Ctrl-C is held meanwhile, so that nothing is left behind half-closed.
+        with ctrl_c_held():
+            if own and executor is not None:
+                _close_pool(executor, wait=finished)
+            if manager is not None:
+                manager.shutdown()
+            shutil.rmtree(stop_dir, ignore_errors=True)
     return {**sweep, "results": results, "seconds": time.perf_counter() - t0, "stopped": stopped}
 
 

@@ -4,11 +4,14 @@ A terminal's Ctrl-C reaches the whole process group, the sweep's workers include
 of the sweep must not leave its workers training; every grid value is checked before any work,
 with the rules of the single flags. Real processes, real WAV files; every wait polls a condition.
 """
+import contextlib
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -38,6 +41,107 @@ def env(tmp_path):
 def cli(env, *args, timeout=300):
     return subprocess.run([sys.executable, "main.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env=env)  # the timeout only guards against a hang
+
+
+def _group(pgid):
+    """Live (not zombie) processes of a process group, from /proc."""
+    found = {}
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found[int(stat.parent.name)] = text.split("(", 1)[1].rsplit(")", 1)[0]
+    return found
+
+
+def _wait_gone(pgid, timeout=60):
+    deadline = time.monotonic() + timeout  # guards against waiting for ever, asserts nothing about speed
+    while _group(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # a poll interval
+    return _group(pgid)
+
+
+def _read_until(proc, text, seen, timeout=240):
+    """Read the child's stderr line by line until one contains ``text``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"never saw {text!r}: {''.join(seen)[-3000:]}")
+
+
+@contextlib.contextmanager
+def long_sweep(small, env):
+    """Four runs in two processes: the first trains 2 epochs, the others 100,000 (no early stopping).
+    In a session of its own, so that a signal to its process group is what a terminal's Ctrl-C sends.
+    Whatever happens, nothing of it outlives the test."""
+    proc = subprocess.Popen(
+        [sys.executable, "main.py", "sweep", "--data", str(small), "--grid", "epochs=2;100000;100000;100000",
+         "--grid", "early_stopping=false", "--grid", "hidden=16", "--processes", "2", "--no-cache", "--json"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        for pid in _group(proc.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_first_ctrl_c_stops_the_sweep_and_keeps_its_runs(small, env, tmp_path):
+    seen = []
+    with long_sweep(small, env) as proc:
+        _read_until(proc, "run 1 (", seen)  # the short run is recorded: the second one is training
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        stdout, stderr = proc.communicate(timeout=120)
+        left = _wait_gone(proc.pid)
+    stderr = "".join(seen) + stderr
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "stopping:" in stderr
+    assert not left, left
+    assert not list((tmp_path / "tmp").glob("speechlab-sweep-*"))
+    out = json.loads(stdout)
+    assert out["stopped"] is True
+    runs = out["runs"]
+    assert runs[0]["run_id"] and runs[0]["accuracy"] is not None
+    assert runs[3]["run_id"] is None  # queued: never started
+    history = json.loads(cli(env, "runs", "--json").stdout)["runs"]
+    status = {r["id"]: r["status"] for r in history}
+    assert status[runs[0]["run_id"]] == "finished"
+    stopped = [r for r in runs[1:] if r["run_id"]]
+    assert stopped, runs  # the run in progress is recorded, with its best model so far
+    for r in stopped:
+        shown = json.loads(cli(env, "runs", "show", r["run_id"], "--json").stdout)
+        assert shown["status"] == "stopped" and "stopped" in shown["stop_reason"]
+        assert pathlib.Path(shown["model_path"]).is_file() and len(shown["history"]) < 100000
+
+
+def test_second_ctrl_c_aborts_and_leaves_nothing_behind(small, env, tmp_path):
+    seen = []
+    with long_sweep(small, env) as proc:
+        _read_until(proc, "run 1 (", seen)
+        os.killpg(proc.pid, signal.SIGINT)
+        _read_until(proc, "stopping:", seen)  # the first one was taken; now the second
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)  # used to hang in atexit
+        left = _wait_gone(proc.pid)
+    stderr = "".join(seen) + stderr
+    # The second Ctrl-C aborts (130), unless the stopped runs were all recorded before it arrived.
+    assert proc.returncode in (0, 130), stderr
+    assert proc.returncode == 0 or "interrupted" in stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert not left, left
+    assert not list((tmp_path / "tmp").glob("speechlab-sweep-*"))
 
 
 # ------------------------------------------------------------------ grid values
