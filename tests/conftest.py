@@ -95,24 +95,44 @@ def pytest_unconfigure(config):
 
 
 def _end_leftover_processes():
+    """End every process carrying this session's mark except this process's own children (multiprocessing's
+    resource tracker and fork server, the model host: they end with it). Returns the orphans among them
+    (processes whose parent is gone): those are leaks a test or the app left."""
     import signal
 
     marker = f"SPEECHLAB_TEST_SESSION={_SESSION_MARK}".encode()
-    ended = []
+    me = os.getpid()
+    procs = {}
     for entry in pathlib.Path("/proc").glob("[0-9]*"):
-        pid = int(entry.name)
-        if pid == os.getpid():
-            continue
         try:
             if marker not in (entry / "environ").read_bytes().split(b"\0"):
                 continue
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError, IndexError):
+            continue  # gone, or not ours to read
+        procs[int(entry.name)] = (ppid, cmd)
+
+    def descends_from_me(pid):
+        seen = set()
+        while pid in procs and pid not in seen:
+            seen.add(pid)
+            pid = procs[pid][0]
+            if pid == me:
+                return True
+        return False
+
+    orphans = []
+    for pid, (ppid, cmd) in procs.items():
+        if pid == me or ppid == me or not cmd:  # not a zombie, not a child of this process
+            continue
+        try:
             os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError):
-            continue  # gone, a zombie, or not ours to read
-        if cmd:
-            ended.append(f"{pid} {cmd[:120]}")
-    return ended
+        except OSError:
+            continue
+        if not descends_from_me(pid):
+            orphans.append(f"{pid} {cmd[:120]}")
+    return orphans
 
 
 def _exit_watchdog(status, *, seconds):

@@ -50,9 +50,12 @@ import subprocess, sys
 
 
 def test_leaves_an_orphan():
-    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)  # ORPHAN"],
-                         start_new_session=True)
-    open({str(pid_file)!r}, "w").write(str(p.pid))
+    # a child that starts a worker and dies, as a killed sweep did: the worker's parent is gone
+    starter = ("import subprocess, sys; "
+               "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)  # ORPHAN'], "
+               "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+               f"open({str(pid_file)!r}, 'w').write(str(p.pid))")
+    subprocess.run([sys.executable, "-c", starter], check=True)
 """)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pid = int(pid_file.read_text())
