@@ -63,15 +63,16 @@ def run(args, env):
     return res["code"], res["stderr"], res["rss"] / 1024, seconds
 
 
-def make_cases(tmp):
-    """(name, command arguments, 'error' or 'skip') per case; inputs written under ``tmp``."""
+def make_cases(tmp, env=None):
+    """(name, command arguments, 'error' or 'skip') per case; inputs written under ``tmp``; ``env``: the
+    cases' environment (their own data and cache folders), also used to train the good model."""
     good = tmp / "good"
     good.mkdir()
     for i in range(24):
         write_wav(good / f"{i % 2}_s{i % 3}_{i}.wav", class_signal(cls=i % 2, sr=8000, speaker=i % 3, seed=i), sr=8000)
     model = tmp / "good.slm"
     subprocess.run([sys.executable, "main.py", "train", "--data", good, "--hidden", "16", "--epochs", "3",
-                    "--out", model, "--no-cache"], cwd=ROOT, check=True, capture_output=True)
+                    "--out", model, "--no-cache"], cwd=ROOT, check=True, capture_output=True, env=env)
     clip = sorted(good.glob("*.wav"))[0]
     cases = [("baseline: predict one good clip", ["predict", model, clip], "ok")]
 
@@ -195,7 +196,7 @@ def main():
         tmp = pathlib.Path(tmpdir)
         env = dict(os.environ, SPEECHLAB_CACHE_DIR=str(tmp / "cache"), SPEECHLAB_DATA_DIR=str(tmp / "data"))
         rows = []
-        for name, command, expect in make_cases(tmp):
+        for name, command, expect in make_cases(tmp, env):
             code, stderr, mb, seconds = run(command, env)
             errors = [line for line in stderr.splitlines() if line.startswith("error:")]
             traceback = "Traceback" in stderr
