@@ -309,22 +309,28 @@ def default_workers():
 def process_executor(max_workers=None):
     """One process per core, started fresh (spawn: safe beside Qt's and TensorFlow's threads).
 
-    Its workers ignore Ctrl-C (the sweep's owner decides what it means). Start them inside
-    :func:`ctrl_c_held` so that a Ctrl-C cannot reach one before it ignores it (spawned workers
-    start when runs are submitted).
+    Its workers ignore Ctrl-C (the sweep's owner decides what it means) and end with the process
+    that started them. Start them inside :func:`ctrl_c_held` so that a Ctrl-C cannot reach one
+    before it ignores it (spawned workers start when runs are submitted).
     """
     return cf.ProcessPoolExecutor(max_workers=max_workers or default_workers(), mp_context=mp.get_context("spawn"),
-                                  initializer=_worker_init)
+                                  initializer=_worker_init, initargs=(os.getpid(),))
 
 
-def _worker_init():
+def _worker_init(parent_pid):
     """A sweep worker's first act. A terminal's Ctrl-C goes to the whole process group: a worker that
-    took it would die with its run unrecorded, or, surviving it, train the runs queued next in full."""
+    took it would die with its run unrecorded, or, surviving it, train the runs queued next in full.
+    And a ``kill -9`` of the sweep must not leave its workers training for ever."""
     import signal
+
+    from .extraction import _die_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C held back since the spawn is dropped here
     with contextlib.suppress(AttributeError, OSError, ValueError):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        os._exit(0)  # the sweep died before the death signal was armed
 
 
 @contextlib.contextmanager
@@ -346,11 +352,11 @@ def ctrl_c_held():
 
 
 def _events_manager():
-    """The queue of epochs from the workers: its server process ignores Ctrl-C, too."""
+    """The queue of epochs from the workers: its server process ignores Ctrl-C and ends with us, too."""
     from multiprocessing.managers import SyncManager
 
     manager = SyncManager(ctx=mp.get_context("spawn"))
-    manager.start(_worker_init)
+    manager.start(_worker_init, (os.getpid(),))
     return manager
 
 

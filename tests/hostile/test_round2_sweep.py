@@ -144,6 +144,30 @@ def test_second_ctrl_c_aborts_and_leaves_nothing_behind(small, env, tmp_path):
     assert not list((tmp_path / "tmp").glob("speechlab-sweep-*"))
 
 
+def _children(pid):
+    found = set()
+    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return found
+
+
+def test_workers_end_when_the_sweep_is_killed(small, env):
+    seen = []
+    with long_sweep(small, env) as proc:
+        _read_until(proc, "run 1 (", seen)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, seen  # the pool (and the resource tracker)
+        proc.kill()  # kill -9: the sweep cannot tell its workers anything
+        proc.wait(timeout=30)
+        left = _wait_gone(proc.pid)  # they used to train on, then block for ever
+    assert not left, left
+    runs = json.loads(cli(env, "runs", "--json").stdout)["runs"]
+    assert len(runs) <= 2  # the short run, and at most one that was being recorded at the kill
+
+
 # ------------------------------------------------------------------ grid values
 
 
