@@ -79,3 +79,27 @@ def write_npz_members(path, payload, *, compression=None):
                 np.lib.format.write_array(buf, np.asarray(value), allow_pickle=False)
                 zf.writestr(name + ".npy", buf.getvalue())
     return path
+
+
+def child_pids(pid):
+    """The ids of process ``pid``'s children (from /proc)."""
+    import pathlib
+
+    found = set()
+    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return found
+
+
+def process_alive(pid):
+    """True while process ``pid`` runs (a zombie counts as ended)."""
+    import pathlib
+
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

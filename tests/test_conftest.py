@@ -1,12 +1,12 @@
 """The test setup itself: real data missing is a failure in CI, a skip elsewhere."""
 import os
-import pathlib
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import process_alive
 
 
 @pytest.mark.parametrize(("ci", "outcome"), [("1", "1 error"), ("", "1 skipped")])
@@ -34,14 +34,6 @@ def _inner_session(tmp_path, test_source, **env):
     )
 
 
-def _alive(pid):
-    try:
-        state = pathlib.Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_a_process_a_test_leaves_behind_is_ended_and_named(tmp_path):
     """An orphan (its own session, parent gone) would hold CI's output pipe open after the run."""
     pid_file = tmp_path / "orphan.pid"
@@ -59,7 +51,7 @@ def test_leaves_an_orphan():
 """)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pid = int(pid_file.read_text())
-    assert not _alive(pid)
+    assert not process_alive(pid)
     assert "tests left processes running (ended now)" in proc.stderr and "ORPHAN" in proc.stderr
 
 

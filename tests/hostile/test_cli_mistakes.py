@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.core.datagen import class_signal, write_wav
+from tests.helpers import child_pids, process_alive
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -147,24 +148,6 @@ def test_first_ctrl_c_in_train_saves_the_best_model_so_far(small, tmp_path):
     assert out.exists() and 3 <= len(result["history"]) < 100000
 
 
-def _children(pid):
-    found = set()
-    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found |= {int(c) for c in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return found
-
-
-def _alive(pid):
-    try:
-        state = pathlib.Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.fixture(scope="module")
 def many(tmp_path_factory):
     """Enough files that a two-process extraction runs for a while (no cache)."""
@@ -187,7 +170,7 @@ def test_interrupting_a_parallel_extraction_leaves_no_workers(many, how):
         workers = set()
         deadline = time.monotonic() + 30
         while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
-            workers |= _children(proc.pid)
+            workers |= child_pids(proc.pid)
         assert workers, "the pool never started"
         if how == "ctrl-c":
             proc.send_signal(signal.SIGINT)
@@ -197,9 +180,9 @@ def test_interrupting_a_parallel_extraction_leaves_no_workers(many, how):
             proc.kill()
             proc.communicate(timeout=10)
         deadline = time.monotonic() + 20
-        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        while any(process_alive(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.05)  # polling a condition with a deadline, not a synchronisation sleep
-        left = {w: pathlib.Path(f"/proc/{w}/cmdline").read_bytes()[:200] for w in workers if _alive(w)}
+        left = {w: pathlib.Path(f"/proc/{w}/cmdline").read_bytes()[:200] for w in workers if process_alive(w)}
         assert not left
     finally:
         proc.kill()

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from tests.core.datagen import class_signal, write_wav
+from tests.helpers import child_pids
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -144,21 +145,11 @@ def test_second_ctrl_c_aborts_and_leaves_nothing_behind(small, env, tmp_path):
     assert not list((tmp_path / "tmp").glob("speechlab-sweep-*"))
 
 
-def _children(pid):
-    found = set()
-    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found |= {int(c) for c in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return found
-
-
 def test_workers_end_when_the_sweep_is_killed(small, env):
     seen = []
     with long_sweep(small, env) as proc:
         _read_until(proc, "run 1 (", seen)
-        workers = _children(proc.pid)
+        workers = child_pids(proc.pid)
         assert len(workers) >= 2, seen  # the pool (and the resource tracker)
         proc.kill()  # kill -9: the sweep cannot tell its workers anything
         proc.wait(timeout=30)
