@@ -7,6 +7,7 @@ never saw.
 """
 import shutil
 
+import numpy as np
 import pytest
 
 from core.bundle import load_bundle, save_bundle
@@ -69,3 +70,45 @@ def test_voice_encoder_open_set_scores_by_cosine_and_survives_a_round_trip(az_fo
     stranger = sorted(az_four.glob(f"*_{speakers[-1]}_*.flac"))[0]
     before, after = result.bundle.predict_file(stranger), loaded.predict_file(stranger)
     assert after["label"] == before["label"] and after["score"] == pytest.approx(before["score"], abs=1e-9)
+
+
+def test_a_new_voice_enrolled_from_five_takes_is_named_and_was_unknown_before(shared_data, tmp_path):
+    """LibriSpeech voices never used to train GE2E: 9 known voices, each 5 takes cut from the first half of its
+    utterance; a 10th voice enrolled through the app's own enrolment path with 5 takes of its first half; 5 takes
+    of its second half must be named after enrolment and answered "unknown" before it."""
+    import soundfile as sf
+
+    from core.audio import load_audio
+    from core.datasets import scan_dataset
+    from core.enrolment import enrol
+
+    root = shared_data("librispeech-voices-dev")
+    voices = sorted(root.glob("*.flac"), key=lambda f: -sf.info(str(f)).frames)[:10]  # the 10 longest
+    data, takes = tmp_path / "voices", tmp_path / "takes"
+
+    def cut(path, half, n=5):
+        y, sr = load_audio(path, sr=None)
+        part = y[: y.size // 2] if half == 0 else y[y.size // 2:]
+        return [(piece, sr) for piece in np.array_split(part, n)]
+
+    for voice in voices[:9]:
+        speaker = voice.name.split("-")[0]
+        (data / speaker).mkdir(parents=True)
+        for i, (piece, sr) in enumerate(cut(voice, 0)):
+            sf.write(data / speaker / f"{i}.wav", piece, sr)
+    newcomer = voices[9]
+    takes.mkdir()
+    enrol_files, test_files = [], []
+    for half, files in ((0, enrol_files), (1, test_files)):
+        for i, (piece, sr) in enumerate(cut(newcomer, half)):
+            files.append(takes / f"{half}_{i}.wav")
+            sf.write(files[-1], piece, sr)
+
+    history = RunHistory(tmp_path / "history.sqlite")
+    before = train_and_record(TrainRequest(task="speakers", data=str(data), model="voice-cosine", seed=0),
+                              history=history, source="test").bundle
+    assert [before.predict_file(f)["label"] for f in test_files].count("unknown") >= 4
+    after = enrol(before, name="newcomer", files=enrol_files, ds=scan_dataset(data, label="speaker"), n_jobs=1).bundle
+    assert "newcomer" in after.labels and after.open_set["method"] == "cosine"
+    named = [after.predict_file(f)["label"] for f in test_files]
+    assert named.count("newcomer") >= 4, named
