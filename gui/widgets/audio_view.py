@@ -11,6 +11,8 @@ from core.audio import trim_silence
 from core.features import power_spectrogram
 
 LIVE_POINTS = 4000  # decimate the live waveform: the screen cannot show more
+TAKE_POINTS = 20000  # points of the min/max envelope a long take or file is drawn as
+TAKE_SAMPLES = 500_000  # up to this many samples (10 s at 48 kHz) a take is drawn sample by sample
 SPECTROGRAM_MAX_HZ = 11025  # the models see 16–22 kHz audio; nothing above this reaches them
 
 
@@ -27,6 +29,35 @@ def spectrogram(y: np.ndarray, sr: int, *, max_frames: int = 1200) -> np.ndarray
     power = power_spectrogram(y=y, n_fft=n_fft, hop_length=hop).T
     db = 10 * np.log10(power + 1e-20)
     return np.maximum(db - db.max(), -80.0).astype(np.float32)
+
+
+def envelope(y: np.ndarray, sr: int, *, points: int = TAKE_POINTS, full: int = TAKE_SAMPLES):
+    """(times, values) to draw ``y``: every sample up to ``full`` samples, else the minimum and maximum of
+    each of ``points // 2`` equal stretches (what a screen can show of a 10-minute file; peaks are kept)."""
+    n = len(y)
+    if n <= full:
+        return np.arange(n) / sr, np.asarray(y, np.float32)
+    k = -(-n // (points // 2))
+    blocks = np.pad(np.asarray(y, np.float32), (0, (-n) % k), mode="edge").reshape(-1, k)
+    values = np.empty(2 * len(blocks), np.float32)
+    values[0::2], values[1::2] = blocks.min(axis=1), blocks.max(axis=1)
+    starts = np.arange(len(blocks)) * k / sr
+    times = np.empty_like(values, dtype=np.float64)
+    times[0::2], times[1::2] = starts, starts + k / (2 * sr)
+    return times, values
+
+
+def take_view(y: np.ndarray, sr: int, *, show_waveform: bool = True) -> dict:
+    """Everything :meth:`AudioView.show_view` draws for a take, as plain arrays: cheap to draw, and
+    computed off the GUI thread for long files (a 10-minute file held the window 2.1 s when drawn
+    sample by sample)."""
+    y = np.asarray(y, np.float32)
+    view = {"duration": len(y) / sr, "sr": int(sr), "spectrogram": spectrogram(y, sr), "waveform": None}
+    if show_waveform:
+        _, (start, end) = trim_silence(y, sr=sr)
+        view["waveform"] = envelope(y, sr)
+        view["trim"] = (start / sr, end / sr)
+    return view
 
 
 class AudioView(QWidget):
@@ -96,17 +127,21 @@ class AudioView(QWidget):
         self.end_marker.hide()
 
     def show_take(self, y, sr, *, show_waveform=True):
-        """A finished take or file: every sample, the trimmed part marked, and its spectrogram."""
-        duration = len(y) / sr
-        if show_waveform:
-            self.waveform_curve.setData(np.arange(len(y)) / sr, y)
-            _, (start, end) = trim_silence(y, sr=sr)
-            self.start_marker.setValue(start / sr)
-            self.end_marker.setValue(end / sr)
+        """A finished take or file: its waveform, the trimmed part marked, and its spectrogram."""
+        self.show_view(take_view(y, sr, show_waveform=show_waveform))
+
+    def show_view(self, view):
+        """Draw what :func:`take_view` computed (small arrays: fast on the GUI thread)."""
+        duration, sr = view["duration"], view["sr"]
+        if view["waveform"] is not None:
+            self.waveform_curve.setData(*view["waveform"])
+            start, end = view["trim"]
+            self.start_marker.setValue(start)
+            self.end_marker.setValue(end)
             self.start_marker.show()
             self.end_marker.show()
             self.waveform_plot.setXRange(0, duration, padding=0.01)
-        self.spectrogram_image.setImage(spectrogram(y, sr), autoLevels=False, levels=(-80, 0))
+        self.spectrogram_image.setImage(view["spectrogram"], autoLevels=False, levels=(-80, 0))
         self.spectrogram_image.setRect(QRectF(0, 0, duration, sr / 2))
         self.spectrogram_plot.setYRange(0, min(sr / 2, SPECTROGRAM_MAX_HZ), padding=0)
         self.spectrogram_plot.setXRange(0, duration, padding=0.01)

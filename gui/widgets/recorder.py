@@ -39,7 +39,7 @@ from core.prediction import sliding_predictions
 from core.recorder import Recorder, list_input_devices, play_audio, resolve_device, stop_playback
 from core.utterances import UtteranceDetector, is_clipped, level_dbfs, peak_dbfs
 from gui.settings import RECORDER_DEVICE, RECORDER_SAVE_DIR
-from gui.widgets.audio_view import AudioView
+from gui.widgets.audio_view import AudioView, take_view
 from gui.widgets.prediction_view import PredictionView
 from gui.workers import JobQueue
 
@@ -62,12 +62,31 @@ def default_filename(label: str) -> str:
 
 
 def _slow_to_load(path):
-    """Whether decoding could hold the GUI thread past ~50 ms: compressed formats, or big files."""
+    """Whether decoding and drawing could hold the GUI thread past ~50 ms: compressed formats, or files
+    over 2 MB (about 20 s of CD-quality sound)."""
     try:
         size = os.path.getsize(path)
     except OSError:
         return False  # the synchronous path reports the problem at once
-    return size > 8_000_000 or not str(path).lower().endswith((".wav", ".flac"))
+    return size > 2_000_000 or not str(path).lower().endswith((".wav", ".flac"))
+
+
+def quality_warnings(y):
+    """What to tell the user about a take's level: clipped, or very quiet (a few lines, maybe none)."""
+    warnings = []
+    if is_clipped(y):
+        warnings.append("Clipped: move back from the microphone or lower its gain.")
+    peak = peak_dbfs(y)
+    if peak < QUIET_PEAK_DB:
+        warnings.append(f"Very quiet (peak {peak:.0f} dBFS): speak closer or raise the gain.")
+    return warnings
+
+
+def load_for_display(path):
+    """A file decoded and prepared for showing (plain data, for a background job): ``(y, sr)``, what the
+    audio view draws and the level warnings, so the GUI thread only draws a few thousand points."""
+    y, sr = load_audio(path)
+    return {"audio": (y, sr), "view": take_view(y, sr), "warnings": quality_warnings(y)}
 
 
 def _is_audio_url(url):
@@ -298,14 +317,14 @@ class RecorderWidget(QWidget):
         name = pathlib.Path(path).name
         if _slow_to_load(path):
             self._status(f"Loading {name}…")
-            self.jobs.submit(lambda: load_audio(path), {"kind": "file", "name": name})
+            self.jobs.submit(lambda: load_for_display(path), {"kind": "file", "name": name})
             return True
         try:
-            y, sr = load_audio(path)
+            loaded = load_for_display(path)
         except SpeechLabError as exc:
             self._status(str(exc), error=True)
             return False
-        self._on_file_loaded({"name": name}, (y, sr))
+        self._on_file_loaded({"name": name}, loaded)
         return True
 
     def _on_job_done(self, request, result):
@@ -322,9 +341,10 @@ class RecorderWidget(QWidget):
             self.warning_label.setText(message)
 
     def _on_file_loaded(self, request, loaded):
-        y, sr = loaded
+        y, sr = loaded["audio"]
         self._status(f"Opened {request['name']} ({len(y) / sr:.1f} s, {sr} Hz)")
-        self._show_take(y, sr, source=request["name"], windows=True)
+        self._show_take(y, sr, source=request["name"], windows=True, view=loaded["view"],
+                        warnings=loaded["warnings"])
 
     def save_take(self, folder) -> pathlib.Path:
         """Write the current take into ``folder`` as 16-bit WAV at its own rate; return the path.
@@ -567,18 +587,13 @@ class RecorderWidget(QWidget):
         self.take_ready.emit(utterance.audio, sr)
 
     # ---------------------------------------------------------------- display
-    def _show_take(self, y, sr, *, source, windows=False, show_waveform=True):
+    def _show_take(self, y, sr, *, source, windows=False, show_waveform=True, view=None, warnings=None):
+        """Show a take (``view``/``warnings`` already computed for a file loaded in the background)."""
         y = np.ascontiguousarray(y, dtype=np.float32)
         self._take, self._take_sr = y, int(sr)
         self._take_id += 1
-        self.view.show_take(y, int(sr), show_waveform=show_waveform)
-
-        self._quality_warnings = []
-        if is_clipped(y):
-            self._quality_warnings.append("Clipped: move back from the microphone or lower its gain.")
-        peak = peak_dbfs(y)
-        if peak < QUIET_PEAK_DB:
-            self._quality_warnings.append(f"Very quiet (peak {peak:.0f} dBFS): speak closer or raise the gain.")
+        self.view.show_view(view if view is not None else take_view(y, int(sr), show_waveform=show_waveform))
+        self._quality_warnings = list(warnings) if warnings is not None else quality_warnings(y)
         self.warning_label.setText("\n".join(self._quality_warnings))
         self._update_buttons()
         if self._predictor is not None:

@@ -284,3 +284,26 @@ def test_compressed_files_load_in_the_background_and_are_predicted(make_widget, 
     qtbot.waitUntil(lambda: "broken.ogg" in widget.status_label.text() and "Loading" not in widget.status_label.text(),
                     timeout=10000)
     assert "not a readable audio file" in widget.status_label.text() or "cannot be decoded" in widget.status_label.text()
+
+
+def test_a_ten_minute_file_is_read_and_prepared_off_the_gui_thread(make_widget, qtbot, tmp_path):
+    """Drawn sample by sample, a 10-minute file held the window for 2 s: now the file is decoded, its
+    spectrogram, envelope and level computed in the worker, and the GUI thread draws a few thousand points."""
+    from gui.widgets.audio_view import TAKE_POINTS
+
+    sr = 44100
+    t = np.arange(600 * sr, dtype=np.float32) / sr
+    y = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    y[300 * sr] = 0.99  # one loud sample in the middle: the envelope must keep it
+    path = tmp_path / "lecture.wav"
+    soundfile.write(path, y, sr, subtype="FLOAT")
+    widget = make_widget(device="no-such-mic-long-file")
+    widget.set_predictor(LoudnessPredictor())
+    with qtbot.waitSignal(widget.prediction_made, timeout=120000):
+        assert widget.open_file(path)
+        assert "Loading lecture.wav" in widget.status_label.text()  # nothing decoded on the GUI thread yet
+    assert "Opened lecture.wav (600.0 s" in widget.status_label.text()
+    xs, ys = widget.view.waveform_curve.getData()
+    assert len(xs) <= TAKE_POINTS and xs[-1] <= 600.0
+    assert ys.max() == pytest.approx(0.99, abs=1e-6) and ys.min() == pytest.approx(-0.3, abs=1e-3)
+    assert widget.take[0].shape == (600 * sr,)  # the take itself is every sample (save, play, predict)
