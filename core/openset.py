@@ -351,6 +351,57 @@ def view_at(clips, labels, method, threshold):
     }
 
 
+def decide_over(predictions, threshold=None):
+    """One decision from several words' predictions (continuous listening): the speaker named most often
+    (a tie goes to the higher mean score), "unknown" when the mean score is below the threshold.
+
+    Parameters
+    ----------
+    predictions : dicts with ``known_label`` and ``score`` (and ``threshold``), as open-set predictions give
+    threshold : None: the last prediction's
+    """
+    preds = [p for p in predictions if p.get("score") is not None]
+    if not preds:
+        raise SpeechLabError("No open-set predictions to decide over")
+    threshold = preds[-1].get("threshold") if threshold is None else threshold
+    by = {}
+    for p in preds:
+        by.setdefault(str(p["known_label"]), []).append(float(p["score"]))
+    best = max(by, key=lambda k: (len(by[k]), float(np.mean(by[k]))))
+    score = float(np.mean([float(p["score"]) for p in preds]))
+    named = threshold is None or score >= threshold
+    return {"label": best if named else UNKNOWN, "known_label": best, "score": score, "threshold": threshold,
+            "words": len(preds)}
+
+
+def evidence_rates(clips, method, threshold, words):
+    """False rejects and false accepts when every decision pools ``words`` test clips of one voice
+    (:func:`decide_over`: the most named speaker, the mean score), from a model's stored test clips.
+
+    Known voices' clips are pooled per speaker in their order; never-heard clips in theirs. Returns
+    ``{"words", "false_reject_rate", "false_accept_rate", "decisions"}`` (rates None without clips)."""
+    truth = [str(t) for t in clips["truth"]]
+    predicted = [str(p) for p in clips["predicted"]]
+    scores = [float(s) for s in clips["scores"][method]]
+    words = max(1, int(words))
+    groups = {}
+    for i, t in enumerate(truth):
+        groups.setdefault(t, []).append(i)
+    rejected = known_n = accepted = unknown_n = 0
+    for t, idx in groups.items():
+        for k in range(0, len(idx) - words + 1, words):
+            chunk = idx[k:k + words]
+            d = decide_over([{"known_label": predicted[i], "score": scores[i]} for i in chunk], threshold)
+            if t == UNKNOWN:
+                unknown_n += 1
+                accepted += d["label"] != UNKNOWN
+            else:
+                known_n += 1
+                rejected += d["label"] != t
+    return {"words": words, "false_reject_rate": rejected / known_n if known_n else None,
+            "false_accept_rate": accepted / unknown_n if unknown_n else None, "decisions": known_n + unknown_n}
+
+
 # ----------------------------------------------------------------------------- the bundle's state
 
 

@@ -273,6 +273,7 @@ class SpeakersTab(TaskTab):
         self.open_set_view.threshold_changed.connect(self._on_threshold)
         self.model_changed.connect(self._on_model_changed)
         self.model_panel.model_switched.connect(self._on_model_switched)
+        self.recorder.enable_evidence(self.evidence_rates)
         self.model_panel.preset_chosen.connect(self.apply_report_preset)
         self.model_panel.enrol_clicked.connect(self.enrol_dialog)
 
@@ -396,6 +397,7 @@ class SpeakersTab(TaskTab):
         _select_data(self.model_panel.method, METHOD_OF_MODEL.get(choice.type, DEFAULT_METHOD))
 
     def _on_model_changed(self, bundle):
+        self.recorder.refresh_evidence()
         os_ = bundle.open_set if bundle is not None else None
         metrics = (bundle.metrics or {}).get("open_set") if bundle is not None else None
         if os_ is None:
@@ -410,6 +412,21 @@ class SpeakersTab(TaskTab):
             return
         self.bundle.open_set["method"] = method
         self.bundle.open_set["thresholds"] = {**self.bundle.open_set["thresholds"], method: float(threshold)}
+        self.recorder.refresh_evidence()
+
+    def evidence_rates(self, words):
+        """The model's false rejects / accepts when ``words`` test clips of a voice make one decision, at its
+        current scoring and threshold (for the microphone's "decide over N words"); None without an open set."""
+        from core.openset import evidence_rates, threshold_of
+
+        b = self.bundle
+        metrics = (b.metrics or {}).get("open_set") if b is not None else None
+        if not b or not b.open_set or not metrics or "clips" not in metrics:
+            return None
+        method = b.open_set["method"]
+        if method not in metrics["clips"].get("scores", {}):
+            return None
+        return evidence_rates(metrics["clips"], method, threshold_of(b.open_set), words)
 
     # --------------------------------------------------------------- enrolment
 

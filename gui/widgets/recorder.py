@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -136,6 +137,8 @@ class RecorderWidget(QWidget):
         self._filename_factory = default_filename
         self._recorder: Recorder | None = None
         self._mode: str | None = None  # None, "take" or "listen"
+        self._recent = []  # the last words' predictions while listening (decide over N words)
+        self._evidence_rates = None
         self._parts: list[np.ndarray] = []
         self._collected = 0
         self._live = np.zeros(0, np.float32)
@@ -175,6 +178,7 @@ class RecorderWidget(QWidget):
         left_layout.addLayout(self._build_device_row())
         left_layout.addWidget(self.device_message)
         left_layout.addLayout(self._build_record_row())
+        left_layout.addWidget(self.evidence_label)
         left_layout.addWidget(self.level_bar)
         left_layout.addWidget(self.view, 1)
         left_layout.addLayout(self._build_take_row())
@@ -235,13 +239,67 @@ class RecorderWidget(QWidget):
         self.level_bar.setFormat("%v dBFS")
         self.level_bar.setToolTip("Input level (RMS)")
         self.level_bar.setMaximumHeight(self.level_bar.sizeHint().height() * 3 // 4)
+        # Speakers: decide "who is speaking" over the last few words heard (hidden unless enabled)
+        self.words_spin = QSpinBox()
+        self.words_spin.setRange(1, 5)
+        self.words_spin.setValue(1)
+        self.words_spin.setPrefix("decide over ")
+        self.words_spin.setSuffix(" word(s)")
+        self.words_spin.setToolTip("While listening, name the speaker from the last N words together (the speaker\n"
+                                   "named most often, the mean score against the threshold): more evidence, fewer\n"
+                                   "strangers accepted. The rates beside it are the model's on its test clips.")
+        self.words_spin.valueChanged.connect(self._on_words_changed)
+        self.words_spin.hide()
+        self.evidence_label = QLabel()
+        self.evidence_label.setWordWrap(True)
+        self.evidence_label.hide()
         row = QHBoxLayout()
         row.addWidget(self.record_button)
         row.addWidget(self.fixed_check)
         row.addWidget(self.seconds_spin)
         row.addWidget(self.listen_button)
+        row.addWidget(self.words_spin)
         row.addStretch(1)
         return row
+
+    # ------------------------------------------------------------ evidence over words
+
+    def enable_evidence(self, rates=None):
+        """Offer "decide over the last N words" while listening (speakers). ``rates(n)``: the model's
+        ``{"false_reject_rate", "false_accept_rate"}`` for n-word decisions on its test clips, or None."""
+        self._evidence_rates = rates
+        self.words_spin.show()
+        self.evidence_label.show()
+        self._on_words_changed()
+
+    def refresh_evidence(self):
+        """The model or its threshold changed: forget the words heard and show the new rates."""
+        self._recent = []
+        self._on_words_changed()
+
+    def _on_words_changed(self, *_):
+        self._recent = self._recent[-self.words_spin.value():]
+        n = self.words_spin.value()
+        rates = self._evidence_rates(n) if self._evidence_rates is not None else None
+        if not rates or rates.get("false_reject_rate") is None:
+            self.evidence_label.setText("" if n == 1 else f"Deciding over the last {n} words.")
+            return
+        far = rates.get("false_accept_rate")
+        self.evidence_label.setText(
+            f"{n} word{'s' if n > 1 else ''} per decision, on the model's test clips: "
+            f"{rates['false_reject_rate']:.0%} of known voices rejected or misnamed"
+            + (f", {far:.0%} of voices never heard accepted" if far is not None else "") + ".")
+
+    def _decide_over_words(self, prediction):
+        """The decision over the last N words heard, or None (one word, or no open-set score)."""
+        from core.openset import decide_over
+
+        if self.words_spin.isHidden() or self.words_spin.value() < 2 or prediction.get("score") is None:
+            return None
+        self._recent = (self._recent + [prediction])[-self.words_spin.value():]
+        if len(self._recent) < 2:
+            return None
+        return decide_over(self._recent)
 
     def _build_take_row(self):
         self.play_button = QPushButton("▶ Play")
@@ -619,6 +677,12 @@ class RecorderWidget(QWidget):
             self.verdict.add_history(f"{clock}  {source}", result)
         shown = dict(result)
         shown["source"] = source
+        if self._mode == "listen" and source.startswith("word at"):
+            over = self._decide_over_words(shown)
+            if over is not None:
+                self.verdict.add_history(f"{clock}  last {over['words']} words", over)
+                shown.update(label=over["label"], known_label=over["known_label"], score=over["score"],
+                             words=over["words"])
         if request["take_id"] == self._take_id:
             self._show_prediction(shown)
         self.prediction_made.emit(shown)

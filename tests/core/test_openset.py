@@ -160,3 +160,21 @@ def test_a_long_recording_cut_into_windows_keeps_the_unknown_decision(fsdd_dir):
         y = np.concatenate([sf.read(f)[0] for f in sorted(fsdd_dir.glob(f"*_{speaker}_4*.wav"))[:12]])
         p = predict_long(result.bundle, y, 8000, clip_seconds=2.0)  # a whole-clip model slides over 6 s
         assert len(p["windows"]) > 2 and p["label"] == expected and "threshold" in p
+
+
+def test_deciding_over_several_words_pools_names_and_scores():
+    from core.openset import decide_over, evidence_rates
+
+    words = [{"known_label": "a", "score": 0.8, "threshold": 0.6}, {"known_label": "b", "score": 0.5, "threshold": 0.6},
+             {"known_label": "a", "score": 0.7, "threshold": 0.6}]
+    d = decide_over(words)
+    assert (d["label"], d["words"]) == ("a", 3) and d["score"] == pytest.approx(2 / 3)
+    assert decide_over(words[1:2])["label"] == "unknown"
+    # a: right, right, misnamed; b: right, right; four strangers, the first and last pairs scoring high
+    clips = {"truth": ["a", "a", "a", "b", "b", "unknown", "unknown", "unknown", "unknown"],
+             "predicted": ["a", "a", "b", "b", "b", "a", "b", "a", "a"],
+             "scores": {"cosine": [0.9, 0.8, 0.5, 0.7, 0.9, 0.7, 0.3, 0.4, 0.5]}}
+    one = evidence_rates(clips, "cosine", 0.6, 1)
+    assert (one["false_reject_rate"], one["false_accept_rate"]) == (0.2, 0.25)
+    two = evidence_rates(clips, "cosine", 0.6, 2)
+    assert (two["false_reject_rate"], two["false_accept_rate"], two["decisions"]) == (0.0, 0.0, 4)

@@ -307,3 +307,48 @@ def test_a_ten_minute_file_is_read_and_prepared_off_the_gui_thread(make_widget, 
     assert len(xs) <= TAKE_POINTS and xs[-1] <= 600.0
     assert ys.max() == pytest.approx(0.99, abs=1e-6) and ys.min() == pytest.approx(-0.3, abs=1e-3)
     assert widget.take[0].shape == (600 * sr,)  # the take itself is every sample (save, play, predict)
+
+
+class OpenSetPredictor:
+    """A speakers model's answers without a model: always closest to "alice", scores 0.55 then 0.8 (threshold
+    0.6), so the first word alone is "unknown" and the two together are "alice"."""
+
+    def __init__(self):
+        self.scores = [0.55, 0.8]
+
+    def __call__(self, y, sr):
+        score = self.scores.pop(0) if self.scores else 0.8
+        label = "alice" if score >= 0.6 else "unknown"
+        return {"label": label, "known_label": "alice", "score": score, "threshold": 0.6,
+                "probabilities": {"alice": 0.9, "bob": 0.1}}
+
+
+def test_listening_decides_over_the_last_words_and_shows_their_rates(make_widget, qtbot, virtual_mic, espeak_wav):
+    widget = make_widget(device=virtual_mic.device)
+    asked = []
+
+    def rates(words):
+        asked.append(words)
+        return {"false_reject_rate": 0.04 * words, "false_accept_rate": 0.3 / words}
+
+    assert widget.words_spin.isHidden()  # only speakers offer it
+    widget.enable_evidence(rates)
+    widget.words_spin.setValue(2)
+    assert widget.words_spin.isVisibleTo(widget) and 2 in asked
+    assert "8% of known voices rejected or misnamed, 15% of voices never heard accepted" in \
+        widget.evidence_label.text()
+    widget.set_predictor(OpenSetPredictor())
+    y, _ = _two_word_stream(espeak_wav, noise_db=-120)
+    widget.listen_button.click()
+    rate = widget._recorder.samplerate
+    before = widget._collected
+    player = virtual_mic.play(y, 16000, wait=False)
+    qtbot.waitUntil(lambda: player.poll() is not None and widget._collected >= before + len(y) / 16000 * rate,
+                    timeout=15000)
+    widget.listen_button.click()
+    qtbot.waitUntil(lambda: widget.jobs.pending == 0)
+    history = _history(widget)
+    assert len(history) == 3, history  # two words, then the decision over both
+    assert "unknown" in history[0] and "alice" in history[1]
+    assert "last 2 words:  alice" in history[2]
+    assert widget.prediction_label.text() == "alice"
