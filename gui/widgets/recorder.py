@@ -49,6 +49,7 @@ QUIET_PEAK_DB = -45.0
 LIVE_SECONDS = 3.0  # the scrolling waveform while listening
 LEVEL_FALL_DB = 2  # per 30 ms tick: the meter falls back smoothly instead of flickering
 NO_PREDICTOR_TEXT = "Train or load a model to predict"
+READY_TEXT = "Record a take or open a file to predict"
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)"
 
 
@@ -336,9 +337,12 @@ class RecorderWidget(QWidget):
         """
         self._predictor = predictor
         self._predictor_windows = bool(windows)
+        self._recent = []  # words heard belong to the model that heard them
         if predictor is None:
             self.verdict.show_hint(NO_PREDICTOR_TEXT)
             self.verdict.set_bars({})
+        elif self.prediction_label.text() == NO_PREDICTOR_TEXT:
+            self.verdict.show_hint(READY_TEXT)
 
     def set_default_seconds(self, seconds: float) -> None:
         """Fixed take length (and the window for long files): 1 s for digits, 5 s for genres."""

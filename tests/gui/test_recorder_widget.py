@@ -15,7 +15,7 @@ import soundfile
 from PySide6.QtCore import QSettings
 
 from core.utterances import level_dbfs
-from gui.widgets.recorder import NO_PREDICTOR_TEXT, RecorderWidget
+from gui.widgets.recorder import NO_PREDICTOR_TEXT, READY_TEXT, RecorderWidget
 from tests.core.test_recorder import _match
 from tests.core.test_utterances import _two_word_stream
 from tests.helpers import load as _load
@@ -74,6 +74,8 @@ def test_unknown_device_shows_message_and_disables_record_but_files_work(make_wi
     assert not widget.listen_button.isEnabled()
     assert widget.open_button.isEnabled()
     assert widget.prediction_label.text() == NO_PREDICTOR_TEXT
+    widget.set_predictor(LoudnessPredictor())
+    assert widget.prediction_label.text() == READY_TEXT  # a model now: the next step, not the last one
 
     predictor = LoudnessPredictor()
     widget.set_predictor(predictor)
