@@ -214,7 +214,7 @@ def test_save_and_load_round_trip(make_digits_tab, qtbot, tmp_path, load_model):
     assert shown.args[0]["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
 
 
-def test_models_move_between_the_tab_and_the_command_line(make_digits_tab, qtbot, tmp_path):
+def test_models_move_between_the_tab_and_the_command_line(make_digits_tab, qtbot, tmp_path, load_model):
     tab = make_digits_tab()
     scan(tab, qtbot)
     train(tab, qtbot, epochs=5)
