@@ -672,10 +672,10 @@ def from_meta(meta, labels, *, source="model file", n_features=None):
     if (arrays["scale"].shape != (d,) or arrays["class_means"].shape != (len(labels), d)
             or arrays["precision"].shape != (d, d)):
         bad("arrays do not fit the model's speakers and features")
-    if "unit_means" in arrays and arrays["unit_means"].shape != (len(labels), d):
-        bad("array 'unit_means' does not fit the model's speakers and features")
     if n_features is not None and d != int(n_features):
         bad(f"arrays measure {d} feature values; the model takes {int(n_features)}")
+    if "unit_means" in arrays and arrays["unit_means"].shape != (len(labels), d):
+        bad("array 'unit_means' does not fit the model's speakers and features")
     if not np.all(arrays["scale"] > 0):
         bad("array 'scale' must be positive")
     P = arrays["precision"]
