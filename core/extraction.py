@@ -258,6 +258,7 @@ def _terminate(pool):
     (a cancel or Ctrl-C must not wait for, or hang on, running chunks)."""
     processes = dict(getattr(pool, "_processes", None) or {})
     manager = getattr(pool, "_executor_manager_thread", None)  # it reaps the workers too
+    results = getattr(pool, "_result_queue", None)  # shutdown forgets it; the manager still reads it
     pool.shutdown(wait=False, cancel_futures=True)
     processes.update(getattr(pool, "_processes", None) or {})  # any started meanwhile
     for proc in processes.values():
@@ -270,6 +271,16 @@ def _terminate(pool):
             proc.join(timeout=5)
     if manager is not None:  # let it finish reaping, so no worker is seen half-exited afterwards
         manager.join(timeout=5)
+        if manager.is_alive() and results is not None:
+            # A worker killed while sending a result leaves half a message in the pipe: the manager waits for
+            # the rest for ever, and the interpreter's exit waits for the manager (a finished test run hung
+            # in concurrent.futures' _python_exit). Every worker is dead now, so closing this process's end
+            # of the pipe ends the wait with EOF and the manager winds the pool up as broken.
+            try:
+                results._writer.close()
+            except OSError:
+                pass
+            manager.join(timeout=5)
 
 
 @dataclasses.dataclass
