@@ -87,8 +87,8 @@ def pytest_unconfigure(config):
     (a thread or an exit handler that never returns), every thread's stack is printed and the process
     exits with the tests' own status: CI gets an answer and the reason, never a silent hang."""
     left = _end_leftover_processes()
-    if left:
-        sys.stderr.write("tests left processes running (ended now): " + "; ".join(left) + "\n")
+    if left:  # straight to the file descriptor: output capture may still hold sys.stderr here
+        os.write(2, ("tests left processes running (ended now): " + "; ".join(left) + "\n").encode())
     if _OWN_HOME:
         shutil.rmtree(_TMP_HOME, ignore_errors=True)
     _exit_watchdog(_EXIT_STATUS[0], seconds=float(os.environ.get("SPEECHLAB_TEST_EXIT_WATCHDOG_S", "120")))
