@@ -372,16 +372,27 @@ class TaskTab(QWidget):
         """A short text for the runs table; subclasses describe their models."""
         return type(model).__name__
 
+    # The session's latest runs stay in memory (a run's model, curves, test predictions: about 20 MB for a
+    # Genres CNN); older ones keep only their id in the run history and come back from it when shown.
+    RUNS_IN_MEMORY = 5
+
     def _add_run(self, result, *, rotation=False):
         number = len(self.runs) + 1
         self.runs[number] = result
         ds = self.dataset_panel.dataset
         self.runs_table.add_run(number, run_row(result, model_text=self.describe_model(result.bundle.model),
                                                 dataset=dataset_name(ds), rotation=rotation))
+        for n in sorted(self.runs)[:-self.RUNS_IN_MEMORY]:
+            run_id = getattr(self.runs[n], "run_id", None)
+            if run_id is not None:
+                self.runs[n] = int(run_id)
 
     def show_run(self, number):
-        """Bring back an earlier run's model, curves and results."""
+        """Bring back an earlier run's model, curves and results (from the run history for an older run)."""
         result = self.runs[number]
+        if isinstance(result, int):
+            self.bring_back_run(result)
+            return
         self.last_result = result
         self.set_bundle(result.bundle)
         self.show_bundle_settings(result.bundle)

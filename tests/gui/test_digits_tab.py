@@ -352,6 +352,23 @@ def test_runs_table_compares_trainings_and_brings_an_earlier_model_back(make_dig
     assert tab.results.score_text("accuracy") == f"{100 * first.metrics['accuracy']:.1f} %"
 
 
+def test_older_runs_leave_memory_and_come_back_from_the_history(make_digits_tab, qtbot, monkeypatch):
+    """A long session keeps only its latest runs in memory; an older one comes back from the run history."""
+    tab = make_digits_tab()
+    monkeypatch.setattr(tab, "RUNS_IN_MEMORY", 2)
+    scan(tab, qtbot)  # the demo data
+    first = train(tab, qtbot, hidden_layer_sizes=(24,), epochs=4)
+    for _ in range(2):
+        train(tab, qtbot, hidden_layer_sizes=(8,), epochs=2)
+    assert tab.runs_table.run_count() == 3
+    assert tab.runs[1] == first.run_id and not isinstance(tab.runs[3], int)  # only the id of run 1 is kept
+    tab.show_run(1)
+    qtbot.waitUntil(lambda: not tab.busy, timeout=HANG_MS)
+    assert tab.bundle.model.hidden_layer_sizes == (24,)
+    assert tab.plot.point_count() == len(first.history)
+    assert tab.results.score_text("accuracy") == f"{100 * first.metrics['accuracy']:.1f} %"
+
+
 def test_evaluate_a_trained_model_on_another_dataset(make_digits_tab, qtbot, fsdd_dir):
     """Train on the synthetic demo voices, then test that model on the real FSDD
     recordings: the results view shows the FSDD evaluation (2,000 clips)."""
