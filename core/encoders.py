@@ -11,9 +11,9 @@ classifier on top then needs only a handful of examples per class.
              40 mel bands, 1.6 s partials; a clip's embedding is the L2-normalised mean of its
              partials' L2-normalised embeddings (256 numbers, all ≥ 0: cosine similarity in [0, 1]).
 
-The weights were converted from the registry wheels by ``scripts/convert_pretrained.py`` and ship
-in ``resources/pretrained/`` with both licences; each archive is checked against its SHA-256 before
-use and read without pickle. The ports match the original implementations within 1e-4
+The weights are converted from the pinned registry wheels by ``scripts/convert_pretrained.py`` (run by
+``scripts/setup.sh``) into ``resources/pretrained/`` beside both licences, not kept in git; each archive
+is checked against its SHA-256 before use and read without pickle. The ports match the original implementations within 1e-4
 (``tests/core/test_encoders.py`` against ``tests/data/reference_*.npz``, made by
 ``scripts/pretrained_reference.py``). Differences from the originals, on purpose: musicnn's
 log-compression is computed in float32 (its float16 overflows to inf under NumPy 2) and a clip
@@ -33,9 +33,9 @@ WEIGHTS_DIR = pathlib.Path(__file__).resolve().parents[1] / "resources" / "pretr
 
 # name -> (file, SHA-256, what it is)
 WEIGHTS = {
-    "musicnn": ("musicnn_msd.npz", "adcdf23301bc7d964725d8db9dd7190618f341e4b253717d4b5735585b501667",
+    "musicnn": ("musicnn_msd.npz", "e64246ee79c7127ec621685ef7eaee983d62886291f21d1f417a9bb65ad1433f",
                 "musicnn MSD music encoder"),
-    "ge2e": ("ge2e.npz", "d56a0949d1b849d8bb8b8372416e5bc9c75a215e9a2c0af81d487e506c10f9be",
+    "ge2e": ("ge2e.npz", "e56566b8a1330ec0da999c945c578f7115cb68698f718d7e5d59d139378d7f43",
              "GE2E voice encoder"),
 }
 

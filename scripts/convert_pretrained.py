@@ -3,9 +3,11 @@
     python scripts/convert_pretrained.py            # pip download the pinned wheels, convert
     python scripts/convert_pretrained.py --wheels DIR   # use wheels already in DIR
 
-Writes ``resources/pretrained/musicnn_msd.npz`` and ``resources/pretrained/ge2e.npz`` (what
-:mod:`core.encoders` loads, checked by the SHA-256 sums it holds) and prints their sums.
-The outputs are committed; run this only to re-derive them.
+``scripts/setup.sh`` runs it (the README's set-up commands): it writes
+``resources/pretrained/musicnn_msd.npz`` and ``resources/pretrained/ge2e.npz`` (not in git), what
+:mod:`core.encoders` loads, and checks each against the SHA-256 sum core.encoders holds: the archive
+is written byte for byte the same on every machine (fixed member order and times). Files already
+there with the right sums are kept, so a second set-up downloads nothing.
 
 - musicnn 0.1.0 (ISC): the MSD_musicnn TensorFlow checkpoint, read with TensorFlow's checkpoint
   reader (only variables are read; the graph in ``.meta`` is never loaded). Adam slots are dropped.
@@ -167,23 +169,49 @@ def convert_musicnn(wheel):
     return arrays, licence
 
 
+def npz_bytes(arrays):
+    """An uncompressed ``.npz`` that is the same bytes for the same arrays (sorted members, fixed times)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
+    return buf.getvalue()
+
+
+TARGETS = (("musicnn", convert_musicnn, "musicnn", "LICENSE-musicnn.md"),
+           ("resemblyzer", convert_resemblyzer, "ge2e", "LICENSE-resemblyzer.txt"))
+
+
 def main():
+    sys.path.insert(0, str(ROOT))
+    from core.encoders import WEIGHTS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheels", help="folder holding (or to receive) the two wheels")
     args = ap.parse_args()
+    todo = [t for t in TARGETS if not (OUT / WEIGHTS[t[2]][0]).is_file()
+            or sha256(OUT / WEIGHTS[t[2]][0]) != WEIGHTS[t[2]][1]]
+    if not todo:
+        print("pretrained encoders: in place, SHA-256 checked")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         paths = fetch(args.wheels or tmp)
         OUT.mkdir(parents=True, exist_ok=True)
-        for key, convert, out, licence_name in (
-                ("musicnn", convert_musicnn, "musicnn_msd.npz", "LICENSE-musicnn.md"),
-                ("resemblyzer", convert_resemblyzer, "ge2e.npz", "LICENSE-resemblyzer.txt")):
+        for key, convert, encoder, licence_name in todo:
+            out, digest, title = WEIGHTS[encoder]
             arrays, licence = convert(paths[key])
-            buf = io.BytesIO()
-            np.savez(buf, **arrays)  # uncompressed, fixed member order: the same bytes every time
-            (OUT / out).write_bytes(buf.getvalue())
+            data = npz_bytes(arrays)
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise SystemExit(f"error: the converted {title} has SHA-256 {hashlib.sha256(data).hexdigest()}, "
+                                 f"expected {digest}")
+            tmp_out = OUT / (out + ".part")
+            tmp_out.write_bytes(data)
+            tmp_out.replace(OUT / out)
             (OUT / licence_name).write_text(licence)
             n = sum(a.size for a in arrays.values())
-            print(f"{out}: {len(arrays)} arrays, {n:,} parameters, sha256 {sha256(OUT / out)}")
+            print(f"{out}: {len(arrays)} arrays, {n:,} parameters, sha256 {digest}")
 
 
 if __name__ == "__main__":

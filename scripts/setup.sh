@@ -49,3 +49,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".$extra"
+# The pretrained encoders' weights (musicnn, GE2E): the pinned wheels from the package registry, their
+# SHA-256 checked, converted once into resources/pretrained/ (not in git); nothing is fetched at run time.
+.venv/bin/python scripts/convert_pretrained.py
