@@ -140,6 +140,17 @@ def add_data_args(p, *, task=True):
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
 
 
+def folds_count(text):
+    """``--folds K``: a whole number, at least 2 (more than the data's groups is refused by core, naming folds)."""
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not '{text}'") from None
+    if k < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, not {k}")
+    return k
+
+
 def add_set_arg(p):
     names = ", ".join(f.name for f in dataclasses.fields(FeatureConfig) if f.name != "name")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",

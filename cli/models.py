@@ -10,8 +10,8 @@ from core.models.choices import ACTIVATIONS, INITS, OPTIMIZERS, OUTPUTS
 from core.tasks import TASKS
 
 from .common import (
-    StopOnFirstInterrupt, add_data_args, check_output, epoch_printer, history_json, metrics_json, printable,
-    progress_printer, seed_value,
+    StopOnFirstInterrupt, add_data_args, check_output, epoch_printer, folds_count, history_json, metrics_json,
+    printable, progress_printer, seed_value,
 )
 
 DEFAULT_SEED = 42
@@ -67,13 +67,18 @@ def request_from_args(spec, args):
             params[name] = False
     if not 0 < args.test_size < 1:
         raise SpeechLabError(f"--test-size must be between 0 and 1, not {args.test_size}")
+    split, folds = args.split, getattr(args, "folds", None)
+    if folds is not None and split not in (None, "kfold"):
+        raise SpeechLabError(f"--folds applies to --split kfold, not --split {split}")
+    if folds is not None:
+        split = "kfold"
     settings = parse_settings(getattr(args, "settings", []))
     window = getattr(args, "window_seconds", None)
     if window is not None:
         settings.setdefault("window_seconds", float(window) if window > 0 else None)
     return TrainRequest(task=spec.key, data=args.data, label=args.label, layout=args.layout,
                         features=getattr(args, "features", None), feature_settings=settings, model=choice.key,
-                        model_params=params, split=args.split, test_size=args.test_size,
+                        model_params=params, split=split, folds=folds, test_size=args.test_size,
                         seed=DEFAULT_SEED if args.seed is None else args.seed,
                         augment=False if getattr(args, "no_augment", False) else None,
                         open_set=_open_set_from_args(spec, args))
@@ -117,19 +122,25 @@ def cmd_train(args):
         check_folder(args.data, "--data")
 
     def on_event(kind, value):
-        if kind == "rotation":
+        if kind == "fold":
+            sys.stderr.write(f"fold {value['index'] + 1}/{value['total']}: testing on {value['test']}\n"
+                             if value["test"] is not None else "final model on all the data\n")
+        elif kind == "rotation":
             i, n, speaker = value
             sys.stderr.write(f"rotation {i + 1}/{n}: testing on {speaker}\n" if speaker
                              else "final model on every speaker\n")
-        elif kind == "phase" and value["name"] not in ("training", "reading the dataset") and not value.get("epoch"):
+        elif (kind == "phase" and value["name"].rsplit(": ", 1)[-1] not in ("training", "reading the dataset")
+              and not value.get("epoch")):
             sys.stderr.write(f"{value['name']}…\n")
 
     with StopOnFirstInterrupt() as interrupts:
         result = train_and_record(request, on_epoch=epoch_printer(), on_progress=progress_printer(),
                                   on_event=on_event, should_stop=interrupts.should_stop, n_jobs=args.jobs,
                                   cache=not args.no_cache, source="cli")
-    if args.split == "loso":
+    if hasattr(result, "per_speaker"):
         return _loso_output(args, result)
+    if hasattr(result, "kfold"):
+        return _kfold_output(args, result)
     path = save_bundle(result.bundle, args.out)
     run_id = result.run_id
     for note in result.notes:
@@ -195,6 +206,54 @@ def _loso_output(args, rot):
         each = ", ".join(f"{r['speaker']} {r['accuracy']:.3f}" for r in out["rotations"])
         print(f"leave one speaker out: mean {out['mean_accuracy']:.4f} ({each}), pooled {out['accuracy']:.4f}; "
               f"model trained on every speaker saved to {path}")
+    return 0
+
+
+def _kfold_output(args, res):
+    """--split kfold: one training per fold, the folds' mean ± std and 95 % interval, and the model
+    trained on all the data afterwards (the one saved; the last finished fold's when stopped)."""
+    from core.bundle import save_bundle
+    from core.kfold import describe
+
+    path = save_bundle(res.bundle, args.out)
+    for note in res.notes:
+        sys.stderr.write(f"note: {note}\n")
+    kf = res.kfold
+    out = {
+        "run_id": res.run_id,
+        **metrics_json(res.metrics),  # accuracy: the mean over folds; the rest pooled over every fold's test clips
+        "pooled_accuracy": res.metrics["pooled_accuracy"],
+        "folds": kf["folds"],
+        "mean_accuracy": kf["mean_accuracy"],
+        "std_accuracy": kf["std_accuracy"],
+        "ci95": kf["ci95"],
+        "k": kf["k"],
+        "grouping": kf["grouping"],
+        "completed": kf["completed"],
+        "final_model": res.final,
+        "n_train": res.n_train,
+        "n_test": res.n_test,
+        "skipped": [s.as_dict() for s in res.skipped],
+        "history": history_json(res.history),
+        "seconds": round(res.seconds, 3),
+        "stop_reason": res.stop_reason,
+        "model": str(path),
+        "feature_config": res.bundle.feature_config.to_dict(),
+        "request": res.request.to_dict(),
+    }
+    if res.bundle.open_set:
+        from .speakers import open_set_json
+
+        out["open_set"] = open_set_json(res.bundle.metrics["open_set"])
+    if res.stop_reason:
+        sys.stderr.write(f"note: {res.stop_reason}\n")
+    if args.json:
+        print(json.dumps(out))
+    else:
+        each = ", ".join(f"{f['fold']}: {f['accuracy']:.3f} ({f['n_test']})" for f in kf["folds"])
+        kept = "model trained on all the data" if res.final else "model of the last finished fold"
+        print(f"{describe(kf)}; folds {each}; {kept} saved to {path}"
+              + (f"; recorded as run {res.run_id}" if res.run_id else ""))
     return 0
 
 
@@ -269,9 +328,13 @@ def register(sub):
                    help="digits: never answer 'unknown' (on by default, as in the Digits tab)")
     p.add_argument("--no-augment", action="store_true",
                    help="train on the clips only (digits adds two perturbed copies of every training clip by default)")
-    p.add_argument("--split", choices=["random", "speaker", "loso"], default="random",
-                   help="random (stratified), speaker (speaker-independent), or loso: leave one speaker out, "
-                        "each speaker once, then the saved model is trained on every speaker")
+    p.add_argument("--split", choices=["random", "speaker", "loso", "kfold"], default=None,
+                   help="random (stratified), speaker (speaker-independent), loso: leave one speaker out, "
+                        "each speaker once, then the saved model is trained on every speaker; or kfold: K folds "
+                        "grouped by speaker (digits, when speakers are known) or by track (genres), stratified "
+                        "otherwise, mean ± std over folds, then the saved model is trained on all the data. "
+                        "Default: random; genres: kfold under 200 tracks")
+    p.add_argument("--folds", type=folds_count, default=None, help="k of --split kfold (default 5; implies it)")
     p.add_argument("--test-size", type=float, default=0.2)
     p.add_argument("--seed", type=seed_value, default=None, help="random seed (split default 42)")
     p.add_argument("--out", required=True, help="where to save the model (.slm)")

@@ -68,14 +68,18 @@ CREATE TABLE IF NOT EXISTS runs (
     model_file TEXT,
     starred INTEGER NOT NULL DEFAULT 0,
     note TEXT NOT NULL DEFAULT '',
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    accuracy_std REAL
 );
 CREATE INDEX IF NOT EXISTS runs_task ON runs (task, id);
 """
+#: Columns added after the first schema: (name, SQL type). A history written before them gets them
+#: at its next write (ALTER TABLE); reading an older file gives NULL for them.
+_ADDED_COLUMNS = (("accuracy_std", "REAL"),)
 #: Columns of :meth:`RunHistory.runs` (the list: cheap, no JSON document).
 SUMMARY_COLUMNS = ("id", "created", "task", "source", "status", "dataset", "dataset_name", "fingerprint", "n_files",
                    "features", "model", "split", "accuracy", "train_accuracy", "balanced_accuracy", "macro_f1",
-                   "epochs", "seconds", "sweep", "model_file", "starred", "note")
+                   "epochs", "seconds", "sweep", "model_file", "starred", "note", "accuracy_std")
 
 
 def versions():
@@ -168,6 +172,10 @@ def describe_split(split, *, test_speakers=()):
         return text
     if kind == "leave-one-speaker-out":
         return "leave one speaker out"
+    if kind == "kfold":
+        from .kfold import GROUPING_TEXT
+
+        return f"{split.get('folds')}-fold {GROUPING_TEXT.get(split.get('grouping'), '')}".strip()
     if kind == "unknown":  # a run whose stored document is damaged: the list's text
         return str(split.get("text") or "unknown")
     return f"random {float(split.get('test_size', 0.2)):.0%}"
@@ -205,6 +213,10 @@ class RunHistory:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a kill never corrupts; a power cut may lose the last run
             con.executescript(_SCHEMA)
+            have = _table_columns(con)
+            for name, kind in _ADDED_COLUMNS:
+                if name not in have:
+                    con.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
             con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             yield con
             con.commit()
@@ -381,6 +393,14 @@ class RunHistory:
         return self.record(rot.final, metrics=rot.metrics, history=rot.final.history, seconds=rot.seconds,
                            stop_reason=rot.final.training.get("stop_reason"), test_files=files, extra=extra, **kw)
 
+    def record_kfold(self, result, **kw):
+        """:meth:`record` for k-fold (core.kfold.KFoldResult): the model kept (trained on all the data, or
+        the last finished fold's when stopped) with the folds' pooled metrics, accuracy = their mean."""
+        extra = {"kfold": result.kfold, **(kw.pop("extra", None) or {})}
+        return self.record(result.bundle, metrics=result.metrics, history=result.bundle.history,
+                           seconds=result.seconds, stop_reason=result.stop_reason,
+                           test_files=result.metrics.get("test_files"), extra=extra, **kw)
+
     def _document(self, bundle, *, metrics, history, seconds, stop_reason, diverged, test_files, dataset, source,
                   model_text, sweep, extra):
         from .models import model_type_of
@@ -435,6 +455,7 @@ class RunHistory:
             "balanced_accuracy": _num(clean_metrics.get("balanced_accuracy")),
             "macro_f1": _num(clean_metrics.get("macro_f1")), "epochs": epochs, "seconds": float(seconds),
             "sweep": (sweep or {}).get("id"),
+            "accuracy_std": _num((clean_metrics.get("kfold") or {}).get("std_accuracy")),
         }
         return doc, row
 
@@ -460,15 +481,15 @@ class RunHistory:
             where.append("(dataset LIKE ? OR features LIKE ? OR model LIKE ? OR split LIKE ? OR note LIKE ? "
                          "OR created LIKE ? OR status LIKE ? OR CAST(id AS TEXT) = ?)")
             args += [like] * 7 + [search.strip()]
-        sql = f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM runs"
+        sql = "SELECT {columns} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(max(0, min(int(limit), _MAX_ID)))
-        return self._read(lambda con: [dict(zip(SUMMARY_COLUMNS, r)) for r in con.execute(sql, args)], [],
-                          strict=strict)
+        return self._read(lambda con: [dict(zip(SUMMARY_COLUMNS, r)) for r in con.execute(
+            sql.format(columns=_select(con)), args)], [], strict=strict)
 
     def get(self, run_id, *, strict=False):
         """One run in full: the summary columns plus the stored document's fields; None if unknown.
@@ -482,7 +503,7 @@ class RunHistory:
             return None
 
         def fetch(con):
-            return con.execute(f"SELECT {', '.join(SUMMARY_COLUMNS)}, doc FROM runs WHERE id = ?", (rid,)).fetchone()
+            return con.execute(f"SELECT {_select(con)}, doc FROM runs WHERE id = ?", (rid,)).fetchone()
 
         r = self._read(fetch, None, strict=strict)
         if r is None:
@@ -620,7 +641,7 @@ _DOC_FIELDS = {
     "model": dict, "split": dict, "test_speakers": list, "seeds": dict, "labels": list, "history": list,
     "metrics": dict, "test_files": list, "training": dict, "seconds": _NUMBER, "stop_reason": (str, _NONE),
     "diverged": (bool, _NONE), "versions": dict, "sweep": (dict, _NONE), "per_speaker": dict,
-    "request": (dict, _NONE),
+    "request": (dict, _NONE), "kfold": (dict, _NONE),
 }
 _DOC_REQUIRED = ("dataset", "model", "split", "metrics")
 _PER_CLASS_NUMBERS = ("train_accuracy", "accuracy", "precision", "recall", "f1")
@@ -753,6 +774,16 @@ def _folder_state(path, sqlite_error=""):
     return why
 
 
+def _table_columns(con):
+    return {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+
+
+def _select(con, columns=SUMMARY_COLUMNS):
+    """The select list of ``columns``, with NULL for a column an older history does not have."""
+    have = _table_columns(con)
+    return ", ".join(c if c in have else f"NULL AS {c}" for c in columns)
+
+
 def _uri(path, mode):
     from urllib.parse import quote
 
@@ -784,18 +815,21 @@ def _salvage(path):
         with contextlib.suppress(sqlite3.Error):
             r = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
             last_id = int(r[0]) if r and isinstance(r[0], int) else 0
+        select = ", ".join(cols)
         with contextlib.suppress(sqlite3.Error):
-            for row in con.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY id"):
+            select = _select(con, cols)
+        with contextlib.suppress(sqlite3.Error):
+            for row in con.execute(f"SELECT {select} FROM runs ORDER BY id"):
                 rows[row[0]] = row
         last_id = max([last_id, *rows])
         for rid in range(1, min(last_id, 1_000_000) + 1):
             if rid in rows:
                 continue
             try:
-                row = con.execute(f"SELECT {', '.join(cols)} FROM runs WHERE id = ?", (rid,)).fetchone()
+                row = con.execute(f"SELECT {select} FROM runs WHERE id = ?", (rid,)).fetchone()
             except sqlite3.Error:
                 try:  # the summary without the document (its overflow pages may be the lost ones)
-                    row = con.execute(f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM runs WHERE id = ?",
+                    row = con.execute(f"SELECT {select.rsplit(', ', 1)[0]} FROM runs WHERE id = ?",
                                       (rid,)).fetchone()
                     row = None if row is None else (*row, "")
                 except sqlite3.Error:

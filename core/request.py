@@ -18,7 +18,7 @@ import time
 
 from .errors import SpeechLabError
 
-SPLITS = ("random", "speaker", "loso")
+SPLITS = ("random", "speaker", "loso", "kfold")
 
 # Short setting names the CLI, sweeps and the GUI share -> the model keyword they set
 MODEL_KEYS = {
@@ -34,7 +34,7 @@ MODEL_KEYS = {
 class TrainRequest:
     """Everything one training needs.
 
-    ``None`` means "the task's default" for ``features``, ``model``, ``seed``,
+    ``None`` means "the task's default" for ``features``, ``model``, ``split``, ``folds``, ``seed``,
     ``augment`` and ``open_set``; :func:`resolve` replaces every None by the
     value used, so a resolved request repeats the training exactly.
     """
@@ -47,8 +47,11 @@ class TrainRequest:
     feature_settings: dict = dataclasses.field(default_factory=dict)  # FeatureConfig fields changed
     model: str | None = None  # a ModelChoice key of the task
     model_params: dict = dataclasses.field(default_factory=dict)  # the model's settings (over the choice's)
-    split: str = "random"  # "random" (stratified), "speaker" (speaker-independent), "loso"
+    # "random" (stratified), "speaker" (speaker-independent), "loso", "kfold"; None: the task's default
+    # (random; Genres: 5-fold under core.kfold.GENRES_KFOLD_BELOW tracks, decided from the dataset)
+    split: str | None = None
     test_size: float = 0.2
+    folds: int | None = None  # "kfold": how many folds (None: core.kfold.DEFAULT_FOLDS)
     seed: int | None = None  # the split's, the model's and the open set's random seed (default 42)
     augment: bool | dict | None = None  # perturbed copies of training clips: None task default, False off
     open_set: bool | dict | None = None  # answer "unknown": None task default, False off, dict OpenSetConfig fields
@@ -75,6 +78,8 @@ class TrainRequest:
                                    model_params=dict(self.model_params), values={**self.values, key: value})
         if key in ("features", "model", "split", "augment", "open_set"):
             setattr(spec, key, value)
+        elif key == "folds":
+            spec.folds = None if value is None else int(value)
         elif key == "test_size":
             spec.test_size = float(value)
         elif key == "seed":
@@ -100,10 +105,14 @@ def _model_class(choice):
     return model_class(choice.type)
 
 
-def resolve(request):
+def resolve(request, *, dataset=None):
     """The request with every default of its task filled in (the one place defaults are applied).
 
-    Raises SpeechLabError naming the bad field (unknown task, model, feature set, setting or split).
+    The default split depends on the data for Genres (k-fold on a small dataset): a request without
+    a split is decided from ``dataset`` (a scanned Dataset of ``request.data``), scanned here when
+    not given; the resolved request names the split, so a re-run repeats it whatever the folder holds.
+
+    Raises SpeechLabError naming the bad field (unknown task, model, feature set, setting, split or folds).
     """
     from .features import FeatureConfig
     from .tasks import get_task
@@ -131,15 +140,58 @@ def resolve(request):
     params = {**defaults, **choice.params, **r.model_params}  # every setting explicit: a re-run repeats it
     if "random_state" in accepted:
         params["random_state"] = seed
-    if r.split not in SPLITS:
+    split = r.split
+    if split is not None and split not in SPLITS:
         raise SpeechLabError(f"Unknown split '{r.split}': choose one of {', '.join(SPLITS)}")
     if not 0 < float(r.test_size) < 1:
         raise SpeechLabError(f"test_size must be between 0 and 1, not {r.test_size}")
+    folds = _resolve_folds(r.folds, split)
+    if split is None:
+        split = _default_split(task, r, dataset)
+        folds = _resolve_folds(r.folds, split)
     return dataclasses.replace(
         r, features=features, feature_settings=json.loads(json.dumps(feature_settings, default=_plain)),
-        model=choice.key, model_params=json.loads(json.dumps(params, default=_plain)), seed=seed,
+        model=choice.key, model_params=json.loads(json.dumps(params, default=_plain)), seed=seed, split=split,
+        folds=folds,
         label=r.label or task.label_kind, test_size=float(r.test_size),
         augment=_resolve_augment(task, r.augment), open_set=_resolve_open_set(task, r.open_set, seed, choice))
+
+
+def _resolve_folds(folds, split):
+    """The number of folds of a k-fold split (None for any other split); SpeechLabError naming ``folds``."""
+    from .kfold import DEFAULT_FOLDS
+
+    if folds is not None:
+        try:
+            k = int(folds)
+        except (TypeError, ValueError):
+            raise SpeechLabError(f"folds must be a whole number, not {folds!r}") from None
+        if k != folds or k < 2:
+            raise SpeechLabError(f"folds must be at least 2, not {folds}")
+        if split not in (None, "kfold"):
+            raise SpeechLabError(f"folds applies to the k-fold split, not '{split}'")
+    if split != "kfold":
+        return None
+    return DEFAULT_FOLDS if folds is None else int(folds)
+
+
+def _default_split(task, r, dataset):
+    """The split of a request that names none: random, except Genres on fewer than
+    core.kfold.GENRES_KFOLD_BELOW tracks (a handful of test tracks says little): k-fold."""
+    if task.key != "genres":
+        return "random"
+    from .kfold import GENRES_KFOLD_BELOW
+
+    if dataset is None:
+        dataset = _scan(task, r.data, r.layout, r.label or task.label_kind)
+    return "kfold" if len(dataset.items) < GENRES_KFOLD_BELOW else "random"
+
+
+def _scan(task, data, layout, label):
+    from .datasets import scan_dataset
+    from .demo import demo_dataset
+
+    return scan_dataset(data or str(demo_dataset(task.key)), layout=layout, label=label)
 
 
 def _resolve_augment(task, augment):
@@ -195,12 +247,16 @@ def build(request, *, resolve_sizes=True, dataset=None):
     feature size: with ``resolve_sizes`` the features are extracted (from the cache
     after a sweep's preparation) to turn them into numbers; without, the model is None.
     """
-    from .datasets import scan_dataset
-    from .demo import demo_dataset
     from .models import make_model
     from .tasks import get_task
 
-    r = resolve(request)
+    if isinstance(request, dict):
+        request = TrainRequest.from_dict(request)
+    if request.split is None and dataset is None:  # the default split is decided from the data
+        resolve(dataclasses.replace(request, split="kfold" if request.folds is not None else "random"))  # bad fields first
+        task = get_task(request.task)
+        dataset = _scan(task, request.data, request.layout, request.label or task.label_kind)
+    r = resolve(request, dataset=dataset)
     task = get_task(r.task)
     choice = task.model_choice(r.model)
     try:
@@ -215,8 +271,7 @@ def build(request, *, resolve_sizes=True, dataset=None):
     if isinstance(params.get("conv_blocks"), list):
         params["conv_blocks"] = tuple(dict(b) for b in params["conv_blocks"])
     if dataset is None:
-        root = r.data or str(demo_dataset(task.key))
-        dataset = scan_dataset(root, layout=r.layout, label=r.label)
+        dataset = _scan(task, r.data, r.layout, r.label)
     if any(isinstance(h, str) for h in params.get("hidden_layer_sizes") or ()):
         if not resolve_sizes:
             return dataset, config, None, r
@@ -292,13 +347,15 @@ def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=No
     on_epoch(stats), should_stop(), on_progress(Progress) : as :func:`core.training.train_model`
     on_event(kind, value) : everything else: ``("phase", {"name", "index", "total", ...})`` for each
         phase of the training, ``("rotation", (i, n, speaker))`` and ``("result", TrainResult)`` for
-        leave-one-speaker-out
+        leave-one-speaker-out, ``("fold", {"index", "total", "test"})`` before each k-fold fold (index
+        == total, test None: the final model on all the data)
     dataset : an already scanned Dataset of ``request.data`` (skips the rescan)
     history : a RunHistory (default: the user's)
 
     Returns
     -------
-    TrainResult, or SpeakerRotations for ``split="loso"``, with ``run_id`` and ``request`` (resolved) set.
+    TrainResult, SpeakerRotations for ``split="loso"`` or core.kfold.KFoldResult for ``split="kfold"``,
+    with ``run_id`` and ``request`` (resolved) set.
     """
     from .training import SplitConfig, leave_one_speaker_out, train_model
 
@@ -329,6 +386,9 @@ def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=No
             rot.run_id = _history(history).record_rotations(rot, dataset=ds, source=source, sweep=sweep,
                                                               extra={"request": r.to_dict()})
         return rot
+    if r.split == "kfold":
+        return _train_kfold(r, ds, model, open_set, common, on_event=on_event, phase=phase, t0=t0, record=record,
+                            history=history, source=source, sweep=sweep)
     split = SplitConfig(kind=r.split, test_size=r.test_size, random_state=r.seed)
     result = train_model(ds, model=model, split=split, open_set=open_set, on_phase=phase, **common)
     result.request = r
@@ -338,6 +398,32 @@ def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=No
     if record:
         h = _history(history)
         result.run_id = h.record_result(result, dataset=ds, source=source, sweep=sweep, extra={"request": r.to_dict()})
+        result.notes.extend(h.notes)
+    return result
+
+
+def _train_kfold(r, ds, model, open_set, common, *, on_event, phase, t0, record, history, source, sweep):
+    """k-fold (core.kfold.cross_validate) with the request's settings and seed in every fold, recorded."""
+    from .kfold import cross_validate
+
+    models = [model]  # the one build() made serves the first fold; each other training gets a fresh one
+
+    def make():
+        return models.pop() if models else build(r, dataset=ds)[2]
+
+    def on_fold(i, n, test):
+        if on_event is not None:
+            on_event("fold", {"index": i, "total": n, "test": test})
+
+    result = cross_validate(ds, make_model=make, k=r.folds, random_state=r.seed, open_set=open_set,
+                            on_fold=on_fold, on_phase=phase, **common)
+    result.request = r
+    result.seconds = time.perf_counter() - t0
+    result.bundle.training["seconds"] = round(result.seconds, 3)
+    result.bundle.training["request"] = r.to_dict()
+    if record:
+        h = _history(history)
+        result.run_id = h.record_kfold(result, dataset=ds, source=source, sweep=sweep, extra={"request": r.to_dict()})
         result.notes.extend(h.notes)
     return result
 
@@ -378,5 +464,6 @@ def request_of_run(run):
         model=choice.key if choice else None,
         model_params={k: v for k, v in params.items() if k in accepted and k != "random_state"},
         split="loso" if kind == "leave-one-speaker-out" else kind, test_size=float(split.get("test_size") or 0.2),
+        folds=split.get("folds") if kind == "kfold" else None,
         seed=split.get("random_state"), augment=training.get("augment") or False,
         open_set=None if task.key == "speakers" else False)

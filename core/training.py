@@ -23,10 +23,14 @@ from .metrics import evaluate
 class SplitConfig:
     """How clips are divided into training and test sets."""
 
-    kind: str = "random"  # "random" (stratified) or "speaker" (speaker-independent)
+    kind: str = "random"  # "random" (stratified), "speaker" (speaker-independent), "kfold" (one fold
+    # of core.kfold's folds tested) or "all" (every clip trains: k-fold's final model, nothing tested)
     test_size: float = 0.2
     random_state: int = 42
     test_speakers: tuple | None = None
+    folds: int | None = None  # "kfold": how many folds, which one is tested, grouped how
+    fold: int | None = None
+    grouping: str | None = None
 
 
 @dataclasses.dataclass
@@ -49,6 +53,16 @@ def split_features(fs, split):
     from .datasets import Dataset
 
     first = fs.clip_rows()
+    if split.kind == "all":
+        return np.arange(len(fs.labels)), np.zeros(0, dtype=np.int64)
+    if split.kind == "kfold":  # the same folds for every fold of a run: computed from the clips and the seed
+        from .kfold import make_folds
+
+        folds = make_folds([fs.items[i] for i in first], split.folds, random_state=split.random_state,
+                           grouping=split.grouping or "clip")
+        te_c = folds[split.fold]
+        is_test = np.isin(fs.groups, fs.groups[first[te_c]])
+        return np.flatnonzero(~is_test), np.flatnonzero(is_test)
     clips = Dataset(root="", layout="", label_kind="", items=[fs.items[i] for i in first])
     tr_c, te_c = make_split(clips, kind=split.kind, test_size=split.test_size, random_state=split.random_state,
                             test_speakers=list(split.test_speakers) if split.test_speakers else None)
@@ -106,7 +120,7 @@ def evaluate_rows(model, fs, rows, labels, *, train_rows=None):
 
 
 def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoch=None, should_stop=None,
-                on_progress=None, n_jobs=None, cache=True, open_set=None, augment=None, on_phase=None):
+                on_progress=None, n_jobs=None, cache=True, open_set=None, augment=None, on_phase=None, features=None):
     """Train ``model`` on a scanned dataset and evaluate it on a held-out split.
 
     Parameters
@@ -127,6 +141,9 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     on_phase : callable(name, **info) or None
         Told when each phase starts: "extracting features", "augmenting", "training",
         "setting the unknown threshold" (with ``epoch``/``epochs`` as the copy learns), "evaluating".
+    features : FeatureSet or None
+        The features of ``ds`` (without the open set's unknown voices) already extracted with
+        ``feature_config``: k-fold extracts once for every fold.
 
     Returns
     -------
@@ -157,13 +174,18 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
         from .openset import split_unknown
 
         ds, never_heard = split_unknown(ds, open_set)
-    phase("extracting features")
-    fs = build_features(ds, feature_config, progress=on_progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+    if features is None:
+        phase("extracting features")
+        fs = build_features(ds, feature_config, progress=on_progress, should_stop=should_stop, n_jobs=n_jobs,
+                            cache=cache)
+    else:
+        fs = features
     labels = sort_labels(set(fs.labels.tolist()))
     if len(labels) < 2:
         raise SpeechLabError(f"Training needs at least two classes; {ds.root} gives {len(labels)} usable class(es)")
     tr, te = split_features(fs, split)
-    if tr.size == 0 or te.size == 0:
+    everything = split.kind == "all"  # k-fold's final model: nothing is held out for testing
+    if tr.size == 0 or (te.size == 0 and not everything):
         raise SpeechLabError("The split left no training or no test clips; change the test size or split")
     if len(set(fs.labels[tr].tolist())) < 2:
         raise SpeechLabError(f"The split left one class ({fs.labels[tr][0]}) for training; {ds.root} needs more "
@@ -189,13 +211,16 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     X_fit, y_fit, g_fit = _fit_rows(fs, tr, augment, on_progress, should_stop, cache)
     phase("training")
     model.fit(X_fit, y_fit, groups=g_fit, on_epoch=on_epoch, should_stop=should_stop)
-    phase("evaluating")
+    if everything:  # the folds measured it; these rows only fill the shapes (open-set rates, metrics)
+        te = calibration if open_set is not None else tr
+    if not everything:
+        phase("evaluating")
     metrics = evaluate_rows(model, fs, te, labels, train_rows=tr)
     seconds = time.perf_counter() - t0
     history = list(model.history_)
     stop_reason = model.stop_reason_
     n_train_clips = int(np.unique(fs.groups[tr]).size)
-    n_test_clips = int(np.unique(fs.groups[te]).size)
+    n_test_clips = 0 if everything else int(np.unique(fs.groups[te]).size)
     training = {
         "dataset": ds.root,
         "layout": ds.layout,
@@ -205,7 +230,7 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
         "n_train": n_train_clips,
         "n_test": n_test_clips,
         "n_train_windows": int(tr.size),
-        "n_test_windows": int(te.size),
+        "n_test_windows": 0 if everything else int(te.size),
         "n_skipped": len(fs.skipped),
         "extraction_seconds": round(fs.seconds, 3),
         "files_per_second": round((fs.n_clips + len(fs.skipped)) / max(fs.seconds, 1e-9), 1),
@@ -371,27 +396,22 @@ def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=N
     speakers = ds.speakers
     if len(speakers) < 2:
         raise SpeechLabError(f"Leave-one-speaker-out needs at least 2 speakers; found {len(speakers)}")
+    from .kfold import run_folds
+
     t0 = time.perf_counter()
-    results = []
-    for i, speaker in enumerate(speakers):
-        if should_stop is not None and should_stop():
-            break
-        if on_rotation is not None:
-            on_rotation(i, len(speakers), speaker)
-        try:
-            result = train_model(ds, task=task, feature_config=feature_config, model=make_model(),
-                                 split=SplitConfig(kind="speaker", test_speakers=(speaker,)), on_epoch=on_epoch,
-                                 should_stop=should_stop, on_progress=on_progress, n_jobs=n_jobs, cache=cache,
-                                 augment=augment)
-        except Cancelled:
-            break
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-        if result.stop_reason and result.stop_reason.startswith("stopped by user"):
-            break
-    if not results:
-        raise Cancelled("Stopped before the first rotation finished")
+
+    def train(_, split):
+        return train_model(ds, task=task, feature_config=feature_config, model=make_model(), split=split,
+                           on_epoch=on_epoch, should_stop=should_stop, on_progress=on_progress, n_jobs=n_jobs,
+                           cache=cache, augment=augment)
+
+    # k-fold's loop with one fold per speaker; a rotation stopped mid-way is kept (its best weights so far)
+    try:
+        results, stopped = run_folds([(SplitConfig(kind="speaker", test_speakers=(s,)), s) for s in speakers],
+                                     train=train, should_stop=should_stop, on_fold=on_rotation, on_result=on_result,
+                                     keep_stopped=True)
+    except Cancelled:
+        raise Cancelled("Stopped before the first rotation finished") from None
     truth = [f["label"] for r in results for f in r.metrics["test_files"]]
     pred = [f["predicted"] for r in results for f in r.metrics["test_files"]]
     labels = results[0].bundle.labels
@@ -399,7 +419,6 @@ def leave_one_speaker_out(ds, *, task, feature_config, make_model, on_rotation=N
     done = speakers[: len(results)]
     per_speaker = {s: r.metrics["accuracy"] for s, r in zip(done, results)}
     final = None
-    stopped = len(results) < len(speakers) or (should_stop is not None and should_stop())
     if fit_final and not stopped:
         if on_rotation is not None:
             on_rotation(len(speakers), len(speakers), None)

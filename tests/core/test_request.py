@@ -44,7 +44,7 @@ def test_defaults_are_resolved_once_from_the_task():
     ("model", "svm", "Unknown model 'svm'"),
     ("model_params", {"hiden_layer_sizes": [3]}, "no setting hiden_layer_sizes"),
     ("feature_settings", {"n_mfc": 3}, "no setting n_mfc"),
-    ("split", "kfold", "Unknown split 'kfold'"),
+    ("split", "bootstrap", "Unknown split 'bootstrap'"),
     ("test_size", 1.5, "test_size must be between 0 and 1"),
 ])
 def test_a_bad_field_is_named(field, value, message):
