@@ -199,8 +199,12 @@ def _open_set(metrics):
 def _run_section(run):
     m = run.get("metrics") or {}
     ds = run.get("dataset") or {}
+    kf = run.get("kfold") or m.get("kfold") or {}
+    accuracy = _pct(m.get("accuracy"))
+    if isinstance(kf, dict) and kf.get("std_accuracy") is not None:
+        accuracy = f"{100 * float(m.get('accuracy') or 0):.1f} ± {100 * float(kf['std_accuracy']):.1f} % (mean ± std over folds)"
     head = [
-        ("test accuracy", _pct(m.get("accuracy"))), ("train accuracy", _pct(m.get("train_accuracy"))),
+        ("test accuracy", accuracy), ("train accuracy", _pct(m.get("train_accuracy"))),
         ("balanced accuracy", _pct(m.get("balanced_accuracy"))), ("macro F1", _pct(m.get("macro_f1"))),
     ]
     if m.get("window_accuracy") is not None and m.get("n_windows", 0) > m.get("n_clips", 0):
@@ -228,6 +232,9 @@ def _run_section(run):
     parts.append('<div class=imgs>' + "".join(images) + "</div>")
     parts.append("<h3>Per class</h3>" + _per_class_table(m))
     parts.append(_open_set(m))
+    kfold = run.get("kfold") or m.get("kfold")
+    if isinstance(kfold, dict) and kfold.get("folds"):
+        parts.append(_kfold_section(kfold))
     if run.get("per_speaker"):
         parts.append("<h3>Leave one speaker out</h3>"
                      + _kv_table((s, _pct(a)) for s, a in run["per_speaker"].items()))
@@ -235,6 +242,30 @@ def _run_section(run):
         parts.append(f"<h3>Classification report</h3><pre>{_e(m['report'])}</pre>")
     parts.append("<h3>Versions</h3>" + _kv_table((run.get("versions") or {}).items()))
     return "\n".join(parts)
+
+
+def _kfold_section(kfold):
+    """The per-fold table with the mean ± std and the 95 % interval of a k-fold run."""
+    from .kfold import describe
+
+    speakers = kfold.get("grouping") == "speaker"
+    rows = "".join(
+        f"<tr><td class=num>{_e(f.get('fold'))}</td><td class=num>{_e(f.get('n_test'))}</td>"
+        f"<td class=num>{_pct(f.get('accuracy'))}</td>"
+        + (f"<td>{_e(', '.join(map(str, f.get('test') or [])))}</td>" if speakers else "") + "</tr>"
+        for f in kfold["folds"])
+    ci = kfold.get("ci95")
+    foot = (f"<tr><th>mean ± std</th><td></td><td class=num>{_pct(kfold.get('mean_accuracy'))}"
+            + (f" ± {100 * float(kfold['std_accuracy']):.1f} %" if kfold.get("std_accuracy") is not None else "")
+            + "</td>" + ("<td></td>" if speakers else "") + "</tr>")
+    if ci:
+        foot += (f"<tr><th>95 % interval</th><td></td><td class=num>{_pct(ci[0])} – {_pct(ci[1])}</td>"
+                 + ("<td></td>" if speakers else "") + "</tr>")
+    return (f"<h3>k-fold cross-validation</h3><p>{_e(describe(kfold))}. Each fold trained with the run's "
+            "settings and seed and tested on clips it never trained on; the model kept is trained on all the "
+            "data afterwards. The interval is Student's t over the folds.</p>"
+            "<table class=folds><tr><th>fold</th><th>n test</th><th>accuracy</th>"
+            + ("<th>test speakers</th>" if speakers else "") + "</tr>" + rows + foot + "</table>")
 
 
 def _comparison(runs):

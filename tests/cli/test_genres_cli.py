@@ -29,7 +29,7 @@ def demo_dir():
 def cnn_model(tmp_path_factory, demo_dir):
     path = tmp_path_factory.mktemp("genres") / "cnn.slm"
     out = run("train", "--task", "genres", "--data", demo_dir, "--model", "cnn", "--epochs", "3", "--batch-size", "16",
-              "--window-seconds", "2", *SMALL, "--seed", "1", "--out", str(path), "--json")
+              "--window-seconds", "2", *SMALL, "--seed", "1", "--split", "random", "--out", str(path), "--json")
     assert out.returncode == 0, out.stderr[-3000:]
     return path, json.loads(out.stdout)
 
