@@ -1,10 +1,12 @@
 """Start the desktop app.
 
-Only Qt, pyqtgraph and NumPy load before the window first paints, with every
-tab showing its remembered settings. Right after that first paint the tabs'
-remembered folders are rescanned in their workers and the microphones are
-listed; the modules a training needs (scikit-learn, SciPy, librosa) load in a
-thread a moment later. ``tests/gui/test_startup.py`` keeps it that way.
+Only Qt loads before the window first paints: its menus, its tab bar and a
+line per tab saying it is opening. Right after that first paint NumPy and
+pyqtgraph load and the tabs are built, one per turn of the event loop (the
+tab in view first), each with its remembered settings. Once all are in, the
+tabs' remembered folders are rescanned in their workers and the microphones
+are listed; the modules a training needs (scikit-learn, SciPy, librosa) load
+in a thread a moment later. ``tests/gui/test_startup.py`` keeps it that way.
 """
 from __future__ import annotations
 
@@ -49,8 +51,11 @@ class _AfterFirstPaint(QObject):
             callback()
 
 
-def _after_first_paint(window):
+def _when_ready(window):
     """Rescan each tab's remembered folder in its worker, list the microphones, then preload."""
+    from gui.widgets.recorder import RecorderWidget
+
+    RecorderWidget.list_devices_at_init = True
     current = window.current_task_tab()
     for tab in sorted(window.task_tabs(), key=lambda t: t is not current):  # the tab in view first
         # Without a remembered folder a tab shows its demo data, except Genres: its demo is
@@ -63,26 +68,28 @@ def _after_first_paint(window):
     QTimer.singleShot(500, _preload)
 
 
+def _prepare_tabs():
+    """Before the first tab is built: pyqtgraph's look, and no microphone listing while building
+    (it is done once every tab is in, by :func:`_when_ready`)."""
+    import pyqtgraph as pg
+
+    from gui.widgets.recorder import RecorderWidget
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    RecorderWidget.list_devices_at_init = False
+
+
 def run(argv=()):
     from PySide6.QtWidgets import QApplication
 
-    import pyqtgraph as pg
-
-    from core.model_host import use_host
     from gui.main_window import MainWindow
-    from gui.widgets.recorder import RecorderWidget
 
-    use_host(True)  # Keras models predict in the model host: TensorFlow never loads in the GUI process
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("SpeechLab")
     app.setOrganizationName("SpeechLab")
-    RecorderWidget.list_devices_at_init = False  # listed after the first paint
-    try:
-        window = MainWindow()  # every tab restores its remembered settings
-    finally:
-        RecorderWidget.list_devices_at_init = True
+    window = MainWindow(deferred=True)  # paints before NumPy and pyqtgraph load; the tabs follow
     app.aboutToQuit.connect(window.shutdown)  # also when the app quits without closing the window
-    _AfterFirstPaint(window, lambda: _after_first_paint(window))
+    window.ready.connect(lambda: _when_ready(window))
+    _AfterFirstPaint(window, lambda: window.build_tabs_later(prepare=_prepare_tabs))
     window.show()
     return app.exec()

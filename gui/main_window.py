@@ -1,14 +1,20 @@
-"""The main window: one tab per task, a status bar, menus for models and the cache."""
+"""The main window: one tab per task, a status bar, menus for models and the cache.
+
+``MainWindow()`` builds every tab at once (scripts, tests). The app builds it
+with ``deferred=True``: the window paints at once with its menus, tab bar and
+a line per tab saying it is opening, before NumPy or pyqtgraph is imported,
+and :meth:`MainWindow.build_tabs_later` then builds the tabs one per turn of
+the event loop (the tab in view first), so the window repaints and answers
+between them; ``ready`` is emitted when the last one is in.
+"""
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QTabWidget
 
-from core.model_host import use_host
-from core.tasks import TASKS
 from gui import settings as app_settings
-from gui.tabs import tab_class
+from gui.tabs import TAB_CLASSES, tab_class
 
 
 #: The size the layout is designed for; smaller screens get all their room, larger ones most of it.
@@ -16,7 +22,7 @@ DESIGN_SIZE = (1280, 800)
 
 
 class PlaceholderTab(QLabel):
-    """A task whose tab has not been built yet."""
+    """What a tab shows until it is built."""
 
     def __init__(self, text):
         super().__init__(text)
@@ -30,42 +36,100 @@ class PlaceholderTab(QLabel):
 
 class _TabFrame(QScrollArea):
     """A task tab that scrolls when the screen is smaller than the tab can shrink to,
-    so no tab's panels make the window larger than the screen."""
+    so no tab's panels make the window larger than the screen. Until the tab is
+    built it holds a placeholder (``tab`` is None)."""
 
-    def __init__(self, tab):
+    def __init__(self, key, placeholder):
         super().__init__()
-        self.tab = tab
-        self.setWidget(tab)
+        self.key = key
+        self.tab = None
+        self.setWidget(placeholder)
         self.setWidgetResizable(True)
         self.setFrameShape(QScrollArea.NoFrame)
 
+    def set_tab(self, tab):
+        self.tab = tab
+        self.setWidget(tab)  # the placeholder is deleted
+
     def shutdown(self):
-        self.tab.shutdown()
+        if self.tab is not None:
+            self.tab.shutdown()
 
 
 class MainWindow(QMainWindow):
-    def __init__(self):
+    #: every tab is built (emitted by :meth:`build_tabs_later` after the last one; at once otherwise)
+    ready = Signal()
+
+    def __init__(self, *, deferred=False):
         super().__init__()
-        use_host(True)  # Keras models predict in the model host: TensorFlow never loads in the GUI process
         self.setWindowTitle("SpeechLab")
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self._task_tabs = {}  # task key -> TaskTab
-        for spec in TASKS.values():
-            cls = tab_class(spec.key)
-            if cls is None:
-                self.tabs.addTab(PlaceholderTab(f"{spec.description}: not built yet."), spec.title)
-                continue
-            tab = cls()
-            self._task_tabs[spec.key] = tab
-            self.tabs.addTab(_TabFrame(tab), spec.title)
-            tab.status_message.connect(self._show_status)
+        self._task_tabs = {}  # task key -> TaskTab, in TAB_CLASSES order once all are built
+        self._frames = {}  # task key -> _TabFrame
+        for key, (title, _) in TAB_CLASSES.items():
+            self._frames[key] = _TabFrame(key, PlaceholderTab(f"Opening {title}…"))
+            self.tabs.addTab(self._frames[key], title)
         self.setCentralWidget(self.tabs)
         self._build_menus()
         self.fit_to_screen(app_settings.settings().value(app_settings.WINDOW_GEOMETRY))
         self.tabs.setCurrentIndex(int(app_settings.settings().value(app_settings.WINDOW_TAB,
                                                                      app_settings.WINDOW_TAB_DEFAULT) or 0))
-        self.statusBar().showMessage("Ready. Choose a dataset folder or press Train to use the demo data.")
+        self._building = False
+        if deferred:
+            self.statusBar().showMessage("Starting…")
+        else:
+            while self._build_next_tab():
+                pass
+
+    def is_ready(self):
+        """True once every tab is built."""
+        return len(self._task_tabs) == len(self._frames)
+
+    def build_tabs_later(self, prepare=None):
+        """Build the tabs not built yet, one per turn of the event loop, the one in view first;
+        ``prepare()`` runs first, in its own turn (say, importing and configuring pyqtgraph).
+        ``ready`` is emitted after the last one. Idempotent."""
+        if self._building or self.is_ready():
+            return
+        self._building = True
+
+        def step():
+            if getattr(self, "_shut_down", False):
+                return
+            if self._build_next_tab():
+                QTimer.singleShot(0, self, step)
+            else:
+                self._building = False
+                self.ready.emit()
+
+        def first():
+            if prepare is not None and not getattr(self, "_shut_down", False):
+                prepare()
+            QTimer.singleShot(0, self, step)
+
+        QTimer.singleShot(0, self, first)
+
+    def _build_next_tab(self):
+        """Build one tab (the one in view if it is not built yet); False when none was left."""
+        pending = [k for k in self._frames if k not in self._task_tabs]
+        if not pending:
+            return False
+        current = getattr(self.tabs.currentWidget(), "key", None)
+        key = current if current in pending else pending[0]
+        if not self._task_tabs:
+            from core.model_host import use_host
+
+            use_host(True)  # Keras models predict in the model host: TensorFlow never loads in the GUI process
+        tab = tab_class(key)()
+        self._frames[key].set_tab(tab)
+        tab.status_message.connect(self._show_status)
+        tab.fit_height(self.height())
+        self._task_tabs[key] = tab
+        if self.is_ready():
+            self._task_tabs = {k: self._task_tabs[k] for k in self._frames}  # the tabs' order
+            self.statusBar().showMessage("Ready. Choose a dataset folder or press Train to use the demo data.")
+        return True
 
     def fit_to_screen(self, geometry=None):
         """Size the window for the screen it opens on: all of a small screen, most of a large one.
@@ -105,10 +169,7 @@ class MainWindow(QMainWindow):
 
     def show_task(self, key):
         """Bring a task's tab to the front."""
-        for i in range(self.tabs.count()):
-            if getattr(self.tabs.widget(i), "tab", None) is self._task_tabs[key]:
-                self.tabs.setCurrentIndex(i)
-                return
+        self.tabs.setCurrentWidget(self._frames[key])
 
     def _show_status(self, text):
         self.statusBar().showMessage(text, 8000)

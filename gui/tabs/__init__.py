@@ -2,11 +2,16 @@
 
 A task whose tab is not written yet gets a placeholder. Adding a task is a
 TaskSpec in ``core/tasks.py``, a tab module here, and one line below.
+
+The titles are repeated here (``tests/gui/test_startup.py`` checks they match
+``core.tasks.TASKS``, in order) so that the window can paint its tab bar
+before NumPy, pyqtgraph or any task module is imported.
 """
+#: task key -> (tab title, "module:Class"), in the order of core.tasks.TASKS
 TAB_CLASSES = {
-    "digits": "gui.tabs.digits:DigitsTab",
-    "speakers": "gui.tabs.speakers:SpeakersTab",
-    "genres": "gui.tabs.genres:GenresTab",
+    "digits": ("Digits", "gui.tabs.digits:DigitsTab"),
+    "genres": ("Genres", "gui.tabs.genres:GenresTab"),
+    "speakers": ("Speakers", "gui.tabs.speakers:SpeakersTab"),
 }
 
 
@@ -14,8 +19,8 @@ def tab_class(task_key):
     """The tab class for a task, or None when it has no tab yet."""
     import importlib
 
-    target = TAB_CLASSES.get(task_key)
-    if target is None:
+    entry = TAB_CLASSES.get(task_key)
+    if entry is None:
         return None
-    module, _, name = target.partition(":")
+    module, _, name = entry[1].partition(":")
     return getattr(importlib.import_module(module), name)

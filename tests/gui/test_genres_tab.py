@@ -119,7 +119,7 @@ polls = [0]
 def look_and_quit():
     polls[0] += 1
     window = next((w for w in app.topLevelWidgets() if type(w).__name__ == "MainWindow"), None)
-    ready = window is not None and window.digits.dataset_panel.dataset is not None and not window.digits.busy
+    ready = window is not None and window.is_ready() and window.digits.dataset_panel.dataset is not None and not window.digits.busy
     if not ready and polls[0] < 400:
         QTimer.singleShot(50, look_and_quit)
         return

@@ -120,7 +120,7 @@ def look_and_quit():
     # Runs inside main.py's event loop: wait for the start-up scan of the demo data, then close as a user would.
     polls[0] += 1
     window = next((w for w in app.topLevelWidgets() if type(w).__name__ == "MainWindow"), None)
-    ready = window is not None and window.digits.dataset_panel.dataset is not None and not window.digits.busy
+    ready = window is not None and window.is_ready() and window.digits.dataset_panel.dataset is not None and not window.digits.busy
     if not ready and polls[0] < 400:  # a guard against a hang, far above the usual second
         QTimer.singleShot(50, look_and_quit)
         return
@@ -157,3 +157,48 @@ def test_gui_starts_and_quits_in_a_subprocess(tmp_path):
     assert "Traceback" not in proc.stderr
     # Closing saved the window state into the settings file it was given.
     assert "geometry" in (tmp_path / "settings.ini").read_text()
+
+
+def test_the_app_window_paints_first_then_builds_its_tabs_the_one_in_view_first(qtbot, settings_file):
+    """``MainWindow(deferred=True)`` (how ``gui.app.run`` builds it): menus, tab bar and an "Opening …" line per
+    tab at once; then one tab per turn of the event loop, the remembered tab first, and ``ready`` at the end."""
+    from PySide6.QtCore import QSettings
+
+    from gui.main_window import MainWindow
+
+    s = QSettings(str(settings_file), QSettings.IniFormat)
+    s.setValue("window/tab", 2)  # Speakers in view at the last exit
+    s.sync()
+    window = MainWindow(deferred=True)
+    qtbot.addWidget(window)
+    window.show()
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Digits", "Genres", "Speakers"]
+    assert window.task_tabs() == [] and not window.is_ready() and window.current_task_tab() is None
+    assert window.tabs.currentWidget().widget().text() == "Opening Speakers…"
+    assert window.statusBar().currentMessage() == "Starting…"
+    order = []
+    window.tabs.currentWidget().widget().destroyed.connect(lambda *_: order.append("placeholder gone"))
+    prepared = []
+    with qtbot.waitSignal(window.ready, timeout=HANG_MS):
+        window.build_tabs_later(prepare=lambda: prepared.append(len(window.task_tabs())))
+        window.build_tabs_later()  # a second call changes nothing
+    assert prepared == [0]  # before the first tab
+    assert window.is_ready() and [t.spec.key for t in window.task_tabs()] == ["digits", "genres", "speakers"]
+    assert window.current_task_tab() is window.task_tab("speakers") and window.tabs.currentIndex() == 2
+    assert "Ready" in window.statusBar().currentMessage()
+    window.show_task("genres")
+    assert window.current_task_tab() is window.task_tab("genres")
+
+
+def test_closing_the_app_window_while_its_tabs_are_built_ends_cleanly(qtbot, settings_file):
+    from gui.main_window import MainWindow
+
+    window = MainWindow(deferred=True)
+    qtbot.addWidget(window)
+    window.show()
+    built = []
+    window.build_tabs_later(prepare=lambda: built.append("prepared"))
+    qtbot.waitUntil(lambda: len(window.task_tabs()) >= 1, timeout=HANG_MS)
+    assert window.close()
+    qtbot.wait(200)  # turns of the event loop in which the remaining tabs would have been built
+    assert len(window.task_tabs()) < 3 and not window.is_ready()

@@ -71,8 +71,9 @@ class FirstPaint(QObject):
     def eventFilter(self, obj, event):
         if event.type() == QEvent.Type.Paint:
             obj.removeEventFilter(self)
-            loaded = [m for m in {HEAVY!r} + ("sounddevice",) if m in sys.modules]
+            loaded = [m for m in {HEAVY!r} + ("sounddevice", "numpy", "pyqtgraph") if m in sys.modules]
             print("at first paint", ",".join(loaded))
+            print("tabs built at first paint", len(obj.task_tabs()), "of", obj.tabs.count())
             print("datasets at first paint", sum(t.dataset_panel.dataset is not None for t in obj.task_tabs()))
         return False
 
@@ -94,7 +95,7 @@ def look_and_quit():
     polls[0] += 1
     window = next(w for w in app.topLevelWidgets() if isinstance(w, gui.main_window.MainWindow))
     tabs = window.task_tabs()
-    ready = all(t.dataset_panel.dataset is not None and not t.busy for t in tabs)
+    ready = window.is_ready() and all(t.dataset_panel.dataset is not None and not t.busy for t in tabs)
     if not ready and polls[0] < 1000:  # a guard against a hang
         QTimer.singleShot(50, look_and_quit)
         return
@@ -146,10 +147,21 @@ def test_the_app_paints_before_loading_heavy_modules_then_rescans_every_remember
     proc = subprocess.run([sys.executable, "-c", _RUN_THE_APP, str(ROOT)], cwd=ROOT,
                           env=_env(tmp_path, settings_file), capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _loaded(proc.stdout, "at first paint") == []  # sounddevice too: microphones are listed after
+    # The window paints before NumPy and pyqtgraph (its tab bar, "Opening …" in each tab); sounddevice too:
+    # microphones are listed after
+    assert _loaded(proc.stdout, "at first paint") == []
+    assert "tabs built at first paint 0 of 3" in proc.stdout
     assert "datasets at first paint 0" in proc.stdout  # the scans start once the window is on screen
     assert "tab digits - 300 digit" in proc.stdout  # no folder: the demo digits, as before
     assert f"tab genres {genres} 4 folder" in proc.stdout  # was "No dataset loaded" after a restart
     assert f"tab speakers {DEMO_DIGITS_DIR} 300 speaker" in proc.stdout
     assert "microphones listed True" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_the_tab_titles_known_before_start_up_are_the_tasks_titles_in_order():
+    """gui.tabs repeats each task's title so the window paints its tab bar before core loads."""
+    from core.tasks import TASKS
+    from gui.tabs import TAB_CLASSES
+
+    assert [(key, title) for key, (title, _) in TAB_CLASSES.items()] == [(t.key, t.title) for t in TASKS.values()]
