@@ -17,6 +17,7 @@ class ModelChoice:
     title: str  # shown in the GUI
     params: dict = dataclasses.field(default_factory=dict)  # constructor keyword arguments (the app's best)
     feature: str | None = None  # the feature set this model needs (None: the task's default)
+    note: str = ""  # what the model is, in a sentence or two, shown under its settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,7 +161,10 @@ GENRES = TaskSpec(
         # (issue "Pretrained encoders").
         ModelChoice("encoder-logreg", "linear", "Pretrained music encoder (musicnn) + logistic regression", dict(
             kind="logreg", C=1.0, solver="lbfgs", max_iter=1000, standardize=True, validation_fraction=0.0),
-            feature="music-embedding"),
+            feature="music-embedding",
+            note="musicnn, a CNN pretrained on the Million Song Dataset, turns each clip (or window) into 200 "
+                 "numbers; a logistic regression learns your genres from them. Good with few tracks per genre; "
+                 "the encoder itself is not trained."),
         ModelChoice("cnn", "keras-cnn", "CNN on log-mel windows (Keras)", dict(
             conv_blocks=(
                 dict(filters=16, kernel=3, padding="same", pool=2, pool_stride=None, batch_norm=True, dropout=0.1),
@@ -174,7 +178,10 @@ GENRES = TaskSpec(
             freq_mask=0.15, time_mask=0.15, time_shift=0.0, bn_momentum=0.9), feature="logmel-128"),
         ModelChoice("features-logreg", "linear", "Summary features + logistic regression (scikit-learn)", dict(
             kind="logreg", C=1.0, solver="lbfgs", max_iter=1000, standardize=True, validation_fraction=0.0),
-            feature="music-stats"),
+            feature="music-stats",
+            note="Summary statistics of each window (MFCC, chroma, spectral centroid, roll-off and contrast, ZCR, "
+                 "RMS: mean and std), standardised, with scikit-learn's logistic regression: the baseline the CNN "
+                 "is measured against."),
     ),
 )
 

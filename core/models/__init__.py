@@ -13,6 +13,9 @@ linear models) trains, stops, saves, loads and predicts the same way:
   ``stop_reason_`` (None or a sentence for the user), ``diverged_``.
 - ``get_state() -> (config: JSON-able dict, arrays: {name: ndarray})`` and
   ``from_state(config, arrays)``: no pickle anywhere.
+- ``settings`` (class attribute): the user-facing settings, a tuple of
+  :class:`core.models.choices.Setting`; a tab with no page of its own for the
+  model builds one from them, so a new model type needs no GUI code.
 
 The registry maps the ``model_type`` stored in a model file to the class that
 rebuilds it. Modules are imported only when a model of that type is built or
@@ -68,6 +71,18 @@ def model_class(model_type):
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise SpeechLabError(f"Model type '{model_type}' is not available in this installation ({exc})") from None
+
+
+def model_settings(model_type):
+    """The user-facing settings a model type declares (a tuple of :class:`~core.models.choices.Setting`).
+
+    The built-in types whose modules load scikit-learn have theirs in :data:`core.models.choices.SETTINGS`
+    (read without importing the module); any other type's class is imported and asked."""
+    from .choices import SETTINGS
+
+    if model_type in SETTINGS:
+        return SETTINGS[model_type]
+    return tuple(getattr(model_class(model_type), "settings", ()))
 
 
 def model_type_of(model):

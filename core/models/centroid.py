@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from .choices import Setting
+
 
 def _unit_rows(X):
     X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
@@ -31,6 +33,10 @@ class CentroidClassifier:
         Sharpness of the probabilities: softmax(scale · cosine). 10 gives a clear winner at a
         cosine margin of about 0.3 (GE2E trains with a learned scale of the same order).
     """
+
+    settings = (Setting("scale", "float", "Sharpness", "Probabilities are softmax(sharpness × cosine): higher "
+                        "gives a clearer winner (the open-set threshold is on the cosine itself)", minimum=0.1,
+                        maximum=1000.0, log=True),)
 
     def __init__(self, scale=10.0, **_ignored):
         self.scale = scale

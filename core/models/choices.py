@@ -1,5 +1,39 @@
 """Names of model settings, defined once for core, the CLI and the GUI (importing this is cheap:
-no scikit-learn, no TensorFlow)."""
+no scikit-learn, no TensorFlow), and the user-facing settings a model type declares (:class:`Setting`)."""
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One user-facing setting of a model type: a keyword argument of its class, how to show and bound it.
+
+    A model class lists its settings as the class attribute ``settings`` (a tuple of Setting); a tab
+    without a dedicated page for the model builds its settings page from them (gui/widgets/model_form.py).
+    """
+
+    name: str  # the constructor keyword argument
+    kind: str  # "int", "float", "choice", "bool" or "sizes" (positive integers, e.g. hidden layer sizes)
+    label: str  # in the user's words
+    tooltip: str = ""
+    minimum: float | None = None  # int / float / sizes: the smallest value accepted
+    maximum: float | None = None
+    step: float | None = None  # int / float: one step of the arrows (a float with ``log`` steps 1-2-5)
+    log: bool = False  # a float that spans decades (a learning rate, a regularisation strength)
+    choices: tuple = ()  # "choice": the values offered (strings)
+    when: tuple = ()  # ((keyword, value), ...): shown only for models whose settings hold these (kind="sgd")
+
+    KINDS = ("int", "float", "choice", "bool", "sizes")
+
+    def __post_init__(self):
+        if self.kind not in self.KINDS:
+            raise ValueError(f"Setting {self.name}: kind must be one of {', '.join(self.KINDS)}, not {self.kind!r}")
+        if self.kind == "choice" and not self.choices:
+            raise ValueError(f"Setting {self.name}: a choice needs its choices")
+
+    def applies(self, params):
+        """Whether this setting is shown for a model with keyword arguments ``params``."""
+        return all(params.get(k) == v for k, v in self.when)
+
 
 # NumPy MLP (core.models.mlp)
 ACTIVATIONS = ("relu", "bipolar-sigmoid", "tanh", "logistic", "leaky-relu", "identity")
@@ -41,3 +75,43 @@ REPORT_PRESETS = (
     dict(key="B-logreg", title="Part B (13 MFCC means) + logistic regression", feature=_PART_B,
          model="report-logreg", report_accuracy=97.7),
 )
+
+
+# The user-facing settings of the built-in model types (each class declares its tuple as ``settings``).
+# They live here, not beside the classes, because those modules load scikit-learn: the window draws a
+# settings page without loading it, and start-up stays light (core.models.model_settings reads SETTINGS).
+_LOGREG, _SGD = (("kind", "logreg"),), (("kind", "sgd"),)
+_VALIDATION = Setting("validation_fraction", "float", "Validation", "Share of the training clips held out for the "
+                      "validation curve (and the best state kept on Stop)", minimum=0.0, maximum=0.5, step=0.05)
+MLP_SETTINGS = (
+    Setting("hidden_layer_sizes", "sizes", "Hidden layers", "Units per hidden layer, e.g. 128 or 256,128 "
+            "(empty: no hidden layer)", minimum=1, maximum=MAX_LAYER_SIZE),
+    Setting("activation", "choice", "Activation", "The hidden layers' activation", choices=ACTIVATIONS),
+    Setting("learning_rate", "float", "Learning rate", minimum=1e-5, maximum=5.0, log=True),
+    Setting("epochs", "int", "Epochs", minimum=1, maximum=5000),
+    Setting("batch_size", "int", "Batch size", minimum=1, maximum=4096),
+    Setting("l2", "float", "L2", "Weight decay", minimum=0.0, maximum=1.0, log=True),
+    _VALIDATION,
+    Setting("early_stopping", "bool", "Early stopping", "Stop when the validation loss stops improving and keep "
+            "the best weights"),
+)
+LINEAR_SETTINGS = (
+    Setting("C", "float", "C (1/L2)", "Inverse regularisation strength (smaller = simpler model)", minimum=1e-6,
+            maximum=1e4, log=True, when=_LOGREG),
+    Setting("solver", "choice", "Solver", "scikit-learn's solver (the report: sag)", choices=LOGREG_SOLVERS,
+            when=_LOGREG),
+    Setting("max_iter", "int", "Iterations", "The solver's iterations at most", minimum=1, maximum=100000,
+            when=_LOGREG),
+    Setting("alpha", "float", "alpha (L2)", "Regularisation strength", minimum=0.0, maximum=10.0, log=True,
+            when=_SGD),
+    Setting("learning_rate", "choice", "Schedule", "How the step size changes over the epochs",
+            choices=SGD_LEARNING_RATES, when=_SGD),
+    Setting("eta0", "float", "eta0", "The first step size (schedules other than 'optimal')", minimum=1e-4,
+            maximum=10.0, log=True, when=_SGD),
+    Setting("max_iter", "int", "Epochs", "Passes over the training clips at most", minimum=1, maximum=100000,
+            when=_SGD),
+    _VALIDATION,
+    Setting("standardize", "bool", "Standardise", "z-score the features with the training data's mean and std"),
+)
+# model type -> its settings, for the types whose module is too heavy to import just to draw a page
+SETTINGS = {"mlp": MLP_SETTINGS, "linear": LINEAR_SETTINGS}

@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from .choices import (  # noqa: F401  (re-exported: they live where importing them is cheap)
-    KINDS, LOGREG_SOLVERS, REPORT_MODELS, REPORT_PRESETS, SGD_LEARNING_RATES,
+    KINDS, LINEAR_SETTINGS, LOGREG_SOLVERS, REPORT_MODELS, REPORT_PRESETS, SGD_LEARNING_RATES,
 )
 
 
@@ -101,6 +101,8 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
     history_, best_epoch_, stop_reason_, diverged_, n_iter_ (epochs or solver
     iterations run)
     """
+
+    settings = LINEAR_SETTINGS  # what a generic settings page shows (core.models.choices)
 
     def __init__(self, kind="logreg", *, C=1.0, solver="lbfgs", alpha=1e-4, learning_rate="optimal", eta0=0.01,
                  max_iter=200, tol=1e-4, n_iter_no_change=5, iter_step=None, standardize=True,

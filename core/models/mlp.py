@@ -35,7 +35,7 @@ from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
 from .choices import (  # noqa: F401  (re-exported)
-    ACTIVATIONS, INITS, MAX_LAYER_SIZE, MAX_PARAMETERS, MAX_TRAINING_GB, OPTIMIZERS, OUTPUTS,
+    ACTIVATIONS, INITS, MAX_LAYER_SIZE, MAX_PARAMETERS, MAX_TRAINING_GB, MLP_SETTINGS, OPTIMIZERS, OUTPUTS,
 )
 
 _LEAK = 0.01  # leaky-relu slope for negative inputs
@@ -256,6 +256,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     diverged_ : bool
         Whether training blew up (then ``stop_reason_`` says what to change).
     """
+
+    settings = MLP_SETTINGS  # what a generic settings page shows (core.models.choices)
 
     def __init__(
         self,

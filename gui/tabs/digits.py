@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-    QSpinBox, QStackedWidget, QVBoxLayout, QWidget,
+    QSpinBox, QVBoxLayout, QWidget,
 )
 
 from core.features import feature_shape
@@ -21,6 +21,7 @@ from gui.tabs.base import TaskTab
 from gui.widgets.cnn_panel import CNNPanel, describe_cnn, is_cnn
 from gui.widgets.honest_split import HonestSplit
 from gui.widgets.mlp_insides import MLPInsides
+from gui.widgets.model_form import ModelPages, choice_of_model, describe_settings
 from gui.widgets.new_voices import NewVoicesPanel, open_voice_test
 from gui.widgets.layers_editor import RECOMMENDED, LayersEditor
 
@@ -219,6 +220,9 @@ class MLPPanel(QWidget):
         self.early.setChecked(bool(p.get("early_stopping", True)))
         self.patience.setValue(int(p.get("patience", 10)))
 
+    def describe(self):
+        return describe_mlp(self.params())
+
     def params(self):
         layers = self.layers.layers()
         return {
@@ -238,17 +242,20 @@ class MLPPanel(QWidget):
 
 
 class DigitsModelPanel(QGroupBox):
-    """The model choice (the task's ModelChoices: MLP or CNN), the chosen model's settings and the random seed.
+    """The model choice (the task's ModelChoices: MLP, CNN, …), the chosen model's settings and the random seed.
 
-    One page per model type in a stack, so only the chosen model's settings take room. The MLP's widgets
-    are also attributes of this panel (``epochs``, ``layers``, ``report_combo``, …: :data:`MLP_WIDGETS`).
+    One page per model in a stack, so only the chosen model's settings take room: the MLP's and the CNN's
+    own pages, and for any other model a page built from its settings (gui/widgets/model_form.py). The
+    MLP's widgets are also attributes of this panel (``epochs``, ``layers``, ``report_combo``, …:
+    :data:`MLP_WIDGETS`).
 
     Signals
     -------
-    changed() : a setting of the CNN, or the choice, changed (the CNN's parameter count follows)
+    changed() : a setting of the CNN (or of a generic page), or the choice, changed (the CNN's parameter
+        count follows)
     model_switched(str) : another model was chosen (its key)
     preset_chosen(Preset) : a report experiment was picked on the MLP's page
-    recommended_requested() : "Recommended settings" on the MLP's page, or "Defaults" beside the CNN
+    recommended_requested() : "Recommended settings" on the MLP's page, or "Defaults" beside another model
     """
 
     changed = Signal()
@@ -256,21 +263,22 @@ class DigitsModelPanel(QGroupBox):
     preset_chosen = Signal(object)
     recommended_requested = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, spec=DIGITS, parent=None):
         super().__init__("Model", parent)
+        self.spec = spec
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.setSpacing(4)
         top = QHBoxLayout()
         self.choice = QComboBox()
-        for m in DIGITS.models:
+        for m in spec.models:
             self.choice.addItem(m.title, m.key)
         self.choice.setToolTip("The MLP learns from MFCC features; the CNN from log-mel images of the word")
         self.choice.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.choice.setMinimumContentsLength(12)
         self.cnn_defaults_button = QPushButton("Defaults")
-        self.cnn_defaults_button.setToolTip("Back to the app's best CNN for digits: its log-mel features and "
-                                            "network (benchmarks/RESULTS.md)")
+        self.cnn_defaults_button.setToolTip("Back to the chosen model's best settings for digits and its features "
+                                            "(benchmarks/RESULTS.md)")
         self.cnn_defaults_button.clicked.connect(self.recommended_requested)
         top.addWidget(self.choice, 1)
         top.addWidget(self.cnn_defaults_button)
@@ -283,11 +291,8 @@ class DigitsModelPanel(QGroupBox):
             setattr(self, name, getattr(self.mlp, name))
         self.cnn = CNNPanel(examples="clips", classes="digits")
         self.cnn.set_params(DIGITS.model_choice("cnn").params)
-        self.cnn.changed.connect(self.changed)
-        self.pages = QStackedWidget()
-        self._page = {"mlp": self.mlp, "cnn": self.cnn}
-        for key in self._page:
-            self.pages.addWidget(self._page[key])
+        self.pages = ModelPages(spec, {"mlp": self.mlp, "cnn": self.cnn})
+        self.pages.changed.connect(self.changed)
         lay.addWidget(self.pages)
 
         form = QFormLayout()
@@ -312,12 +317,8 @@ class DigitsModelPanel(QGroupBox):
 
     def _show_page(self):
         key = self.key
-        # Only the shown page counts for the stack's size: the column does not keep the taller page's room.
-        for k, page in self._page.items():
-            page.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred if k == key else QSizePolicy.Ignored)
-        self.pages.setCurrentWidget(self._page[key])
-        self.cnn_defaults_button.setVisible(key == "cnn")
-        self.pages.updateGeometry()
+        self.pages.show_model(key)
+        self.cnn_defaults_button.setVisible(key != "mlp")  # the MLP's page has its own "Recommended settings"
 
     def _on_choice(self, *_):
         self._show_page()
@@ -327,20 +328,18 @@ class DigitsModelPanel(QGroupBox):
     def set_params(self, p, model="mlp"):
         """Show ``p`` (the keyword arguments of ``model``'s class) on that model's page; ``random_state``
         sets the seed. Does not change the chosen model."""
-        self._page[model].set_params(p)
+        self.pages.set_params(model, p)
         if p.get("random_state") is not None:
             self.seed.setValue(int(p["random_state"]))
 
     def params(self, model=None):
         """Keyword arguments of the chosen (or the named) model, with the seed as ``random_state``;
         ValueError for a bad field."""
-        return {**self._page[model or self.key].params(), "random_state": self.seed.value()}
+        return {**self.pages.params(model or self.key), "random_state": self.seed.value()}
 
     def describe(self):
         """The chosen model's settings in one line."""
-        if self.key == "cnn":
-            return self.cnn.describe()
-        return describe_mlp(self.mlp.params())
+        return self.pages.describe(self.key)
 
     def mark_preset(self, preset):
         self.mlp.mark_preset(preset)
@@ -395,7 +394,7 @@ class DigitsTab(TaskTab):
 
     def build_model_panel(self):
         self.new_voices = NewVoicesPanel(DIGITS)  # augmentation, "not a digit", Test my voice; under the model
-        return DigitsModelPanel()
+        return DigitsModelPanel(self.spec)
 
     def train_options(self, settings):
         """Augmentation and "not a digit" as the New voices box says."""
@@ -403,12 +402,12 @@ class DigitsTab(TaskTab):
 
     def model_request(self):
         panel = self.model_panel
-        if panel.key == "cnn":
-            choice = DIGITS.model_choice("cnn")
+        if panel.key != "mlp":
+            choice = self.spec.model_choice(panel.key)
             feature = self.features_panel.config().name
-            if feature != choice.feature:
+            if choice.feature and feature != choice.feature:
                 raise ValueError(f"The {choice.title} model needs the '{choice.feature}' features, not '{feature}'")
-            params = panel.params("cnn")
+            params = panel.params(panel.key)
         else:
             params = self.model_settings()
             acts = params.get("activation")
@@ -457,6 +456,9 @@ class DigitsTab(TaskTab):
     def describe_model(model):  # static: the worker calls it, and a job never holds a widget
         if is_cnn(model):
             return describe_cnn(model.get_params())
+        if type(model).__name__ != "MLPClassifier":
+            choice = choice_of_model(DIGITS, model)
+            return describe_settings(choice, model.get_params()) if choice is not None else type(model).__name__
         return describe_mlp({"hidden_layer_sizes": model.hidden_layer_sizes, "activation": model.activation,
                              "output": model.output, "optimizer": model.optimizer,
                              "learning_rate": model.learning_rate, "batch_size": model.batch_size,
@@ -492,13 +494,13 @@ class DigitsTab(TaskTab):
     def _on_model_switched(self, key):
         """Each model comes with its features: the CNN its log-mel images, the MLP the task's default
         (unless the features shown already suit it)."""
-        choice = DIGITS.model_choice(key)
+        choice = self.spec.model_choice(key)
         name = self.features_panel.config().name
-        own = {m.feature for m in DIGITS.models if m.feature}
+        own = {m.feature for m in self.spec.models if m.feature}
         if choice.feature and name != choice.feature:
-            self.features_panel.set_config(DIGITS.feature_config(choice.feature))
+            self.features_panel.set_config(self.spec.feature_config(choice.feature))
         elif not choice.feature and name in own:
-            self.features_panel.set_config(DIGITS.feature_config())
+            self.features_panel.set_config(self.spec.feature_config())
         self._show_model_kind(key)
 
     def _show_model_kind(self, key):
@@ -540,20 +542,27 @@ class DigitsTab(TaskTab):
     def apply_recommended(self):
         """The app's best configuration for digits and the chosen model: its features, settings and seed 42."""
         key = self.model_panel.key
-        choice = DIGITS.model_choice(key)
-        self.features_panel.set_config(DIGITS.feature_config(choice.feature))
+        choice = self.spec.model_choice(key)
+        self.features_panel.set_config(self.spec.feature_config(choice.feature))
         self.model_panel.set_params({**choice.params, "random_state": RECOMMENDED_SEED}, model=key)
         if key == "mlp":
             self.model_panel.mark_preset(None)
             self.message("Recommended settings: default features and MLP (see benchmarks/RESULTS.md).")
-        else:
+        elif key == "cnn":
             self.message("Recommended settings: 32×32 log-mel images and the CNN (see benchmarks/RESULTS.md).")
+        else:
+            self.message(f"Recommended settings: {choice.title} with its default settings and features.")
 
     def show_model_params(self, bundle):
         params = bundle.model.get_params()
         if is_cnn(bundle.model):
             self.model_panel.choose("cnn")
             self.model_panel.set_params(params, model="cnn")
+            return
+        choice = choice_of_model(self.spec, bundle.model)
+        if choice is not None and choice.key != "mlp":
+            self.model_panel.choose(choice.key)
+            self.model_panel.set_params(params, model=choice.key)
             return
         self.model_panel.choose("mlp")
         self.model_panel.set_params(params)
@@ -573,6 +582,12 @@ class DigitsTab(TaskTab):
         except ValueError:
             st["cnn"] = {}
         st["choice"] = self.model_panel.key
+        st["pages"] = {}
+        for key in self.model_panel.pages.forms():  # models shown by pages built from their settings
+            try:
+                st["pages"][key] = self.model_panel.pages.params(key)
+            except ValueError:
+                pass  # a field that cannot be read is not remembered
         st["new_voices"] = self.new_voices.state()
         if self.model_panel.origin() == "report":
             st["report_preset"] = self.model_panel.mlp._preset.name
@@ -583,7 +598,10 @@ class DigitsTab(TaskTab):
             self.model_panel.set_params(st)
             if st.get("cnn"):
                 self.model_panel.set_params(st["cnn"], model="cnn")
-            self.model_panel.choose(st.get("choice") if st.get("choice") in DIGITS.model_keys else "mlp")
+            for key, params in (st.get("pages") or {}).items():
+                if key in self.model_panel.pages.forms() and isinstance(params, dict):
+                    self.model_panel.set_params(params, model=key)
+            self.model_panel.choose(st.get("choice") if st.get("choice") in self.spec.model_keys else "mlp")
             self.new_voices.restore(st.get("new_voices"))
             preset = next((p for p in REPORT_PRESETS if p.name == st.get("report_preset")), None)
             if preset is not None:  # a report experiment survives a restart only visibly

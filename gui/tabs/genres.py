@@ -12,7 +12,7 @@ import dataclasses
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter,
-    QStackedWidget, QVBoxLayout, QWidget,
+    QVBoxLayout, QWidget,
 )
 
 from core.models.cnn import REPORT_BLOCKS
@@ -21,6 +21,7 @@ from gui.panels import _select_data, disable_unavailable_models
 from gui.tabs.base import TaskTab
 from gui.widgets.cnn_panel import CNNPanel, describe_cnn, is_cnn
 from gui.widgets.genre_timeline import GenreTimeline, LiveGenreListener
+from gui.widgets.model_form import ModelPages, choice_of_model, describe_settings
 
 # The course report's Q3 model and training (whole 128×128 clip images, random 80/20, seed 42).
 REPORT_CNN = dict(conv_blocks=REPORT_BLOCKS, head="flatten", dense_units=(), dropout=0.0, optimizer="adam",
@@ -99,21 +100,25 @@ class WindowsPanel(QGroupBox):
 
 
 class GenreModelPanel(QGroupBox):
-    """Model choice (CNN or the logistic-regression baseline) and its settings, with a live parameter count."""
+    """Model choice and the chosen model's settings page (the CNN's own, with a live parameter count; a page
+    built from its settings for any other model: core.models.choices.Setting), and the random seed."""
 
     changed = Signal()
     model_switched = Signal(str)
     report_requested = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, spec=GENRES, parent=None):
         super().__init__("Model", parent)
+        self.spec = spec
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         top = QHBoxLayout()
         self.choice = QComboBox()
-        for m in GENRES.models:
+        for m in spec.models:
             self.choice.addItem(m.title, m.key)
-        disable_unavailable_models(self.choice, GENRES)
+        self.choice.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.choice.setMinimumContentsLength(12)
+        disable_unavailable_models(self.choice, spec)
         self.choice.currentIndexChanged.connect(self._on_choice)
         top.addWidget(self.choice, 1)
         lay.addLayout(top)
@@ -132,13 +137,11 @@ class GenreModelPanel(QGroupBox):
         lay.addLayout(top)
 
         self.cnn = CNNPanel(examples="tracks", classes="genres")
-        self.cnn.changed.connect(self.changed)
         # the CNN's widgets under the names this panel's callers (tests, benchmarks) know
         for name in CNN_WIDGETS:
             setattr(self, name, getattr(self.cnn, name))
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.cnn)
-        self.pages.addWidget(self._logreg_page())
+        self.pages = ModelPages(spec, {"cnn": self.cnn})
+        self.pages.changed.connect(self.changed)
         lay.addWidget(self.pages)
 
         form = QFormLayout()
@@ -148,44 +151,16 @@ class GenreModelPanel(QGroupBox):
         self.seed.setToolTip("Random seed: weights, shuffling, augmentation and the train/test split")
         form.addRow("Random seed", self.seed)
         lay.addLayout(form)
-        self.set_params("cnn", GENRES.model_choice("cnn").params)
-        self.set_params("features-logreg", GENRES.model_choice("features-logreg").params)
+        self.cnn.set_params(spec.model_choice("cnn").params)
         self._on_choice()
 
-    def _logreg_page(self):
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.C = QDoubleSpinBox()
-        self.C.setDecimals(4)
-        self.C.setRange(1e-4, 1e4)
-        self.C.setToolTip("Inverse regularisation strength (smaller = simpler model)")
-        self.max_iter = QSpinBox()
-        self.max_iter.setRange(10, 100000)
-        form.addRow("C", self.C)
-        form.addRow("Max iterations", self.max_iter)
-        self.logreg_note = QLabel()
-        self.logreg_note.setWordWrap(True)
-        form.addRow(self.logreg_note)
-        return page
-
-    _NOTES = {
-        "features-logreg": "Summary statistics of each window (MFCC, chroma, spectral centroid, roll-off and "
-                           "contrast, ZCR, RMS: mean and std), standardised, with scikit-learn's logistic "
-                           "regression: the baseline the CNN is measured against.",
-        "encoder-logreg": "musicnn, a CNN pretrained on the Million Song Dataset, turns each clip (or window) into "
-                          "200 numbers; a logistic regression learns your genres from them. Good with few tracks "
-                          "per genre; the encoder itself is not trained.",
-    }
-
     def _defaults(self):
-        self.set_params(self.key, GENRES.model_choice(self.key).params)
+        self.set_params(self.key, self.spec.model_choice(self.key).params)
         self.changed.emit()
 
     def _on_choice(self, *_):
         key = self.choice.currentData()
-        self.pages.setCurrentIndex(0 if key == "cnn" else 1)
-        self.logreg_note.setText(self._NOTES.get(key, ""))
+        self.pages.show_model(key)
         self.model_switched.emit(key)
         self.changed.emit()
 
@@ -194,22 +169,18 @@ class GenreModelPanel(QGroupBox):
         return self.choice.currentData()
 
     def set_params(self, key, p):
-        if key == "cnn":
-            self.cnn.set_params(p)
-        else:
-            self.C.setValue(float(p.get("C", 1.0)))
-            self.max_iter.setValue(int(p.get("max_iter", 1000)))
+        """Show ``p`` (keyword arguments of model ``key``'s class) on its page; ``random_state`` sets the seed."""
+        self.pages.set_params(key, p)
         if p.get("random_state") is not None:
             self.seed.setValue(int(p["random_state"]))
 
     def params(self, key=None):
         """Constructor keywords of the chosen (or the named) model; raises ValueError for a bad field."""
-        key = key or self.key
-        if key == "cnn":
-            return {**self.cnn.params(), "random_state": self.seed.value()}
-        base = dict(GENRES.model_choice(key).params)
-        base.update(C=self.C.value(), max_iter=self.max_iter.value(), random_state=self.seed.value())
-        return base
+        return {**self.pages.params(key or self.key), "random_state": self.seed.value()}
+
+    def describe(self):
+        """The chosen model's settings in one line."""
+        return self.pages.describe(self.key)
 
     def show_param_count(self, image_size, n_classes, *, is_image=True):
         """Live parameter count and output size of the CNN (no TensorFlow needed)."""
@@ -261,7 +232,7 @@ class GenresTab(TaskTab):
     # ------------------------------------------------------------------ hooks
 
     def build_model_panel(self):
-        return GenreModelPanel()
+        return GenreModelPanel(self.spec)
 
     def model_settings(self):
         panel = self.model_panel
@@ -281,8 +252,15 @@ class GenresTab(TaskTab):
 
     def show_request_model(self, request):
         panel = self.model_panel
-        _select_data(panel.choice, request.model)  # the panel of *this* model type
+        _select_data(panel.choice, request.model)  # the page of *this* model
         panel.set_params(request.model, {**request.model_params, "random_state": request.seed})
+
+    def show_model_params(self, bundle):
+        """A model file without its request (an older version's): its model's page and settings."""
+        choice = choice_of_model(self.spec, bundle.model)
+        if choice is not None:
+            _select_data(self.model_panel.choice, choice.key)
+            self.model_panel.set_params(choice.key, bundle.model.get_params())
 
     @staticmethod
     def make_model(settings):
@@ -292,12 +270,12 @@ class GenresTab(TaskTab):
 
     @staticmethod
     def describe_model(model):  # static: the worker calls it, and a job never holds a widget
-        name = type(model).__name__
         if is_cnn(model):
             return describe_cnn(model.get_params())
-        if name == "LinearClassifier":
-            return f"logistic regression C={model.C:g} on summary features"
-        return name
+        if type(model).__name__ == "LinearClassifier":  # either logistic regression (their features differ)
+            return f"logistic regression C={model.C:g}, {model.max_iter} iterations"
+        choice = choice_of_model(GENRES, model)
+        return describe_settings(choice, model.get_params()) if choice is not None else type(model).__name__
 
     def split_seed(self):
         return int(self.model_panel.seed.value())
@@ -351,19 +329,25 @@ class GenresTab(TaskTab):
                      "GTZAN). Press Train.")
 
     def extra_state(self):
-        try:
-            cnn = self.model_panel.params("cnn")
-        except ValueError:
-            cnn = {}
-        return {"choice": self.model_panel.key, "cnn": cnn, "logreg": self.model_panel.params("features-logreg")}
+        pages = {}
+        for key in self.model_panel.pages.keys():
+            try:
+                pages[key] = self.model_panel.params(key)
+            except ValueError:
+                pass  # a field that cannot be read is not remembered
+        return {"choice": self.model_panel.key, "cnn": pages.pop("cnn", {}), "pages": pages}
 
     def restore_extra_state(self, st):
         if not st:
             return
+        pages = dict(st.get("pages") or {})
+        if st.get("logreg") and "features-logreg" not in pages:  # remembered by an older version
+            pages["features-logreg"] = st["logreg"]
         if st.get("cnn"):
-            self.model_panel.set_params("cnn", st["cnn"])
-        if st.get("logreg"):
-            self.model_panel.set_params("features-logreg", st["logreg"])
+            pages["cnn"] = st["cnn"]
+        for key, params in pages.items():
+            if key in self.model_panel.pages.keys() and isinstance(params, dict):
+                self.model_panel.set_params(key, params)
         _select_data(self.model_panel.choice, st.get("choice", "cnn"))
 
     def shutdown(self):

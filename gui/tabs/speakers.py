@@ -15,8 +15,8 @@ import pathlib
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-    QListWidgetItem, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
+    QListWidgetItem, QPushButton, QSpinBox, QVBoxLayout,
 )
 
 from core.errors import SpeechLabError
@@ -25,26 +25,31 @@ from core.openset import DEFAULT_METHOD, METHOD_TITLES, METHODS, TARGET_FRR
 from core.tasks import SPEAKERS
 from gui.panels import _select_data, disable_unavailable_models
 from gui.tabs.base import TaskTab
+from gui.widgets.model_form import ModelPages, choice_of_model, describe_settings
 from gui.widgets.open_set import OpenSetView
 
 
 class SpeakersModelPanel(QGroupBox):
-    """Model choice and settings, the report's presets, and the open-set options."""
+    """Model choice and the chosen model's settings page (built from the settings its model type declares:
+    gui/widgets/model_form.py), the report's presets, the random seed, and the open-set options."""
 
     preset_chosen = Signal(object)
     enrol_clicked = Signal()
     model_switched = Signal(str)  # another model was chosen (its key)
 
-    def __init__(self, parent=None):
+    def __init__(self, spec=SPEAKERS, parent=None):
         super().__init__("Model", parent)
+        self.spec = spec
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.model_combo = QComboBox()
-        for choice in SPEAKERS.models:
+        for choice in spec.models:
             self.model_combo.addItem(choice.title, choice.key)
-        disable_unavailable_models(self.model_combo, SPEAKERS)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(12)
+        disable_unavailable_models(self.model_combo, spec)
         self.model_combo.currentIndexChanged.connect(self._on_model)
         form.addRow("Model", self.model_combo)
         self.report_combo = QComboBox()
@@ -57,66 +62,17 @@ class SpeakersModelPanel(QGroupBox):
         self.report_combo.activated.connect(self._on_report)
         form.addRow("Report", self.report_combo)
 
-        # logistic regression / SGD
-        self.strength = QDoubleSpinBox()
-        self.strength.setDecimals(6)
-        self.strength.setRange(1e-6, 1e4)
-        self.strength_label = QLabel("C")
-        form.addRow(self.strength_label, self.strength)
-        self.solver = QComboBox()
-        for s in ("lbfgs", "sag", "saga", "newton-cg"):
-            self.solver.addItem(s, s)
-        self.schedule = QComboBox()
-        for s in ("optimal", "constant", "invscaling", "adaptive"):
-            self.schedule.addItem(s, s)
-        self.eta0 = QDoubleSpinBox()
-        self.eta0.setDecimals(4)
-        self.eta0.setRange(1e-4, 10.0)
-        row = QHBoxLayout()
-        row.addWidget(self.solver, 1)
-        row.addWidget(self.schedule, 1)
-        row.addWidget(self.eta0)
-        self.solver_row = QWidget()
-        row.setContentsMargins(0, 0, 0, 0)
-        self.solver_row.setLayout(row)
-        self.solver_label = QLabel("Solver")
-        form.addRow(self.solver_label, self.solver_row)
-        # MLP
-        self.hidden = QLineEdit()
-        self.hidden.setToolTip("Hidden layer sizes, e.g. 128 or 256,128 (empty: no hidden layer)")
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(1e-5, 1.0)
-        row = QHBoxLayout()
-        row.addWidget(self.hidden, 1)
-        row.addWidget(QLabel("lr"))
-        row.addWidget(self.lr)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.mlp_row = QWidget()
-        self.mlp_row.setLayout(row)
-        self.mlp_label = QLabel("Hidden layers")
-        form.addRow(self.mlp_label, self.mlp_row)
-
-        self.iterations = QSpinBox()
-        self.iterations.setRange(1, 100000)
-        self.validation = QDoubleSpinBox()
-        self.validation.setRange(0.0, 0.5)
-        self.validation.setSingleStep(0.05)
-        self.validation.setToolTip("Share of the training clips held out for the validation curve "
-                                   "(and the best state kept on Stop)")
+        lay.addLayout(form)
+        # one settings page per model, built from the settings its model type declares (core.models.choices)
+        self.pages = ModelPages(spec)
+        lay.addWidget(self.pages)
+        seed_form = QFormLayout()
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(42)
         self.seed.setToolTip("Random seed: the split, the threshold hold-out and the model")
-        self.iter_label = QLabel("Iterations")
-        form.addRow(self.iter_label, self.iterations)
-        row = QHBoxLayout()
-        row.addWidget(self.validation, 1)
-        row.addWidget(QLabel("seed"))
-        row.addWidget(self.seed, 1)
-        self.validation_label = QLabel("Validation")
-        form.addRow(self.validation_label, row)
-        lay.addLayout(form)
+        seed_form.addRow("Random seed", self.seed)
+        lay.addLayout(seed_form)
 
         box = QGroupBox("Unknown speakers")
         olay = QVBoxLayout(box)
@@ -134,6 +90,8 @@ class SpeakersModelPanel(QGroupBox):
         for m in METHODS:
             self.method.addItem(METHOD_TITLES[m], m)
         _select_data(self.method, DEFAULT_METHOD)
+        self.method.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.method.setMinimumContentsLength(12)  # long titles never widen the column (1024-px screens)
         self.target = QDoubleSpinBox()
         self.target.setRange(0.01, 0.3)
         self.target.setSingleStep(0.01)
@@ -143,29 +101,31 @@ class SpeakersModelPanel(QGroupBox):
         self.other.setToolTip("Folders such as _background_noise_ or other (never classes) are tested as "
                               "voices never heard")
         self.other.setChecked(True)
-        row = QHBoxLayout()
-        row.addWidget(self.target)
-        row.addWidget(self.other, 1)
         oform.addRow("Scoring", self.method)
-        oform.addRow("Target false rejects", row)
+        oform.addRow("Target false rejects", self.target)
         olay.addLayout(oform)
         self.enrol_button = QPushButton("Add speaker…")
         self.enrol_button.setToolTip("Record a new voice (or pick files), save it into the dataset folder and retrain")
         self.enrol_button.clicked.connect(self.enrol_clicked)
-        olay.addWidget(self.enrol_button)
+        row = QHBoxLayout()
+        row.addWidget(self.other, 1)
+        row.addWidget(self.enrol_button)
+        olay.addLayout(row)
         lay.addWidget(box)
-        self._params_of = {}
-        self.set_model(SPEAKERS.models[0].key, SPEAKERS.models[0].params)
+        self.set_model(spec.models[0].key, spec.models[0].params)
 
     # ------------------------------------------------------------------ model
 
+    @property
+    def key(self):
+        return self.model_combo.currentData()
+
     def _choice(self):
-        return SPEAKERS.model_choice(self.model_combo.currentData())
+        return self.spec.model_choice(self.key)
 
     def _on_model(self, _):
-        c = self._choice()
-        self.set_model(c.key, self._params_of.get(c.key, c.params))
-        self.model_switched.emit(c.key)
+        self.pages.show_model(self.key)
+        self.model_switched.emit(self.key)
 
     def _on_report(self, index):
         preset = self.report_combo.itemData(index)
@@ -173,65 +133,20 @@ class SpeakersModelPanel(QGroupBox):
             self.preset_chosen.emit(preset)
 
     def set_model(self, key, params):
+        """Choose model ``key`` and show ``params`` (keyword arguments of its class) on its page."""
         self.model_combo.blockSignals(True)
         _select_data(self.model_combo, key)
         self.model_combo.blockSignals(False)
-        p = dict(params)
-        kind_of_model = self._choice().type  # "linear", "mlp" or "centroid"
-        is_mlp = kind_of_model == "mlp"
-        is_linear = kind_of_model == "linear"
-        kind = p.get("kind", "logreg")
-        for w in (self.strength, self.strength_label, self.solver_row, self.solver_label):
-            w.setVisible(is_linear)
-        for w in (self.mlp_row, self.mlp_label):
-            w.setVisible(is_mlp)
-        # cosine to centroids has nothing to iterate or validate: it averages each speaker's embeddings
-        for w in (self.iterations, self.iter_label, self.validation, self.validation_label):
-            w.setVisible(kind_of_model != "centroid")
-        self.solver.setVisible(kind == "logreg")
-        self.schedule.setVisible(kind == "sgd")
-        self.eta0.setVisible(kind == "sgd")
-        if is_mlp:
-            self.hidden.setText(",".join(str(n) for n in p.get("hidden_layer_sizes", (128,))))
-            self.lr.setValue(float(p.get("learning_rate", 1e-3)))
-            self.iterations.setValue(int(p.get("epochs", 60)))
-            self.iter_label.setText("Epochs")
-        elif is_linear:
-            self.strength_label.setText("C (1/L2)" if kind == "logreg" else "alpha (L2)")
-            self.strength.setValue(float(p.get("C", 1.0) if kind == "logreg" else p.get("alpha", 1e-4)))
-            _select_data(self.solver, p.get("solver", "lbfgs"))
-            _select_data(self.schedule, p.get("learning_rate", "optimal"))
-            self.eta0.setValue(float(p.get("eta0", 0.01)))
-            self.iterations.setValue(int(p.get("max_iter", 300)))
-            self.iter_label.setText("Iterations" if kind == "logreg" else "Epochs")
-        self.validation.setValue(float(p.get("validation_fraction", 0.1)))
-        self._base = p
+        self.pages.set_params(key, params)
+        self.pages.show_model(key)
 
-    def params(self):
-        c = self._choice()
-        p = dict(self._base)
-        if c.type == "centroid":
-            self._params_of[c.key] = p
-            return p
-        p["validation_fraction"] = self.validation.value()
-        p["random_state"] = self.seed.value()
-        if c.type == "mlp":
-            text = self.hidden.text().strip()
-            try:
-                p["hidden_layer_sizes"] = tuple(int(s) for s in text.split(",") if s.strip())
-            except ValueError:
-                raise SpeechLabError(f"Hidden layers must be sizes such as 128 or 256,128, not '{text}'") from None
-            p["learning_rate"] = self.lr.value()
-            p["epochs"] = self.iterations.value()
-        else:
-            if p.get("kind") == "logreg":
-                p["C"], p["solver"] = self.strength.value(), self.solver.currentData()
-            else:
-                p["alpha"], p["learning_rate"] = self.strength.value(), self.schedule.currentData()
-                p["eta0"] = self.eta0.value()
-            p["max_iter"] = self.iterations.value()
-        self._params_of[c.key] = p
-        return p
+    def params(self, key=None):
+        """Keyword arguments of the chosen (or the named) model, without the seed; ValueError naming a bad field."""
+        return self.pages.params(key or self.key)
+
+    def describe(self):
+        """The chosen model's settings in one line."""
+        return self.pages.describe(self.key)
 
     # --------------------------------------------------------------- open set
 
@@ -280,14 +195,14 @@ class SpeakersTab(TaskTab):
     # --------------------------------------------------------------- hooks
 
     def build_model_panel(self):
-        return SpeakersModelPanel()
+        return SpeakersModelPanel(self.spec)
 
     def model_settings(self):
         from core.openset import OpenSetConfig
 
         p = self.model_panel
         choice = p._choice()
-        params = p.params()
+        params = p.params()  # the seed is given to the model as random_state where it takes one (make_model)
         open_set = p.open_set()
         OpenSetConfig(**open_set, random_state=p.seed.value())  # a bad setting fails here, in one line
         # the plot's x range: an MLP runs its epochs; a linear model usually ends long before max_iter
@@ -300,12 +215,12 @@ class SpeakersTab(TaskTab):
         params = dict(settings["params"])
         params.pop("random_state", None)
         open_set = dict(settings["open_set"], unknown_labels=list(settings["open_set"]["unknown_labels"]))
-        return {"model": self.model_panel._choice().key, "model_params": params, "seed": int(settings["seed"]),
+        return {"model": self.model_panel.key, "model_params": params, "seed": int(settings["seed"]),
                 "augment": False, "open_set": open_set}
 
     def show_request_model(self, request):
         p = self.model_panel
-        p.set_model(request.model, {k: v for k, v in request.model_params.items() if k != "random_state"})
+        p.set_model(request.model, request.model_params)  # the page of *this* model
         p.seed.setValue(int(request.seed))
         os_ = request.open_set or {}
         _select_data(p.method, os_.get("method"))
@@ -317,9 +232,14 @@ class SpeakersTab(TaskTab):
 
     @staticmethod
     def make_model(settings):
-        from core.models import make_model
+        import inspect
 
-        return make_model(settings["type"], **settings["params"])
+        from core.models import make_model, model_class
+
+        params = dict(settings["params"])
+        if "random_state" in inspect.signature(model_class(settings["type"]).__init__).parameters:
+            params["random_state"] = settings["seed"]
+        return make_model(settings["type"], **params)
 
     def train_options(self, settings):
         from core.openset import OpenSetConfig
@@ -331,12 +251,22 @@ class SpeakersTab(TaskTab):
 
     @staticmethod
     def describe_model(model):  # static: the worker calls it, and a job never holds a widget
-        if type(model).__name__ == "LinearClassifier":
+        name = type(model).__name__
+        if name == "LinearClassifier":
             if model.kind == "logreg":
                 return f"logistic regression C={model.C:g}, {model.solver}"
             return f"SGD log loss alpha={model.alpha:g}, {model.learning_rate}"
-        sizes = "-".join(str(n) for n in getattr(model, "hidden_layer_sizes", ())) or "no hidden layer"
-        return f"MLP {sizes}, lr {getattr(model, 'learning_rate', 0):g}"
+        if name == "MLPClassifier":
+            sizes = "-".join(str(n) for n in model.hidden_layer_sizes) or "no hidden layer"
+            return f"MLP {sizes}, lr {model.learning_rate:g}"
+        choice = choice_of_model(SPEAKERS, model)
+        return describe_settings(choice, model.get_params()) if choice is not None else name
+
+    def show_model_params(self, bundle):
+        """A model file without its request (an older version's): its model's page and settings."""
+        choice = choice_of_model(self.spec, bundle.model)
+        if choice is not None:
+            self.model_panel.set_model(choice.key, bundle.model.get_params())
 
     def on_dataset(self, ds):
         keep = set(self.model_panel.unknown_speakers()) | set(self._pending_unknown)
@@ -352,16 +282,25 @@ class SpeakersTab(TaskTab):
 
     def extra_state(self):
         p = self.model_panel
-        return {"model": p.model_combo.currentData(), "params": p._base, "open_set": p.open_set(),
+        pages = {}
+        for key in p.pages.keys():
+            try:
+                pages[key] = p.params(key)
+            except ValueError:
+                pass  # a field that cannot be read is not remembered
+        return {"model": p.key, "params": pages.get(p.key, {}), "pages": pages, "open_set": p.open_set(),
                 "seed": p.seed.value()}
 
     def restore_extra_state(self, st):
         if not st:
             return
         p = self.model_panel
+        for key, params in (st.get("pages") or {}).items():
+            if key in p.pages.keys() and isinstance(params, dict):
+                p.pages.set_params(key, params)
         key = st.get("model")
-        if key in SPEAKERS.model_keys:
-            p.set_model(key, st.get("params") or SPEAKERS.model_choice(key).params)
+        if key in self.spec.model_keys:
+            p.set_model(key, st.get("params") or self.spec.model_choice(key).params)
         os_ = st.get("open_set") or {}
         _select_data(p.method, os_.get("method"))
         if "target_frr" in os_:

@@ -15,18 +15,20 @@ def test_choosing_the_voice_encoder_brings_its_features(make_speakers_tab):
     panel.model_combo.setCurrentIndex(panel.model_combo.findData("voice-cosine"))
     assert tab.features_panel.config().name == "voice-embedding"
     assert "GE2E" in tab.features_panel.summary_text()
-    assert not panel.iterations.isVisibleTo(panel) and not panel.strength.isVisibleTo(panel)
+    page = panel.pages.page("voice-cosine")  # its own page: cosine to centroids has nothing to iterate or validate
+    assert page.isVisibleTo(panel) and page.field("max_iter") is None and page.field("validation_fraction") is None
     request = tab.train_request()
     assert (request.model, request.features) == ("voice-cosine", "voice-embedding")
     panel.model_combo.setCurrentIndex(panel.model_combo.findData("logreg"))
-    assert panel.iterations.isVisibleTo(panel)
+    assert panel.pages.page("logreg").field("max_iter").isVisibleTo(panel) and not page.isVisibleTo(panel)
 
 
 def test_choosing_the_music_encoder_brings_its_features(make_genres_tab):
     tab = make_genres_tab()
     tab.model_panel.choice.setCurrentIndex(tab.model_panel.choice.findData("encoder-logreg"))
     assert tab.features_panel.config().name == "music-embedding"
-    assert "musicnn" in tab.model_panel.logreg_note.text()
+    page = tab.model_panel.pages.page("encoder-logreg")
+    assert page.isVisibleTo(tab.model_panel) and "musicnn" in page.note.text()
 
 
 @pytest.fixture
