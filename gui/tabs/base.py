@@ -27,7 +27,7 @@ from core.errors import SpeechLabError
 from gui import settings as app_settings
 from gui.panels import DatasetPanel, FeaturesPanel, ProgressPanel
 from gui.tabs import jobs, model_files
-from gui.tabs.runs import dataset_name, loso_summary, run_row
+from gui.tabs.runs import dataset_name, kfold_summary, loso_summary, run_row
 from gui.widgets.recorder import RecorderWidget
 from gui.widgets.results_view import ResultsView
 from gui.widgets.runs_table import RunsTable
@@ -266,10 +266,9 @@ class TaskTab(QWidget):
         ds = self.dataset_panel.dataset
         cfg = self.features_panel.config().to_dict()
         name = cfg.pop("name")
-        kind, test_size = self.dataset_panel.split()
         return TrainRequest(task=self.spec.key, data=str(ds.root) if ds is not None else None,
                             label=ds.label_kind if ds is not None else None, features=name, feature_settings=cfg,
-                            split=kind, test_size=test_size, **self.model_request())
+                            **self.dataset_panel.split_request(), **self.model_request())
 
     def model_request(self):  # pragma: no cover - subclasses provide it
         """Hook: the request's ``model``, ``model_params``, ``seed``, ``augment`` and ``open_set`` from the panels."""
@@ -296,7 +295,8 @@ class TaskTab(QWidget):
         self.runner.start(job, connect=connect)
         kind, test_size = request.split, request.test_size
         how = ("one training per speaker, each tested on the held-out voice" if kind == "loso"
-               else f"{kind} split, test {test_size:.0%}")
+               else f"{request.folds or 5}-fold cross-validation" if kind == "kfold"
+               else "the task's default split" if kind is None else f"{kind} split, test {test_size:.0%}")
         n = len(ds.items) if same else "the"
         self.message(f"Training on {n} clips ({how})…")
 
@@ -323,12 +323,34 @@ class TaskTab(QWidget):
                 self.message(f"All {total} rotations done; training the final model on every speaker…")
             else:
                 self.message(f"Rotation {index + 1}/{total}: testing on speaker '{speaker}', training on the others…")
+        elif kind == "checkpoint":  # the training process saved its best epoch so far (kept should it die)
+            self.log.appendPlainText(f"best epoch so far saved in case the training process dies "
+                                     f"(epoch {value['epoch']}, {value['seconds']:.2f} s)")
+        elif kind == "salvaged":  # the training process died: its best epoch so far becomes the model
+            self.set_bundle(value)
         elif kind == "result":  # one leave-one-speaker-out rotation
             self._add_run(value, rotation=True)
+        elif kind == "fold":  # k-fold: the curves show the fold being trained
+            self.plot.reset(self._run_epochs)
+            self.message(f"Fold {value['index'] + 1}/{value['total']}: testing on {value['test']}…"
+                         if value["test"] is not None else
+                         f"All {value['total']} folds done; training the final model on all the data…")
 
     def _on_trained(self, result):
         if hasattr(result, "per_speaker"):  # leave-one-speaker-out
             self._on_rotations_done(result)
+            return
+        if hasattr(result, "kfold"):  # the folds' table and mean ± std are in its metrics
+            self._clips = ([{**f, "bundle": r.bundle} for r in result.results
+                            for f in r.metrics.get("test_files", [])], None)
+            self.set_bundle(result.bundle)
+            self.last_result = result
+            self._add_run(result)
+            self.history_view.refresh(select=result.run_id)
+            self.results.set_results(result.metrics)
+            self.lower_tabs.setCurrentWidget(self.results)
+            self.message(kfold_summary(result))
+            self.progress_panel.show_done()
             return
         self.last_result = result
         self.set_bundle(result.bundle)
@@ -588,7 +610,7 @@ class TaskTab(QWidget):
         """Put a (resolved) request's data, split, features and model settings into the panels."""
         if request.data:
             self.dataset_panel.restore({"folder": request.data, "split": request.split,
-                                        "test_size": request.test_size})
+                                        "test_size": request.test_size, "folds": request.folds})
         try:
             self.features_panel.set_config(self.spec.feature_config(request.features, **request.feature_settings))
         except (TypeError, ValueError):
@@ -615,8 +637,8 @@ class TaskTab(QWidget):
         """The request of the panels (data, features, model, split, seed, augmentation, open set):
         what a sweep varies; every run of it is trained as this request with the swept values changed."""
         request = self.train_request()
-        if request.split == "loso":
-            request.split = "random"
+        if request.split in ("loso", "kfold", None):  # a sweep's runs are single trainings
+            request.split, request.folds = "random", None
         request.model_params = {k: v for k, v in request.model_params.items() if k != "report_every"}
         return request
 

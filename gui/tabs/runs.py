@@ -38,8 +38,15 @@ def run_row(result, *, model_text, dataset, rotation=False):
     """
     b, m = result.bundle, result.metrics
     split = b.training["split"]
+    kfold = m.get("kfold")
     if rotation:
         split_text = "leave-one-speaker-out rotation"
+    elif split["kind"] == "kfold":
+        from core.history import describe_split
+
+        split_text = describe_split(split)
+        if kfold and not kfold.get("completed", True):
+            split_text += f" ({len(kfold['folds'])} done)"
     elif split["kind"] == "speaker":
         split_text = "speaker-indep."
     else:
@@ -47,7 +54,7 @@ def run_row(result, *, model_text, dataset, rotation=False):
     if b.training.get("test_speakers"):
         split_text += f" (test: {', '.join(b.training['test_speakers'])})"
     note = "diverged" if result.diverged else ("stopped" if (result.stop_reason or "").startswith("stopped") else "")
-    compare = None if rotation else f"{dataset}|{split['kind']}|{split.get('test_size')}"
+    compare = None if rotation else f"{dataset}|{split['kind']}|{split.get('folds') or split.get('test_size')}"
     return {
         "time": datetime.datetime.now().strftime("%H:%M:%S"),
         "dataset": dataset,
@@ -58,11 +65,21 @@ def run_row(result, *, model_text, dataset, rotation=False):
         "best_epoch": b.training.get("best_epoch"),
         "train_accuracy": m["train_accuracy"],
         "accuracy": m["accuracy"],
+        "accuracy_std": (kfold or {}).get("std_accuracy"),
         "balanced_accuracy": m["balanced_accuracy"],
         "seconds": result.seconds,
         "note": note,
         "compare": compare,
     }
+
+
+def kfold_summary(res) -> str:
+    """One status line for a finished (or stopped) k-fold run (``core.kfold.KFoldResult``)."""
+    from core.kfold import describe
+
+    kept = ("the current model is trained on all the data, with these results as its estimate" if res.final
+            else res.stop_reason or "the current model is the last finished fold's")
+    return f"{describe(res.kfold)}; per-fold table in Results; {kept}."
 
 
 def loso_summary(rot, *, kept) -> str:

@@ -22,6 +22,7 @@ _COLUMNS = (
     ("Recall", "recall", True),
     ("F1", "f1", True),
 )
+_FOLD_COLUMNS = ("Fold", "n test", "Accuracy", "Test speakers")
 # Scores under these thresholds get a red / amber background.
 _POOR, _WEAK = 0.5, 0.8
 _POOR_BRUSH = QColor(244, 199, 195)
@@ -66,8 +67,12 @@ class _Score(QFrame):
         layout.addWidget(self._caption)
         layout.addWidget(self._value)
 
-    def set_value(self, value: float | None) -> None:
-        self._value.setText(_percent(value))
+    def set_value(self, value: float | None, spread: float | None = None) -> None:
+        """The score, with ``± spread`` (the standard deviation over folds) when given."""
+        text = _percent(value)
+        if value is not None and spread is not None:
+            text = f"{100.0 * value:.1f} ± {100.0 * spread:.1f} %"
+        self._value.setText(text)
 
     def set_title(self, caption: str) -> None:
         self._caption.setText(caption)
@@ -111,6 +116,25 @@ class ResultsView(QWidget):
         self._report.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self._report.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._report.setPlaceholderText("No report yet")
+
+        # k-fold: one row per fold, then the mean ± std and the 95 % interval under the table
+        self._folds = QTableWidget(0, len(_FOLD_COLUMNS))
+        self._folds.setHorizontalHeaderLabels(list(_FOLD_COLUMNS))
+        self._folds.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._folds.verticalHeader().setVisible(False)
+        self._folds.verticalHeader().setDefaultSectionSize(22)
+        self._folds.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self._folds.horizontalHeader().setStretchLastSection(True)
+        self._folds.setToolTip("Each fold trained with the run's settings and seed, tested on clips whose speaker or "
+                               "track it never trained on")
+        self._kfold_label = QLabel("")
+        self._kfold_label.setWordWrap(True)
+        self._kfold_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._folds_page = QWidget()
+        folds_lay = QVBoxLayout(self._folds_page)
+        folds_lay.setContentsMargins(0, 0, 0, 0)
+        folds_lay.addWidget(self._kfold_label)
+        folds_lay.addWidget(self._folds, 1)
 
         self._details = QTabWidget()
         self._details.addTab(self._table, "Per class")
@@ -161,13 +185,15 @@ class ResultsView(QWidget):
         """
         labels = [str(label) for label in results["labels"]]
         windowed = results.get("n_windows", 0) > results.get("n_clips", 0) > 0
+        kfold = results.get("kfold") if isinstance(results.get("kfold"), dict) else None
         for key, score in self._scores.items():
-            score.set_value(results.get(key))
+            score.set_value(results.get(key), kfold.get("std_accuracy") if kfold and key == "accuracy" else None)
             # Optional scores hide instead of showing an empty box; the window
             # level only when clips were cut into several windows.
             score.setVisible(key in ("train_accuracy", "accuracy")
                              or (results.get(key) is not None and (key != "window_accuracy" or windowed)))
         self._scores["accuracy"].set_title("Test accuracy (per clip)" if windowed else "Test accuracy")
+        self._set_kfold(kfold)
 
         per_class = {str(label): stats for label, stats in results.get("per_class", {}).items()}
         self._table.setSortingEnabled(False)  # inserting into a sorted table scrambles rows
@@ -202,8 +228,41 @@ class ResultsView(QWidget):
         self._filled = True
         self._fit_table()
 
+    def _set_kfold(self, kfold: dict | None) -> None:
+        """Show a k-fold run's folds (a "Folds" tab, first) or hide them."""
+        index = self._details.indexOf(self._folds_page)
+        if not kfold or not kfold.get("folds"):
+            if index >= 0:
+                self._details.removeTab(index)
+            self._folds.setRowCount(0)
+            self._kfold_label.clear()
+            return
+        from core.kfold import describe
+
+        n = len(kfold["folds"])
+        self._scores["accuracy"].set_title(f"Mean accuracy ± std, {n} fold{'s' if n != 1 else ''}")
+        rows = kfold["folds"]
+        self._folds.setRowCount(len(rows))
+        for row, fold in enumerate(rows):
+            speakers = ", ".join(map(str, fold.get("test") or [])) if kfold.get("grouping") == "speaker" else ""
+            cells = (_SortableItem(str(fold.get("fold")), fold.get("fold")),
+                     _SortableItem(str(fold.get("n_test")), fold.get("n_test")),
+                     _SortableItem(_percent(fold.get("accuracy")), fold.get("accuracy")),
+                     _SortableItem(speakers, speakers))
+            for col, item in enumerate(cells):
+                if col < 3:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self._folds.setItem(row, col, item)
+        self._folds.setColumnHidden(3, kfold.get("grouping") != "speaker")
+        self._kfold_label.setText(describe(kfold) + ("" if kfold.get("completed", True) else
+                                                     "; stopped: the folds finished are shown"))
+        if index < 0:
+            self._details.insertTab(0, self._folds_page, "Folds")
+        self._details.setCurrentWidget(self._folds_page)
+
     def clear(self) -> None:
         """Back to the empty state (no model evaluated)."""
+        self._set_kfold(None)
         for key, score in self._scores.items():
             score.set_value(None)
             score.setVisible(key in ("train_accuracy", "accuracy"))
@@ -224,6 +283,14 @@ class ResultsView(QWidget):
     def table(self) -> QTableWidget:
         """The per-class table (read-only use: tests, copying)."""
         return self._table
+
+    def folds_table(self) -> QTableWidget:
+        """The per-fold table of a k-fold run (read-only use: tests, copying)."""
+        return self._folds
+
+    def kfold_text(self) -> str:
+        """The k-fold summary line ("5-fold by track: 76.0 ± 11.4 % (95 % interval …)"), or ""."""
+        return self._kfold_label.text()
 
     def confusion_view(self) -> ConfusionMatrixView:
         return self._matrix

@@ -35,8 +35,11 @@ class _Item(QTableWidgetItem):
         return str(a) < str(b)
 
 
-def _pct(v):
-    return _Item("—", -1.0) if v is None else _Item(f"{100 * v:.1f} %", float(v))
+def _pct(v, std=None):
+    """A score cell; with ``std`` (a k-fold run) "mean ± std", sorted by the mean."""
+    if v is None:
+        return _Item("—", -1.0)
+    return _Item(f"{100 * v:.1f} ± {100 * std:.1f} %" if std is not None else f"{100 * v:.1f} %", float(v))
 
 
 class RunsView(QWidget):
@@ -151,7 +154,8 @@ class RunsView(QWidget):
             star.setToolTip("Click to star or unstar")
             star.setTextAlignment(Qt.AlignCenter)
             cells = [star, _Item(str(r["id"]), r["id"]), _Item(r["created"].replace("T", " ")[:16], r["created"]),
-                     _pct(r["accuracy"]), _pct(r["train_accuracy"]), _pct(r["balanced_accuracy"]),
+                     _pct(r["accuracy"], r.get("accuracy_std")), _pct(r["train_accuracy"]),
+                     _pct(r["balanced_accuracy"]),
                      _Item(r["dataset_name"]), _Item(r["features"]), _Item(r["model"]), _Item(r["split"]),
                      _Item(str(r["epochs"]), r["epochs"]), _Item(f"{r['seconds']:.1f}", r["seconds"]),
                      _Item(r["source"] + ("" if r["status"] == "finished" else f", {r['status']}")),
