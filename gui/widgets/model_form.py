@@ -144,16 +144,17 @@ class ModelForm(QWidget):
     def __init__(self, choice, parent=None):
         super().__init__(parent)
         self.choice = choice
+        self._defaults = {}  # the class's own defaults of settings the choice does not set (read when built)
         self._base = dict(choice.params)
         self._fields = None  # name -> (Setting, widget), built when first shown or read
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setHorizontalSpacing(6)
         self._grid.setVerticalSpacing(4)
-        self.note = QLabel(getattr(choice, "note", "") or "")
+        self.note = QLabel(getattr(choice, "note", "") or "", self)
         self.note.setWordWrap(True)
         self.note.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # the text wraps, never widens the column
-        self.note.setVisible(bool(self.note.text()))
+        self.note.hide()  # shown with the fields, when it says something
 
     # ------------------------------------------------------------------ building
 
@@ -165,8 +166,19 @@ class ModelForm(QWidget):
         if self._fields is not None:
             return
         self._fields = {}
+        settings = shown_settings(self.choice)
+        missing = [s.name for s in settings if s.name not in self._base]
+        if missing:  # a field shows what the model would use: its class's default (SGD's eta0)
+            import inspect
+
+            from core.models import model_class
+
+            accepted = inspect.signature(model_class(self.choice.type).__init__).parameters
+            self._defaults = {n: accepted[n].default for n in missing
+                              if n in accepted and accepted[n].default is not inspect.Parameter.empty}
+            self._base = {**self._defaults, **self._base}
         row = col = 0
-        for setting in shown_settings(self.choice):
+        for setting in settings:
             widget = self._make_field(setting)
             widget.setObjectName(setting.name)
             if setting.tooltip:
@@ -188,6 +200,7 @@ class ModelForm(QWidget):
         for c in range(COLUMNS):
             self._grid.setColumnStretch(2 * c + 1, 1)
         self._grid.addWidget(self.note, row + (col > 0), 0, 1, 2 * COLUMNS)
+        self.note.setVisible(bool(self.note.text()))
         self._show(self._base)
         for setting, widget in self._fields.values():
             for signal in self._signals(widget):
@@ -274,7 +287,8 @@ class ModelForm(QWidget):
 
     def set_params(self, p):
         """Show ``p`` (keyword arguments of the model's class; missing ones: the choice's defaults)."""
-        self._base = {**self.choice.params, **{k: v for k, v in dict(p).items() if k != "random_state"}}
+        given = {k: v for k, v in dict(p).items() if k != "random_state"}
+        self._base = {**self._defaults, **self.choice.params, **given}
         if self._fields is not None:
             self._show(self._base)
             self.changed.emit()
