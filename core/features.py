@@ -11,7 +11,8 @@ Every feature the seed uses, with the seed's parameters as defaults:
 ``mfcc-mean``   the MFCCs averaged over time.
 ``mfcc-stats``  mean, std, min and max over time of MFCC+Δ+ΔΔ.
 ``spectral``    mean spectral centroid, zero-crossing rate and RMS energy.
-``logmel-128``  mel spectrogram in dB (``ref=max``) resized to 128×128.
+``logmel-128``  mel spectrogram in dB (``ref=max``) resized to ``image_size`` square
+                (128 by default; the Digits task uses 32, Genres 64).
 ``music-stats`` mean and std over time of MFCCs, chroma, spectral centroid,
                 rolloff and contrast, zero-crossing rate and RMS (the
                 classic genre-classification summary; 2·(n_mfcc + 23) numbers).

@@ -18,7 +18,7 @@ FEATURE_LABELS = {
     "mfcc-mean": "MFCC mean over time",
     "mfcc-stats": "MFCC+Δ+ΔΔ statistics (mean, std, min, max)",
     "spectral": "Spectral centroid, ZCR, RMS (means)",
-    "logmel-128": "Log-mel image (size×size, 128 by default)",
+    "logmel-128": "Log-mel image (size×size)",
     "music-stats": "Music summary: MFCC, chroma, spectral, ZCR, RMS (mean, std)",
     "music-embedding": "Pretrained music encoder (musicnn, MSD)",
     "voice-embedding": "Pretrained voice encoder (GE2E)",

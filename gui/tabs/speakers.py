@@ -274,7 +274,7 @@ class SpeakersTab(TaskTab):
         self.model_panel.set_speakers(ds.labels, keep & set(ds.labels))
 
     def take_filename(self, label):
-        """``<n>.wav`` inside a folder named after the speaker typed in the label field."""
+        """``<speaker>/<date>_<time>.wav``: a take goes into the folder of the speaker typed in the label field."""
         import datetime
 
         name = (label or "").strip() or "take"

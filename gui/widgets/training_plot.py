@@ -25,7 +25,7 @@ _SERIES = {
 class TrainingPlot(QWidget):
     """Two side-by-side plots: loss and accuracy (%) per epoch.
 
-    Feed it the ``stats`` dicts that ``core.training.train`` passes to
+    Feed it the ``stats`` dicts a model's ``fit`` passes to
     ``on_epoch``: ``{"epoch": int, "loss": float, "accuracy": float in 0..1,
     "val_loss": float | None, "val_accuracy": float | None, "batch": int | None}``.
     A stats dict whose ``"batch"`` is not None is an intra-epoch progress report:
