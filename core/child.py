@@ -143,13 +143,22 @@ def child_main(target, args, conn, stop_event):
 # ------------------------------------------------------------------ jobs run in a child
 
 
-def train(request_dict, dataset=None, *, report, should_stop):
-    """A training request, trained and recorded (core.request.train_and_record) in the child."""
+def train(request_dict, dataset=None, checkpoint_dir=None, *, report, should_stop):
+    """A training request, trained and recorded (core.request.train_and_record) in the child.
+
+    With ``checkpoint_dir`` the best epoch so far is saved there now and then
+    (core.checkpoint), each save reported as ``("checkpoint", info)``: if this
+    process dies, the parent can still give the user that model."""
     from .request import TrainRequest, train_and_record
 
+    checkpoint = None
+    if checkpoint_dir:
+        from .checkpoint import Checkpointer
+
+        checkpoint = Checkpointer(checkpoint_dir, on_saved=lambda info: report("checkpoint", info))
     return train_and_record(TrainRequest.from_dict(request_dict), dataset=dataset,
                             on_epoch=lambda s: report("epoch", s), on_progress=lambda p: report("progress", p),
-                            on_event=report, should_stop=should_stop, source="gui")
+                            on_event=report, should_stop=should_stop, source="gui", checkpoint=checkpoint)
 
 
 def compare(request_dict, dataset, *, report, should_stop):

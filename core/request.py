@@ -339,7 +339,7 @@ def open_set_config(request):
 
 
 def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=None, on_event=None, dataset=None,
-                     source="gui", history=None, sweep=None, n_jobs=None, cache=True, record=True):
+                     source="gui", history=None, sweep=None, n_jobs=None, cache=True, record=True, checkpoint=None):
     """Train what ``request`` says and keep it in the run history: the one entry of every face.
 
     Parameters
@@ -351,6 +351,8 @@ def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=No
         == total, test None: the final model on all the data)
     dataset : an already scanned Dataset of ``request.data`` (skips the rescan)
     history : a RunHistory (default: the user's)
+    checkpoint : a core.checkpoint.Checkpointer that saves the best epoch so far while the model trains
+        (one training: random or speaker split; leave-one-speaker-out and k-fold train many)
 
     Returns
     -------
@@ -390,7 +392,8 @@ def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=No
         return _train_kfold(r, ds, model, open_set, common, on_event=on_event, phase=phase, t0=t0, record=record,
                             history=history, source=source, sweep=sweep)
     split = SplitConfig(kind=r.split, test_size=r.test_size, random_state=r.seed)
-    result = train_model(ds, model=model, split=split, open_set=open_set, on_phase=phase, **common)
+    result = train_model(ds, model=model, split=split, open_set=open_set, on_phase=phase, checkpoint=checkpoint,
+                         **common)
     result.request = r
     result.seconds = time.perf_counter() - t0
     result.bundle.training["seconds"] = round(result.seconds, 3)

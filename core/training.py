@@ -120,7 +120,8 @@ def evaluate_rows(model, fs, rows, labels, *, train_rows=None):
 
 
 def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoch=None, should_stop=None,
-                on_progress=None, n_jobs=None, cache=True, open_set=None, augment=None, on_phase=None, features=None):
+                on_progress=None, n_jobs=None, cache=True, open_set=None, augment=None, on_phase=None, features=None,
+                checkpoint=None):
     """Train ``model`` on a scanned dataset and evaluate it on a held-out split.
 
     Parameters
@@ -144,6 +145,9 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     features : FeatureSet or None
         The features of ``ds`` (without the open set's unknown voices) already extracted with
         ``feature_config``: k-fold extracts once for every fold.
+    checkpoint : core.checkpoint.Checkpointer or None
+        Saves the best epoch so far now and then while the model trains (the GUI's training
+        process, so that a process that dies still leaves its best epoch behind).
 
     Returns
     -------
@@ -210,7 +214,19 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
         phase("augmenting")
     X_fit, y_fit, g_fit = _fit_rows(fs, tr, augment, on_progress, should_stop, cache)
     phase("training")
-    model.fit(X_fit, y_fit, groups=g_fit, on_epoch=on_epoch, should_stop=should_stop)
+    fit_on_epoch = on_epoch
+    if checkpoint is not None:
+        def make_bundle(stand_in, stats):
+            note = (f"the best epoch so far ({stats.get('epoch')} of {stats.get('epochs')}) of a training whose "
+                    "process ended before it finished; not evaluated")
+            return ModelBundle(task=task, model=stand_in, feature_config=fs.config, labels=labels, metrics={},
+                               history=list(model.history_),
+                               training={"dataset": ds.root, "layout": ds.layout, "label_kind": ds.label_kind,
+                                         "split": dataclasses.asdict(split), "checkpoint": True,
+                                         "best_epoch": stats.get("epoch"), "stop_reason": note})
+
+        fit_on_epoch = checkpoint.watch(model, make_bundle, on_epoch)
+    model.fit(X_fit, y_fit, groups=g_fit, on_epoch=fit_on_epoch, should_stop=should_stop)
     if everything:  # the folds measured it; these rows only fill the shapes (open-set rates, metrics)
         te = calibration if open_set is not None else tr
     if not everything:

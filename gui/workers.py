@@ -223,12 +223,17 @@ class ChildJob:
 
     ``memory_limit`` (bytes, None: no limit): the child is ended with an "out of memory" message
     when its resident memory passes it, before one absurd model can swap the machine to death.
+
+    ``checkpoints``: the job takes a folder as its last positional argument, where it saves its best
+    model so far (core.checkpoint, reported as ``("checkpoint", info)``); if the child dies, that
+    model is loaded and given to the tab as ``("salvaged", bundle)`` before the failure message.
     """
 
-    def __init__(self, target, *args, memory_limit=None):
+    def __init__(self, target, *args, memory_limit=None, checkpoints=False):
         self.target = target
         self.args = args
         self.memory_limit = memory_limit
+        self.checkpoints = checkpoints
 
 
 class ChildWorker(Worker):
@@ -268,9 +273,17 @@ class ChildWorker(Worker):
         ctx = mp.get_context("spawn")
         receive, send = ctx.Pipe(duplex=False)
         stop_event = ctx.Event()
-        proc = ctx.Process(target=child.child_main, args=(self._job.target, self._job.args, send, stop_event),
+        args = self._job.args
+        checkpoint_dir = None
+        if self._job.checkpoints:
+            import tempfile
+
+            checkpoint_dir = tempfile.mkdtemp(prefix="speechlab-checkpoint-")
+            args = (*args, checkpoint_dir)
+        proc = ctx.Process(target=child.child_main, args=(self._job.target, args, send, stop_event),
                            name="speechlab-training", daemon=True)
         oom = False
+        self._checkpoint = None
         try:
             proc.start()
             send.close()
@@ -301,6 +314,8 @@ class ChildWorker(Worker):
                             self.last_phase = value.get("name", self.last_phase)
                         elif kind == "epoch" and self.last_phase != "training":
                             self.last_phase = "training"
+                        elif kind == "checkpoint":
+                            self._checkpoint = value
                         self.report(kind, value)
                     else:
                         outcome = msg
@@ -319,6 +334,13 @@ class ChildWorker(Worker):
         finally:
             receive.close()
         try:
+            kept = self._salvage() if outcome is None else ""
+        finally:
+            if checkpoint_dir is not None:
+                import shutil
+
+                shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        try:
             if outcome is None:
                 code = proc.exitcode
                 if oom:
@@ -327,12 +349,13 @@ class ChildWorker(Worker):
                                f"{self.last_phase} and was ended; the app is fine (change the limit in "
                                "Tools → Training memory limit)")
                 elif self._kill.is_set():
-                    message = "Training ended at once (a second Stop); the model from before this training is kept"
+                    message = "Training ended at once (a second Stop)" + (
+                        kept or "; the model from before this training is kept")
                 else:
                     how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0
                            else f"exit code {code}")
-                    message = (f"The training process died ({how}) during {self.last_phase}; the app is fine and "
-                               "keeps the model it had before this training")
+                    message = f"The training process died ({how}) during {self.last_phase}; the app is fine" + (
+                        kept or " and keeps the model it had before this training")
                 self.failed.emit(message)
             elif outcome[0] == "finished":
                 self.finished.emit(outcome[1])
@@ -347,6 +370,27 @@ class ChildWorker(Worker):
             if proc.is_alive():
                 proc.kill()
                 proc.join(5)
+
+
+    def _salvage(self):
+        """The child ended without an answer: load the best model it saved, if any, and hand it to the
+        tab (``("salvaged", bundle)``). Returns the words for the failure message ("" when none)."""
+        info = self._checkpoint
+        if not info:
+            return ""
+        from core.bundle import load_bundle
+        from core.errors import SpeechLabError
+
+        try:
+            bundle = load_bundle(info["path"])
+        except (SpeechLabError, OSError, KeyError):
+            return ""
+        self.report("salvaged", bundle)
+        epochs = f" of {info['epochs']}" if info.get("epochs") else ""
+        acc = info.get("val_accuracy")
+        acc = "" if acc is None else f", validation accuracy {acc:.1%}"
+        return (f"; its best epoch so far is kept (epoch {info['epoch']}{epochs}{acc}; not evaluated, not in the "
+                "run history): save it or train again")
 
 
 class WorkerRunner(QObject):

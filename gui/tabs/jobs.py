@@ -35,11 +35,12 @@ def train_job(request, *, dataset=None, memory_limit=None):
     leave-one-speaker-out ``rotation`` (index, total, speaker) and ``result`` (each rotation's
     TrainResult). Returns the TrainResult (or the rotations' result), recorded in the run history
     (``run_id`` set; history trouble is a line in ``notes``, never a failure). A crash of the model
-    (a native abort, out of memory) ends only the child.
+    (a native abort, out of memory) ends only the child; its best epoch so far, saved now and then,
+    is then reported as ``salvaged`` (a ModelBundle).
     """
     from gui.workers import ChildJob
 
-    return ChildJob("core.child:train", request.to_dict(), dataset, memory_limit=memory_limit)
+    return ChildJob("core.child:train", request.to_dict(), dataset, memory_limit=memory_limit, checkpoints=True)
 
 
 def evaluate_job(bundle, ds):
