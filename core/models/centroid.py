@@ -96,7 +96,8 @@ class CentroidClassifier:
         return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: an unfitted model says so (not an AttributeError on classes_)
+        return self.classes_[proba.argmax(axis=1)]
 
     # ------------------------------------------------------------------ persistence
 

@@ -824,7 +824,8 @@ class KerasCNNClassifier:
         return self._proba_scaled(self._scale(X))
 
     def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: an unfitted model says so (not an AttributeError on classes_)
+        return self.classes_[proba.argmax(axis=1)]
 
     # ------------------------------------------------------------------ persistence
 
