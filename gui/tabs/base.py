@@ -28,6 +28,7 @@ from gui import settings as app_settings
 from gui.panels import DatasetPanel, FeaturesPanel, ProgressPanel
 from gui.tabs import jobs, model_files
 from gui.tabs.runs import dataset_name, kfold_summary, loso_summary, run_row
+from gui.widgets.explorer import DataExplorer
 from gui.widgets.recorder import RecorderWidget
 from gui.widgets.results_view import ResultsView
 from gui.widgets.runs_table import RunsTable
@@ -142,6 +143,9 @@ class TaskTab(QWidget):
         self.lower_tabs.addTab(self.runs_table, "Runs")
         self.lower_tabs.addTab(self.history_view, "All runs")
         self.lower_tabs.addTab(self.recorder, "Microphone && files")
+        self.explorer = DataExplorer(config_provider=self.features_panel.config)  # the loaded data, mapped
+        self.features_panel.changed.connect(self.explorer.features_changed)
+        self.lower_tabs.addTab(self.explorer, "Explore")
         self.lower_tabs.addTab(self.log, "Log")
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.plot)
@@ -211,6 +215,7 @@ class TaskTab(QWidget):
         ds, summary, is_demo = result
         previous = self.dataset_panel.dataset
         self.dataset_panel.set_dataset(ds, summary, is_demo=is_demo)
+        self.explorer.set_dataset(ds)
         self.on_dataset(ds)
         text = (f"Loaded {summary['n_files']} clips in {len(summary['classes'])} classes"
                 + (f"; {summary['n_skipped']} file(s) skipped" if summary["n_skipped"] else ""))
@@ -705,5 +710,6 @@ class TaskTab(QWidget):
         self.save_settings()
         self.runner.shutdown()
         self.recorder.shutdown()
+        self.explorer.shutdown()
         self.history_view.shutdown()
 
