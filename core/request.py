@@ -407,7 +407,7 @@ def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=No
 
 def _train_kfold(r, ds, model, open_set, common, *, on_event, phase, t0, record, history, source, sweep):
     """k-fold (core.kfold.cross_validate) with the request's settings and seed in every fold, recorded."""
-    from .kfold import cross_validate
+    from .crossval import cross_validate
 
     models = [model]  # the one build() made serves the first fold; each other training gets a fresh one
 

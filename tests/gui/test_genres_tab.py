@@ -23,6 +23,8 @@ def demo_and_small(tab, qtbot, *, epochs):
     training."""
     qtbot.mouseClick(tab.dataset_panel.demo_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: tab.dataset_panel.dataset is not None and not tab.busy, timeout=HANG_MS)
+    split = tab.dataset_panel.split_combo  # one training on a random split (Automatic is 5-fold on the demo)
+    split.setCurrentIndex(split.findData("random"))
     tab.model_panel.choice.setCurrentIndex(tab.model_panel.choice.findData("cnn"))
     tab.features_panel.n_mels.setValue(32)
     tab.windows_panel.image.setValue(24)
