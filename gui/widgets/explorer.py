@@ -112,7 +112,7 @@ class ClipListModel(QAbstractTableModel):
         if role == Qt.ForegroundRole and row.get("z") is not None and row["z"] > OUTLIER_Z:
             return QColor(OUTLIER_COLOUR)
         if role == Qt.TextAlignmentRole and col >= 3:
-            return int(Qt.AlignRight | Qt.AlignVCenter)
+            return Qt.AlignRight | Qt.AlignVCenter
         return None
 
 
@@ -447,7 +447,7 @@ class DataExplorer(QWidget):
             for c, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 if c:
-                    item.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 if c == 0 and row.label in colours:
                     item.setData(Qt.DecorationRole, QColor(colours[row.label]))
                 if row.unreadable:
