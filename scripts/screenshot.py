@@ -28,7 +28,9 @@ def main(argv=None):
     parser.add_argument("--data", default="", help="dataset folder (default: the demo data)")
     parser.add_argument("--train", action="store_true", help="train before the screenshot")
     parser.add_argument("--tab", default="digits", help="digits, genres or speakers")
-    parser.add_argument("--lower", default="Results", help="lower tab to show: Results, Runs, Microphone, Log")
+    parser.add_argument("--lower", default="Results", help="lower tab to show: Results, Runs, Microphone, Explore, Log")
+    parser.add_argument("--explore-map", action="store_true",
+                        help="with --lower Explore: compute the map, select its first outlier (or clip) and lasso a corner")
     parser.add_argument("--status", default=None, help="a status message to show (long-message check)")
     parser.add_argument("--split", default=None, help="random, speaker or loso")
     parser.add_argument("--open", default=None, help="an audio file to open in the microphone tab after training")
@@ -64,12 +66,34 @@ def main(argv=None):
         if args.open:
             tab.recorder.open_file(args.open)
             wait_for_prediction()
+        elif args.explore_map:
+            tab.explorer.autoplay.setChecked(False)
+            tab.explorer.compute_map()
+            wait_for_map()
         else:
             QTimer.singleShot(300, shoot)
 
     def wait_for_prediction():
         if tab.recorder.jobs.pending:
             QTimer.singleShot(100, wait_for_prediction)
+        else:
+            QTimer.singleShot(300, shoot)
+
+    def wait_for_map():
+        explorer = tab.explorer
+        if explorer.busy or (explorer.map is None and explorer.map_runner.busy):
+            QTimer.singleShot(100, wait_for_map)
+            return
+        if explorer.map is not None:
+            import numpy as np
+
+            outliers = np.flatnonzero(explorer.map.outliers)
+            explorer.select_map_point(int(outliers[0]) if len(outliers) else 0)
+        wait_for_clip()
+
+    def wait_for_clip():  # the clip's waveform is decoded in the background
+        if tab.explorer.jobs.pending:
+            QTimer.singleShot(100, wait_for_clip)
         else:
             QTimer.singleShot(300, shoot)
 

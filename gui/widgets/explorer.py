@@ -14,6 +14,7 @@ is decoded on a JobQueue. The GUI thread only draws.
 from __future__ import annotations
 
 import functools
+import html
 import os
 
 import numpy as np
@@ -35,7 +36,7 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
            "#999999", "#882255", "#44AA99", "#117733", "#332288", "#AA4499", "#DDCC77", "#88CCEE",
            "#661100", "#6699CC", "#AA4466", "#4477AA"]
 OUTLIER_COLOUR = "#D55E00"
-LEGEND_MAX = 20  # more categories than this: no legend (the class table names the classes)
+LEGEND_MAX = 20  # more categories than this: no legend, colours repeat
 
 
 # ------------------------------------------------------------------ jobs (plain data in and out)
@@ -76,7 +77,7 @@ def _load_clip(path):
 class ClipListModel(QAbstractTableModel):
     """The clips listed on the left: any number of rows at no cost (Qt asks only for the visible ones)."""
 
-    HEADERS = ("Clip", "Class", "Speaker", "Seconds", "Level dBFS", "Outlier z")
+    HEADERS = ("Clip", "Class", "Speaker", "s", "dBFS", "z")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -108,7 +109,8 @@ class ClipListModel(QAbstractTableModel):
                 return ""
             return f"{value:.2f}" if col == 3 else f"{value:.1f}" if col in (4, 5) else str(value)
         if role == Qt.ToolTipRole:
-            return row["path"]
+            return row["path"] + ("" if row.get("z") is None else
+                                  f"\ndistance to its class median: robust z {row['z']:.1f}")
         if role == Qt.ForegroundRole and row.get("z") is not None and row["z"] > OUTLIER_Z:
             return QColor(OUTLIER_COLOUR)
         if role == Qt.TextAlignmentRole and col >= 3:
@@ -180,6 +182,7 @@ class DataExplorer(QWidget):
         self.current_path = None
         self.selection = []  # map indices of the last lasso
         self._stats_stale = False
+        self._grown = False
         self._syncing = False  # the list follows a click on the map: not a user's choice of row
         self._play_when_loaded = None
         self._loaded = None  # (path, y, sr) of the clip shown
@@ -237,7 +240,10 @@ class DataExplorer(QWidget):
         top.addStretch(1)
 
         self.class_table = QTableWidget(0, 6)
-        self.class_table.setHorizontalHeaderLabels(["Class", "Clips", "Speakers", "Total s", "Mean s", "Level dBFS"])
+        self.class_table.setHorizontalHeaderLabels(["Class", "Clips", "Spk", "Total s", "Mean s", "dBFS"])
+        for c, tip in enumerate(["The class (its colour on the map)", "Clips", "Speakers", "Total duration (seconds)",
+                                 "Mean duration (seconds)", "Mean RMS level of the clips (dB below full scale)"]):
+            self.class_table.horizontalHeaderItem(c).setToolTip(tip)
         self.class_table.verticalHeader().setVisible(False)
         self.class_table.verticalHeader().setDefaultSectionSize(20)
         self.class_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -316,10 +322,16 @@ class DataExplorer(QWidget):
             self.plot.addItem(item)
         for item in (self.rings, self.scatter, self.marker):
             item.sigClicked.connect(self._on_points_clicked)
-        self.legend = pg.LegendItem(offset=(-4, 4), labelTextColor=foreground, labelTextSize="8pt",
-                                    brush=pg.mkBrush(background.red(), background.green(), background.blue(), 200))
-        self.legend.setParentItem(self.plot.getPlotItem().vb)
-        self._legend_samples = []
+        self.legend = QLabel()  # under the map, never over its points
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.RichText)
+        self.legend.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        map_col = QWidget()
+        map_lay = QVBoxLayout(map_col)
+        map_lay.setContentsMargins(0, 0, 0, 0)
+        map_lay.setSpacing(0)
+        map_lay.addWidget(self.plot, 1)
+        map_lay.addWidget(self.legend)
         self.map_hint = pg.TextItem("Compute map: every clip as a point", color=foreground, anchor=(0.5, 0.5))
         self.plot.addItem(self.map_hint)
 
@@ -337,12 +349,12 @@ class DataExplorer(QWidget):
 
         split = QSplitter(Qt.Horizontal)
         split.addWidget(tables)
-        split.addWidget(self.plot)
+        split.addWidget(map_col)
         split.addWidget(audio_col)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
         split.setStretchFactor(2, 0)
-        split.setSizes([300, 500, 250])
+        split.setSizes([300, 480, 220])
         split.setChildrenCollapsible(False)
         self.split = split
 
@@ -391,8 +403,35 @@ class DataExplorer(QWidget):
 
     def showEvent(self, event):  # noqa: N802 (Qt override)
         super().showEvent(event)
+        if not self._grown:
+            self._grown = True
+            self._grow_into_splitter()
         if self._stats_stale and self.dataset is not None:
             self._read_stats()
+
+    #: on first showing, the view asks the vertical splitter it sits in for at least this height (px)
+    WANTED_HEIGHT = 470
+
+    def _grow_into_splitter(self):
+        """The tables, the map and the waveform need more room than a lower tab usually gets (the curves
+        above are for training): the first time the view is shown, take up to 70 % of the enclosing
+        vertical splitter, once; the user's own dragging is kept after that."""
+        child, parent = self, self.parentWidget()
+        while parent is not None and not (isinstance(parent, QSplitter) and parent.orientation() == Qt.Vertical):
+            child, parent = parent, parent.parentWidget()
+        if parent is None:
+            return
+        sizes = parent.sizes()
+        index = parent.indexOf(child)
+        total = sum(sizes)
+        if index < 0 or total <= 0 or sizes[index] >= self.WANTED_HEIGHT:
+            return
+        wanted = min(int(0.7 * total), self.WANTED_HEIGHT)
+        if wanted <= sizes[index]:
+            return
+        others = total - sizes[index]
+        new = [wanted if i == index else max(1, round(s * (total - wanted) / others)) for i, s in enumerate(sizes)]
+        parent.setSizes(new)
 
     @property
     def busy(self):
@@ -508,7 +547,7 @@ class DataExplorer(QWidget):
             rows = [self._clip_row(map_index=int(j)) for j in order]
             words = f"{len(rows):,} outlier{'s' if len(rows) != 1 else ''}"
         self.clip_model.set_rows(rows)
-        self.clip_view.resizeColumnToContents(0)
+        self.clip_view.resizeColumnsToContents()  # Qt looks at 1,000 rows at most: cheap for any list
         self.list_count.setText(words)
         self._select_current_in_list()
 
@@ -707,15 +746,15 @@ class DataExplorer(QWidget):
         colours = self._colours_of(kind)
         brushes = {name: pg.mkBrush(colours.get(name, "#999999")) for name in set(values)}
         self.scatter.setData(pos=fm.points, brush=[brushes[v] for v in values], pen=None, size=6)
-        self.legend.clear()
         names = [n for n in colours if n in brushes]
+        what = "classes" if kind == "label" else "speakers"
         if len(names) <= LEGEND_MAX:
-            self.legend.setColumnCount(max(1, -(-len(names) // 10)))
-            self._legend_samples = []
-            for name in names:
-                sample = pg.ScatterPlotItem(size=8, pen=None, brush=brushes[name])
-                self._legend_samples.append(sample)
-                self.legend.addItem(sample, name)
+            self.legend.setText(" &nbsp; ".join(f'<span style="color:{colours[n]}">&#9679;</span>&nbsp;{html.escape(n)}'
+                                          for n in names))
+        else:
+            self.legend.setText(f"{len(names)} {what}: colours repeat (click a point to see its clip)")
+        self.legend.setToolTip(f"Colour = {what[:-2] if kind == 'label' else 'speaker'}; "
+                               "rings = outliers (far from their class)")
 
     def point_count(self):
         return 0 if self.map is None else len(self.scatter.data)
