@@ -142,7 +142,8 @@ sys.exit(main.main([]))
 
 def test_start_up_and_the_genres_tab_do_not_import_tensorflow(tmp_path):
     env = os.environ.copy()
-    env.update(QT_QPA_PLATFORM="offscreen", SPEECHLAB_SETTINGS=str(tmp_path / "settings.ini"),
+    env.update(QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               SPEECHLAB_SETTINGS=str(tmp_path / "settings.ini"),
                PULSE_SERVER=str(tmp_path / "no-pulse"), XDG_RUNTIME_DIR=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", _START, str(ROOT)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)

@@ -145,7 +145,8 @@ def test_gui_starts_and_quits_in_a_subprocess(tmp_path):
     A timer inside the child closes the window once the start-up scan is done.
     """
     env = os.environ.copy()
-    env.update(QT_QPA_PLATFORM="offscreen", SPEECHLAB_SETTINGS=str(tmp_path / "settings.ini"))
+    env.update(QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               SPEECHLAB_SETTINGS=str(tmp_path / "settings.ini"))
     # No audio server either: a machine without sound must still start.
     env.update(PULSE_SERVER=str(tmp_path / "no-pulse"), XDG_RUNTIME_DIR=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", _START_AND_QUIT, str(ROOT)], cwd=ROOT, env=env,

@@ -222,7 +222,9 @@ def test_without_any_audio_device_play_only_shows_a_message(tmp_path):
         w.shutdown()
         """
     )
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": ROOT}
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path),
+           "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+           "PYTHONPATH": ROOT}
     env.pop("PULSE_SERVER", None)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

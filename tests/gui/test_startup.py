@@ -20,7 +20,7 @@ HANG_S = 120
 
 def _env(tmp_path, settings_file):
     env = os.environ.copy()
-    env.update(QT_QPA_PLATFORM="offscreen", SPEECHLAB_SETTINGS=str(settings_file),
+    env.update(QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"), SPEECHLAB_SETTINGS=str(settings_file),
                SPEECHLAB_CACHE_DIR=str(tmp_path / "cache"), SPEECHLAB_DATA_DIR=str(tmp_path / "data"),
                # no audio server: the same on every machine
                PULSE_SERVER=str(tmp_path / "no-pulse"), XDG_RUNTIME_DIR=str(tmp_path))

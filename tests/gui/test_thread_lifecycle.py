@@ -32,7 +32,8 @@ class _Results(QObject):
 def _run_script(tmp_path, body):
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(body))
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT),
+    # the parent's platform (offscreen unless a display was chosen, e.g. xcb under Xvfb with QT_FATAL_WARNINGS=1)
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"), "PYTHONPATH": str(ROOT),
            "SPEECHLAB_SETTINGS": str(tmp_path / "settings.ini")}
     # 240 s guards against a hang (the bug this file tests); it is not a performance limit.
     return subprocess.run([sys.executable, "-X", "faulthandler", str(script)], cwd=tmp_path, env=env,
