@@ -253,7 +253,9 @@ class ResultsView(QWidget):
                 if col < 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self._folds.setItem(row, col, item)
-        self._folds.setColumnHidden(3, kfold.get("grouping") != "speaker")
+        speakers = kfold.get("grouping") == "speaker"
+        self._folds.setColumnHidden(3, not speakers)
+        self._folds.horizontalHeader().setStretchLastSection(speakers)  # the speakers' names get the room
         self._kfold_label.setText(describe(kfold) + ("" if kfold.get("completed", True) else
                                                      "; stopped: the folds finished are shown"))
         if index < 0:
