@@ -42,3 +42,24 @@ def test_the_reports_q2_table_is_one_click_with_its_numbers(make_digits_tab, qtb
     specs = dialog.build_specs()
     assert len(specs) == 11 and specs[-1].reference == pytest.approx(0.6088)
     assert specs[6].title == "Full MFCC, 1 layer, ReLU" and specs[6].reference == pytest.approx(0.9612)
+
+
+def test_a_closed_sweep_dialog_is_deleted_when_the_next_one_opens(make_digits_tab, qtbot):
+    """A long session opens many sweeps: only the dialog in use stays alive under the tab."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from gui.dialogs.sweep import SweepDialog
+
+    tab = make_digits_tab()
+    first = tab.sweep_dialog()
+    first.close()
+    gone = []
+    first.destroyed.connect(lambda *_: gone.append(True))
+    second = tab.sweep_dialog()
+    qtbot.addWidget(second)
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    qtbot.waitUntil(lambda: bool(gone), timeout=HANG_MS)
+    assert tab.findChildren(SweepDialog) == [second]
+    third_while_open = tab.sweep_dialog()  # the second is still open: it is kept
+    qtbot.addWidget(third_while_open)
+    assert set(tab.findChildren(SweepDialog)) == {second, third_while_open}
