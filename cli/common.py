@@ -83,7 +83,9 @@ def progress_printer(quiet=False):
             return
         last[0], last[1] = now, p.done
         eta = "" if p.eta_seconds == float("inf") else f", ETA {p.eta_seconds:.0f} s"
-        sys.stderr.write(f"features: {p.done}/{p.total} files ({p.files_per_second:.0f} files/s{eta})\n")
+        workers = getattr(p, "workers", ())
+        where = f"; on {len(workers)} Dask workers: " + ", ".join(str(n) for _, n in workers) if workers else ""
+        sys.stderr.write(f"features: {p.done}/{p.total} files ({p.files_per_second:.0f} files/s{eta}{where})\n")
 
     return show
 
@@ -138,6 +140,31 @@ def add_data_args(p, *, task=True):
     add_set_arg(p)
     p.add_argument("--jobs", type=jobs_count, default=None, help=f"worker processes, 1-{MAX_JOBS} (default: all cores)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    add_cluster_arg(p)
+
+
+def cluster_address(text):
+    """argparse type for --cluster: a Dask scheduler address, checked before any work."""
+    from core.cluster import check_address
+
+    try:
+        return check_address(text, "address")
+    except SpeechLabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_cluster_arg(p):
+    p.add_argument("--cluster", metavar="ADDRESS", default=None, type=cluster_address,
+                   help="a Dask scheduler (tcp://HOST:8786): feature extraction (and a sweep's runs) go there; "
+                        "results come back into the local cache and run history (pip install -e .[cluster])")
+
+
+def cluster_from_args(args):
+    """The block runs with ``--cluster``'s scheduler connected (one line if it is not there), or
+    unchanged without it: Dask is then never imported."""
+    from core.cluster import use
+
+    return use(getattr(args, "cluster", None), "--cluster")
 
 
 def folds_count(text):

@@ -7,7 +7,8 @@ import time
 
 from core.errors import SpeechLabError
 
-from .common import StopOnFirstInterrupt, add_data_args, feature_config, progress_printer, resolve_data
+from .common import (StopOnFirstInterrupt, add_data_args, cluster_from_args, feature_config, progress_printer,
+                     resolve_data)
 
 
 def cmd_features(args):
@@ -19,7 +20,7 @@ def cmd_features(args):
     config = feature_config(spec, args)  # bad settings fail before the scan
     ds = resolve_data(args, spec)
     t0 = time.perf_counter()
-    with StopOnFirstInterrupt("cancelling the extraction") as interrupts:
+    with cluster_from_args(args), StopOnFirstInterrupt("cancelling the extraction") as interrupts:
         fs = build_features(ds, config, progress=progress_printer(), should_stop=interrupts.should_stop,
                             n_jobs=args.jobs, cache=not args.no_cache)
     seconds = time.perf_counter() - t0

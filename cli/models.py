@@ -109,7 +109,7 @@ def cmd_train(args):
     from core.request import train_and_record
     from core.tasks import get_task
 
-    from .common import check_folder
+    from .common import check_folder, cluster_from_args
 
     spec = get_task(args.task)
     request = request_from_args(spec, args)
@@ -133,7 +133,7 @@ def cmd_train(args):
               and not value.get("epoch")):
             sys.stderr.write(f"{value['name']}…\n")
 
-    with StopOnFirstInterrupt() as interrupts:
+    with cluster_from_args(args), StopOnFirstInterrupt() as interrupts:  # --cluster: extraction on Dask
         result = train_and_record(request, on_epoch=epoch_printer(), on_progress=progress_printer(),
                                   on_event=on_event, should_stop=interrupts.should_stop, n_jobs=args.jobs,
                                   cache=not args.no_cache, source="cli")

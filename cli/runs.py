@@ -7,8 +7,8 @@ import sys
 from core.errors import SpeechLabError
 from core.tasks import TASKS
 
-from .common import (add_set_arg, check_folder, check_output, jobs_count, parse_settings, positive_count, printable,
-                     seed_value)
+from .common import (add_cluster_arg, add_set_arg, check_folder, check_output, cluster_from_args, jobs_count,
+                     parse_settings, positive_count, printable, seed_value)
 
 
 def _history():
@@ -148,8 +148,11 @@ def cmd_sweep(args):
                       split=args.split, test_size=args.test_size, seed=args.seed)
     specs = sw.expand_grid(base, grid)
     sw.check_runs(base, specs)  # every combination's settings are checked before any work
-    sys.stderr.write(f"sweep: {len(specs)} runs in {args.processes or sw.default_workers()} processes\n")
-    with StopOnFirstInterrupt("runs not started are dropped, running ones keep their best model") as interrupts:
+    where = (f"on the Dask scheduler at {args.cluster}" if args.cluster
+             else f"in {args.processes or sw.default_workers()} processes")
+    sys.stderr.write(f"sweep: {len(specs)} runs {where}\n")
+    with cluster_from_args(args), \
+            StopOnFirstInterrupt("runs not started are dropped, running ones keep their best model") as interrupts:
         out = sw.run_sweep(specs, max_workers=args.processes, on_result=_sweep_printer(),
                            on_progress=progress_printer(), should_stop=interrupts.should_stop,
                            cache=not args.no_cache)
@@ -186,7 +189,8 @@ def _report_tables(args):
             s.model_params["epochs"] = args.epochs
     sys.stderr.write(f"{sw.REPORT_TABLES[args.report]}: {len(specs)} runs on "
                      f"{args.data or 'the demo data'}\n")
-    with StopOnFirstInterrupt("runs not started are dropped, running ones keep their best model") as interrupts:
+    with cluster_from_args(args), \
+            StopOnFirstInterrupt("runs not started are dropped, running ones keep their best model") as interrupts:
         out = sw.run_sweep(specs, name=args.report, max_workers=args.processes, on_result=_sweep_printer(),
                            on_progress=progress_printer(), should_stop=interrupts.should_stop,
                            cache=not args.no_cache)
@@ -248,5 +252,6 @@ def register(sub):
     p.add_argument("--seed", type=seed_value, default=None)
     p.add_argument("--processes", type=jobs_count, default=None, help="runs in parallel (default: one per core)")
     p.add_argument("--no-cache", action="store_true")
+    add_cluster_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sweep)

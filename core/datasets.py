@@ -65,6 +65,8 @@ class Dataset:
     items: list
     skipped: list = dataclasses.field(default_factory=list)
     excluded_folders: list = dataclasses.field(default_factory=list)
+    # path -> (duration s, sample rate, channels) from the scan's header probe (summaries need no second read)
+    info: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
     def labels(self):
@@ -121,7 +123,7 @@ def detect_layout(root):
     return "filename" if coded >= 0.8 * total else "folders"
 
 
-def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True, should_stop=None):
+def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True, should_stop=None, trust=True):
     """Scan ``root`` into a :class:`Dataset`.
 
     Parameters
@@ -139,6 +141,10 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
         in :attr:`Dataset.skipped` right away (cheap: no decoding).
     should_stop : callable() -> bool or None
         Polled while probing; True raises :class:`~core.errors.Cancelled`.
+    trust : bool
+        Trust what an earlier scan read from a file's header while its size, mtime and inode are
+        unchanged (remembered in the cache folder's ``scan.sqlite``): a rescan of a big unchanged folder
+        then costs one ``stat`` per file. False: read every header again.
 
     Raises
     ------
@@ -159,7 +165,7 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
     else:
         ds = _scan_folders(root_path, exclude)
     if probe:
-        _probe(ds, should_stop)
+        _probe(ds, should_stop, trust=trust)
     if not ds.items:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in ds.skipped[:3])
         raise SpeechLabError(f"No usable audio files in {root_path}" + (f" ({reasons})" if reasons else ""))
@@ -210,25 +216,109 @@ def _librispeech_speaker(folder, files):
     return None
 
 
-def _probe(ds, should_stop=None):
+def _probe(ds, should_stop=None, *, trust=True):
     from .errors import Cancelled
 
-    kept = []
+    memo = ProbeMemo.default() if trust else None
+    known = memo.load(ds.root) if memo is not None else {}
+    kept, learnt, info = [], [], {}
     for i, it in enumerate(ds.items):
         if should_stop is not None and i % 256 == 0 and should_stop():
             raise Cancelled("Dataset scan stopped")
         try:
-            if os.path.getsize(it.path) == 0:
+            st = os.stat(it.path)
+        except OSError as exc:
+            ds.skipped.append(Skipped(it.path, f"cannot be opened ({exc.strerror or exc})"))
+            continue
+        ident = (st.st_size, st.st_mtime_ns, st.st_ino)
+        seen = known.get(it.path)
+        if seen is not None and seen[0] == ident:
+            info[it.path] = seen[1]
+            kept.append(it)
+            continue
+        try:
+            if st.st_size == 0:
                 raise AudioFileError(it.path, "empty file (0 bytes)")
-            audio_info(it.path)
-        except AudioFileError as exc:
+            facts = audio_info(it.path)
+        except AudioFileError as exc:  # never remembered: a file that failed is read again next time
             ds.skipped.append(Skipped(it.path, exc.reason))
             continue
         except OSError as exc:
             ds.skipped.append(Skipped(it.path, f"cannot be opened ({exc.strerror or exc})"))
             continue
+        info[it.path] = facts
+        learnt.append((it.path, *ident, *facts))
         kept.append(it)
     ds.items = kept
+    ds.info = info
+    if memo is not None and learnt:
+        memo.save(learnt)
+
+
+class ProbeMemo:
+    """What scans read from audio headers, per path, with the file's size, mtime and inode then.
+
+    One SQLite file beside the feature cache. Only an optimisation: any trouble with it (read-only
+    disk, damage) means every header is read again, never an error.
+    """
+
+    _SCHEMA = ("CREATE TABLE IF NOT EXISTS probes_v1 (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+               "inode INTEGER, duration REAL, rate INTEGER, channels INTEGER)")
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    @classmethod
+    def default(cls):
+        from .paths import cache_dir
+
+        return cls(cache_dir() / "scan.sqlite")
+
+    def _connect(self):
+        import sqlite3
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(str(self.path), timeout=10)
+        con.execute(self._SCHEMA)
+        return con
+
+    def load(self, root):
+        """{path: ((size, mtime_ns, inode), (duration, rate, channels))} for every file below ``root``."""
+        import sqlite3
+
+        if not self.path.exists():
+            return {}
+        prefix = os.path.join(str(root), "")
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # every path that starts with prefix sorts below this
+        try:
+            con = self._connect()
+            try:
+                rows = con.execute("SELECT path, size, mtime_ns, inode, duration, rate, channels FROM probes_v1 "
+                                   "WHERE path >= ? AND path < ?", (prefix, upper)).fetchall()
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError):
+            return {}
+        out = {}
+        for path, size, mtime, inode, duration, rate, channels in rows:
+            try:
+                out[path] = ((int(size), int(mtime), int(inode)), (float(duration), int(rate), int(channels)))
+            except (TypeError, ValueError):  # a tampered row: that file's header is read again
+                continue
+        return out
+
+    def save(self, rows):
+        import sqlite3
+
+        try:
+            con = self._connect()
+            try:
+                with con:
+                    con.executemany("INSERT OR REPLACE INTO probes_v1 VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError):
+            pass  # the next scan reads these headers again
 
 
 def summarize(ds):
@@ -244,7 +334,7 @@ def summarize(ds):
     durations, rates, channels = [], collections.Counter(), collections.Counter()
     for it in ds.items:
         try:
-            dur, sr, ch = audio_info(it.path)
+            dur, sr, ch = ds.info.get(it.path) or audio_info(it.path)
         except AudioFileError:
             continue
         durations.append(dur)

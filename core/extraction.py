@@ -28,6 +28,7 @@ class Progress:
     files_per_second: float
     eta_seconds: float
     cache_hits: int
+    workers: tuple = ()  # on a Dask cluster: (worker address, files done there), one pair per worker
 
 
 @dataclasses.dataclass
@@ -97,7 +98,7 @@ def default_jobs():
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cache=True):
+def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cache=True, cluster=None):
     """Extract raw features for many files, in parallel processes, with a disk cache.
 
     Parameters
@@ -113,6 +114,10 @@ def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cach
         Worker processes; None = all cores; 1 = in this process.
     cache : bool or FeatureCache
         True = the user's cache (see :mod:`core.cache`); False = none.
+    cluster : str, False or None
+        A Dask scheduler address: the files not in the cache are extracted there, in chunks (the
+        results still come into this machine's cache); False: on this machine; None: where
+        :func:`core.cluster.configured` says (this machine unless ``--cluster`` or the GUI chose one).
 
     Returns
     -------
@@ -145,6 +150,7 @@ def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cach
                 todo.append(i)
     done = n - len(todo)
     last_report = [0.0]
+    per_worker = {}
 
     def report(force=False):
         now = time.perf_counter()
@@ -154,7 +160,7 @@ def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cach
         elapsed = max(now - t0, 1e-9)
         rate = done / elapsed
         eta = (n - done) / rate if rate > 0 else math.inf
-        progress(Progress(done, n, rate, eta, hits))
+        progress(Progress(done, n, rate, eta, hits, tuple(sorted(per_worker.items()))))
 
     def stop_requested():
         return should_stop is not None and should_stop()
@@ -183,8 +189,14 @@ def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cach
 
     report(force=True)
     n_jobs = default_jobs() if n_jobs is None else max(1, int(n_jobs))
+    if cluster is None and todo:
+        from .cluster import configured  # standard library only: Dask is imported when a cluster is set
+
+        cluster = configured()
     try:
-        if todo and (n_jobs == 1 or len(todo) < 16):
+        if todo and cluster:
+            _extract_on_cluster(cluster, todo, paths, config, accept, report, stop_requested, per_worker)
+        elif todo and (n_jobs == 1 or len(todo) < 16):
             with _single_blas_thread():
                 for i in todo:
                     if stop_requested():
@@ -199,6 +211,47 @@ def extract(paths, config, *, progress=None, should_stop=None, n_jobs=None, cach
     skipped = [Skipped(paths[i], reasons[i]) for i in sorted(reasons)]
     notes = list(store.notes) if store is not None else []
     return Extraction(raws, skipped, hits, time.perf_counter() - t0, notes)
+
+
+def _extract_chunk_remote(paths, config):
+    """A chunk on a Dask worker: (worker address, results), or (worker address, a path it cannot see)
+    when the data folder is not at the same path there (never cached as a broken file)."""
+    from .cluster import off, worker_address
+
+    here = worker_address()
+    for p in paths:
+        if not os.path.exists(p):
+            return here, p
+    with off(), _single_blas_thread():
+        return here, _extract_chunk(paths, config)
+
+
+def _extract_on_cluster(address, todo, paths, config, accept, report, stop_requested, per_worker):
+    """The files of ``todo`` as chunk tasks on the Dask scheduler at ``address``; results come back here."""
+    from .cluster import ClusterError, run_tasks
+
+    if stop_requested():
+        raise Cancelled("Feature extraction stopped")
+    per_chunk = int(np.clip(len(todo) // 200, 16, 256))  # a few hundred tasks: the scheduler's cost stays small
+    if config.name == "logmel-128" or (config.max_seconds or 0) > 5:
+        per_chunk = 16
+    chunks = [todo[i : i + per_chunk] for i in range(0, len(todo), per_chunk)]
+
+    def take(k, answer):
+        if isinstance(answer, BaseException):
+            raise ClusterError(f"feature extraction failed on the cluster ({answer.__class__.__name__}: "
+                               f"{' '.join(str(answer).split())[:160]})")
+        worker, results = answer
+        if isinstance(results, str):
+            raise ClusterError(f"the Dask worker {worker} cannot see {results}: the data folder must be at the "
+                               "same path on every worker")
+        per_worker[worker] = per_worker.get(worker, 0) + len(results)
+        accept(chunks[k], results)
+
+    finished = run_tasks(address, _extract_chunk_remote, [([paths[i] for i in c], config) for c in chunks],
+                         accept=take, should_stop=stop_requested, report=report)
+    if not finished:
+        raise Cancelled("Feature extraction stopped")
 
 
 def _pool_context():
@@ -317,14 +370,15 @@ class FeatureSet:
         return first
 
 
-def build_features(ds, config, *, progress=None, should_stop=None, n_jobs=None, cache=True):
+def build_features(ds, config, *, progress=None, should_stop=None, n_jobs=None, cache=True, cluster=None):
     """Extract features for every item of a dataset; skipped files are listed.
 
     Returns
     -------
     FeatureSet, with ``config.n_frames`` fixed for mfcc-full.
     """
-    ex = extract(ds.paths(), config, progress=progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+    ex = extract(ds.paths(), config, progress=progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache,
+                 cluster=cluster)
     keep = [i for i, r in enumerate(ex.raws) if r is not None]
     if config.window_seconds is None:
         X, config = finalize([ex.raws[i] for i in keep], config)

@@ -297,6 +297,187 @@ def run_one(spec_dict, *, index=0, sweep=None, stop_file=None, events=None, hist
             "stop_reason": result.stop_reason, "notes": list(history.notes), "dataset": str(result.bundle.training.get("dataset", ""))}
 
 
+# ------------------------------------------------------- one run on a Dask worker
+
+
+def run_one_remote(spec_dict, index, sweep, stop_event, events_queue, cache):
+    """Train one run of a sweep on a Dask worker; nothing is recorded there (see :func:`record_remote`).
+
+    The model comes back as the bytes of its ``.slm`` file (read here with the checked loader, never
+    unpickled from a file), with what the run history needs. Stop is a ``distributed.Event`` named
+    ``stop_event``; epochs go to the ``distributed.Queue`` named ``events_queue``.
+    """
+    from distributed import Event, Queue
+
+    from .bundle import save_bundle
+    from .cluster import off, worker_address
+    from .extraction import _single_blas_thread
+
+    spec = RunSpec.from_dict(spec_dict)
+    base = {"index": index, "values": spec.values, "title": spec.title, "reference": spec.reference,
+            "worker": worker_address()}
+    stop = Event(stop_event)
+    last = [0.0, False]
+
+    def should_stop():  # a question to the scheduler at most five times a second
+        now = time.monotonic()
+        if not last[1] and now - last[0] > 0.2:
+            last[0] = now
+            last[1] = bool(stop.is_set())
+        return last[1]
+
+    if stop.is_set():
+        return {**base, "error": "stopped before it started", "stopped": True}
+    events = Queue(events_queue) if events_queue else None
+
+    def on_epoch(stats):
+        if events is not None and stats.get("batch") is None:
+            with contextlib.suppress(Exception):  # progress is a courtesy; the run goes on without it
+                events.put((index, {k: stats.get(k) for k in ("epoch", "epochs", "loss", "accuracy",
+                                                               "val_accuracy")}))
+
+    sweep_info = _sweep_info(sweep, index, spec)
+    try:
+        with off(), _single_blas_thread():
+            ds = _built(spec, None)
+            result = train_and_record(spec, on_epoch=on_epoch, should_stop=should_stop, n_jobs=1, cache=cache,
+                                      source="sweep", sweep=sweep_info, dataset=ds, record=False)
+            record = _record_arguments(result)
+            if record is None:
+                return {**base, "error": "stopped before a model was trained", "stopped": True}
+            with tempfile.TemporaryDirectory(prefix="speechlab-run-") as tmp:
+                path = save_bundle(record.pop("bundle"), os.path.join(tmp, "run.slm"))
+                model = pathlib.Path(path).read_bytes()
+    except SpeechLabError as exc:
+        return {**base, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - one bad run must not end the sweep
+        return {**base, "error": f"{exc.__class__.__name__}: {exc}"}
+    m = record["metrics"]
+    return {**base, "accuracy": m["accuracy"], "train_accuracy": m.get("train_accuracy"),
+            "balanced_accuracy": m.get("balanced_accuracy"), "seconds": round(record["seconds"], 3),
+            "stop_reason": record["stop_reason"], "dataset": str(ds.root), "model": model, "record": record,
+            "items": [(it.path, it.label, it.speaker) for it in ds.items],
+            "layout": ds.layout, "label_kind": ds.label_kind, "sweep_info": sweep_info}
+
+
+def _sweep_info(sweep, index, spec):
+    return {"id": (sweep or {}).get("id"), "name": (sweep or {}).get("name", ""), "index": index,
+            "values": {k: format_value(v) for k, v in spec.values.items()}, "title": spec.title,
+            "reference": spec.reference, "reference_note": spec.reference_note}
+
+
+def _record_arguments(result):
+    """What RunHistory.record needs for any result train_and_record returns (as record_result,
+    record_rotations and record_kfold give it); None when no model was trained."""
+    request = {"request": result.request.to_dict()}
+    if hasattr(result, "final"):  # leave one speaker out
+        if result.final is None:
+            return None
+        files = [f for r in result.results for f in r.metrics.get("test_files", [])]
+        return dict(bundle=result.final, metrics=result.metrics, history=result.final.history,
+                    seconds=result.seconds, stop_reason=result.final.training.get("stop_reason"), diverged=False,
+                    test_files=files, extra={"per_speaker": result.per_speaker, **request})
+    extra = {"kfold": result.kfold, **request} if hasattr(result, "kfold") else request
+    history = result.bundle.history if hasattr(result, "kfold") else result.history
+    return dict(bundle=result.bundle, metrics=result.metrics, history=history, seconds=result.seconds,
+                stop_reason=result.stop_reason, diverged=bool(getattr(result, "diverged", False)),
+                test_files=result.metrics.get("test_files"), extra=extra)
+
+
+def record_remote(answer, *, history_folder=None):
+    """Keep a run trained on a Dask worker in this machine's run history, with its model file.
+
+    ``answer``: :func:`run_one_remote`'s. Returns the answer as :func:`run_one` gives it (run_id, notes).
+    """
+    from .bundle import load_bundle
+    from .datasets import Dataset, Item
+    from .history import RunHistory
+
+    answer = dict(answer)
+    model, record = answer.pop("model", None), answer.pop("record", None)
+    items, layout, label_kind = answer.pop("items", []), answer.pop("layout", ""), answer.pop("label_kind", "")
+    sweep_info = answer.pop("sweep_info", None)
+    if model is None or record is None:
+        return answer
+    t0 = time.perf_counter()
+    history = RunHistory(history_folder)
+    try:
+        with tempfile.TemporaryDirectory(prefix="speechlab-run-") as tmp:
+            path = pathlib.Path(tmp) / "run.slm"
+            path.write_bytes(model)
+            bundle = load_bundle(path)  # the checked loader: a model file never executes code
+    except (SpeechLabError, OSError) as exc:
+        return {**answer, "error": f"the model trained on {answer.get('worker') or 'the cluster'} "
+                                   f"could not be read back ({exc})"}
+    ds = Dataset(answer.get("dataset", ""), layout, label_kind, [Item(*it) for it in items])
+    answer["run_id"] = history.record(bundle, dataset=ds, source="sweep", sweep=sweep_info, **record)
+    answer["record_seconds"] = round(time.perf_counter() - t0, 4)
+    answer["notes"] = list(history.notes)
+    return answer
+
+
+def _run_on_cluster(address, specs, sweep, results, *, on_result, on_epoch, on_started, should_stop, history_folder,
+                    cache):
+    """The runs as tasks on the Dask scheduler at ``address``; each recorded here as it comes back
+    (once: a run Dask repeated after a worker died comes back once). Returns True when stopped."""
+    from distributed import Event, Queue
+
+    from .cluster import connect, run_tasks
+
+    client = connect(address)
+    name = f"speechlab-sweep-{sweep['id']}-{uuid.uuid4().hex[:6]}"
+    stop = Event(name + "-stop", client=client)
+    events = Queue(name + "-epochs", client=client) if on_epoch is not None else None
+    started = set()
+    last_poll = [0.0]
+
+    def mark(i):
+        if i not in started:
+            started.add(i)
+            if on_started is not None:
+                on_started(i)
+
+    def poll(force=False):
+        now = time.monotonic()
+        if events is None or (not force and now - last_poll[0] < 0.2):
+            return
+        last_poll[0] = now
+        try:
+            batch = events.get(batch=True)
+        except Exception:  # noqa: BLE001 - epochs are a courtesy
+            return
+        for index, stats in batch or []:
+            mark(index)
+            on_epoch(index, stats)
+
+    def accept(i, answer):
+        if isinstance(answer, BaseException):
+            answer = {"index": i, "values": specs[i].values, "error": f"{answer.__class__.__name__}: {answer}"}
+        else:
+            answer = record_remote(answer, history_folder=history_folder)
+        poll(force=True)
+        results[i] = answer
+        mark(i)
+        if on_result is not None:
+            on_result(answer)
+
+    def on_stop(_client):
+        stop.set()
+
+    args = [(spec.to_dict(), i, sweep, name + "-stop", name + "-epochs" if events is not None else None, cache)
+            for i, spec in enumerate(specs)]
+    try:
+        finished = run_tasks(address, run_one_remote, args, accept=accept, should_stop=should_stop,
+                             on_stop=on_stop, poll=poll, retries=0)
+    finally:
+        with contextlib.suppress(Exception):
+            if events is not None:
+                events.close()
+        with contextlib.suppress(Exception):
+            stop.clear()
+    return not finished
+
+
 # ------------------------------------------------------------------- the sweep
 
 
@@ -370,7 +551,7 @@ def _close_pool(pool, *, wait):
     _terminate(pool)  # nothing left to end after a clean shutdown
 
 
-def prepare_features(specs, *, progress=None, should_stop=None, n_jobs=None, cache=True):
+def prepare_features(specs, *, progress=None, should_stop=None, n_jobs=None, cache=True, cluster=None):
     """Extract each distinct (data, features) of the sweep once, into the feature cache, with every core.
 
     Without this every parallel run would extract the same files at the same time.
@@ -384,11 +565,12 @@ def prepare_features(specs, *, progress=None, should_stop=None, n_jobs=None, cac
         if key in seen:
             continue
         seen.add(key)
-        build_features(ds, config, progress=progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+        build_features(ds, config, progress=progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache,
+                       cluster=cluster)
 
 
 def run_sweep(specs, *, name="", executor=None, max_workers=None, on_result=None, on_epoch=None, on_started=None,
-              on_progress=None, should_stop=None, history_folder=None, cache=True, prepare=True):
+              on_progress=None, should_stop=None, history_folder=None, cache=True, prepare=True, cluster=None):
     """Run every RunSpec, in parallel processes, each recorded in the run history.
 
     Parameters
@@ -403,6 +585,9 @@ def run_sweep(specs, *, name="", executor=None, max_workers=None, on_result=None
     on_progress : callable(Progress) — the feature extraction before the runs
     should_stop : callable() -> bool — polled; runs not started are dropped, running ones stop
         at their next mini-batch and keep their best model (recorded, status "stopped")
+    cluster : str, False or None — a Dask scheduler address: the features are extracted and the runs
+        trained there, each run recorded here with its model file as it comes back; False: this
+        machine; None: :func:`core.cluster.configured` (this machine unless a cluster was chosen)
 
     Returns
     -------
@@ -415,11 +600,21 @@ def run_sweep(specs, *, name="", executor=None, max_workers=None, on_result=None
     results = [None] * len(specs)
     if not specs:
         return {**sweep, "results": results, "seconds": 0.0, "stopped": False}
+    if cluster is None and executor is None:
+        from .cluster import configured  # standard library only: Dask is imported when a cluster is set
+
+        cluster = configured()
     if prepare:
         try:
-            prepare_features(specs, progress=on_progress, should_stop=should_stop, cache=cache)
+            prepare_features(specs, progress=on_progress, should_stop=should_stop, cache=cache,
+                             cluster=cluster or False)
         except Cancelled:
             return {**sweep, "results": results, "seconds": time.perf_counter() - t0, "stopped": True}
+    if cluster:
+        stopped = _run_on_cluster(cluster, specs, sweep, results, on_result=on_result, on_epoch=on_epoch,
+                                  on_started=on_started, should_stop=should_stop,
+                                  history_folder=str(history_folder) if history_folder else None, cache=cache)
+        return {**sweep, "results": results, "seconds": time.perf_counter() - t0, "stopped": stopped}
     own = executor is None
     stop_dir = tempfile.mkdtemp(prefix="speechlab-sweep-")
     stop_file = os.path.join(stop_dir, "stop")

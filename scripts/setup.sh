@@ -2,7 +2,8 @@
 # Set up SpeechLab on a fresh Debian/Ubuntu machine: system libraries (when
 # run as root, or with sudo available) and a virtual environment in .venv.
 #   scripts/setup.sh          # runtime
-#   scripts/setup.sh --test   # runtime + test tools (Xvfb, PulseAudio, espeak-ng, sox)
+#   scripts/setup.sh --test   # runtime + test tools (Xvfb, PulseAudio, espeak-ng, sox) + the cluster extra (Dask),
+#                             # so that the cluster tests run (in CI they fail, never skip, without it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ TEST_DEBS="xvfb pulseaudio pulseaudio-utils espeak-ng sox"
 
 debs="$RUNTIME_DEBS"
 extra=""
-if [ "${1:-}" = "--test" ]; then debs="$debs $TEST_DEBS"; extra="[test]"; fi
+if [ "${1:-}" = "--test" ]; then debs="$debs $TEST_DEBS"; extra="[test,cluster]"; fi
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else SUDO="-"; fi
 

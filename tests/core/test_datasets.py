@@ -241,3 +241,61 @@ def test_real_fsdd_speaker_split(fsdd_dir):
     assert te.size == 500
     tr2, te2 = split_by_speaker(labels, speakers, test_size=0.2, random_state=42)
     assert np.array_equal(te, te2)
+
+
+# ----------------------------------------------------------------- a rescan trusts unchanged files (issue 21)
+
+
+def _count_header_reads(monkeypatch):
+    import core.datasets as datasets
+
+    reads = []
+    real = datasets.audio_info
+
+    def counting(path):
+        reads.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(datasets, "audio_info", counting)
+    return reads
+
+
+def test_a_rescan_reads_no_header_of_an_unchanged_file(tmp_path, monkeypatch):
+    import os
+
+    data = datagen.digits_flat(tmp_path / "d", speakers=("alice", "bob"), per_speaker=1)
+    bad = datagen.add_bad_files(data, names=datagen.coded_bad_names(speaker="bob", digit=3), cls=3)
+    reads = _count_header_reads(monkeypatch)
+    first = scan_dataset(data)
+    assert len(reads) >= len(first.items) > 0
+    reads.clear()
+    again = scan_dataset(data)
+    assert again.items == first.items
+    assert sorted(s.path for s in again.skipped) == sorted(s.path for s in first.skipped)
+    # Only the files that failed are read again (a failure is never remembered).
+    assert set(reads) == {s.path for s in first.skipped if s.reason != "empty file (0 bytes)"}
+    # The summary needs no second read either.
+    reads.clear()
+    assert summarize(again)["n_files"] == len(first.items) and reads == []
+    # A changed file is read again, alone; trust=False reads every header.
+    changed = first.items[0].path
+    st = os.stat(changed)
+    os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    reads.clear()
+    scan_dataset(data)
+    assert changed in reads and not set(reads) & {it.path for it in first.items[1:]}
+    reads.clear()
+    scan_dataset(data, trust=False)
+    assert {it.path for it in first.items} <= set(reads)
+    assert bad  # the broken files stay listed with their reasons
+
+
+def test_a_file_replaced_by_a_broken_one_is_not_trusted(tmp_path):
+    data = datagen.digits_flat(tmp_path / "d", speakers=("alice",), per_speaker=2)
+    first = scan_dataset(data)
+    victim = pathlib.Path(first.items[0].path)
+    victim.unlink()
+    victim.write_bytes(b"not audio at all")  # a new inode, another size
+    again = scan_dataset(data)
+    assert str(victim) not in [it.path for it in again.items]
+    assert str(victim) in [s.path for s in again.skipped]
