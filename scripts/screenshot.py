@@ -81,7 +81,7 @@ def main(argv=None):
 
     def wait_for_map():
         explorer = tab.explorer
-        if explorer.busy or (explorer.map is None and explorer.map_runner.busy):
+        if explorer.busy or explorer.drawing:
             QTimer.singleShot(100, wait_for_map)
             return
         if explorer.map is not None:

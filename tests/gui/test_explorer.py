@@ -30,6 +30,7 @@ def compute_map(explorer, qtbot):
     assert explorer.map_runner.busy
     qtbot.waitUntil(lambda: not explorer.busy, timeout=HANG_MS)
     assert explorer.map is not None, explorer.status.text()
+    qtbot.waitUntil(lambda: not explorer.drawing)  # the points go in a few thousand at a time
     return explorer.map
 
 
@@ -87,6 +88,7 @@ def test_explore_tab_shows_the_demo_classes_maps_every_clip_and_a_click_selects_
 
     # colour by speaker: the same points, other colours
     explorer.colour_combo.setCurrentIndex(explorer.colour_combo.findData("speaker"))
+    qtbot.waitUntil(lambda: not explorer.drawing)
     assert explorer.point_count() == len(ds.items)
     assert all(f"&nbsp;{name}" in explorer.legend.text() for name in ds.speakers)
 
