@@ -407,26 +407,30 @@ def feature_map(ds, config, *, method="pca", limit=MAP_LIMIT, seed=0, progress=N
                       skipped=skipped, seconds=time.perf_counter() - t0, notes=list(fs.notes))
 
 
-def map_in_child(root, paths, labels, speakers, config, method="pca", limit=MAP_LIMIT, *, report, should_stop):
+def map_in_child(root, paths, labels, speakers, config, method="pca", limit=MAP_LIMIT, nice=10, *, report,
+                 should_stop):
     """:func:`feature_map` as a job of its own process (``core.child``; the GUI's Explore view runs it so).
 
     The extraction, NumPy's linear algebra (some of which holds Python's lock for a whole call: a QR of
     13,000 rows held it 0.2 s) and t-SNE then never hold up the window's thread; the process runs at
     nice 10 (so do the extraction processes it starts), so that on a busy machine the window comes first.
-    The clips come as three lists of str (``speakers`` may hold None), not as a Dataset: pickling 13,000
-    dataclass items on the way out held the window's thread for 0.1-0.3 s.
+    The clips come as three strings, each of the clips' paths, labels and speakers ("" for none) joined by
+    NUL, not as a Dataset: pickling 13,000 dataclass items on the way out held Python's lock, and so the
+    window, 0.1-0.3 s on a busy machine; one string is one copy.
     Reports ``progress`` and ``phase`` ({"name": ...}); returns the FeatureMap.
     """
     import os
 
     from .datasets import Dataset, Item
 
-    try:
-        os.nice(10)
-    except (AttributeError, OSError):
-        pass
-    ds = Dataset(root=root, layout="", label_kind="", items=[Item(p, lab, spk) for p, lab, spk in
-                                                            zip(paths, labels, speakers)])
+    if nice:
+        try:
+            os.nice(nice)
+        except (AttributeError, OSError):
+            pass
+    paths = paths.split("\0") if paths else []
+    columns = zip(paths, labels.split("\0"), speakers.split("\0")) if paths else ()
+    ds = Dataset(root=root, layout="", label_kind="", items=[Item(p, lab, spk or None) for p, lab, spk in columns])
     return feature_map(ds, config, method=method, limit=limit, should_stop=should_stop,
                        progress=lambda p: report("progress", p),
                        phase=lambda name: report("phase", {"name": name}))

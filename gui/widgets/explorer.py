@@ -63,8 +63,9 @@ def map_job(ds, config, method, limit=MAP_LIMIT):
     from gui.workers import ChildJob
 
     items = ds.items
-    return ChildJob("core.explore:map_in_child", str(ds.root), [it.path for it in items], [it.label for it in items],
-                    [it.speaker for it in items], config, method, limit)
+    return ChildJob("core.explore:map_in_child", str(ds.root), "\0".join(it.path for it in items),
+                    "\0".join(it.label for it in items), "\0".join(it.speaker or "" for it in items),
+                    config, method, limit)
 
 
 def _load_clip(path):

@@ -95,6 +95,19 @@ def test_a_noise_clip_put_into_class_3_is_flagged(fsdd, tmp_path):
     assert fm.scores[j] > explore.OUTLIER_Z
 
 
+def test_the_child_job_gets_the_clips_as_three_strings(fsdd):
+    """What the GUI runs in its own process: the clips cross as NUL-joined strings, reports go out."""
+    items = [it for it in fsdd.items if it.label in ("1", "8")][::10]
+    reports = []
+    fm = explore.map_in_child(fsdd.root, "\0".join(it.path for it in items), "\0".join(it.label for it in items),
+                              "\0".join(it.speaker or "" for it in items), DIGITS.feature_config(), "pca", 500, 0,
+                              report=lambda kind, value: reports.append((kind, value)), should_stop=lambda: False)
+    assert fm.paths == [it.path for it in items] and fm.labels == [it.label for it in items]
+    assert fm.speakers == [it.speaker for it in items]
+    assert [v["name"] for k, v in reports if k == "phase"] == ["features", "outliers", "projection"]
+    assert any(k == "progress" for k, _ in reports)
+
+
 def test_outlier_scores_robust_z():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((41, 5)).astype(np.float32)
