@@ -25,6 +25,7 @@ import threading
 from .errors import SpeechLabError
 
 ENV = "SPEECHLAB_CLUSTER"
+ENV_FIELD = "SPEECHLAB_CLUSTER_FIELD"  # where the choice was made, for messages: "--cluster", "Compute"
 CONNECT_SECONDS = 10.0  # a wrong address answers within this
 LOCAL = "this machine"
 
@@ -74,14 +75,24 @@ def configured():
     return address.strip() or None if address else None
 
 
-def set_default(address):
-    """Send work to ``address`` (None: this machine) from now on, in this process and the processes it starts."""
+def set_default(address, field=None):
+    """Send work to ``address`` (None: this machine) from now on, in this process and the processes it starts.
+    ``field``: what messages name as the place it was chosen (the GUI's "Compute"; default "--cluster")."""
     with _lock:
         _default[0] = address or None
         if address:
             os.environ[ENV] = address
         else:
             os.environ.pop(ENV, None)
+        if address and field:
+            os.environ[ENV_FIELD] = field
+        else:
+            os.environ.pop(ENV_FIELD, None)
+
+
+def configured_field():
+    """How messages name the cluster setting: ``--cluster`` (the CLI) or the GUI's "Compute"."""
+    return os.environ.get(ENV_FIELD) or "--cluster"
 
 
 @contextlib.contextmanager
@@ -219,7 +230,7 @@ def worker_address():
 # -------------------------------------------------------------- running tasks
 
 
-def run_tasks(address, fn, argument_lists, *, accept, should_stop=None, report=None, retries=2, field="--cluster",
+def run_tasks(address, fn, argument_lists, *, accept, should_stop=None, report=None, retries=2, field=None,
               on_stop=None, poll=None):
     """Run ``fn(*args)`` for every tuple of ``argument_lists`` on the cluster; ``accept(i, value)`` each
     answer here, in the calling thread, as it arrives (each exactly once, even when a worker died and
@@ -234,6 +245,7 @@ def run_tasks(address, fn, argument_lists, *, accept, should_stop=None, report=N
     """
     import time
 
+    field = field or configured_field()
     client = connect(address, field)
     futures = []
     stopping = False

@@ -422,9 +422,9 @@ def _run_on_cluster(address, specs, sweep, results, *, on_result, on_epoch, on_s
     (once: a run Dask repeated after a worker died comes back once). Returns True when stopped."""
     from distributed import Event, Queue
 
-    from .cluster import connect, run_tasks
+    from .cluster import configured_field, connect, run_tasks
 
-    client = connect(address)
+    client = connect(address, configured_field())
     name = f"speechlab-sweep-{sweep['id']}-{uuid.uuid4().hex[:6]}"
     stop = Event(name + "-stop", client=client)
     events = Queue(name + "-epochs", client=client) if on_epoch is not None else None

@@ -199,6 +199,9 @@ class MainWindow(QMainWindow):
         act = QAction("Training &memory limit…", self)
         act.triggered.connect(self.ask_memory_limit)
         tools.addAction(act)
+        from gui.dialogs.compute import add_menu  # Tools → Compute…: this machine or a Dask scheduler
+
+        add_menu(self, tools)
         help_menu = self.menuBar().addMenu("&Help")
         act = QAction("&About SpeechLab", self)
         act.triggered.connect(lambda: QMessageBox.about(

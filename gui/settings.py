@@ -26,6 +26,10 @@ RECORDER_DEVICE = "recorder/device"
 RECORDER_SAVE_DIR = "recorder/save_dir"
 
 
+#: where extraction and sweeps run (Tools → Compute…), JSON {"use_cluster": bool, "address": "tcp://HOST:PORT"};
+#: default: this machine.
+COMPUTE = "compute/cluster"
+
 #: the most memory (GB) a training process may use before it is ended with "out of memory";
 #: default: three quarters of the machine's memory.
 TRAINING_MEMORY_GB = "training/memory_limit_gb"
