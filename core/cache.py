@@ -81,6 +81,10 @@ def _keys_and_identities(paths):
 def _prefix_range(keys):
     """(low, high): every key lies in [low, high), so that one indexed range query reads only this data's rows."""
     low = os.path.commonprefix([min(keys), max(keys)])  # of all keys: they sort between these two
+    try:
+        low.encode("utf-8")
+    except UnicodeEncodeError:  # a name that is not UTF-8 (its bytes kept as surrogates): read every row
+        return "", "\U0010ffff"
     return low, low + "\U0010ffff"
 
 

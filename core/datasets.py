@@ -255,6 +255,14 @@ def _probe(ds, should_stop=None, *, trust=True):
         memo.save(learnt)
 
 
+def _is_utf8(text):
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 class ProbeMemo:
     """What scans read from audio headers, per path, with the file's size, mtime and inode then.
 
@@ -297,7 +305,7 @@ class ProbeMemo:
                                    "WHERE path >= ? AND path < ?", (prefix, upper)).fetchall()
             finally:
                 con.close()
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, UnicodeError):  # UnicodeError: a folder name that is not UTF-8
             return {}
         out = {}
         for path, size, mtime, inode, duration, rate, channels in rows:
@@ -310,6 +318,7 @@ class ProbeMemo:
     def save(self, rows):
         import sqlite3
 
+        rows = [r for r in rows if _is_utf8(r[0])]  # a name that is not UTF-8 is probed every time
         try:
             con = self._connect()
             try:
@@ -317,7 +326,7 @@ class ProbeMemo:
                     con.executemany("INSERT OR REPLACE INTO probes_v1 VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             finally:
                 con.close()
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, UnicodeError):
             pass  # the next scan reads these headers again
 
 

@@ -209,3 +209,19 @@ def test_the_cluster_setting_is_off_on_a_worker_thread():
     finally:
         cluster.set_default(None)
     assert cluster.configured() is None
+
+
+def test_stop_during_a_sweep_on_the_cluster_keeps_what_finished_and_records_it_once(dask_cluster, tmp_path):
+    from core import sweep as sw
+
+    specs = _sweep_specs(epochs=60, early_stopping=False)
+    answers = []
+    out = sw.run_sweep(specs, cluster=dask_cluster.scheduler_address, history_folder=tmp_path / "h",
+                       on_result=answers.append, should_stop=lambda: bool(answers))
+    assert out["stopped"]
+    recorded = [r for r in out["results"] if r and r.get("run_id")]
+    assert recorded  # the first answer at least
+    for r in out["results"]:  # every other run: dropped by the cluster, or stopped before it started
+        assert r is None or r.get("run_id") or r.get("stopped")
+    runs = RunHistory(tmp_path / "h").runs(sweep=out["id"])
+    assert sorted(r["id"] for r in runs) == sorted(r["run_id"] for r in recorded)
