@@ -88,21 +88,25 @@ def _prefix_range(keys):
     return low, low + "\U0010ffff"
 
 
-def _decode(found):
-    """``[(path, dims, float32 bytes)]`` -> {path: (True, array)} in bulk: one buffer, one finiteness check
-    (a row holding NaN or inf, which only tampering can put there, is left out: extracted again)."""
-    if not found:
-        return {}
-    flat = np.frombuffer(b"".join(data for _, _, data in found), dtype=np.float32)
+_BATCH = 4096  # rows per bulk decode: the rows' bytes and their arrays coexist for one batch only
+
+
+def _decode(found, batch=_BATCH):
+    """``[(path, dims, float32 bytes)]`` -> {path: (True, array)} in bulk: a buffer and one finiteness check
+    per batch of rows (a row holding NaN or inf, which only tampering can put there, is left out: extracted
+    again). Batches keep the extra memory to a few MB whatever the number of rows."""
     out = {}
-    finite = bool(np.isfinite(flat).all())
-    start = 0
-    for path, dims, data in found:
-        count = len(data) // 4
-        value = flat[start : start + count].reshape(dims)
-        start += count
-        if finite or np.isfinite(value).all():
-            out[path] = (True, value)
+    for first in range(0, len(found), batch):
+        part = found[first : first + batch]
+        flat = np.frombuffer(b"".join(data for _, _, data in part), dtype=np.float32)
+        finite = bool(np.isfinite(flat).all())
+        start = 0
+        for path, dims, data in part:
+            count = len(data) // 4
+            value = flat[start : start + count].reshape(dims)
+            start += count
+            if finite or np.isfinite(value).all():
+                out[path] = (True, value)
     return out
 
 
@@ -173,7 +177,7 @@ class FeatureCache:
                     f"SELECT path, size, mtime_ns, inode, ctime_ns, ok, shape, data, reason FROM {_TABLE} "
                     "WHERE config = ? AND path >= ? AND path < ?", (config_key, low, high),
                 )
-                found = []  # (given path, dims, bytes) of the usable feature rows
+                found = []  # (given path, dims, bytes) of usable feature rows, decoded a batch at a time
                 for path, size, mtime, inode, ctime, ok, shape, data, reason in rows:
                     given, ident = wanted.get(path, (None, None))
                     if ident is None or ident != (size, mtime, inode, ctime):
@@ -187,6 +191,9 @@ class FeatureCache:
                         continue
                     if isinstance(data, bytes) and len(data) == 4 * math.prod(dims):
                         found.append((given, dims, data))
+                        if len(found) >= _BATCH:
+                            out.update(_decode(found))
+                            found = []
             out.update(_decode(found))
         except (sqlite3.Error, OSError) as exc:
             self._broken(exc)  # a damaged cache is only a slower run, never an error
