@@ -229,11 +229,12 @@ class ChildJob:
     model is loaded and given to the tab as ``("salvaged", bundle)`` before the failure message.
     """
 
-    def __init__(self, target, *args, memory_limit=None, checkpoints=False):
+    def __init__(self, target, *args, memory_limit=None, checkpoints=False, what="training"):
         self.target = target
         self.args = args
         self.memory_limit = memory_limit
         self.checkpoints = checkpoints
+        self.what = what  # what the process does, in messages: "the training process died …"
 
 
 class ChildWorker(Worker):
@@ -328,7 +329,7 @@ class ChildWorker(Worker):
                     proc.join(5)
         except Exception as exc:  # noqa: BLE001 - the child could not be started or read
             traceback.print_exc()
-            outcome = ("failed", f"The training process failed: {exc.__class__.__name__}: {exc}")
+            outcome = ("failed", f"The {self._job.what} process failed: {exc.__class__.__name__}: {exc}")
             if proc.pid is not None and proc.is_alive():
                 proc.kill()
         finally:
@@ -345,8 +346,8 @@ class ChildWorker(Worker):
                 code = proc.exitcode
                 if oom:
                     limit_gb = self._job.memory_limit / 2**30
-                    message = (f"Out of memory: the training passed its memory limit of {limit_gb:.1f} GB during "
-                               f"{self.last_phase} and was ended; the app is fine (change the limit in "
+                    message = (f"Out of memory: the {self._job.what} passed its memory limit of {limit_gb:.1f} GB "
+                               f"during {self.last_phase} and was ended; the app is fine (change the limit in "
                                "Tools → Training memory limit)")
                 elif self._kill.is_set():
                     message = "Training ended at once (a second Stop)" + (
@@ -354,7 +355,7 @@ class ChildWorker(Worker):
                 else:
                     how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0
                            else f"exit code {code}")
-                    message = f"The training process died ({how}) during {self.last_phase}; the app is fine" + (
+                    message = f"The {self._job.what} process died ({how}) during {self.last_phase}; the app is fine" + (
                         kept or " and keeps the model it had before this training")
                 self.failed.emit(message)
             elif outcome[0] == "finished":

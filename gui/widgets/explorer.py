@@ -65,7 +65,7 @@ def map_job(ds, config, method, limit=MAP_LIMIT):
     items = ds.items
     return ChildJob("core.explore:map_in_child", str(ds.root), "\0".join(it.path for it in items),
                     "\0".join(it.label for it in items), "\0".join(it.speaker or "" for it in items),
-                    config, method, limit)
+                    config, method, limit, what="map")
 
 
 def _load_clip(path):
