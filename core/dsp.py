@@ -5,6 +5,17 @@ import functools
 
 import numpy as np
 
+SILENCE_DB = -120.0
+
+
+def level_dbfs(block: np.ndarray) -> float:
+    """RMS level of ``block`` in dBFS (full scale = 1.0), floored at -120."""
+    block = np.asarray(block, dtype=np.float64)
+    if block.size == 0:
+        return SILENCE_DB
+    rms = np.sqrt(np.mean(block * block))
+    return float(max(SILENCE_DB, 20.0 * np.log10(rms + 1e-12)))
+
 
 @functools.lru_cache(maxsize=32)
 def mel_basis(sr, n_fft, n_mels):

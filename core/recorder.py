@@ -1,9 +1,13 @@
-"""Microphone input: devices, a queue-fed recorder, fixed-length takes and playback.
+"""Microphone input: devices, a queue-fed recorder, the one microphone stream, fixed-length takes and playback.
 
 Everything here works without Qt. The audio callback does nothing but copy
-the block into a queue (python-sounddevice's ``plot_input.py`` pattern); the
-caller drains it with :meth:`Recorder.read` from its own loop or timer.
-Levels and cutting words out of the stream live in :mod:`core.utterances`.
+the block into a queue (python-sounddevice's ``plot_input.py`` pattern).
+:class:`MicrophoneStream` is what every part of the app that listens uses
+(the microphone panel's takes and continuous listening, the take dialogs,
+live genres, :func:`record`): the device and rate are chosen once, and its
+owner calls :meth:`MicrophoneStream.poll` from its own loop or timer, which
+hands each new stretch of audio to one callback and keeps its level.
+Cutting words out of the stream lives in :mod:`core.utterances`.
 
 ``sounddevice`` is imported lazily: it loads PortAudio at import time, and a
 machine without ``libportaudio2`` must still be able to train models and open
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.dsp import SILENCE_DB, level_dbfs
 from core.errors import NoAudioDevice
 
 #: Rates tried, in order, after the requested one and the device's default.
@@ -314,6 +319,112 @@ class Recorder:
         return np.concatenate(blocks)
 
 
+class MicrophoneStream:
+    """The app's one microphone loop: a :class:`Recorder` whose queued audio goes to one callback.
+
+    Parameters
+    ----------
+    device : None, int, str or InputDevice
+        See :func:`resolve_device`; resolved once, here.
+    samplerate : int, optional
+        Wanted rate; the rate the device accepts is chosen once, here (see :class:`Recorder`).
+    on_block : callable(np.ndarray) or None
+        Called by :meth:`poll` with each stretch of new audio, shape (n,) float32 mono at
+        :attr:`samplerate`, on the caller's thread (never on PortAudio's).
+    on_error : callable(NoAudioDevice) or None
+        Called by :meth:`poll` when the device stopped delivering (unplugged, taken by another
+        program), after the stream was closed. Without it, :meth:`poll` raises.
+    channels, blocksize : see :class:`Recorder`
+
+    Raises NoAudioDevice when no device or rate fits. The owner calls :meth:`poll` regularly
+    (a ~30 ms ``QTimer`` in the GUI, ``poll(timeout=0.05)`` in a blocking loop); :attr:`level_db`
+    is the last stretch's RMS level, :attr:`frames` the samples delivered since :meth:`start`.
+
+    Examples
+    --------
+    >>> mic = MicrophoneStream(on_block=chunks.append).start()   # doctest: +SKIP
+    >>> while len(chunks) < 10:
+    ...     mic.poll(timeout=0.05)
+    >>> rest = mic.stop()
+    """
+
+    #: How often a GUI owner polls, in ms: short enough for a smooth level meter.
+    POLL_MS = 30
+
+    def __init__(self, device=None, *, samplerate=None, on_block=None, on_error=None, channels=1, blocksize=None):
+        self._recorder = Recorder(device, samplerate=samplerate, channels=channels, blocksize=blocksize)
+        self.on_block = on_block
+        self.on_error = on_error
+        self.level_db = SILENCE_DB
+        self.frames = 0
+
+    @property
+    def device(self) -> InputDevice:
+        return self._recorder.device
+
+    @property
+    def samplerate(self) -> int:
+        """The rate the stream runs at, in Hz."""
+        return self._recorder.samplerate
+
+    @property
+    def overflows(self) -> int:
+        """Blocks that arrived with PortAudio's input-overflow flag (samples lost)."""
+        return self._recorder.overflows
+
+    @property
+    def active(self) -> bool:
+        return self._recorder.active
+
+    @property
+    def seconds(self) -> float:
+        """Audio delivered by :meth:`poll` since :meth:`start`, in seconds."""
+        return self.frames / self.samplerate
+
+    def start(self) -> "MicrophoneStream":
+        """Open and start the stream (level and frame count from zero). Raises NoAudioDevice."""
+        self.level_db, self.frames = SILENCE_DB, 0
+        self._recorder.start()
+        return self
+
+    def poll(self, *, timeout: float = 0.0) -> np.ndarray:
+        """Take the audio queued since the last call, pass it to ``on_block`` and return it.
+
+        ``timeout`` seconds are waited for a first block when none is queued (0: return at once,
+        as a GUI timer must). Returns an empty array when nothing arrived or the device was lost
+        (then ``on_error`` has been called; without ``on_error`` NoAudioDevice is raised).
+        """
+        try:
+            block = self._recorder.read(timeout=timeout)
+        except NoAudioDevice as exc:
+            self._recorder.stop()
+            if self.on_error is None:
+                raise
+            self.on_error(exc)
+            return np.zeros(0, dtype=np.float32)
+        if block.size:
+            self.level_db = level_dbfs(block)
+            self.frames += block.size
+            if self.on_block is not None:
+                self.on_block(block)
+        return block
+
+    def stop(self) -> np.ndarray:
+        """Stop and close the stream; returns the audio still queued (not passed to ``on_block``).
+        Safe to call twice and after the device was lost."""
+        self._recorder.stop()
+        try:
+            return self._recorder.read()
+        except NoAudioDevice:
+            return np.zeros(0, dtype=np.float32)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 def record(seconds: float, *, device=None, samplerate=None) -> tuple[np.ndarray, int]:
     """Record a fixed-length take, blocking until it is complete.
 
@@ -328,23 +439,19 @@ def record(seconds: float, *, device=None, samplerate=None) -> tuple[np.ndarray,
     NoAudioDevice
         No device, or the device delivered nothing for 2 s past the take.
     """
-    rec = Recorder(device, samplerate=samplerate)
-    n = int(round(seconds * rec.samplerate))
-    parts, got = [], 0
-    with rec:
+    parts = []
+    mic = MicrophoneStream(device, samplerate=samplerate, on_block=parts.append)
+    n = int(round(seconds * mic.samplerate))
+    with mic:
         deadline = time.monotonic() + seconds + 2.0
-        while got < n:
-            block = rec.read(timeout=0.05)
-            if block.size:
-                parts.append(block)
-                got += block.size
-            elif time.monotonic() > deadline:
+        while mic.frames < n:
+            if not mic.poll(timeout=0.05).size and time.monotonic() > deadline:
                 raise NoAudioDevice(
-                    f"Input device '{rec.device.name}' delivered only {got / rec.samplerate:.2f} s "
+                    f"Input device '{mic.device.name}' delivered only {mic.seconds:.2f} s "
                     f"of a {seconds:g} s take."
                 )
     audio = np.concatenate(parts)[:n] if parts else np.zeros(0, np.float32)
-    return audio, rec.samplerate
+    return audio, mic.samplerate
 
 
 def play_audio(y: np.ndarray, *, sr: int) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SILENCE_DB = -120.0
+from core.dsp import SILENCE_DB, level_dbfs  # noqa: F401 (both were defined here; the microphone reads them too)
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,6 @@ class Utterance:
     start: float
     end: float
     audio: np.ndarray
-
-
-def level_dbfs(block: np.ndarray) -> float:
-    """RMS level of ``block`` in dBFS (full scale = 1.0), floored at -120."""
-    block = np.asarray(block, dtype=np.float64)
-    if block.size == 0:
-        return SILENCE_DB
-    rms = np.sqrt(np.mean(block * block))
-    return float(max(SILENCE_DB, 20.0 * np.log10(rms + 1e-12)))
 
 
 def peak_dbfs(y: np.ndarray, *, percentile: float = 99.9) -> float:

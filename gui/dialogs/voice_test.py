@@ -1,8 +1,8 @@
 """Test my voice: say every digit once or twice, see how the model does on *your* voice.
 
 The dialog prompts one digit at a time, records a take of fixed length (the
-``core.recorder.Recorder`` callback only queues blocks; a 30 ms QTimer on the
-GUI thread drains them and moves the level meter), checks it (too quiet,
+``core.recorder.MicrophoneStream`` callback only queues blocks; a 30 ms QTimer on the
+GUI thread polls it and moves the level meter), checks it (too quiet,
 clipped: the take is dropped and the same digit asked again), and has the
 model answer in a :class:`gui.workers.JobQueue` thread (results come back to a
 bound GUI-thread slot). When every prompt has an answer the accuracy on this

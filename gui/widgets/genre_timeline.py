@@ -212,8 +212,8 @@ class LiveGenreListener(QWidget):
         self._jobs.done.connect(self._on_result)
         self._jobs.failed.connect(self._on_failed)
         self._timer = QTimer(self)
-        self._timer.setInterval(30)
-        self._timer.timeout.connect(self._drain)
+        self._timer.setInterval(30)  # core.recorder.MicrophoneStream.POLL_MS (not imported before listening)
+        self._timer.timeout.connect(self._poll)
 
         self.button = QPushButton(LISTEN_TEXT)
         self.button.setCheckable(True)
@@ -274,13 +274,12 @@ class LiveGenreListener(QWidget):
 
     def start(self, device=None):
         from core.errors import SpeechLabError
-        from core.recorder import Recorder
+        from core.recorder import MicrophoneStream
 
         if self._predictor is None or self._recorder is not None:
             return False
         try:
-            rec = Recorder(device)
-            rec.start()
+            rec = MicrophoneStream(device, on_block=self._on_block, on_error=self._on_stream_lost).start()
         except SpeechLabError as exc:
             self.status.setText(str(exc))
             self.button.blockSignals(True)
@@ -300,10 +299,7 @@ class LiveGenreListener(QWidget):
         self._timer.stop()
         rec, self._recorder = self._recorder, None
         if rec is not None:
-            try:
-                rec.stop()
-            except Exception:  # the device may already be gone
-                pass
+            rec.stop()
         self.button.blockSignals(True)
         self.button.setChecked(False)
         self.button.blockSignals(False)
@@ -313,21 +309,18 @@ class LiveGenreListener(QWidget):
         self.stop()
         self._jobs.shutdown(5000)
 
-    def _drain(self):
-        """Timer slot: copy what the audio callback queued; start a prediction when one is due."""
-        from core.errors import NoAudioDevice
+    def _poll(self):
+        """Timer slot: the stream hands what the audio callback queued to :meth:`_on_block`."""
+        if self._recorder is not None:
+            self._recorder.poll()
 
+    def _on_stream_lost(self, exc):
+        self.stop()
+        self.status.setText(str(exc))
+
+    def _on_block(self, block):
+        """New audio (GUI thread): keep the last window; start a prediction when one is due."""
         rec = self._recorder
-        if rec is None:
-            return
-        try:
-            block = rec.read()
-        except NoAudioDevice as exc:
-            self.stop()
-            self.status.setText(str(exc))
-            return
-        if block.size == 0:
-            return
         sr = rec.samplerate
         window = int(self.window_spin.value() * sr)
         self._heard += block.size

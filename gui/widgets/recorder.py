@@ -1,6 +1,6 @@
 """Record from the microphone (or open a file) and show what the model hears.
 
-The audio callback only queues blocks (``core.recorder.Recorder``); a 30 ms
+The audio callback only queues blocks (``core.recorder.MicrophoneStream``); a 30 ms
 ``QTimer`` on the GUI thread drains the queue, moves the level meter and the
 live waveform, and feeds the utterance detector (``core.utterances``).
 Predictions and slow file decoding run in order on the app's one background
@@ -37,8 +37,8 @@ from PySide6.QtWidgets import (
 from core.audio import load_audio
 from core.errors import NoAudioDevice, SpeechLabError
 from core.prediction import sliding_predictions
-from core.recorder import Recorder, list_input_devices, play_audio, resolve_device, stop_playback
-from core.utterances import UtteranceDetector, is_clipped, level_dbfs, peak_dbfs
+from core.recorder import MicrophoneStream, list_input_devices, play_audio, resolve_device, stop_playback
+from core.utterances import UtteranceDetector, is_clipped, peak_dbfs
 from gui.settings import RECORDER_DEVICE, RECORDER_SAVE_DIR
 from gui.widgets.audio_view import AudioView, take_view
 from gui.widgets.prediction_view import PredictionView
@@ -136,7 +136,7 @@ class RecorderWidget(QWidget):
         self._settings = settings if settings is not None else QSettings()
         self._predictor = None
         self._filename_factory = default_filename
-        self._recorder: Recorder | None = None
+        self._recorder: MicrophoneStream | None = None
         self._mode: str | None = None  # None, "take" or "listen"
         self._recent = []  # the last words' predictions while listening (decide over N words)
         self._evidence_rates = None
@@ -153,8 +153,8 @@ class RecorderWidget(QWidget):
         self.jobs.done.connect(self._on_job_done)  # bound slots: they run on the GUI thread
         self.jobs.failed.connect(self._on_job_failed)
         self._timer = QTimer(self)
-        self._timer.setInterval(30)
-        self._timer.timeout.connect(self._drain)
+        self._timer.setInterval(MicrophoneStream.POLL_MS)
+        self._timer.timeout.connect(self._poll)
 
         self._build()
         self._initial_device = device
@@ -523,7 +523,8 @@ class RecorderWidget(QWidget):
     # -------------------------------------------------------------- streams
     def _open_recorder(self) -> bool:
         try:
-            self._recorder = Recorder(self._current_device_name()).start()
+            self._recorder = MicrophoneStream(self._current_device_name(), on_block=self._on_block,
+                                              on_error=self._stream_lost).start()
         except NoAudioDevice as exc:
             self._recorder = None
             self._device_problem(exc)
@@ -539,11 +540,7 @@ class RecorderWidget(QWidget):
         self._timer.stop()
         rest = np.zeros(0, np.float32)
         if self._recorder is not None:
-            self._recorder.stop()
-            try:
-                rest = self._recorder.read()
-            except NoAudioDevice:
-                pass
+            rest = self._recorder.stop()
         self.level_bar.setValue(LEVEL_FLOOR_DB)
         return rest
 
@@ -601,23 +598,19 @@ class RecorderWidget(QWidget):
             self._status("Stopped listening.")
         self._update_buttons()
 
-    def _drain(self):
-        """Timer slot: take what the callback queued; keep it light."""
-        if self._recorder is None:
-            return
-        try:
-            block = self._recorder.read()
-        except NoAudioDevice as exc:
-            self._stream_lost(exc)
-            return
-        if block.size == 0:
-            return
-        level = max(LEVEL_FLOOR_DB, int(round(level_dbfs(block))))
+    def _poll(self):
+        """Timer slot: the stream hands what the callback queued to :meth:`_on_block`."""
+        if self._recorder is not None:
+            self._recorder.poll()
+
+    def _on_block(self, block):
+        """New audio from the stream (GUI thread); keep it light."""
+        level = max(LEVEL_FLOOR_DB, int(round(self._recorder.level_db)))
         self.level_bar.setValue(max(level, self.level_bar.value() - LEVEL_FALL_DB))
         sr = self._recorder.samplerate
         # The live view scrolls over the last few seconds only, so a tick costs
         # the same however long the take or the listening session has run.
-        self._collected += block.size
+        self._collected = self._recorder.frames
         self._live = np.concatenate([self._live, block])[-int(LIVE_SECONDS * sr) :]
         self.view.show_live(self._live, sr, (self._collected - len(self._live)) / sr)
         if self._mode == "take":

@@ -1,8 +1,8 @@
 """One fixed-length microphone take, for the dialogs that collect takes (enrol, test my voice).
 
-The recorder's callback only queues blocks (core.recorder); a 30 ms QTimer on
-the GUI thread drains them, reports the level and, once the take is long
-enough, hands it over and closes the stream.
+A :class:`core.recorder.MicrophoneStream` (its callback only queues blocks) is
+polled by a 30 ms QTimer on the GUI thread, which reports the level and, once
+the take is long enough, hands it over and closes the stream.
 """
 from __future__ import annotations
 
@@ -21,59 +21,52 @@ class TakeRecorder(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._recorder = None
-        self._parts, self._collected, self._seconds = [], 0, 0.0
+        self._mic = None
+        self._parts, self._seconds = [], 0.0
         self._timer = QTimer(self)
-        self._timer.setInterval(30)
-        self._timer.timeout.connect(self._drain)
+        self._timer.timeout.connect(self._poll)
 
     @property
     def recording(self):
-        return self._recorder is not None
+        return self._mic is not None
 
     def start(self, device, seconds):
         """Open ``device`` and record ``seconds``; False (and ``failed``) when it cannot be opened."""
-        if self._recorder is not None:
+        if self._mic is not None:
             return False
-        from core.recorder import Recorder
+        from core.recorder import MicrophoneStream
 
         try:
-            self._recorder = Recorder(device)
-            self._recorder.start()
+            self._mic = MicrophoneStream(device, on_block=self._on_block, on_error=self._on_error).start()
         except NoAudioDevice as exc:
-            self._recorder = None
+            self._mic = None
             self.failed.emit(str(exc))
             return False
-        self._parts, self._collected, self._seconds = [], 0, float(seconds)
-        self._timer.start()
+        self._parts, self._seconds = [], float(seconds)
+        self._timer.start(self._mic.POLL_MS)
         return True
 
     def stop(self):
         """Close the stream; a take not yet complete is dropped."""
         self._timer.stop()
-        if self._recorder is not None:
-            self._recorder.stop()
-            self._recorder = None
+        mic, self._mic = self._mic, None
+        if mic is not None:
+            mic.stop()
 
-    def _drain(self):
-        from core.utterances import level_dbfs
+    def _poll(self):
+        if self._mic is not None:
+            self._mic.poll()
 
-        rec = self._recorder
-        if rec is None:
-            return
-        try:
-            block = rec.read()
-        except NoAudioDevice as exc:
-            self.stop()
-            self.failed.emit(str(exc))
-            return
-        if block.size == 0:
-            return
-        self.level.emit(float(level_dbfs(block)))
+    def _on_block(self, block):
+        mic = self._mic
+        self.level.emit(float(mic.level_db))
         self._parts.append(block)
-        self._collected += block.size
-        wanted = int(round(self._seconds * rec.samplerate))
-        if self._collected >= wanted:
-            sr = rec.samplerate
+        wanted = int(round(self._seconds * mic.samplerate))
+        if mic.frames >= wanted:
+            sr = mic.samplerate
             self.stop()
             self.finished.emit(np.concatenate(self._parts)[:wanted], int(sr))
+
+    def _on_error(self, exc):
+        self.stop()
+        self.failed.emit(str(exc))
