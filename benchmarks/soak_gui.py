@@ -305,6 +305,12 @@ def child_main(args):
         _emit("PHASE", phase=text)
 
     phase("building the window")
+    try:  # as gui.app.run does before its window (older code has no core.memory)
+        from core.memory import return_large_blocks
+
+        return_large_blocks()
+    except ImportError:
+        pass
     from gui.main_window import MainWindow
 
     window = MainWindow()

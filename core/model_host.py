@@ -252,7 +252,10 @@ def _serve(conn):
     ``("stop",)``; each answered ``("ok", value)`` or ``("error", one line)``. Ends at ``stop`` or EOF."""
     import signal
 
+    from .memory import return_large_blocks
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the app's terminal is the parent's to handle
+    return_large_blocks()  # it lives as long as the app: freed windows and images go back to the system
     use_host(False)  # the host builds real networks
     models = {}
     while True:

@@ -82,7 +82,10 @@ def _prepare_tabs():
 def run(argv=()):
     from PySide6.QtWidgets import QApplication
 
+    from core.memory import return_large_blocks
     from gui.main_window import MainWindow
+
+    return_large_blocks()  # a long session's freed arrays go back to the system (core/memory.py says why)
 
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("SpeechLab")
