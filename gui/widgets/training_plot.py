@@ -13,6 +13,14 @@ _TRAIN_COLOUR = "#0072B2"
 _VAL_COLOUR = "#E69F00"
 _BEST_COLOUR = "#009E73"
 
+# What a point means (the plots' tooltip): every model reports its training loss and accuracy of the weights
+# at the end of the epoch, in inference mode (no dropout, no augmentation; the Keras CNN with BatchNorm's
+# statistics recomputed on the training data), as the results card measures its train accuracy.
+_MEANING = ("Training {what}: the model at the end of each epoch, in inference mode (no dropout, no "
+            "SpecAugment masks), on the training examples,\nas the results card measures it (for Genres the card counts "
+            "tracks, the curve windows). Validation: the held-out part of the training data.\n"
+            "The faint point moves during an epoch: the running mean over its batches so far, in training mode.")
+
 # Series name -> (plot, is validation).
 _SERIES = {
     "loss": ("loss", False),
@@ -79,6 +87,9 @@ class TrainingPlot(QWidget):
             plot.addItem(line, ignoreBounds=True)
             self._best_lines[plot_name] = line
 
+        # Say what the curves measure: the results card's train accuracy is the same model in the same mode.
+        for plot_name, plot in self._plots.items():
+            plot.setToolTip(_MEANING.format(what=plot_name))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
