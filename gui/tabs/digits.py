@@ -375,7 +375,7 @@ class DigitsTab(TaskTab):
         self.insides = MLPInsides()
         self.lower_tabs.insertTab(1, self.insides, "Insides")
         left = self.model_panel.parentWidget().layout()
-        left.insertWidget(left.indexOf(self.model_panel) + 1, self.new_voices)
+        left.insertWidget(left.indexOf(self.model_panel), self.new_voices)  # above the long model box: in view
         self.new_voices.voice_test_requested.connect(self.open_voice_test)
         self.model_changed.connect(self.new_voices.set_model_ready)
         self.honest = HonestSplit(self)  # random split vs voices never heard, under the curves
@@ -393,7 +393,7 @@ class DigitsTab(TaskTab):
             self.insides.set_history(bundle.history)
 
     def build_model_panel(self):
-        self.new_voices = NewVoicesPanel(DIGITS)  # augmentation, "not a digit", Test my voice; under the model
+        self.new_voices = NewVoicesPanel(DIGITS)  # augmentation, "not a digit", Test my voice; above the model
         return DigitsModelPanel(self.spec)
 
     def train_options(self, settings):

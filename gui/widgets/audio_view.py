@@ -76,7 +76,10 @@ class AudioView(QWidget):
         self.waveform_plot.setMenuEnabled(False)
         self.waveform_plot.setMouseEnabled(x=True, y=False)
         self.waveform_plot.setYRange(-1, 1)
-        self.waveform_plot.setLabel("bottom", "time", units="s")
+        # No time values under the waveform: the spectrogram below shows the same time axis (a take or a
+        # file is drawn over the same range in both), and at 1280×800 every pixel of height counts.
+        self.waveform_plot.getAxis("bottom").setStyle(showValues=False)
+        self.waveform_plot.getAxis("bottom").setHeight(6)
         self.waveform_plot.getAxis("left").setTicks([[(-1, "-1"), (0, "0"), (1, "1")]])
         self.waveform_plot.setMinimumHeight(70)
         self.waveform_curve = self.waveform_plot.plot(pen=pg.mkPen("#0072B2", width=1))
@@ -108,6 +111,7 @@ class AudioView(QWidget):
                 plot.getAxis(axis).setPen(foreground)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
         lay.addWidget(self.waveform_plot, 2)
         lay.addWidget(self.spectrogram_plot, 3)
 

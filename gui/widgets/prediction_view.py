@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QPalette
+from PySide6.QtGui import QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import QGridLayout, QLabel, QListWidget, QWidget
 
 UNSURE_PROBABILITY = 0.5
@@ -35,6 +35,9 @@ class PredictionView(QWidget):
         self.probability_plot.setLabel("bottom", "probability")
         self.probability_plot.getPlotItem().invertY(True)  # top label first
         self.probability_plot.setMinimumHeight(100)
+        # three ticks: at 1024 px the column is ~130 px wide and pyqtgraph's five ran into each other
+        self.probability_plot.getAxis("bottom").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
+        self.setMinimumWidth(130)
         for axis in ("left", "bottom"):
             self.probability_plot.getAxis(axis).setTextPen(foreground)
             self.probability_plot.getAxis(axis).setPen(foreground)
@@ -47,6 +50,7 @@ class PredictionView(QWidget):
         self.history_list.setToolTip("Predictions, newest last")
         self.history_list.setMinimumHeight(40)
 
+        self._shown = None  # (probabilities, top) of the bars shown, redrawn to fit a new height
         lay = QGridLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.prediction_label, 0, 0)
@@ -54,8 +58,9 @@ class PredictionView(QWidget):
         lay.addWidget(self.warning_label, 2, 0)
         lay.addWidget(QLabel("History"), 3, 0)
         lay.addWidget(self.history_list, 4, 0)
-        lay.setRowStretch(1, 3)
-        lay.setRowStretch(4, 2)
+        # the bars first: the history is a list to scroll, the bars must show every label they can
+        lay.setRowStretch(1, 4)
+        lay.setRowStretch(4, 1)
 
     def show_hint(self, text):
         self.prediction_label.setFont(self._hint_font)
@@ -86,9 +91,30 @@ class PredictionView(QWidget):
         self.history_list.addItem(text)
         self.history_list.scrollToBottom()
 
+    def resizeEvent(self, event):  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if self._shown is not None:
+            self.set_bars(*self._shown)  # as many bars as the new height holds without labels overlapping
+
+    def rows_that_fit(self):
+        """How many bars the probability plot holds with their labels one text line apart (at least 3)."""
+        line = QFontMetrics(self.probability_plot.getAxis("left").style.get("tickFont") or self.font()).height()
+        room = self.probability_plot.height() - self.probability_plot.getAxis("bottom").height() - 8
+        return max(3, int(room // (line + 2)))
+
     def set_bars(self, probabilities, top=None):
+        """One bar per class in the model's order; when the plot is too short for every label, the most
+        probable classes that fit, most probable first, and one "N others" bar for the rest."""
+        self._shown = (dict(probabilities), top)
         labels = [str(k) for k in probabilities]
         values = [float(v) for v in probabilities.values()]
+        fit = self.rows_that_fit()
+        if len(values) > fit:
+            order = sorted(range(len(values)), key=lambda i: -values[i])
+            kept, rest = order[:fit - 1], order[fit - 1:]
+            others = float(sum(values[i] for i in rest))
+            labels = [labels[i] for i in kept] + [f"{len(rest)} others"]
+            values = [values[i] for i in kept] + [others]
         self.probability_bars.setOpts(
             x0=np.zeros(len(values)),
             y=np.arange(len(values)),

@@ -97,6 +97,22 @@ def _is_audio_url(url):
     return url.isLocalFile() and url.toLocalFile().lower().endswith(AUDIO_EXTENSIONS)
 
 
+def _give_room(splitter, child, wanted):
+    """Make ``child`` of ``splitter`` at least ``wanted`` px (at most 75 % of the splitter), taking the
+    room from its other children in proportion to their sizes."""
+    sizes = splitter.sizes()
+    index = splitter.indexOf(child)
+    total = sum(sizes)
+    if index < 0 or total <= 0:
+        return
+    wanted = min(int(0.75 * total), int(wanted))
+    if wanted <= sizes[index]:
+        return
+    others = total - sizes[index]
+    splitter.setSizes([wanted if i == index else max(1, round(s * (total - wanted) / max(others, 1)))
+                       for i, s in enumerate(sizes)])
+
+
 class RecorderWidget(QWidget):
     """Microphone takes, continuous listening, files, and the model's verdict.
 
@@ -156,6 +172,7 @@ class RecorderWidget(QWidget):
         self._timer.setInterval(MicrophoneStream.POLL_MS)
         self._timer.timeout.connect(self._poll)
 
+        self._grown = False  # asked the enclosing splitter for room (first showing only)
         self._build()
         self._initial_device = device
         if self.list_devices_at_init:
@@ -180,7 +197,6 @@ class RecorderWidget(QWidget):
         left_layout.addWidget(self.device_message)
         left_layout.addLayout(self._build_record_row())
         left_layout.addWidget(self.evidence_label)
-        left_layout.addWidget(self.level_bar)
         left_layout.addWidget(self.view, 1)
         left_layout.addLayout(self._build_take_row())
         left_layout.addWidget(self.status_label)
@@ -237,9 +253,10 @@ class RecorderWidget(QWidget):
         self.level_bar = QProgressBar()
         self.level_bar.setRange(LEVEL_FLOOR_DB, 0)
         self.level_bar.setValue(LEVEL_FLOOR_DB)
-        self.level_bar.setFormat("%v dBFS")
-        self.level_bar.setToolTip("Input level (RMS)")
+        self.level_bar.setFormat("%v dB")  # short: the bar shares its row with the buttons
+        self.level_bar.setToolTip("Input level (RMS, in dB below full scale: dBFS)")
         self.level_bar.setMaximumHeight(self.level_bar.sizeHint().height() * 3 // 4)
+        self.level_bar.setMinimumWidth(50)
         # Speakers: decide "who is speaking" over the last few words heard (hidden unless enabled)
         self.words_spin = QSpinBox()
         self.words_spin.setRange(1, 5)
@@ -260,7 +277,7 @@ class RecorderWidget(QWidget):
         row.addWidget(self.seconds_spin)
         row.addWidget(self.listen_button)
         row.addWidget(self.words_spin)
-        row.addStretch(1)
+        row.addWidget(self.level_bar, 1)  # beside the buttons: the height goes to the waveform
         return row
 
     # ------------------------------------------------------------ evidence over words
@@ -448,6 +465,46 @@ class RecorderWidget(QWidget):
         self._mode = None
         stop_playback()
         self.jobs.shutdown()
+
+    #: Height the panel asks of the enclosing vertical splitter the first time it is shown: the controls,
+    #: a waveform and a spectrogram each over 100 px, and the verdict's bars one label apart.
+    WANTED_HEIGHT = 440
+
+    def showEvent(self, event):  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if not self._grown:
+            self._grown = True
+            self._grow_into_splitter()
+
+    def _grow_into_splitter(self):
+        """A lower tab usually gets what the training curves above leave (about 370 px at 1280×800, where
+        the spectrogram was 40 px tall): the first time the panel is shown, ask every vertical splitter
+        around it for room, once (at most 75 % of each); the user's own dragging is kept after that.
+
+        The outermost splitter (the curves above the lower tabs) gives room for the panel and for what
+        shares inner splitters with it (Genres: the timeline below); the inner ones are sized after the
+        new height is laid out."""
+        around = []  # (splitter, its child holding this panel), innermost first
+        child, parent = self, self.parentWidget()
+        while parent is not None:
+            if isinstance(parent, QSplitter) and parent.orientation() == Qt.Orientation.Vertical:
+                around.append((parent, child))
+            child, parent = parent, parent.parentWidget()
+        if not around:
+            return
+        need = self.WANTED_HEIGHT
+        for splitter, holder in around[:-1]:
+            sizes = splitter.sizes()
+            need += sum(sizes) - sizes[splitter.indexOf(holder)] + splitter.handleWidth() * (len(sizes) - 1)
+        _give_room(*around[-1], need + 30)  # 30: the tab bar above the panel
+        if len(around) > 1:
+            self._inner_splitters = around[:-1]
+            QTimer.singleShot(0, self._grow_inner)
+
+    def _grow_inner(self):
+        for splitter, holder in getattr(self, "_inner_splitters", ()):
+            _give_room(splitter, holder, self.WANTED_HEIGHT)
+        self._inner_splitters = ()
 
     def closeEvent(self, event):
         self.shutdown()
