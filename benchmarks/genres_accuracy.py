@@ -41,15 +41,13 @@ import numpy as np  # noqa: E402
 from core.datasets import scan_dataset, sort_labels  # noqa: E402
 from core.extraction import build_features  # noqa: E402
 from core.models import make_model  # noqa: E402
-from core.models.cnn import REPORT_BLOCKS  # noqa: E402
+from core.presets import REPORT_GENRES_CNN, report_genres_features  # noqa: E402
 from core.tasks import GENRES  # noqa: E402
 from core.training import evaluate_rows  # noqa: E402
 
 DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan-dev" / "genres_original"
 
-REPORT_MODEL = dict(conv_blocks=REPORT_BLOCKS, head="flatten", dense_units=(), dropout=0.0, optimizer="adam",
-                    learning_rate=1e-4, epochs=30, batch_size=32, early_stopping=False, validation_fraction=0.0,
-                    standardize=False, freq_mask=0.0, time_mask=0.0, time_shift=0.0, bn_momentum=0.99)
+REPORT_MODEL = dict(REPORT_GENRES_CNN)  # the report's network and training, as "Reproduce the report" sets them
 
 
 def configurations(variants):
@@ -60,8 +58,7 @@ def configurations(variants):
     encoder = GENRES.model_choice("encoder-logreg")
     music = GENRES.feature_config(encoder.feature)
     out = [
-        ("report", "report's CNN, whole clip 128×128", "keras-cnn", REPORT_MODEL,
-         dataclasses.replace(logmel, window_seconds=None)),
+        ("report", "report's CNN, whole clip 128×128", "keras-cnn", REPORT_MODEL, report_genres_features(logmel)),
         ("cnn", "default CNN, 3 s windows", cnn.type, dict(cnn.params), logmel),
         ("features-logreg", "music-stats + logistic regression, 3 s windows", logreg.type, dict(logreg.params),
          GENRES.feature_config(logreg.feature)),
@@ -87,7 +84,7 @@ def configurations(variants):
              {**p, "conv_blocks": tuple({**b, "filters": 2 * b["filters"]} for b in p["conv_blocks"])}, logmel),
             ("cnn-report-windows", "report's CNN on 3 s windows", "keras-cnn", REPORT_MODEL, logmel),
             ("report-bn0.9", "report's CNN, whole clip, BatchNorm momentum 0.9", "keras-cnn",
-             {**REPORT_MODEL, "bn_momentum": 0.9}, dataclasses.replace(logmel, window_seconds=None)),
+             {**REPORT_MODEL, "bn_momentum": 0.9}, report_genres_features(logmel)),
             ("logreg-C0.1", "music-stats + logistic regression, C=0.1", logreg.type, {**logreg.params, "C": 0.1},
              GENRES.feature_config(logreg.feature)),
             ("logreg-whole", "music-stats + logistic regression, whole clips", logreg.type, dict(logreg.params),
