@@ -128,10 +128,15 @@ class StopOnFirstInterrupt:
         return self.count > 0
 
 
-def add_data_args(p, *, task=True):
+def add_data_args(p, *, task=True, several=False):
     if task:
         p.add_argument("--task", choices=list(TASKS), default="digits")
-    p.add_argument("--data", help="dataset folder (default: the task's built-in demo data)")
+    if several:  # train --data DIR --data MORE_DIR: folders of the same task, merged
+        p.add_argument("--data", action="append",
+                       help="dataset folder (default: the task's built-in demo data); repeat it to train on several "
+                            "folders of the same task at once (layouts may differ)")
+    else:
+        p.add_argument("--data", help="dataset folder (default: the task's built-in demo data)")
     p.add_argument("--label", choices=list(LABEL_KINDS), help="label of {digit}_{speaker}_{index} files")
     p.add_argument("--layout", choices=list(LAYOUTS), default="auto")
     p.add_argument("--features", choices=list(FEATURE_NAMES), help="feature set (default: the task's)")
@@ -245,6 +250,13 @@ def resolve_data(args, spec):
         sys.stderr.write(f"note: --label {args.label} applies to {{digit}}_{{speaker}}_{{index}} file names only; "
                          f"{data} has one folder per class, so the folder names are the labels\n")
     return ds
+
+
+def data_folders(data):
+    """``--data`` given once (a str, as always) or repeated (a list): the request's ``data``."""
+    if isinstance(data, list):
+        return data[0] if len(data) == 1 else data
+    return data
 
 
 def check_folder(path, flag):

@@ -10,8 +10,8 @@ from core.models.choices import ACTIVATIONS, INITS, OPTIMIZERS, OUTPUTS
 from core.tasks import TASKS
 
 from .common import (
-    StopOnFirstInterrupt, add_data_args, check_output, epoch_printer, folds_count, history_json, metrics_json,
-    printable, progress_printer, seed_value,
+    StopOnFirstInterrupt, add_data_args, check_output, data_folders, epoch_printer, folds_count, history_json,
+    metrics_json, printable, progress_printer, seed_value,
 )
 
 DEFAULT_SEED = 42
@@ -76,7 +76,7 @@ def request_from_args(spec, args):
     window = getattr(args, "window_seconds", None)
     if window is not None:
         settings.setdefault("window_seconds", float(window) if window > 0 else None)
-    return TrainRequest(task=spec.key, data=args.data, label=args.label, layout=args.layout,
+    return TrainRequest(task=spec.key, data=data_folders(args.data), label=args.label, layout=args.layout,
                         features=getattr(args, "features", None), feature_settings=settings, model=choice.key,
                         model_params=params, split=split, folds=folds, test_size=args.test_size,
                         seed=DEFAULT_SEED if args.seed is None else args.seed,
@@ -119,7 +119,8 @@ def cmd_train(args):
 
         sys.stderr.write(f"using the built-in demo data: {demo_dataset(spec.key)}\n")
     else:
-        check_folder(args.data, "--data")
+        for folder in (args.data if isinstance(args.data, list) else [args.data]):
+            check_folder(folder, "--data")
 
     def on_event(kind, value):
         if kind == "fold":
@@ -273,10 +274,21 @@ def cmd_evaluate(args):
         from .speakers import evaluate_json
 
         out.update(evaluate_json(metrics))
+        out.update({k: metrics[k] for k in ("answered_accuracy", "n_answered", "n_unknown_answers")})
+        out["unknown_rate"] = metrics["unknown_rate"]
+        out["accuracy_meaning"] = {
+            "accuracy": 'every clip; an "unknown" answer to a clip of a known class counts as wrong',
+            "answered_accuracy": 'the clips answered with a label (n_answered); "unknown" answers left out',
+            "unknown_rate": 'share of all clips answered "unknown" (n_unknown_answers)'}
     if args.json:
         print(json.dumps(out))
     else:
         print(f"accuracy {out['accuracy']:.4f} on {out['n_test']} clips ({len(skipped)} skipped)")
+        if bundle.open_set:
+            answered = out["answered_accuracy"]
+            print(f"unknown_rate {out['unknown_rate']:.4f} ({out['n_unknown_answers']} clips answered \"unknown\"); "
+                  f"answered_accuracy " + ("—" if answered is None else f"{answered:.4f}")
+                  + f" on the {out['n_answered']} clips answered (accuracy above counts \"unknown\" as wrong)")
         print(metrics["report"])
     return 0
 
@@ -308,7 +320,7 @@ def cmd_predict(args):
 
 def register(sub):
     p = sub.add_parser("train", help="train a model and save it")
-    add_data_args(p)
+    add_data_args(p, several=True)
     p.add_argument("--model", choices=ALL_MODEL_KEYS, help="model (default: the task's best)")
     p.add_argument("--hidden", help="MLP hidden layer sizes, e.g. 256,128 (empty string: no hidden layer)")
     p.add_argument("--activation", choices=list(ACTIVATIONS))

@@ -444,3 +444,60 @@ def make_split(ds, *, kind="random", test_size=0.2, random_state=42, test_speake
         return split_by_speaker(labels, [it.speaker for it in ds.items], test_size=test_size,
                                 test_speakers=test_speakers, random_state=random_state)
     raise SpeechLabError(f"Unknown split '{kind}': choose random or speaker")
+
+
+def _label_sort(labels):
+    """"digits" when every label is a whole number, else "names": two folders of one task agree on it."""
+    return "digits" if labels and all(str(lab).isdigit() for lab in labels) else "names"
+
+
+def merge_datasets(datasets):
+    """One :class:`Dataset` of several scanned folders of the same task (``train --data A --data B``).
+
+    Items keep their own paths; a file found in two folders (the same file, or one folder inside
+    another) is counted once. The root is the first folder's; the layouts may differ.
+
+    Raises
+    ------
+    SpeechLabError
+        The folders' labels clash (one folder's are digits, another's are names), in one line.
+    """
+    datasets = list(datasets)
+    if not datasets:
+        raise SpeechLabError("No data folders given")
+    if len(datasets) == 1:
+        return datasets[0]
+    sorts = [(_label_sort({it.label for it in ds.items}), ds) for ds in datasets]
+    first_sort, first = sorts[0]
+    for sort, ds in sorts[1:]:
+        if sort != first_sort:
+            def show(d):
+                labels = sort_labels({it.label for it in d.items})
+                return ", ".join(labels[:3]) + (", …" if len(labels) > 3 else "")
+            raise SpeechLabError(f"Data folders' labels clash: {first.root} has {first_sort} ({show(first)}), "
+                                 f"{ds.root} has {sort} ({show(ds)}); give folders of the same task")
+    items, skipped, excluded, info, seen = [], [], [], {}, set()
+    for ds in datasets:
+        for it in ds.items:
+            key = os.path.realpath(it.path)
+            if key in seen:
+                continue
+            seen.add(key)
+            items.append(it)
+            if it.path in ds.info:
+                info[it.path] = ds.info[it.path]
+        skipped.extend(ds.skipped)
+        excluded.extend(ds.excluded_folders)
+    layouts = {ds.layout for ds in datasets}
+    kinds = {ds.label_kind for ds in datasets}
+    kind = kinds.pop() if len(kinds) == 1 else ("speaker" if "speaker" in kinds else
+                                                "digit" if "digit" in kinds else first.label_kind)
+    return Dataset(first.root, layouts.pop() if len(layouts) == 1 else first.layout, kind, items, skipped,
+                   sorted(set(excluded)), info)
+
+
+def scan_datasets(roots, **kwargs):
+    """Scan one folder (a str or Path) or several (a list: :func:`merge_datasets` of each :func:`scan_dataset`)."""
+    if isinstance(roots, (list, tuple)):
+        return merge_datasets([scan_dataset(r, **kwargs) for r in roots])
+    return scan_dataset(roots, **kwargs)

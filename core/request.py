@@ -40,7 +40,8 @@ class TrainRequest:
     """
 
     task: str = "digits"
-    data: str | None = None  # a folder; None: the task's demo data
+    # a folder; a list of folders of the same task (merged, e.g. a dataset and your takes); None: the demo data
+    data: str | list | None = None
     label: str | None = None  # "digit" / "speaker" for filename-coded data; None: the task's
     layout: str = "auto"
     features: str | None = None  # a feature set of the task
@@ -150,7 +151,7 @@ def resolve(request, *, dataset=None):
         split = _default_split(task, r, dataset)
         folds = _resolve_folds(r.folds, split)
     return dataclasses.replace(
-        r, features=features, feature_settings=json.loads(json.dumps(feature_settings, default=_plain)),
+        r, data=_resolve_data(r.data), features=features, feature_settings=json.loads(json.dumps(feature_settings, default=_plain)),
         model=choice.key, model_params=json.loads(json.dumps(params, default=_plain)), seed=seed, split=split,
         folds=folds,
         label=r.label or task.label_kind, test_size=float(r.test_size),
@@ -188,10 +189,23 @@ def _default_split(task, r, dataset):
 
 
 def _scan(task, data, layout, label):
-    from .datasets import scan_dataset
+    from .datasets import scan_datasets
     from .demo import demo_dataset
 
-    return scan_dataset(data or str(demo_dataset(task.key)), layout=layout, label=label)
+    return scan_datasets(data or str(demo_dataset(task.key)), layout=layout, label=label)
+
+
+def _resolve_data(data):
+    """``data`` as stored: None, one folder (a str, as always), or a list of two or more folders."""
+    if data is None or isinstance(data, str):
+        return data
+    if isinstance(data, (list, tuple)):
+        folders = [str(d) for d in data]
+        if not folders or any(not f.strip() for f in folders):
+            raise SpeechLabError("data: every folder of the list must be named")
+        folders = list(dict.fromkeys(folders))  # a folder given twice counts once
+        return folders[0] if len(folders) == 1 else folders
+    return str(data)
 
 
 def _resolve_augment(task, augment):
