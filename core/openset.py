@@ -569,7 +569,12 @@ def evaluate_open(bundle, fs):
     decided = decide(closed, scores[method], threshold)
     metrics = evaluate(truth, decided, labels + [UNKNOWN])
     known = truth != UNKNOWN
+    # "Not a digit" (every clip of a known class): an "unknown" answer is a refusal, not a wrong name.
+    answered = known & (decided != UNKNOWN)
     metrics.update({
+        "n_answered": int(answered.sum()),
+        "n_unknown_answers": int(np.sum(decided == UNKNOWN)),
+        "answered_accuracy": float(np.mean(decided[answered] == truth[answered])) if answered.any() else None,
         "known_accuracy": view["known_accuracy"],
         "false_reject_rate": view["false_reject_rate"],
         "false_accept_rate": view["false_accept_rate"],
@@ -582,6 +587,58 @@ def evaluate_open(bundle, fs):
                        for i, p, s in zip(first, decided, scores[method])],
     })
     return metrics
+
+
+def set_threshold(open_set, threshold, method=None):
+    """Make ``threshold`` the open-set state's threshold for ``method`` (default: its current scoring) and
+    that scoring its decision; a bad value raises SpeechLabError naming the field."""
+    method = method or open_set.get("method")
+    if method not in METHODS:
+        raise SpeechLabError(f"open-set method '{method}' is not one of {', '.join(METHODS)}")
+    lo, hi = THRESHOLD_RANGES[method]
+    if not _real(threshold) or not lo <= float(threshold) <= hi:
+        raise SpeechLabError(f"threshold is {threshold!r}; it must be a finite number from {lo:g} to {hi:g}")
+    open_set["method"] = method
+    open_set["thresholds"] = {**open_set["thresholds"], method: float(threshold)}
+    return open_set
+
+
+def with_never_heard(bundle, fs, *, name="not a digit"):
+    """A model's open-set test results (``bundle.metrics["open_set"]``) with the clips of ``fs`` added as
+    sounds the model should answer "unknown" (the user's recorded or picked non-digit sounds).
+
+    Clips added earlier are replaced, so picking again does not count them twice. Returns a new dict
+    (the bundle is not changed): ``clips``, every method's ``false_accept_rate``, ``eer`` and ``curve``
+    recomputed, ``n_unknown``; the thresholds are the model's automatic ones, as before.
+    """
+    base = (bundle.metrics or {}).get("open_set")
+    if not bundle.open_set or not base or "clips" not in base:
+        raise SpeechLabError("This model has no open-set test results to add sounds to (train it with "
+                             "\"not a digit\" on)")
+    labels = [str(x) for x in bundle.labels]
+    clips = base["clips"]
+    keep = [i for i, t in enumerate(clips["truth"]) if t != UNKNOWN]
+    proba = _proba_in(bundle.model, fs.X, labels)
+    _, _, pred, scores = clip_scores(proba, fs.X, fs.groups, bundle.open_set["arrays"])
+    methods = [m for m in base["methods"] if m in scores]
+    new_clips = {
+        "truth": [clips["truth"][i] for i in keep] + [UNKNOWN] * len(pred),
+        "predicted": [clips["predicted"][i] for i in keep] + np.asarray(labels)[pred].tolist(),
+        "scores": {m: [clips["scores"][m][i] for i in keep] + scores[m].tolist() for m in methods},
+        "never_heard_labels": [name] if len(pred) else [],
+    }
+    out = {**base, "clips": new_clips, "n_unknown": int(len(pred)), "methods": {}}
+    for m in methods:
+        known = np.asarray([new_clips["scores"][m][i] for i in range(len(keep))])
+        unknown = np.asarray(scores[m])
+        t = base["methods"][m]["threshold"]
+        frr, far = rates(known, unknown, t)
+        curve = det_curve(known, unknown)
+        out["methods"][m] = {**base["methods"][m], "false_reject_rate": frr, "false_accept_rate": far,
+                             "eer": curve["eer"], "curve": curve}
+    chosen = out["methods"].get(base["method"], {})
+    out.update({k: chosen.get(k) for k in ("false_reject_rate", "false_accept_rate", "eer")})
+    return out
 
 
 # ----------------------------------------------------------------------------- model file

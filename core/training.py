@@ -353,7 +353,11 @@ def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=No
     Returns
     -------
     (metrics dict, skipped list). Clips whose label the model does not know
-    count as errors and are reported in ``metrics["unknown_labels"]``.
+    count as errors and are reported in ``metrics["unknown_labels"]``. A model
+    that may answer "unknown" (open set) adds ``unknown_rate`` (share of clips
+    answered "unknown") and ``answered_accuracy`` (right among the clips it
+    answered with a label); ``accuracy`` stays the plain one, where an
+    "unknown" answer to a clip of a known class counts as wrong.
     """
     fs = build_features(ds, bundle.feature_config, progress=on_progress, should_stop=should_stop,
                         n_jobs=n_jobs, cache=cache)  # n_frames is fixed: same shape as in training
