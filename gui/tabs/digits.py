@@ -22,7 +22,7 @@ from gui.widgets.cnn_panel import CNNPanel, describe_cnn, is_cnn
 from gui.widgets.honest_split import HonestSplit
 from gui.widgets.mlp_insides import MLPInsides
 from gui.widgets.model_form import ModelPages, choice_of_model, describe_settings
-from gui.widgets.new_voices import NewVoicesPanel, open_voice_test
+from gui.widgets.new_voices import NewVoicesPanel, NotADigitView, open_voice_test
 from gui.widgets.layers_editor import RECOMMENDED, LayersEditor
 
 RECOMMENDED_SEED = 42
@@ -377,6 +377,8 @@ class DigitsTab(TaskTab):
         left = self.model_panel.parentWidget().layout()
         left.insertWidget(left.indexOf(self.model_panel), self.new_voices)  # above the long model box: in view
         self.new_voices.voice_test_requested.connect(self.open_voice_test)
+        self.not_a_digit_view = NotADigitView(self)  # the "unknown" threshold: slider, FRR/FAR, curve
+        self.lower_tabs.insertTab(2, self.not_a_digit_view, "Not a digit")
         self.model_changed.connect(self.new_voices.set_model_ready)
         self.honest = HonestSplit(self)  # random split vs voices never heard, under the curves
         self._compare_tip = self.honest.view.compare_button.toolTip()
@@ -424,6 +426,12 @@ class DigitsTab(TaskTab):
         if request.model == "mlp":
             self.model_panel.mark_preset(None)
         self.new_voices.restore({"augment": bool(request.augment), "not_a_digit": bool(request.open_set)})
+
+    def _on_evaluated(self, result):
+        super()._on_evaluated(result)
+        line = self.not_a_digit_view.evaluated_message(result[0])  # "unknown" is not counted as wrong there
+        if line:
+            self.message(f"Evaluated on {result[0]['n_clips']} clips of {self._evaluated_root}: {line}")
 
     def _on_trained(self, result):
         super()._on_trained(result)

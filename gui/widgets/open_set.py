@@ -27,6 +27,16 @@ def _pct(v):
     return "—" if v is None else f"{100 * v:.1f} %"
 
 
+# What the view calls the clips it weighs: Speakers by default; the Digits tab's "not a digit" passes its own.
+SPEAKER_WORDS = {
+    "known": "known speakers", "unknown": "voices never heard", "unknown_short": "never-heard voices",
+    "empty": "Train a speakers model to see how it treats voices it never heard.",
+    "no_model": "This model has no open-set results (train a speakers model).",
+    "add_unknown": "Mark speakers as unknown before training (or add an 'other' folder) to measure false accepts.",
+    "named_right": "Known named right",
+}
+
+
 class OpenSetView(QWidget):
     """Threshold slider, rates, confusion matrix with "unknown", DET curve.
 
@@ -37,8 +47,9 @@ class OpenSetView(QWidget):
 
     threshold_changed = Signal(str, float)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, *, words=None):
         super().__init__(parent)
+        self.words = w = {**SPEAKER_WORDS, **(words or {})}
         self._metrics = None
         self._labels = []
         self._thresholds = np.zeros(0)
@@ -66,9 +77,9 @@ class OpenSetView(QWidget):
         self.rates = {}
         grid = QGridLayout()
         for i, (key, title, tip) in enumerate((
-                ("false_reject_rate", "False rejects", "Share of known speakers' test clips answered 'unknown'"),
-                ("false_accept_rate", "False accepts", "Share of never-heard voices' clips given a speaker's name"),
-                ("known_accuracy", "Known named right", "Share of known speakers' test clips named right"),
+                ("false_reject_rate", "False rejects", f"Share of {w['known']}' test clips answered 'unknown'"),
+                ("false_accept_rate", "False accepts", f"Share of {w['unknown']} given a name"),
+                ("known_accuracy", w["named_right"], f"Share of {w['known']}' test clips named right"),
                 ("eer", "Equal error rate", "Where false rejects = false accepts (this scoring)"))):
             cap = QLabel(title)
             cap.setToolTip(tip)
@@ -81,7 +92,7 @@ class OpenSetView(QWidget):
             grid.addWidget(cap, 0, i)
             grid.addWidget(val, 1, i)
             self.rates[key] = val
-        self.note = QLabel("Train a speakers model to see how it treats voices it never heard.")
+        self.note = QLabel(w["empty"])
         self.note.setWordWrap(True)
 
         top = QGridLayout()
@@ -99,8 +110,8 @@ class OpenSetView(QWidget):
         fg = self.palette().color(QPalette.ColorRole.Text)
         self.det_plot = pg.PlotWidget(background=bg)
         self.det_plot.setTitle("DET curve", color=fg)
-        self.det_plot.setLabel("bottom", "false accepts (never-heard voices)", units="%")
-        self.det_plot.setLabel("left", "false rejects (known)", units="%")
+        self.det_plot.setLabel("bottom", f"false accepts ({w['unknown_short']})", units="%")
+        self.det_plot.setLabel("left", f"false rejects ({w['known']})", units="%")
         self.det_plot.showGrid(x=True, y=True, alpha=0.3)
         self.det_plot.setXRange(0, 100)
         self.det_plot.setYRange(0, 100)
@@ -137,7 +148,7 @@ class OpenSetView(QWidget):
             self.det_marker.setData([], [])
             for v in self.rates.values():
                 v.setText("—")
-            self.note.setText("This model has no open-set results (train a speakers model).")
+            self.note.setText(self.words["no_model"])
             return
         self._auto = {m: v["threshold"] for m, v in metrics["methods"].items()}
         self._set_enabled(True)
@@ -196,10 +207,9 @@ class OpenSetView(QWidget):
         n_unknown = self._metrics.get("n_unknown", 0)
         heard = ", ".join(clips.get("never_heard_labels", [])[:8])
         self.note.setText(
-            f"Test clips of known speakers and {n_unknown} clips of voices never heard in training"
+            f"Test clips of {self.words['known']} and {n_unknown} clips of {self.words['unknown']}"
             + (f" ({heard})" if heard else "")
-            + ". " + ("" if n_unknown else "Mark speakers as unknown before training (or add an 'other' folder) "
-                      "to measure false accepts.")
+            + ". " + ("" if n_unknown else self.words["add_unknown"])
             + " The automatic threshold comes from the training data only.")
         self._set_slider(auto if threshold is None else threshold)
 
