@@ -151,7 +151,8 @@ def resolve(request, *, dataset=None):
         split = _default_split(task, r, dataset)
         folds = _resolve_folds(r.folds, split)
     return dataclasses.replace(
-        r, data=_resolve_data(r.data), features=features, feature_settings=json.loads(json.dumps(feature_settings, default=_plain)),
+        r, data=_resolve_data(r.data), features=features,
+        feature_settings=json.loads(json.dumps(feature_settings, default=_plain)),
         model=choice.key, model_params=json.loads(json.dumps(params, default=_plain)), seed=seed, split=split,
         folds=folds,
         label=r.label or task.label_kind, test_size=float(r.test_size),

@@ -48,10 +48,12 @@ def check_speaker(name):
     return name
 
 
-def save_takes(folder, speaker, takes):
+def save_takes(folder, speaker, takes, *, layout="filename"):
     """Save ``[(label, y, sr)]`` as ``folder/{label}_{speaker}_{index}.wav``, never overwriting.
 
-    Each label's index continues after the highest one already in the folder.
+    ``layout="folders"`` (a dataset of one folder per class) writes ``folder/{label}/{speaker}-{index}.wav``
+    instead, so the takes are read the way the dataset is. Each label's index continues after the highest
+    one already there.
 
     Returns
     -------
@@ -70,17 +72,30 @@ def save_takes(folder, speaker, takes):
         root = folder.resolve()
     except OSError as exc:
         raise SpeechLabError(f"Cannot use {folder}: {exc.strerror or exc}") from exc
+    if layout not in ("filename", "folders"):
+        raise SpeechLabError(f"Unknown layout '{layout}' for the takes: choose filename or folders")
     used = {}
-    for p in folder.glob(f"*_{speaker}_*.wav"):
-        m = re.match(rf"^(.+)_{re.escape(speaker)}_(\d+)$", p.stem)
-        if m:
-            used[m.group(1)] = max(used.get(m.group(1), -1), int(m.group(2)))
+    if layout == "folders":
+        for p in folder.glob(f"*/{speaker}-*.wav"):
+            m = re.match(rf"^{re.escape(speaker)}-(\d+)$", p.stem)
+            if m:
+                used[p.parent.name] = max(used.get(p.parent.name, -1), int(m.group(1)))
+    else:
+        for p in folder.glob(f"*_{speaker}_*.wav"):
+            m = re.match(rf"^(.+)_{re.escape(speaker)}_(\d+)$", p.stem)
+            if m:
+                used[m.group(1)] = max(used.get(m.group(1), -1), int(m.group(2)))
     planned = []
     for label, y, sr in takes:
         index = used.get(str(label), -1) + 1
         used[str(label)] = index
-        path = folder / f"{label}_{speaker}_{index}.wav"
-        if path.resolve().parent != root:  # confined to the chosen folder, whatever the name
+        if layout == "folders":
+            path = folder / str(label) / f"{speaker}-{index}.wav"
+            inside = path.resolve().parent.parent == root and path.parent.name == str(label)
+        else:
+            path = folder / f"{label}_{speaker}_{index}.wav"
+            inside = path.resolve().parent == root
+        if not inside:  # confined to the chosen folder, whatever the name
             raise SpeechLabError(f"Refusing to save {path}: it is not inside {folder}")
         planned.append((path, y, sr))
     try:  # all or nothing: a failure removes every file (and folder) this save made
@@ -126,3 +141,32 @@ def summarize(per_take):
     n = len(per_take)
     return {"accuracy": sum(t["ok"] for t in per_take) / n if n else None, "n": n, "per_take": per_take,
             "per_label": {k: float(np.mean(v)) for k, v in per_label.items()}}
+
+
+def takes_folder(dataset_root, speaker="me"):
+    """Where "Add my takes to training" suggests saving: a new folder beside the dataset, never inside it
+    (``<dataset>-takes-<speaker>``, numbered when that name is taken by a file)."""
+    root = pathlib.Path(dataset_root).expanduser()
+    base = root.parent / f"{root.name}-takes-{speaker}"
+    path, n = base, 1
+    while path.exists() and not path.is_dir():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def is_inside(folder, dataset_root):
+    """True when ``folder`` is the dataset's folder or below it."""
+    try:
+        f, r = pathlib.Path(folder).expanduser().resolve(), pathlib.Path(dataset_root).expanduser().resolve()
+    except OSError:
+        return False
+    return f == r or r in f.parents
+
+
+def before_after(before, after):
+    """One line comparing two :func:`summarize` results on the same takes (accuracy on *your* voice)."""
+    def pct(r):
+        return "—" if r is None or r.get("accuracy") is None else f"{r['accuracy']:.0%}"
+    n = (after or before or {}).get("n", 0)
+    return f"Accuracy on your voice ({n} takes): before {pct(before)} → after {pct(after)}"

@@ -9,6 +9,11 @@ bound GUI-thread slot). When every prompt has an answer the accuracy on this
 voice is shown. **Save as dataset folder…** writes the takes as
 ``{digit}_{speaker}_{index}.wav`` (never overwriting), the layout the Digits
 tab reads, so they can be evaluated again or added to a training folder.
+**Add my takes to training…** (offered once the tab calls :meth:`VoiceTestDialog.offer_training`)
+saves them into a folder of the user's choice in the dataset's own layout and emits
+``add_to_training(folder)``; the tab retrains on the dataset plus that folder in the background and
+hands the new model back (:meth:`VoiceTestDialog.rescore`), and the dialog shows the accuracy on
+*your* voice before and after.
 """
 from __future__ import annotations
 
@@ -37,6 +42,8 @@ class VoiceTestDialog(QDialog):
 
     take_recorded = Signal(int)
     finished_scoring = Signal(object)
+    add_to_training = Signal(str)  # the folder the takes were saved into: retrain on the dataset plus it
+    rescored = Signal(object)  # {"before": result, "after": result} once the new model answered every take
 
     def __init__(self, parent=None, *, predict, labels, device=None, seconds=1.5, repeats=1, folder=""):
         super().__init__(parent)
@@ -57,6 +64,10 @@ class VoiceTestDialog(QDialog):
         self._take.failed.connect(self._on_record_failed)
         self.result = None
         self.saved = []
+        self.before = self.after = None  # Add my takes to training: the scores before and after retraining
+        self._dataset_root, self._layout = None, "filename"
+        self._after = {}  # take index -> the new model's answer
+        self._retraining = False
         self._queue = JobQueue(self)
         self._queue.done.connect(self._on_answer)
         self._queue.failed.connect(self._on_answer_failed)
@@ -92,6 +103,12 @@ class VoiceTestDialog(QDialog):
         self.save_button.setToolTip("Write the takes as {digit}_{speaker}_{index}.wav (never overwriting):\n"
                                     "evaluate on them later, or add them to a training folder")
         self.save_button.clicked.connect(self._save_dialog)
+        self.add_button = QPushButton("Add my takes to training…")
+        self.add_button.setToolTip("Save the takes into a folder you choose, in the dataset's layout (never\n"
+                                   "overwriting), retrain the model on the dataset plus that folder in the\n"
+                                   "background, then compare the accuracy on your voice before and after")
+        self.add_button.clicked.connect(self._add_dialog)
+        self.add_button.setVisible(False)
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.reject)
 
@@ -103,6 +120,7 @@ class VoiceTestDialog(QDialog):
         row.addWidget(self.redo_button, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.save_button)
+        bottom.addWidget(self.add_button)
         bottom.addStretch(1)
         bottom.addWidget(self.close_button)
         lay = QVBoxLayout(self)
@@ -178,7 +196,7 @@ class VoiceTestDialog(QDialog):
         self._takes.pop()
         self._answers.pop(index, None)
         self.list.takeItem(index)
-        self.result = None
+        self.result = self.after = None
         self._update()
 
     def save(self, folder):
@@ -190,6 +208,54 @@ class VoiceTestDialog(QDialog):
         self._show(f"Saved {len(paths)} takes into {folder} ({paths[0].name} …): open that folder in the Digits "
                    "tab and press Evaluate on dataset, or copy the files into a training folder.")
         return paths
+
+    def offer_training(self, dataset_root, layout="filename"):
+        """Offer "Add my takes to training" for a model trained on ``dataset_root`` (its layout: where the
+        takes go, ``filename`` or ``folders``); the tab connects :attr:`add_to_training`."""
+        self._dataset_root = None if dataset_root is None else str(dataset_root)
+        self._layout = layout if layout in ("filename", "folders") else "filename"
+        self.add_button.setVisible(True)
+        self._update()
+
+    def suggested_folder(self):
+        """A new folder beside the dataset (never inside it), for the takes."""
+        from core.voice_test import takes_folder
+
+        return str(takes_folder(self._dataset_root, self.speaker_edit.text().strip() or "me"))
+
+    def add_to_training_at(self, folder):
+        """Save the takes into ``folder`` in the dataset's layout (never overwriting), then ask the tab to
+        retrain on the dataset plus ``folder`` (:attr:`add_to_training`). Returns the paths written."""
+        from core.voice_test import is_inside, save_takes
+
+        if self.result is None:
+            raise SpeechLabError("Record and score every take first: the accuracy before training is the baseline")
+        paths = save_takes(folder, self.speaker_edit.text(), self._takes, layout=self._layout)
+        self.saved = paths
+        self.before, self.after, self._after = self.result, None, {}
+        self._retraining = True
+        inside = self._dataset_root is not None and is_inside(folder, self._dataset_root)
+        self._show(f"Saved {len(paths)} takes into {folder}" + (" (inside the dataset folder, as you chose)"
+                                                                   if inside else "")
+                   + "; retraining the model on the dataset plus your takes in the background…")
+        self._update()
+        self.add_to_training.emit(str(folder))
+        return paths
+
+    def rescore(self, predict):
+        """The retrained model (``predict(y, sr) -> {"label": …}``) answers every take again; then the
+        summary shows the accuracy before and after."""
+        self._predict = predict
+        self._after = {}
+        for i, (_, y, sr) in enumerate(self._takes):
+            self._queue.submit(lambda y=y, sr=sr: predict(y, int(sr)), ("after", i))
+        self._show("Retrained: the new model is answering your takes…")
+
+    def training_failed(self, message):
+        """The retraining did not give a model: say so (the takes stay saved)."""
+        self._retraining = False
+        self._show(f"Retraining did not finish: {message} Your takes stay saved in the folder.", error=True)
+        self._update()
 
     def done(self, result):  # noqa: D401 (Qt override): stop the stream and the queue whatever closes the dialog
         self._stop_stream()
@@ -206,6 +272,7 @@ class VoiceTestDialog(QDialog):
         if self._take.recording:
             return
         self._takes, self._answers, self.result = [], {}, None
+        self.before = self.after = None
         self.list.clear()
         self._update()
 
@@ -224,10 +291,37 @@ class VoiceTestDialog(QDialog):
         self.add_take(y, sr)
 
     def _on_answer(self, index, result):
+        if isinstance(index, tuple):
+            self._set_after(index[1], str(result["label"]))
+            return
         self._set_answer(index, str(result["label"]))
 
     def _on_answer_failed(self, index, message):
+        if isinstance(index, tuple):
+            self._set_after(index[1], "")
+            return
         self._set_answer(index, "", note=message)
+
+    def _set_after(self, index, predicted):
+        if not self._retraining or index >= len(self._takes):
+            return
+        self._after[index] = predicted
+        if len(self._after) < len(self._takes):
+            return
+        from core.voice_test import before_after, summarize
+
+        self._retraining = False
+        self.after = summarize([{"label": lab, "predicted": self._after[i]}
+                                for i, (lab, _, _) in enumerate(self._takes)])
+        for i, t in enumerate(self.after["per_take"]):
+            first = self.before["per_take"][i]["predicted"] or "—"
+            self.list.item(i).setText(f"{i + 1}. said {t['label']}: heard {first} → {t['predicted'] or 'no answer'} "
+                                      f"{'✓' if t['ok'] else '✗'}")
+        self.summary.setText(f"<b>{before_after(self.before, self.after)}</b> — the new model was trained on "
+                             "these takes: record a fresh round to see how it does on new ones.")
+        self._show(f"Retrained on the dataset plus {len(self.saved)} takes of yours; the model is the tab's now.")
+        self._update()
+        self.rescored.emit({"before": self.before, "after": self.after})
 
     def _set_answer(self, index, predicted, note=""):
         if index >= len(self._takes):  # the take was redone meanwhile
@@ -256,7 +350,9 @@ class VoiceTestDialog(QDialog):
         self.repeats_spin.setEnabled(not self._takes and not recording)
         self.save_button.setEnabled(bool(self._takes) and not recording)
         answered = [i for i in range(len(self._takes)) if i in self._answers]
-        if label is None and len(answered) == len(self._takes) and self.result is None:
+        if self.after is not None:
+            pass  # the before/after comparison stays on screen
+        elif label is None and len(answered) == len(self._takes) and self.result is None:
             from core.voice_test import summarize
 
             self.result = summarize([{"label": lab, "predicted": self._answers[i]}
@@ -269,6 +365,22 @@ class VoiceTestDialog(QDialog):
             self.finished_scoring.emit(self.result)
         elif self.result is None:
             self.summary.setText(f"{len(answered)} of {total} takes answered")
+        self.add_button.setEnabled(self.result is not None and not recording and not self._retraining)
+
+    def _add_dialog(self):
+        import pathlib
+
+        suggested = pathlib.Path(self.suggested_folder()) if self._dataset_root else None
+        start = str(suggested if suggested is not None and suggested.is_dir() else
+                    suggested.parent if suggested is not None else self._folder)
+        folder = QFileDialog.getExistingDirectory(
+            self, f"Folder for your takes (new folder suggested: {suggested.name if suggested else 'any'})", start)
+        if not folder:
+            return
+        try:
+            self.add_to_training_at(folder)
+        except SpeechLabError as exc:
+            self._show(str(exc), error=True)
 
     def _save_dialog(self):
         folder = QFileDialog.getExistingDirectory(self, "Folder for your takes", self._folder)

@@ -442,6 +442,41 @@ class DigitsTab(TaskTab):
 
     def open_voice_test(self):
         self._voice_test = open_voice_test(self)
+        ds = self.dataset_panel.dataset
+        if self._voice_test is not None and ds is not None:  # "Add my takes to training": retrain on data + takes
+            self._voice_test.offer_training(ds.root, ds.layout)
+            self._voice_test.add_to_training.connect(self.train_with_takes)
+
+    def train_with_takes(self, folder):
+        """Retrain in the background on the dataset plus ``folder`` (Test my voice's saved takes: the request
+        carries both folders), then the dialog scores the takes again with the new model."""
+        from core.errors import SpeechLabError
+
+        dialog, ds = self._voice_test, self.dataset_panel.dataset
+        if self.busy or ds is None:
+            dialog.training_failed("the tab is busy (wait for it or press Stop)." if self.busy else "no dataset.")
+            return
+        try:
+            request = self.train_request()
+        except (SpeechLabError, ValueError) as exc:
+            dialog.training_failed(str(exc))
+            return
+        request.data = [str(ds.root), str(folder)]
+        self._bundle_before_takes = self.bundle
+        self.runner.busy_changed.connect(self._on_takes_trained)
+        self.train_with(request)
+
+    def _on_takes_trained(self, busy):
+        if busy:
+            return
+        self.runner.busy_changed.disconnect(self._on_takes_trained)
+        dialog = self._voice_test
+        if dialog is None or not dialog.isVisible():
+            return
+        if self.bundle is not None and self.bundle is not self._bundle_before_takes:
+            dialog.rescore(self.bundle.predict_signal)
+        else:
+            dialog.training_failed("see the tab's message.")
 
     def model_settings(self):
         """The MLP's settings (the same-vs-new-voices comparison is offered for the MLP only: with a CNN its
