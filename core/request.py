@@ -409,13 +409,20 @@ def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=No
     split = SplitConfig(kind=r.split, test_size=r.test_size, random_state=r.seed)
     result = train_model(ds, model=model, split=split, open_set=open_set, on_phase=phase, checkpoint=checkpoint,
                          **common)
+    return _finish(result, r, t0, "record_result", dataset=ds, record=record, history=history, source=source,
+                   sweep=sweep)
+
+
+def _finish(result, r, t0, how, *, dataset, record, history, source, sweep):
+    """Stamp a finished training with its request and seconds and record it (``how``: the history's method)."""
     result.request = r
     result.seconds = time.perf_counter() - t0
     result.bundle.training["seconds"] = round(result.seconds, 3)
     result.bundle.training["request"] = r.to_dict()
     if record:
         h = _history(history)
-        result.run_id = h.record_result(result, dataset=ds, source=source, sweep=sweep, extra={"request": r.to_dict()})
+        result.run_id = getattr(h, how)(result, dataset=dataset, source=source, sweep=sweep,
+                                        extra={"request": r.to_dict()})
         result.notes.extend(h.notes)
     return result
 
@@ -435,15 +442,8 @@ def _train_kfold(r, ds, model, open_set, common, *, on_event, phase, t0, record,
 
     result = cross_validate(ds, make_model=make, k=r.folds, random_state=r.seed, open_set=open_set,
                             on_fold=on_fold, on_phase=phase, **common)
-    result.request = r
-    result.seconds = time.perf_counter() - t0
-    result.bundle.training["seconds"] = round(result.seconds, 3)
-    result.bundle.training["request"] = r.to_dict()
-    if record:
-        h = _history(history)
-        result.run_id = h.record_kfold(result, dataset=ds, source=source, sweep=sweep, extra={"request": r.to_dict()})
-        result.notes.extend(h.notes)
-    return result
+    return _finish(result, r, t0, "record_kfold", dataset=ds, record=record, history=history, source=source,
+                   sweep=sweep)
 
 
 def _history(history):

@@ -5,18 +5,9 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
+from tests.gui.test_digits_tab import scan
+
 HANG_MS = 300_000
-
-
-def scan(tab, qtbot, folder=None):
-    panel = tab.dataset_panel
-    if folder is None:
-        qtbot.mouseClick(panel.demo_button, Qt.LeftButton)
-    else:
-        panel.folder_edit.setText(str(folder))
-        qtbot.keyClick(panel.folder_edit, Qt.Key_Return)
-    qtbot.waitUntil(lambda: panel.dataset is not None and not tab.busy, timeout=HANG_MS)
-    return panel.dataset
 
 
 def open_explorer(tab, qtbot):
