@@ -431,7 +431,7 @@ class DigitsTab(TaskTab):
         super()._on_evaluated(result)
         line = self.not_a_digit_view.evaluated_message(result[0])  # "unknown" is not counted as wrong there
         if line:
-            self.message(f"Evaluated on {result[0]['n_clips']} clips of {self._evaluated_root}: {line}")
+            self.message(f"Evaluated the model on {result[0]['n_clips']} clips of {self._evaluated_root}: {line}")
 
     def _on_trained(self, result):
         super()._on_trained(result)
