@@ -27,15 +27,20 @@ def jobs_count(text):
     return n
 
 
-def positive_count(text):
-    """argparse type for counts such as --limit: a whole number of at least 1."""
+def _whole_number(text, minimum):
+    """argparse: ``text`` as a whole number of at least ``minimum``, or a one-line error."""
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, not '{text}'") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    if n < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {n}")
     return n
+
+
+def positive_count(text):
+    """argparse type for counts such as --limit: a whole number of at least 1."""
+    return _whole_number(text, 1)
 
 
 def printable(text):
@@ -174,13 +179,7 @@ def cluster_from_args(args):
 
 def folds_count(text):
     """``--folds K``: a whole number, at least 2 (more than the data's groups is refused by core, naming folds)."""
-    try:
-        k = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not '{text}'") from None
-    if k < 2:
-        raise argparse.ArgumentTypeError(f"must be at least 2, not {k}")
-    return k
+    return _whole_number(text, 2)
 
 
 def add_set_arg(p):

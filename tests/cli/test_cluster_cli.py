@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.core.test_cluster import need_dask
+from tests.core.test_cluster import local_cluster, need_dask
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -23,12 +23,8 @@ def env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def address():
-    distributed = need_dask()
-    lc = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0")
-    try:
+    with local_cluster() as lc:
         yield lc.scheduler_address
-    finally:
-        lc.close()
 
 
 def run_cli(env, *args):

@@ -1,6 +1,7 @@
 """Extraction and sweeps on a real Dask cluster: a ``LocalCluster`` of two worker processes, started once for
 this module. The cluster gives the numbers local work gives; a worker killed in the middle of a run loses
 nothing and records nothing twice; a wrong address or a scheduler that goes away is one line."""
+import contextlib
 import os
 import signal
 import threading
@@ -34,8 +35,10 @@ def need_dask():
     return distributed
 
 
-@pytest.fixture(scope="module")
-def dask_cluster():
+@contextlib.contextmanager
+def local_cluster():
+    """A real LocalCluster of two worker processes (one thread each); this process's connections to it and the
+    cluster are closed at the end. The test modules' fixtures start theirs with it."""
     distributed = need_dask()
     lc = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0")
     try:
@@ -43,6 +46,12 @@ def dask_cluster():
     finally:
         cluster.close()
         lc.close()
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    with local_cluster() as lc:
+        yield lc
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,13 @@ import os
 import pytest
 
 from core import cluster
-from tests.core.test_cluster import need_dask
+from tests.core.test_cluster import local_cluster, need_dask
 
 
 @pytest.fixture(scope="module")
 def address():
-    distributed = need_dask()
-    lc = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0")
-    try:
+    with local_cluster() as lc:
         yield lc.scheduler_address
-    finally:
-        cluster.close()
-        lc.close()
 
 
 @pytest.fixture(autouse=True)
