@@ -6,10 +6,11 @@ RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def write_section(heading, text):
-    """Replace (or append) the section that starts with ``heading`` ("## ..."),
+    """Replace (or append) the section that starts with ``heading`` ("## ..." or "### ..."),
     keeping every other section as it is. ``text`` includes the heading line."""
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    level = len(heading) - len(heading.lstrip("#"))  # "### x" ends at the next "#"…"###" heading
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^#{{1,{level}}} |\Z)", re.S | re.M)
     text = text.rstrip("\n") + "\n\n"
     new = pattern.sub(lambda _: text, old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")

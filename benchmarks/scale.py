@@ -1,9 +1,12 @@
 """Scale on one machine (issue 21): scan, cold and warm ``features`` on a synthetic folder of short WAVs,
 this checkout against a named baseline in the same run.
 
-    python benchmarks/scale.py [--n 100000] [--baseline COMMIT] [--no-write]
+    python benchmarks/scale.py [--n 100000] [--seconds 0.25] [--rate 8000] [--baseline COMMIT] [--no-write]
+    python benchmarks/scale.py --n 13500 --seconds 1 --rate 16000     # issue 21's 13.5k set
+    python benchmarks/scale.py --cluster-extract [--n 13500 ...]      # extraction on 1 and 2 Dask workers
+    python benchmarks/scale.py --sweep-only                           # a 2×2 sweep, local pool vs LocalCluster
 
-1. Generates ``--n`` short WAVs (0.25 s, 8 kHz, 16-bit; named ``{digit}_{speaker}_{index}.wav`` in one
+1. Generates ``--n`` WAVs (default 0.25 s, 8 kHz, 16-bit; named ``{digit}_{speaker}_{index}.wav`` in one
    folder per speaker, as AudioMNIST) into a temporary folder, removed at the end (never committed).
 2. Checks the baseline out with ``git worktree`` (default: the commit before the scale work) into a
    temporary folder, removed at the end.
@@ -11,7 +14,7 @@ this checkout against a named baseline in the same run.
    ``scan`` (first scan), ``rescan`` (the same folder again), ``features`` cold (empty cache) and
    ``features`` warm (the same command again) — the whole command, as a user runs it; the peak memory
    is the largest process's peak RSS. Also the report's per-file librosa loop on a sample, extrapolated.
-4. Writes "## Scale and cluster (issue 21)" into benchmarks/RESULTS.md.
+4. Writes its "### ..." subsection of "## Scale and cluster (issue 21)" in benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -35,26 +38,26 @@ import numpy as np  # noqa: E402
 
 SECTION = "## Scale and cluster (issue 21)"
 BASELINE = "abf541f"  # the last commit before the cluster and scale work
-RATE, SECONDS = 8000, 0.25
+RATE, SECONDS = 8000, 0.25  # the 100k set's clips
 
 
-def wav_bytes(y):
+def wav_bytes(y, rate=RATE):
     """A 16-bit mono PCM WAV file's bytes (written by hand: 100,000 files in seconds)."""
     data = (np.clip(y, -1, 1) * 32767).astype("<i2").tobytes()
     header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 1, 1, RATE, RATE * 2, 2, 16) + b"data" + struct.pack("<I", len(data))
+        "<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" + struct.pack("<I", len(data))
     return header + data
 
 
-def generate(folder, n, *, speakers=100):
+def generate(folder, n, *, speakers=100, rate=RATE, seconds=SECONDS):
     """``n`` clips in ``speakers`` folders; 64 different signals (a tone per digit, noise, a fade)."""
     rng = np.random.default_rng(0)
-    t = np.arange(int(RATE * SECONDS)) / RATE
+    t = np.arange(int(rate * seconds)) / rate
     variants = []
     for k in range(64):
         f0 = 200 + 60 * (k % 10)
         y = 0.3 * np.sin(2 * np.pi * f0 * t) * np.hanning(t.size) + 0.01 * rng.standard_normal(t.size)
-        variants.append(wav_bytes(y))
+        variants.append(wav_bytes(y, rate))
     per = -(-n // speakers)
     written = 0
     for s in range(speakers):
@@ -195,47 +198,6 @@ def sweep_timing(work):
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--baseline", default=BASELINE)
-    ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--sweep-only", action="store_true", help="only the 2×2 sweep: local pool vs LocalCluster")
-    args = ap.parse_args(argv)
-    if args.sweep_only:
-        work = pathlib.Path(tempfile.mkdtemp(prefix="speechlab-sweep-"))
-        try:
-            print(render_sweep(sweep_timing(work), os.getloadavg()))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return
-    load_before = os.getloadavg()
-    work = pathlib.Path(tempfile.mkdtemp(prefix="speechlab-scale-"))
-    base = work / "baseline"
-    try:
-        t = time.perf_counter()
-        data = work / "data"
-        n = generate(data, args.n)
-        generated = time.perf_counter() - t
-        print(f"generated {n} WAVs in {generated:.1f} s", file=sys.stderr)
-        subprocess.run(["git", "worktree", "add", "--detach", str(base), args.baseline], cwd=ROOT, check=True,
-                       capture_output=True)
-        results = {}
-        for name, root in (("baseline", base), ("this checkout", ROOT)):
-            results[name] = measure(root, data, work / f"cache-{len(results)}")
-            print(name, json.dumps(results[name]), file=sys.stderr)
-        loop_fps = report_loop(data)
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
-    text = render(args, n, generated, results, loop_fps, load_before, os.getloadavg())
-    print(text)
-    if not args.no_write:
-        from benchmarks._results import write_section
-
-        write_section(SECTION, text)
-
-
 def render(args, n, generated, results, loop_fps, load_before, load_after):
     b, c = results["baseline"], results["this checkout"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -249,39 +211,165 @@ def render(args, n, generated, results, loop_fps, load_before, load_after):
         rows.append(f"| {label} | {b[step][key]:.2f} | {c[step][key]:.2f} | {ratio:.2f}× | "
                     f"{b[step]['peak_mb']:.0f} | {c[step]['peak_mb']:.0f} |")
     loop_s = n / loop_fps
-    warm_vs_loop = loop_s / c["warm"]["wall"]
-    cold_vs_loop = loop_s / c["cold"]["wall"]
+    loop_rows = [
+        f"| `features` {step}, {what} | {c[step][key]:.2f} | {loop_s / c[step][key]:.1f}× | "
+        f"{loop_s / b[step][key]:.1f}× |"
+        for step in ("cold", "warm") for key, what in (("wall", "whole command"), ("inner", "extraction alone"))
+    ]
+    args_text = f"--n {n}" + ("" if (args.seconds, args.rate) == (SECONDS, RATE)
+                              else f" --seconds {args.seconds:g} --rate {args.rate}")
     return "\n".join([
-        SECTION,
+        f"### {set_label(n, args.seconds, args.rate)}",
         "",
-        f"`python benchmarks/scale.py --n {n}`: {n:,} synthetic WAVs (0.25 s, 8 kHz, 16-bit, 100 speaker "
-        f"folders, `{{digit}}_{{speaker}}_{{index}}.wav`) generated into a temporary folder in {generated:.0f} s "
-        "and removed afterwards. Each step is a fresh process with its own cache folder; times are wall "
-        "seconds of the whole step (Python start-up and imports included), except the cache-read row (the `extract` "
-        "call alone, inside its process); memory is the peak RSS of the "
-        "largest process. The baseline is commit "
-        f"`{args.baseline}` (before this work) checked out with `git worktree`, run on the same files in the same "
-        f"run; \"this checkout\" is `{commit}` plus the working tree. Features: the digits task's default.",
+        f"`python benchmarks/scale.py {args_text}`: {n:,} synthetic WAVs ({args.seconds:g} s, {args.rate} Hz, "
+        "16-bit, 100 speaker folders, `{digit}_{speaker}_{index}.wav`) generated into a temporary folder in "
+        f"{generated:.0f} s and removed afterwards. Each step is a fresh process with its own cache folder; times "
+        "are wall seconds of the whole step (Python start-up and imports included), except the cache-read row (the "
+        "`extract` call alone, inside its process); memory is the peak RSS of the largest process. The baseline is "
+        f"commit `{args.baseline}` (before the scale work) checked out with `git worktree`, run on the same files in "
+        f"the same run; \"this checkout\" is `{commit}` plus the working tree. Features: the digits task's "
+        "default. Rescan, warm and the cache read are the best of two.",
         "",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {platform.system()}",
         f"- Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}; after: "
-        f"{' / '.join(f'{x:.2f}' for x in load_after)} (other sessions' tests ran on the machine meanwhile)",
+        f"{' / '.join(f'{x:.2f}' for x in load_after)}",
         "",
         "| step | baseline s | this checkout s | speed-up | baseline peak MB | this checkout peak MB |",
         "|---|---|---|---|---|---|",
         *rows,
         "",
         f"Inside the commands (without start-up): the rescan takes {c['rescan']['inner']:.2f} s here against "
-        f"{b['rescan']['inner']:.2f} s (every header read again); the warm extraction's own time is "
-        f"{c['warm']['inner']:.2f} s against {b['warm']['inner']:.2f} s, of which turning the cached arrays into "
-        f"the feature matrix (`core.features.finalize`, one resize per clip, unchanged) takes "
-        f"{c['read']['finalize']:.2f} s (baseline {b['read']['finalize']:.2f} s): that, not the cache, is now most "
-        "of the warm path. Rescan, warm and the cache read are the best of two. The report's per-file librosa loop "
-        f"runs at {loop_fps:.0f} files/s on a 300-file sample here, so {n:,} files would take about "
-        f"{loop_s:.0f} s: cold is {cold_vs_loop:.1f}× and warm {warm_vs_loop:.0f}× that loop "
-        f"(issue 21's targets, on its 13.5k set: cold ≥ 10×, warm ≥ 100×; warm on 100k under 10 s; "
-        f"peak memory under 1.5 GB).",
+        f"{b['rescan']['inner']:.2f} s (every header read again); turning the cached arrays into the feature matrix "
+        f"(`core.features.finalize`) takes {c['read']['finalize']:.2f} s here against {b['read']['finalize']:.2f} s "
+        "(one resize call per clip there, one matrix product per clip length here).",
+        "",
+        "Against the report's per-file loop (librosa.load + MFCC + two deltas, one file after another): "
+        f"{loop_fps:.0f} files/s on a 300-file sample here, so {n:,} files would take about {loop_s:.0f} s "
+        "(issue 21's targets on the 13.5k set: cold ≥ 10×, warm ≥ 100×; warm on 100k under 10 s; peak memory "
+        "under 1.5 GB at 100k).",
+        "",
+        "| this checkout | seconds | vs the report's loop | baseline vs the loop |",
+        "|---|---|---|---|",
+        *loop_rows,
+    ])
+
+
+def cluster_extract_timing(data, work):
+    """Cold ``features`` on the same files: this machine's process pool (2 processes) and a LocalCluster of 1
+    and 2 worker processes (``--cluster``), each with an empty cache; the cluster's start-up is not counted.
+    Returns {name: (seconds, n_used)}."""
+    from distributed import LocalCluster
+
+    out = {}
+    features = ["main.py", "features", "--task", "digits", "--data", str(data), "--json"]
+    wall, _, text = run_step(ROOT, features, work / "cache-local")
+    out["this machine's process pool (2 processes)"] = (wall, json.loads(text.strip().splitlines()[-1])["n_used"])
+    for n in (1, 2):
+        lc = LocalCluster(n_workers=n, processes=True, threads_per_worker=1, dashboard_address=":0")
+        try:
+            wall, _, text = run_step(ROOT, [*features, "--cluster", lc.scheduler_address], work / f"cache-{n}")
+        finally:
+            lc.close()
+        out[f"LocalCluster, {n} worker{'s' if n > 1 else ''}"] = (
+            wall, json.loads(text.strip().splitlines()[-1])["n_used"])
+    return out
+
+
+def set_label(n, seconds, rate):
+    return f"{n:,} clips of {seconds:g} s at {rate / 1000:g} kHz"
+
+
+def write_sub(heading, text):
+    """Write a "### ..." subsection of SECTION: replaced where it is, else added at the end of SECTION."""
+    from benchmarks._results import RESULTS, write_section
+
+    old = RESULTS.read_text(encoding="utf-8")
+    if heading in old.splitlines() or SECTION not in old.splitlines():
+        if SECTION not in old.splitlines():
+            write_section(SECTION, SECTION + "\n")
+        write_section(heading, text)
+        return
+    start = old.index(SECTION + "\n")
+    nxt = old.find("\n## ", start + len(SECTION))
+    end = len(old) if nxt < 0 else nxt + 1
+    RESULTS.write_text(old[:end].rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n\n" + old[end:].lstrip("\n"),
+                       encoding="utf-8")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--seconds", type=float, default=SECONDS, help="length of each generated clip")
+    ap.add_argument("--rate", type=int, default=RATE, help="sample rate of the generated clips")
+    ap.add_argument("--baseline", default=BASELINE)
+    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--sweep-only", action="store_true", help="only the 2×2 sweep: local pool vs LocalCluster")
+    ap.add_argument("--cluster-extract", action="store_true",
+                    help="only cold extraction: local process pool vs a LocalCluster of 1 and 2 workers")
+    args = ap.parse_args(argv)
+    if args.sweep_only:
+        work = pathlib.Path(tempfile.mkdtemp(prefix="speechlab-sweep-"))
+        try:
+            text = render_sweep(sweep_timing(work), os.getloadavg())
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(text)
+        if not args.no_write:
+            write_sub(text.splitlines()[0], text)
+        return
+    load_before = os.getloadavg()
+    work = pathlib.Path(tempfile.mkdtemp(prefix="speechlab-scale-"))
+    base = work / "baseline"
+    try:
+        t = time.perf_counter()
+        data = work / "data"
+        n = generate(data, args.n, rate=args.rate, seconds=args.seconds)
+        generated = time.perf_counter() - t
+        print(f"generated {n} WAVs in {generated:.1f} s", file=sys.stderr)
+        if args.cluster_extract:
+            times = cluster_extract_timing(data, work)
+            text = render_cluster_extract(args, n, times, load_before, os.getloadavg())
+        else:
+            subprocess.run(["git", "worktree", "add", "--detach", str(base), args.baseline], cwd=ROOT, check=True,
+                           capture_output=True)
+            results = {}
+            for name, root in (("baseline", base), ("this checkout", ROOT)):
+                results[name] = measure(root, data, work / f"cache-{len(results)}")
+                print(name, json.dumps(results[name]), file=sys.stderr)
+            loop_fps = report_loop(data)
+            text = render(args, n, generated, results, loop_fps, load_before, os.getloadavg())
+    finally:
+        if base.exists():
+            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+    print(text)
+    if not args.no_write:
+        write_sub(text.splitlines()[0], text)
+
+
+def render_cluster_extract(args, n, times, load_before, load_after):
+    local = times["this machine's process pool (2 processes)"][0]
+    rows = [f"| {name} | {sec:.1f} | {n / sec:.0f} | {local / sec:.2f}× | {used:,} |"
+            for name, (sec, used) in times.items()]
+    one = times["LocalCluster, 1 worker"][0]
+    two = times["LocalCluster, 2 workers"][0]
+    return "\n".join([
+        f"### Extraction on a Dask LocalCluster ({set_label(n, args.seconds, args.rate)})",
+        "",
+        f"`python benchmarks/scale.py --cluster-extract --n {n} --seconds {args.seconds:g} --rate {args.rate}`: "
+        "cold `features` (digits default, empty cache each time), the whole command in a fresh process; the "
+        "cluster's workers are started before and not counted. Chunks of files go to the workers as Dask tasks and "
+        "the features come back into the local cache.",
+        "",
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} "
+        f"cores; load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}",
+        "",
+        "| where | seconds | clips/s | vs local pool | clips used |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"From 1 to 2 workers: {one / two:.2f}× (on {os.cpu_count()} cores, so 2× is the ceiling).",
     ])
 
 

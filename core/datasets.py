@@ -20,6 +20,7 @@ import dataclasses
 import os
 import pathlib
 import re
+import time
 
 import numpy as np
 
@@ -123,7 +124,8 @@ def detect_layout(root):
     return "filename" if coded >= 0.8 * total else "folders"
 
 
-def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True, should_stop=None, trust=True):
+def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True, should_stop=None, trust=True,
+                 progress=None):
     """Scan ``root`` into a :class:`Dataset`.
 
     Parameters
@@ -141,6 +143,8 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
         in :attr:`Dataset.skipped` right away (cheap: no decoding).
     should_stop : callable() -> bool or None
         Polled while probing; True raises :class:`~core.errors.Cancelled`.
+    progress : callable(done, total) or None
+        Called while probing, at most ~10 times a second and once at the end (files checked so far).
     trust : bool
         Trust what an earlier scan read from a file's header while its size, mtime and inode are
         unchanged (remembered in the cache folder's ``scan.sqlite``): a rescan of a big unchanged folder
@@ -165,7 +169,7 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
     else:
         ds = _scan_folders(root_path, exclude)
     if probe:
-        _probe(ds, should_stop, trust=trust)
+        _probe(ds, should_stop, trust=trust, progress=progress)
     if not ds.items:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in ds.skipped[:3])
         raise SpeechLabError(f"No usable audio files in {root_path}" + (f" ({reasons})" if reasons else ""))
@@ -216,15 +220,20 @@ def _librispeech_speaker(folder, files):
     return None
 
 
-def _probe(ds, should_stop=None, *, trust=True):
+def _probe(ds, should_stop=None, *, trust=True, progress=None):
     from .errors import Cancelled
 
     memo = ProbeMemo.default() if trust else None
     known = memo.load(ds.root) if memo is not None else {}
     kept, learnt, info = [], [], {}
+    total, last = len(ds.items), 0.0
     for i, it in enumerate(ds.items):
-        if should_stop is not None and i % 256 == 0 and should_stop():
-            raise Cancelled("Dataset scan stopped")
+        if i % 256 == 0:
+            if should_stop is not None and should_stop():
+                raise Cancelled("Dataset scan stopped")
+            if progress is not None and time.monotonic() - last >= 0.1:
+                last = time.monotonic()
+                progress(i, total)
         try:
             st = os.stat(it.path)
         except OSError as exc:
@@ -253,6 +262,8 @@ def _probe(ds, should_stop=None, *, trust=True):
     ds.info = info
     if memo is not None and learnt:
         memo.save(learnt)
+    if progress is not None:
+        progress(total, total)
 
 
 def _is_utf8(text):

@@ -589,6 +589,12 @@ class ProgressPanel(QWidget):
         eta = "" if p.eta_seconds == float("inf") else f", ETA {p.eta_seconds:.0f} s"
         self.bar.setFormat(f"Features {p.done}/{p.total} ({p.files_per_second:.0f} files/s{eta})")
 
+    def show_scan(self, done, total):
+        """A dataset scan checked ``done`` of ``total`` files."""
+        self.bar.setMaximum(max(1, total))
+        self.bar.setValue(done)
+        self.bar.setFormat(f"Scanning files {done:,}/{total:,}")
+
     def show_done(self, text="Done"):
         """A finished job: a full bar (an early-stopped training stopped before its last epoch)."""
         self.bar.setMaximum(1)

@@ -205,11 +205,23 @@ class TaskTab(QWidget):
         job = jobs.scan_job(folder, layout or st["layout"], label or st["label"], self.spec.key)
 
         def connect(w):
+            w.event.connect(self._on_scan_event)
             w.finished.connect(self._on_scanned)
             w.failed.connect(self._on_scan_failed)
+            w.cancelled.connect(self._on_scan_cancelled)
 
         self.runner.start(job, connect=connect)
         self.message(f"Scanning {folder or 'the demo data'}…")
+
+    def _on_scan_event(self, kind, value):
+        if kind == "scan":
+            self.progress_panel.show_scan(*value)
+
+    def _on_scan_cancelled(self):
+        self._pending_train = False
+        self.progress_panel.show_done("Scan stopped")
+        kept = self.dataset_panel.dataset
+        self.message("Scan stopped" + (f"; still using {dataset_name(kept)}" if kept is not None else "") + ".")
 
     def _on_scanned(self, result):
         ds, summary, is_demo = result

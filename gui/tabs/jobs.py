@@ -12,7 +12,7 @@ from core.errors import SpeechLabError
 def scan_job(folder, layout, label, task_key):
     """Scan a folder (``""``: the task's demo data) and summarise it (header reads only).
 
-    The job returns ``(dataset, summary, is_demo)``.
+    Reports ``scan`` events ``(files checked, files found)``; the job returns ``(dataset, summary, is_demo)``.
     """
 
     def job(report, should_stop):
@@ -21,7 +21,8 @@ def scan_job(folder, layout, label, task_key):
 
         is_demo = not folder
         root = demo_dataset(task_key) if is_demo else folder
-        ds = scan_dataset(root, layout=layout, label=label, should_stop=should_stop)
+        ds = scan_dataset(root, layout=layout, label=label, should_stop=should_stop,
+                          progress=lambda done, total: report("scan", (done, total)))
         return ds, summarize(ds), is_demo
 
     return job

@@ -299,3 +299,21 @@ def test_a_file_replaced_by_a_broken_one_is_not_trusted(tmp_path):
     again = scan_dataset(data)
     assert str(victim) not in [it.path for it in again.items]
     assert str(victim) in [s.path for s in again.skipped]
+
+
+# ----------------------------------------------------------------------------- progress and Stop
+
+
+def test_scan_reports_progress_from_zero_to_every_file_found(audiomnist):
+    calls = []
+    ds = scan_dataset(audiomnist[0], trust=False, progress=lambda done, total: calls.append((done, total)))
+    found = len(ds.items) + len([s for s in ds.skipped if "not a readable" in s.reason or "empty" in s.reason])
+    assert calls[0] == (0, found) and calls[-1] == (found, found)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_a_stop_before_the_first_file_cancels_the_scan(audiomnist):
+    from core.errors import Cancelled
+
+    with pytest.raises(Cancelled, match="scan stopped"):
+        scan_dataset(audiomnist[0], should_stop=lambda: True)
