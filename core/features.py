@@ -590,8 +590,8 @@ def _resize_frames_into(X, raws, *, chunk=4096):
             for i in idx:
                 X[i] = resize_area(raws[i], shape=(rows, n_frames))
             continue
-        M = _resize_axis(np.eye(n_in), n_frames, 0).T  # (n_in, n_frames), float64
+        M = np.ascontiguousarray(_resize_axis(np.eye(n_in), n_frames, 0).T, dtype=np.float32)  # (n_in, n_frames)
         for start in range(0, len(idx), chunk):
             part = idx[start:start + chunk]
-            stack = np.stack([raws[i] for i in part]).astype(np.float64)
-            X[part] = (stack @ M).astype(np.float32)
+            stack = np.stack([raws[i] for i in part]).astype(np.float32, copy=False)
+            X[part] = (stack.reshape(-1, n_in) @ M).reshape(len(part), rows, n_frames)  # one product per chunk

@@ -591,9 +591,9 @@ class ProgressPanel(QWidget):
 
     def show_scan(self, done, total):
         """A dataset scan checked ``done`` of ``total`` files."""
+        self.bar.setFormat(f"Scanning files {done:,}/{total:,}")
         self.bar.setMaximum(max(1, total))
         self.bar.setValue(done)
-        self.bar.setFormat(f"Scanning files {done:,}/{total:,}")
 
     def show_done(self, text="Done"):
         """A finished job: a full bar (an early-stopped training stopped before its last epoch)."""
