@@ -146,6 +146,36 @@ def _gui_frames(depth=5):
     return " < ".join(parts) or "Qt event loop (C++ work, or waiting for the GIL)"
 
 
+def _traceback_census(top=6):
+    """Where the live traceback objects were raised (innermost frame of each chain, as file:function:line),
+    the types that hold the outermost ones, and the bytes of NumPy arrays their frames keep alive: a kept
+    exception holds every frame of its chain and their locals."""
+    import types
+
+    import numpy as np
+
+    tbs = [o for o in gc.get_objects() if isinstance(o, types.TracebackType)]
+    inner = {id(tb.tb_next) for tb in tbs if tb.tb_next is not None}
+    where, holders, frames = collections.Counter(), collections.Counter(), {}
+    for tb in tbs:
+        if id(tb) in inner:
+            continue  # not the head of a chain
+        last = tb
+        while last.tb_next is not None:
+            frames[id(last.tb_frame)] = last.tb_frame
+            last = last.tb_next
+        frames[id(last.tb_frame)] = last.tb_frame
+        code = last.tb_frame.f_code
+        where[f"{pathlib.Path(code.co_filename).name}:{code.co_name}:{last.tb_lineno}"] += 1
+        for ref in gc.get_referrers(tb):
+            if ref is not tbs and not isinstance(ref, types.FrameType):
+                holders[type(ref).__name__] += 1
+    array_bytes = sum(v.nbytes for f in frames.values() for v in f.f_locals.values() if isinstance(v, np.ndarray))
+    del tbs
+    return {"chains": sum(where.values()), "raised_at": dict(where.most_common(top)),
+            "held_by": dict(holders.most_common(top)), "frame_array_mb": round(array_bytes / 2**20, 1)}
+
+
 def _watchdog(stacks_file):
     """Plain thread: exit with HANG_EXIT when the GUI heartbeat is silent for HANG_SECONDS; on the way,
     note where the GUI thread is during each stall longer than STALL_SAMPLE_MS."""
@@ -458,7 +488,8 @@ def child_main(args):
             counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
             grown = {k: v - last_counts.get(k, 0) for k, v in counts.items()}
             census = {"widgets": len(app.allWidgets()), "gc_objects": sum(counts.values()),
-                      "grown": dict(sorted(grown.items(), key=lambda kv: -kv[1])[:8]) if last_counts else {}}
+                      "grown": dict(sorted(grown.items(), key=lambda kv: -kv[1])[:8]) if last_counts else {},
+                      "tracebacks": _traceback_census()}
             last_counts.clear()
             last_counts.update(counts)
             del counts

@@ -260,9 +260,16 @@ def run_tasks(address, fn, argument_lists, *, accept, should_stop=None, report=N
             done = [f for f in pending if f.done()]
             if not done:
                 time.sleep(0.05)  # the futures' state is local: polling it costs nothing on the network
+            finished = [f for f in done if f.status == "finished"]
+            # One gather for every answer that is ready: a result() each was a round trip per task
+            # (a third of a cluster extraction's time went on fetching chunks one by one).
+            values = dict(zip((f.key for f in finished), client.gather(finished))) if finished else {}
             for fut in done:
                 pending.discard(fut)
                 i = index[fut.key]
+                if fut.key in values:
+                    accept(i, values.pop(fut.key))
+                    continue
                 if fut.status == "cancelled":
                     if stopping:
                         continue

@@ -217,12 +217,13 @@ def _extract_chunk_remote(paths, config):
     """A chunk on a Dask worker: (worker address, results), or (worker address, a path it cannot see)
     when the data folder is not at the same path there (never cached as a broken file)."""
     from .cluster import off, worker_address
+    from .memory import numeric_heap
 
     here = worker_address()
     for p in paths:
         if not os.path.exists(p):
             return here, p
-    with off(), _single_blas_thread():
+    with off(), _single_blas_thread(), numeric_heap():
         return here, _extract_chunk(paths, config)
 
 

@@ -14,11 +14,13 @@ allocating and freeing arrays of 0.2–3 MB stayed at 105 MB with it against
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import sys
 
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers
+_M_TRIM_THRESHOLD = -1
 
 #: blocks of this size and more are mmapped (and given back when freed)
 MMAP_THRESHOLD = 256 * 1024
@@ -41,3 +43,26 @@ def return_large_blocks(threshold=MMAP_THRESHOLD):
     libc = _libc()
     return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)) == 1)
 
+
+
+@contextlib.contextmanager
+def numeric_heap():
+    """For the block: the allocator set for many short-lived NumPy arrays of 0.1–30 MB, then the freed
+    memory given back (``malloc_trim``) when it ends.
+
+    For tasks on a Dask worker: its nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which
+    turns glibc's dynamic thresholds off, so every STFT's few hundred KB is mmapped and unmapped again
+    and the heap trimmed at every free: feature extraction ran 2.1× slower there than in a plain process
+    (0.49 → 1.05 s for 670 one-second clips). Blocks up to 32 MB come from the heap inside the block;
+    the trim at the end gives the worker's memory back between tasks, as Dask intends. The thresholds
+    stay set afterwards (glibc cannot report the previous ones), which only matters to later blocks.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+    try:
+        yield
+    finally:
+        if libc is not None:
+            libc.malloc_trim(0)

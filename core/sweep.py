@@ -312,6 +312,7 @@ def run_one_remote(spec_dict, index, sweep, stop_event, events_queue, cache):
     from .bundle import save_bundle
     from .cluster import off, worker_address
     from .extraction import _single_blas_thread
+    from .memory import numeric_heap
 
     spec = RunSpec.from_dict(spec_dict)
     base = {"index": index, "values": spec.values, "title": spec.title, "reference": spec.reference,
@@ -338,7 +339,7 @@ def run_one_remote(spec_dict, index, sweep, stop_event, events_queue, cache):
 
     sweep_info = _sweep_info(sweep, index, spec)
     try:
-        with off(), _single_blas_thread():
+        with off(), _single_blas_thread(), numeric_heap():
             ds = _built(spec, None)
             result = train_and_record(spec, on_epoch=on_epoch, should_stop=should_stop, n_jobs=1, cache=cache,
                                       source="sweep", sweep=sweep_info, dataset=ds, record=False)

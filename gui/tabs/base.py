@@ -315,7 +315,8 @@ class TaskTab(QWidget):
                else f"{request.folds or 5}-fold cross-validation" if kind == "kfold"
                else "the task's default split" if kind is None else f"{kind} split, test {test_size:.0%}")
         n = len(ds.items) if same else "the"
-        self.message(f"Training on {n} clips ({how})…")
+        more = (f" of {len(request.data)} folders" if isinstance(request.data, (list, tuple)) else "")
+        self.message(f"Training on {n} clips{more} ({how})…")
 
     def stop(self):
         if self.busy:
@@ -625,8 +626,8 @@ class TaskTab(QWidget):
 
     def show_request(self, request):
         """Put a (resolved) request's data, split, features and model settings into the panels."""
-        if request.data:
-            self.dataset_panel.restore({"folder": request.data, "split": request.split,
+        if request.data:  # a run on several folders (Add my takes…): the panel shows the first, the run has all
+            self.dataset_panel.restore({"folder": _first_folder(request.data), "split": request.split,
                                         "test_size": request.test_size, "folds": request.folds})
         try:
             self.features_panel.set_config(self.spec.feature_config(request.features, **request.feature_settings))
@@ -644,9 +645,10 @@ class TaskTab(QWidget):
         self._rerun_pending = False
         request = self._pending_request
         loaded = self.dataset_panel.dataset
-        if request is not None and request.data and (loaded is None or str(loaded.root) != str(request.data)):
+        first = _first_folder(request.data) if request is not None else None
+        if first and (loaded is None or str(loaded.root) != first):
             self._pending_train = True
-            self.scan(request.data)
+            self.scan(first)  # the training itself reads every folder of the request
         else:
             self.train()
 
@@ -730,3 +732,9 @@ class TaskTab(QWidget):
         self.explorer.shutdown()
         self.history_view.shutdown()
 
+
+def _first_folder(data):
+    """The dataset panel's folder for a request's ``data``: one folder, or the first of several."""
+    if isinstance(data, (list, tuple)):
+        return str(data[0]) if data else None
+    return str(data) if data else None

@@ -81,6 +81,14 @@ def test_add_my_takes_saves_them_retrains_and_shows_before_and_after(trained_tab
     assert all("→" in dialog.list.item(i).text() for i in range(10))
     dialog.done(0)
 
+    # Re-run from the history: the same two folders again, the panel showing the dataset's folder
+    tab.rerun(result.run_id)
+    qtbot.waitUntil(lambda: tab.last_result is not result and not tab.busy, timeout=HANG_MS)
+    again = tab.last_result
+    assert again.request.data == [str(ds.root), str(folder)]
+    assert again.n_train + again.n_test == len(ds.items) + 11
+    assert tab.dataset_panel.folder_edit.text() == str(ds.root)
+
 
 def test_takes_of_a_folders_dataset_are_saved_one_folder_per_digit(fsdd_dir, tmp_path):
     takes = [(d, *say(fsdd_dir, d)) for d in ("3", "4")]
