@@ -69,18 +69,41 @@ class Dataset:
     # path -> (duration s, sample rate, channels) from the scan's header probe (summaries need no second read)
     info: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
+    def _facts(self):
+        """(labels, speakers, every clip has a speaker), worked out once per list of items: with 100,000
+        clips each is a pass over the list (tens of ms), asked for many times on the GUI thread. The scan
+        job asks once in its worker thread (:meth:`warm`). A new or longer list of items is read again."""
+        key = (id(self.items), len(self.items))
+        memo = self.__dict__.get("_memo")
+        if memo is None or memo[0] != key:
+            speakers = {it.speaker for it in self.items}
+            every = None not in speakers and bool(self.items)
+            speakers.discard(None)
+            memo = (key, sort_labels({it.label for it in self.items}), sorted(speakers), every)
+            self.__dict__["_memo"] = memo
+        return memo
+
+    def warm(self):
+        """Work out the facts the views ask for (call it off the GUI thread); returns self."""
+        self._facts()
+        return self
+
     @property
     def labels(self):
         """Sorted class names (digits sort numerically)."""
-        return sort_labels({it.label for it in self.items})
+        return list(self._facts()[1])
 
     @property
     def speakers(self):
-        return sorted({it.speaker for it in self.items if it.speaker is not None})
+        return list(self._facts()[2])
 
     @property
     def has_speakers(self):
-        return any(it.speaker is not None for it in self.items)
+        return bool(self._facts()[2])
+
+    @property
+    def every_clip_has_speaker(self):
+        return self._facts()[3]
 
     def class_counts(self):
         counts = collections.Counter(it.label for it in self.items)
@@ -102,12 +125,33 @@ def sort_labels(labels):
     return sorted(labels)
 
 
-def _walk_audio(root):
-    """Yield (dirpath, [audio file names]) below root, sorted, skipping hidden dirs."""
+def _walk_audio(root, tick=None):
+    """Yield (dirpath, [audio file names]) below root, sorted, skipping hidden dirs; ``tick(count)`` after
+    each folder (:func:`_ticker`: Stop and progress while a big tree is listed)."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d.lower() not in _NEVER_CLASS)
         audio = sorted(f for f in filenames if f.lower().endswith(AUDIO_EXTENSIONS) and not f.startswith("._"))
+        if tick is not None:
+            tick(len(audio))
         yield dirpath, audio
+
+
+def _ticker(should_stop, progress):
+    """``tick(count)`` for :func:`_walk_audio`: raises Cancelled when ``should_stop()``; reports
+    ``progress(files found so far, 0)`` (0: the total is not known yet) at most ten times a second."""
+    from .errors import Cancelled
+
+    found, last = [0], [0.0]
+
+    def tick(count):
+        found[0] += count
+        if should_stop is not None and should_stop():
+            raise Cancelled("Dataset scan stopped")
+        if progress is not None and time.monotonic() - last[0] >= 0.1:
+            last[0] = time.monotonic()
+            progress(found[0], 0)
+
+    return tick
 
 
 def detect_layout(root):
@@ -144,7 +188,8 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
     should_stop : callable() -> bool or None
         Polled while probing; True raises :class:`~core.errors.Cancelled`.
     progress : callable(done, total) or None
-        Called while probing, at most ~10 times a second and once at the end (files checked so far).
+        At most ~10 times a second: while the folders are listed ``(files found, 0)``, then while the
+        files are checked ``(files checked, files found)``, and once at the end.
     trust : bool
         Trust what an earlier scan read from a file's header while its size, mtime and inode are
         unchanged (remembered in the cache folder's ``scan.sqlite``): a rescan of a big unchanged folder
@@ -164,10 +209,11 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
         raise SpeechLabError(f"Unknown label '{label}': choose digit or speaker")
     if layout == "auto":
         layout = detect_layout(root_path)
+    tick = _ticker(should_stop, progress) if (should_stop or progress) else None
     if layout == "filename":
-        ds = _scan_filename(root_path, label)
+        ds = _scan_filename(root_path, label, tick)
     else:
-        ds = _scan_folders(root_path, exclude)
+        ds = _scan_folders(root_path, exclude, tick)
     if probe:
         _probe(ds, should_stop, trust=trust, progress=progress)
     if not ds.items:
@@ -176,9 +222,9 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
     return ds
 
 
-def _scan_filename(root, label):
+def _scan_filename(root, label, tick=None):
     items, skipped = [], []
-    for dirpath, files in _walk_audio(root):
+    for dirpath, files in _walk_audio(root, tick):
         for f in files:
             path = os.path.join(dirpath, f)
             m = _CODED.match(pathlib.Path(f).stem)
@@ -190,8 +236,8 @@ def _scan_filename(root, label):
     return Dataset(str(root), "filename", label, items, skipped)
 
 
-def _scan_folders(root, exclude):
-    class_dirs = [(d, files) for d, files in _walk_audio(root) if files]
+def _scan_folders(root, exclude, tick=None):
+    class_dirs = [(d, files) for d, files in _walk_audio(root, tick) if files]
     if not class_dirs:
         raise SpeechLabError(f"No audio files found below {root}")
     items, excluded = [], []
@@ -223,6 +269,8 @@ def _librispeech_speaker(folder, files):
 def _probe(ds, should_stop=None, *, trust=True, progress=None):
     from .errors import Cancelled
 
+    if should_stop is not None and should_stop():
+        raise Cancelled("Dataset scan stopped")
     memo = ProbeMemo.default() if trust else None
     known = memo.load(ds.root) if memo is not None else {}
     kept, learnt, info = [], [], {}

@@ -33,7 +33,7 @@ GROUPING_TEXT = {"speaker": "by speaker", "track": "by track", "clip": "stratifi
 
 def grouping_of(ds, task):
     """How the folds of a dataset are grouped: "speaker", "track" (Genres) or "clip"."""
-    if ds.label_kind != "speaker" and ds.items and all(it.speaker for it in ds.items):
+    if ds.label_kind != "speaker" and ds.every_clip_has_speaker and "" not in ds.speakers:
         return "speaker"
     return "track" if task == "genres" else "clip"
 

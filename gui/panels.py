@@ -590,9 +590,13 @@ class ProgressPanel(QWidget):
         self.bar.setFormat(f"Features {p.done}/{p.total} ({p.files_per_second:.0f} files/s{eta})")
 
     def show_scan(self, done, total):
-        """A dataset scan checked ``done`` of ``total`` files."""
+        """A dataset scan checked ``done`` of ``total`` files (total 0: still listing, ``done`` found)."""
+        if not total:
+            self.bar.setFormat(f"Listing files… {done:,} found")
+            self.bar.setRange(0, 0)  # a busy bar: the total is not known yet
+            return
         self.bar.setFormat(f"Scanning files {done:,}/{total:,}")
-        self.bar.setMaximum(max(1, total))
+        self.bar.setRange(0, max(1, total))
         self.bar.setValue(done)
 
     def show_done(self, text="Done"):

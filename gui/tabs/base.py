@@ -227,7 +227,7 @@ class TaskTab(QWidget):
         ds, summary, is_demo = result
         previous = self.dataset_panel.dataset
         self.dataset_panel.set_dataset(ds, summary, is_demo=is_demo)
-        self.explorer.set_dataset(ds)
+        self.explorer.set_dataset(ds, rows=summary.get("class_rows"))
         self.on_dataset(ds)
         text = (f"Loaded {summary['n_files']} clips in {len(summary['classes'])} classes"
                 + (f"; {summary['n_skipped']} file(s) skipped" if summary["n_skipped"] else ""))

@@ -21,9 +21,14 @@ def scan_job(folder, layout, label, task_key):
 
         is_demo = not folder
         root = demo_dataset(task_key) if is_demo else folder
+        from core.explore import class_table
+
         ds = scan_dataset(root, layout=layout, label=label, should_stop=should_stop,
                           progress=lambda done, total: report("scan", (done, total)))
-        return ds, summarize(ds), is_demo
+        # What the views ask for, worked out here: with 100,000 clips it was ~150 ms on the GUI thread.
+        summary = summarize(ds.warm())
+        summary["class_rows"] = class_table(ds.items)
+        return ds, summary, is_demo
 
     return job
 

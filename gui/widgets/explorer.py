@@ -207,7 +207,7 @@ class DataExplorer(QWidget):
         self._syncing = False  # the list follows a click on the map: not a user's choice of row
         self._play_when_loaded = None
         self._loaded = None  # (path, y, sr) of the clip shown
-        self._item_of_path = {}
+        self._item_of_path = None
         self._map_of_path = {}
         self._categories = []
         self._draw_pending = []  # (scatter item, positions) still to add
@@ -400,15 +400,16 @@ class DataExplorer(QWidget):
 
     # ------------------------------------------------------------ the tab's hooks
 
-    def set_dataset(self, ds):
-        """A dataset was loaded: show its classes; durations and levels are read when the view is shown."""
+    def set_dataset(self, ds, *, rows=None):
+        """A dataset was loaded: show its classes; durations and levels are read when the view is shown.
+        ``rows``: its :func:`core.explore.class_table` (counts only) when the scan worked it out already."""
         self.stats_runner.stop()
         self.map_runner.stop()
         self.dataset = ds
         self.stats = None
-        self._item_of_path = {it.path: i for i, it in enumerate(ds.items)}
+        self._item_of_path = None  # path -> item index, made when a map point is first looked up
         self._clear_map()
-        self._fill_class_table()
+        self._fill_class_table(rows)
         self._set_status(f"{len(ds.items):,} clips in {len(ds.labels)} classes"
                          + (f" by {len(ds.speakers)} speakers" if ds.has_speakers else "")
                          + ". Compute map to see them in the feature space.")
@@ -498,9 +499,9 @@ class DataExplorer(QWidget):
         self._refresh_clip_list()
         self.progress.hide()
 
-    def _fill_class_table(self):
+    def _fill_class_table(self, rows=None):
         selected = self._selected_class()
-        rows = class_table(self.dataset.items, self.stats)
+        rows = rows if rows is not None and self.stats is None else class_table(self.dataset.items, self.stats)
         table = self.class_table
         table.setUpdatesEnabled(False)  # one layout for the whole table, not one per cell
         table.blockSignals(True)
@@ -546,7 +547,7 @@ class DataExplorer(QWidget):
 
     def _clip_row(self, item_index=None, map_index=None):
         if item_index is None:
-            item_index = self._item_of_path.get(self.map.paths[map_index])
+            item_index = self._item_index(self.map.paths[map_index])
         it = self.dataset.items[item_index]
         st = self.stats[item_index] if self.stats is not None else None
         if map_index is None and self.map is not None:
@@ -616,7 +617,7 @@ class DataExplorer(QWidget):
     def select_clip(self, path, *, play=False):
         """Show ``path`` (waveform, spectrogram, where it is on the map); play it when ``play``."""
         self.current_path = path
-        item = self._item_of_path.get(path)
+        item = self._item_index(path)
         label = self.dataset.items[item].label if item is not None else "?"
         text = f"<b>{label}</b> · {path}"
         j = self._map_of_path.get(path)
@@ -754,6 +755,14 @@ class DataExplorer(QWidget):
         self.phase = None
         self.progress.hide()
         self._set_status(message, error=True)
+
+    def _item_index(self, path):
+        """The dataset's item index of ``path`` (None if not in it); the lookup table is made on first use."""
+        if self.dataset is None:
+            return None
+        if self._item_of_path is None:
+            self._item_of_path = {it.path: i for i, it in enumerate(self.dataset.items)}
+        return self._item_of_path.get(path)
 
     def _clear_map(self):
         self.map = None

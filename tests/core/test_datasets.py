@@ -308,8 +308,11 @@ def test_scan_reports_progress_from_zero_to_every_file_found(audiomnist):
     calls = []
     ds = scan_dataset(audiomnist[0], trust=False, progress=lambda done, total: calls.append((done, total)))
     found = len(ds.items) + len([s for s in ds.skipped if "not a readable" in s.reason or "empty" in s.reason])
-    assert calls[0] == (0, found) and calls[-1] == (found, found)
-    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    listing = [c for c in calls if c[1] == 0]  # while the folders are listed: (files found so far, 0)
+    checking = [c for c in calls if c[1]]
+    assert listing and [d for d, _ in listing] == sorted(d for d, _ in listing) and listing[-1][0] <= found
+    assert checking[0] == (0, found) and checking[-1] == (found, found)
+    assert calls == listing + checking and [d for d, _ in checking] == sorted(d for d, _ in checking)
 
 
 def test_a_stop_before_the_first_file_cancels_the_scan(audiomnist):
