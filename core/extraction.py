@@ -7,6 +7,7 @@ worker), reports progress, cancels within a second, and caches results.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -356,6 +357,7 @@ class FeatureSet:
     seconds: float
     groups: np.ndarray | None = None  # clip index of every row
     notes: list = dataclasses.field(default_factory=list)  # one line each, for the user (cache trouble)
+    whole_matrix_cached: bool = False  # X came in one piece from core.cache.MatrixCache
 
     def __post_init__(self):
         if self.groups is None:
@@ -374,17 +376,47 @@ class FeatureSet:
 def build_features(ds, config, *, progress=None, should_stop=None, n_jobs=None, cache=True, cluster=None):
     """Extract features for every item of a dataset; skipped files are listed.
 
+    The same files, unchanged, with the same settings, a second time: the finished matrix is read in
+    one piece (:class:`core.cache.MatrixCache`; ``whole_matrix_cached`` says so).
+
     Returns
     -------
     FeatureSet, with ``config.n_frames`` fixed for mfcc-full.
     """
-    ex = extract(ds.paths(), config, progress=progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache,
+    from .cache import FeatureCache, MatrixCache
+    from .datasets import Skipped
+
+    t0 = time.perf_counter()
+    paths = ds.paths()
+    if cache is True:
+        cache = FeatureCache.default()
+    matrices = key = None
+    if cache and config.window_seconds is None:
+        matrices = MatrixCache.beside(cache)
+        key = MatrixCache.key(paths, json.dumps([config.cache_key(), config.to_dict()], sort_keys=True))
+        hit = matrices.get(key)
+        if hit is not None and hit["keep"].size + hit["skipped"].size == len(paths):
+            n_frames = int(hit["n_frames"])
+            config = dataclasses.replace(config, n_frames=None if n_frames < 0 else n_frames)
+            items = [ds.items[i] for i in hit["keep"]]
+            skipped = [Skipped(paths[i], str(r)) for i, r in zip(hit["skipped"], hit["reasons"])]
+            if progress is not None:
+                rate = len(paths) / max(time.perf_counter() - t0, 1e-9)
+                progress(Progress(len(paths), len(paths), rate, 0.0, len(paths), ()))
+            return FeatureSet(hit["X"], np.array([it.label for it in items], dtype=str), items, config,
+                              list(ds.skipped) + skipped, len(paths), time.perf_counter() - t0,
+                              notes=list(cache.notes), whole_matrix_cached=True)
+    ex = extract(paths, config, progress=progress, should_stop=should_stop, n_jobs=n_jobs, cache=cache,
                  cluster=cluster)
     keep = [i for i, r in enumerate(ex.raws) if r is not None]
     if config.window_seconds is None:
         X, config = finalize([ex.raws[i] for i in keep], config)
         items = [ds.items[i] for i in keep]
         groups = np.arange(len(items))
+        if matrices is not None and not any("feature cache off" in n for n in ex.notes):
+            index = {p: i for i, p in enumerate(paths)}
+            failed = [(index[s.path], s.reason) for s in ex.skipped if s.path in index]
+            matrices.put(key, X, keep, [i for i, _ in failed], [r for _, r in failed], config.n_frames)
     else:
         rows, items, groups = [], [], []
         for g, i in enumerate(keep):

@@ -126,6 +126,66 @@ def test_damaged_cache_file_is_only_a_slower_run(clips, tmp_path):
 # ----------------------------------------------------------------------------- extraction
 
 
+def test_the_same_files_again_come_as_one_finished_matrix(clips, tmp_path):
+    root, paths, bad = clips
+    ds = scan_dataset(root, probe=False)
+    cache = FeatureCache(tmp_path / "c.sqlite")
+    first = build_features(ds, CONFIG, cache=cache, n_jobs=1)
+    second = build_features(ds, CONFIG, cache=cache, n_jobs=1)
+    assert not first.whole_matrix_cached and second.whole_matrix_cached
+    assert np.array_equal(first.X, second.X) and first.config == second.config
+    assert [it.path for it in second.items] == [it.path for it in first.items]
+    assert list(second.labels) == list(first.labels)
+    assert [(s.path, s.reason) for s in second.skipped] == [(s.path, s.reason) for s in first.skipped]
+    assert {s.path for s in second.skipped} >= {str(bad[k]) for k in ("corrupt", "empty", "text", "silent")}
+    assert cache.size_bytes() > (tmp_path / "c.sqlite").stat().st_size  # the matrix counts in the cache's size
+
+
+def test_a_touched_file_or_other_settings_make_the_matrix_again(clips, tmp_path):
+    root, paths, _ = clips
+    ds = scan_dataset(root, probe=False)
+    cache = FeatureCache(tmp_path / "c.sqlite")
+    build_features(ds, CONFIG, cache=cache, n_jobs=1)
+    os.utime(paths[0], ns=(1, 1))  # the file changed
+    assert not build_features(ds, CONFIG, cache=cache, n_jobs=1).whole_matrix_cached
+    assert build_features(ds, CONFIG, cache=cache, n_jobs=1).whole_matrix_cached
+    other = dataclasses.replace(CONFIG, frames="resize", n_frames=20)  # same raw features, another matrix
+    again = build_features(ds, other, cache=cache, n_jobs=1)
+    assert not again.whole_matrix_cached and again.config.n_frames == 20 and again.X.shape[1] % 20 == 0
+
+
+@pytest.mark.parametrize("damage", ["garbage", "object array", "short"])
+def test_a_damaged_or_tampered_matrix_is_made_again_never_run(clips, tmp_path, damage):
+    root, _, _ = clips
+    ds = scan_dataset(root, probe=False)
+    cache = FeatureCache(tmp_path / "c.sqlite")
+    first = build_features(ds, CONFIG, cache=cache, n_jobs=1)
+    (matrix,) = (tmp_path / "matrices").glob("*.npz")
+    if damage == "garbage":
+        matrix.write_bytes(b"PK\x03\x04 not a zip at all")
+    elif damage == "object array":  # a pickle inside: np.load(allow_pickle=False) refuses it
+        np.savez(matrix, X=np.array([object()], dtype=object), keep=np.zeros(1), skipped=np.zeros(0),
+                 reasons=np.zeros(0, dtype=str), n_frames=np.asarray(1))
+    else:
+        matrix.write_bytes(matrix.read_bytes()[:200])
+    again = build_features(ds, CONFIG, cache=cache, n_jobs=1)
+    assert not again.whole_matrix_cached and np.array_equal(again.X, first.X)
+    assert build_features(ds, CONFIG, cache=cache, n_jobs=1).whole_matrix_cached  # written again
+
+
+def test_only_the_most_recent_matrices_are_kept(clips, tmp_path):
+    from core.cache import MatrixCache
+
+    root, _, _ = clips
+    ds = scan_dataset(root, probe=False)
+    cache = FeatureCache(tmp_path / "c.sqlite")
+    for n in range(MatrixCache.KEEP + 2):
+        build_features(ds, dataclasses.replace(CONFIG, frames="resize", n_frames=10 + n), cache=cache, n_jobs=1)
+    assert len(list((tmp_path / "matrices").glob("*.npz"))) == MatrixCache.KEEP
+    cache.clear()
+    assert not list((tmp_path / "matrices").glob("*.npz"))
+
+
 def test_parallel_and_serial_give_the_same_features_in_order(clips):
     _, paths, _ = clips
     serial = extract(paths, CONFIG, n_jobs=1, cache=False)
