@@ -6,6 +6,8 @@
 """
 import sys
 
+import core  # noqa: F401  - first: its settings for NumPy (core/__init__.py) must precede NumPy's import
+
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv

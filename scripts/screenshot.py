@@ -35,6 +35,8 @@ def main(argv=None):
     parser.add_argument("--split", default=None, help="random, speaker or loso")
     parser.add_argument("--open", default=None, help="an audio file to open in the microphone tab after training")
     parser.add_argument("--model", default=None, help="a model key of the tab (e.g. voice-cosine, encoder-logreg)")
+    parser.add_argument("--while-scanning", action="store_true",
+                        help="shoot while the scan of --data is under way (its progress bar; for big folders)")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
     os.environ.setdefault("SPEECHLAB_SETTINGS", str(pathlib.Path(tempfile.mkdtemp()) / "settings.ini"))
@@ -119,7 +121,17 @@ def main(argv=None):
             state["phase"] = "done"
             finish()
 
-    tab.runner.busy_changed.connect(on_busy)
+    def shoot_when_scanning():
+        bar = tab.progress_panel.bar
+        if bar.format().startswith("Scanning files") and bar.value() > 0:
+            shoot()
+        else:
+            QTimer.singleShot(20, shoot_when_scanning)
+
+    if args.while_scanning:
+        QTimer.singleShot(0, shoot_when_scanning)
+    else:
+        tab.runner.busy_changed.connect(on_busy)
     QTimer.singleShot(0, lambda: tab.scan(args.data))
     QTimer.singleShot(int(args.timeout * 1000), lambda: (print("timed out", file=sys.stderr), app.exit(1)))
     return app.exec()
