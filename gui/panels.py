@@ -217,7 +217,6 @@ class DatasetPanel(QGroupBox):
         self.request_scan()
 
     def request_scan(self):
-        self.summary.setText("Scanning…")
         self.scan_requested.emit(self.folder_edit.text().strip(), self.layout_combo.currentData(),
                                  self.label_combo.currentData())
 
@@ -280,6 +279,17 @@ class DatasetPanel(QGroupBox):
             it.setToolTip(f"{s.path}\n{s.reason}")
             self.skipped_list.addItem(it)
         self.skipped_list.setVisible(bool(skipped))
+
+    def show_scanning(self):
+        """A scan started: say so where the dataset is described (Stop puts the description back)."""
+        self._before_scan = (self.summary.text(), self.summary.toolTip())
+        self.summary.setText("Scanning…")
+        self.summary.setToolTip("")
+
+    def show_scan_stopped(self):
+        text, tip = getattr(self, "_before_scan", ("No dataset loaded.", ""))
+        self.summary.setText(text)
+        self.summary.setToolTip(tip)
 
     def show_error(self, message):
         self.dataset = None

@@ -211,6 +211,7 @@ class TaskTab(QWidget):
             w.cancelled.connect(self._on_scan_cancelled)
 
         self.runner.start(job, connect=connect)
+        self.dataset_panel.show_scanning()
         self.message(f"Scanning {folder or 'the demo data'}…")
 
     def _on_scan_event(self, kind, value):
@@ -220,6 +221,7 @@ class TaskTab(QWidget):
     def _on_scan_cancelled(self):
         self._pending_train = False
         self.progress_panel.show_done("Scan stopped")
+        self.dataset_panel.show_scan_stopped()
         kept = self.dataset_panel.dataset
         self.message("Scan stopped" + (f"; still using {dataset_name(kept)}" if kept is not None else "") + ".")
 

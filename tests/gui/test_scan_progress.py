@@ -40,8 +40,10 @@ def test_stop_ends_a_scan_and_keeps_the_dataset_loaded(make_tab, qtbot, tmp_path
     tab.dataset_panel.folder_edit.setText(str(many_clips(tmp_path / "many", 20_000)))
     qtbot.keyClick(tab.dataset_panel.folder_edit, Qt.Key_Return)
     qtbot.waitUntil(lambda: bar.format().startswith("Scanning files") and bar.value() > 0, timeout=HANG_MS)
+    assert tab.dataset_panel.summary.text() == "Scanning…"
     qtbot.mouseClick(tab.progress_panel.stop_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not tab.busy, timeout=HANG_MS)
     assert tab.dataset_panel.dataset is demo
+    assert "demo data" in tab.dataset_panel.summary.text()  # the loaded dataset's description is back
     assert bar.format() == "Scan stopped"
     assert status_text(tab).startswith("Scan stopped; still using")
