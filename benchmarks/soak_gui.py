@@ -176,6 +176,57 @@ def _traceback_census(top=6):
             "held_by": dict(holders.most_common(top)), "frame_array_mb": round(array_bytes / 2**20, 1)}
 
 
+def _holder_census(names=("TrainResult", "ModelBundle", "KFoldResult", "SplitComparison", "RotationResult")):
+    """How many results and models of trainings are alive, and what holds them: for each, the chain of
+    referrer types up to two levels (a dict's owner shown as its owner's type)."""
+    import types
+
+    found = [o for o in gc.get_objects() if type(o).__name__ in names]
+    counts = collections.Counter(type(o).__name__ for o in found)
+    holders = collections.Counter()
+    skip = {id(found)}
+    for o in found:
+        for ref in gc.get_referrers(o):
+            if id(ref) in skip or isinstance(ref, types.FrameType):
+                continue
+            name = type(ref).__name__
+            if isinstance(ref, types.CellType):  # a closure: name its function and what holds the function
+                fns = [f for t in gc.get_referrers(ref) if isinstance(t, tuple)
+                       for f in gc.get_referrers(t) if isinstance(f, types.FunctionType)]
+                for f in fns[:1]:
+                    owners = [type(u).__name__ for u in gc.get_referrers(f)
+                              if id(u) not in skip and not isinstance(u, types.FrameType)][:3]
+                    name = f"closure of {f.__qualname__} held by {','.join(owners)}"
+            elif isinstance(ref, (dict, list, tuple)):
+                ups = [type(u).__name__ for u in gc.get_referrers(ref)
+                       if id(u) not in skip and u is not found and not isinstance(u, types.FrameType)][:2]
+                name += "<" + ",".join(ups) + ">"
+            holders[f"{type(o).__name__} in {name}"] += 1
+    del found
+    return {"alive": dict(counts), "held_by": dict(holders.most_common(10))}
+
+
+def _malloc_census(r, first, traced, top=8):
+    """--tracemalloc N: tracing starts at the end of round N; each later round lists the call paths whose
+    memory, allocated since then and still alive, is largest, as (KB, blocks, innermost app frames).
+    NumPy reports its array buffers to tracemalloc, so arrays held from round to round show here."""
+    import tracemalloc
+
+    if r < first:
+        return []
+    if r == first:
+        tracemalloc.start(25)
+        traced["base"] = tracemalloc.take_snapshot()
+        return []
+    snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    out = []
+    for stat in snap.compare_to(traced["base"], "traceback")[:top]:
+        frames = [f"{pathlib.Path(f.filename).name}:{f.lineno}" for f in stat.traceback
+                  if "site-packages" not in f.filename and "/lib/python" not in f.filename][-6:]
+        out.append((round(stat.size_diff / 1024), stat.count_diff, " < ".join(reversed(frames))))
+    return out
+
+
 def _watchdog(stacks_file):
     """Plain thread: exit with HANG_EXIT when the GUI heartbeat is silent for HANG_SECONDS; on the way,
     note where the GUI thread is during each stall longer than STALL_SAMPLE_MS."""
@@ -191,7 +242,7 @@ def _watchdog(stacks_file):
             where = f"[{_State.phase}] {_gui_frames()}"
             with _State.lock:
                 _State.stall_stacks[where] += 1
-        limit = 30.0 if _State.shutting_down else HANG_SECONDS
+        limit = 30.0 if _State.shutting_down else 300.0 if "census" in _State.phase else HANG_SECONDS
         if silent > limit:
             _dump_stacks(f"HANG: the GUI thread did not answer for {silent:.1f} s", stacks_file)
             _emit("HANG", phase=_State.phase, silent=silent)
@@ -462,6 +513,7 @@ def child_main(args):
     rss0, _ = _rss_mb()
     _emit("READY", rss_mb=rss0)
     last_counts = collections.Counter()
+    traced = {}  # --tracemalloc: the snapshot of the round it starts after
     soak_start = time.monotonic()
     for r in range(1, args.rounds + 1):
         if args.max_minutes and time.monotonic() - soak_start > 60 * args.max_minutes:
@@ -489,10 +541,12 @@ def child_main(args):
             grown = {k: v - last_counts.get(k, 0) for k, v in counts.items()}
             census = {"widgets": len(app.allWidgets()), "gc_objects": sum(counts.values()),
                       "grown": dict(sorted(grown.items(), key=lambda kv: -kv[1])[:8]) if last_counts else {},
-                      "tracebacks": _traceback_census()}
+                      "tracebacks": _traceback_census(), "held": _holder_census()}
             last_counts.clear()
             last_counts.update(counts)
             del counts
+        if args.tracemalloc:
+            census["malloc_growth"] = _malloc_census(r, args.tracemalloc, traced)
         _emit("ROUND", round=r, seconds=seconds, census=census, rss_mb=rss, threads=threads, ticks=drv.ticks,
               max_gap_ms=drv.max_gap, max_gap_phase=drv.max_gap_phase,
               phase_seconds={k: round(v, 2) for k, v in phase_times.items()},
@@ -551,7 +605,8 @@ def run_soak(args, label, index):
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--child", "--code-dir", str(args.code_dir),
            "--rounds", str(args.rounds), "--tmp", str(tmp), "--stacks-file", str(stacks),
            "--epochs", str(args.epochs), "--cnn-epochs", str(args.cnn_epochs), "--sweep-every", str(args.sweep_every),
-           "--max-minutes", str(args.max_minutes)] + ([] if args.census else ["--no-census"])
+           "--max-minutes", str(args.max_minutes), "--tracemalloc", str(args.tracemalloc)] \
+        + ([] if args.census else ["--no-census"])
     err_path = tmp / "stderr.txt"
     started = time.monotonic()
     load_start = os.getloadavg()
@@ -742,6 +797,9 @@ def main(argv=None):
     parser.add_argument("--max-minutes", type=float, default=0,
                         help="start no new round after this many minutes (0: no limit); the table says how many ran")
     parser.add_argument("--keep-tmp", action="store_true")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="ROUND",
+                        help="trace Python and NumPy allocations from this round on; each later round's census "
+                             "lists where memory grew most since it (slows the window: for finding leaks)")
     parser.add_argument("--no-census", dest="census", action="store_false",
                         help="skip the per-round count of widgets and Python objects (between rounds, not timed)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

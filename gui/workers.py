@@ -160,7 +160,9 @@ class Worker(QObject):
 
     progress = Signal(object)
     epoch = Signal(object)
-    event = Signal(str, object)  # any other report: (kind, value)
+    # any other report: (kind, value). Not "event": that name would shadow QObject.event(), which Qt calls for
+    # every QEvent the worker gets (each call leaked a reference: finished workers and their jobs stayed alive)
+    reported = Signal(str, object)
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
@@ -190,7 +192,7 @@ class Worker(QObject):
                 self._last_batch_report = now
             self.epoch.emit(dict(value))
         else:
-            self.event.emit(kind, value)
+            self.reported.emit(kind, value)
 
     @Slot()
     def run(self):

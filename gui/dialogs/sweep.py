@@ -194,7 +194,7 @@ class SweepDialog(QDialog):
                               "Other data give other numbers.")
 
         def connect(w):
-            w.event.connect(self._on_event)
+            w.reported.connect(self._on_event)
             w.progress.connect(self._on_extraction)
             w.finished.connect(self._on_finished)
             w.failed.connect(self._on_failed)

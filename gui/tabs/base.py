@@ -205,7 +205,7 @@ class TaskTab(QWidget):
         job = jobs.scan_job(folder, layout or st["layout"], label or st["label"], self.spec.key)
 
         def connect(w):
-            w.event.connect(self._on_scan_event)
+            w.reported.connect(self._on_scan_event)
             w.finished.connect(self._on_scanned)
             w.failed.connect(self._on_scan_failed)
             w.cancelled.connect(self._on_scan_cancelled)
@@ -302,7 +302,7 @@ class TaskTab(QWidget):
         def connect(w):
             w.progress.connect(self.progress_panel.show_extraction)
             w.epoch.connect(self._on_epoch)
-            w.event.connect(self._on_event)
+            w.reported.connect(self._on_event)
             w.finished.connect(self._on_trained)
             w.failed.connect(self._on_failed)
             w.cancelled.connect(self._on_training_cancelled)

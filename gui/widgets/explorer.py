@@ -684,7 +684,7 @@ class DataExplorer(QWidget):
 
         def connect(w):
             w.progress.connect(self._on_progress)
-            w.event.connect(self._on_event)
+            w.reported.connect(self._on_event)
             w.finished.connect(self._on_map)
             w.failed.connect(self._on_failed)
             w.cancelled.connect(self._on_cancelled)

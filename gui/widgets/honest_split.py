@@ -139,7 +139,7 @@ class HonestSplit(QObject):
     def _connect(self, w):  # bound methods only: they run in the GUI thread
         w.progress.connect(self.tab.progress_panel.show_extraction)
         w.epoch.connect(self.tab.plot.add_epoch)
-        w.event.connect(self._on_event)
+        w.reported.connect(self._on_event)
         w.finished.connect(self._on_done)
         w.failed.connect(self._on_failed)
         w.cancelled.connect(self._on_cancelled)
