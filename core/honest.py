@@ -71,6 +71,7 @@ class SplitComparison:
     random_result: object  # the random split's TrainResult
     fold_results: list  # one TrainResult per fold
     seconds: float
+    per_speaker: dict = dataclasses.field(default_factory=dict)  # speaker -> (accuracy, clips), never heard
 
     @property
     def gap(self):
@@ -124,11 +125,20 @@ def compare_splits(ds, *, task, feature_config, make_model, test_size=0.2, rando
 
     random_result = run(0, SplitConfig(kind="random", test_size=test_size, random_state=random_state), None)
     fold_results = [run(i + 1, SplitConfig(kind="speaker", test_speakers=f), f) for i, f in enumerate(folds)]
-    truth = [f["label"] for r in fold_results for f in r.metrics["test_files"]]
-    pred = [f["predicted"] for r in fold_results for f in r.metrics["test_files"]]
+    tested = [f for r in fold_results for f in r.metrics["test_files"]]
+    truth = [f["label"] for f in tested]
+    pred = [f["predicted"] for f in tested]
     pooled = evaluate(truth, pred, random_result.bundle.labels)
+    speaker_of = {it.path: it.speaker for it in ds.items}
+    right = {}
+    for f in tested:  # each voice on its own: the pooled number hides the voices the model fails on
+        hits = right.setdefault(speaker_of.get(f["path"]), [0, 0])
+        hits[0] += f["label"] == f["predicted"]
+        hits[1] += 1
+    per_speaker = {s: (h / n, n) for s, (h, n) in sorted(right.items(), key=lambda kv: kv[1][0] / kv[1][1])
+                   if s is not None}
     return SplitComparison(
         random_accuracy=float(random_result.metrics["accuracy"]), speaker_accuracy=float(pooled["accuracy"]),
         fold_accuracies=[float(r.metrics["accuracy"]) for r in fold_results], folds=folds,
         n_speakers=len(ds.speakers), random_result=random_result, fold_results=fold_results,
-        seconds=time.perf_counter() - t0)
+        seconds=time.perf_counter() - t0, per_speaker=per_speaker)

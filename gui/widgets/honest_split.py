@@ -38,9 +38,15 @@ def comparison_text(comp):
     """Both numbers in words."""
     how = ("leave one speaker out" if all(len(f) == 1 for f in comp.folds)
            else f"{len(comp.folds)} folds of speakers")
-    return (f"Same voices (random split): {comp.random_accuracy:.1%}   ·   Voices never heard ({how}, "
+    text = (f"Same voices (random split): {comp.random_accuracy:.1%}   ·   Voices never heard ({how}, "
             f"{comp.n_speakers} speakers): {comp.speaker_accuracy:.1%}   ·   "
             f"{100 * comp.gap:+.1f} points from memorised voices")
+    per = getattr(comp, "per_speaker", None) or {}
+    if per:  # worst first: the voices a new user is most likely to sound like when it fails
+        shown = list(per.items())[:8]
+        text += ("\nEach voice never heard: " + ", ".join(f"{s} {a:.0%}" for s, (a, _) in shown)
+                 + (f" … ({len(per) - len(shown)} more)" if len(per) > len(shown) else ""))
+    return text
 
 
 class HonestSplitView(QWidget):

@@ -52,6 +52,14 @@ def test_one_click_shows_both_numbers(demo_tab, qtbot):
     assert honest.view.numbers.isVisible()
     assert f"{comp.random_accuracy:.1%}" in text and f"{comp.speaker_accuracy:.1%}" in text
     assert comp.random_accuracy > 0.3 and comp.speaker_accuracy > 0.2  # above chance (0.1): the pipeline works
+    # each voice on its own, worst first, adding up to the pooled number
+    assert sorted(comp.per_speaker) == ds.speakers
+    accs = [a for a, _ in comp.per_speaker.values()]
+    assert accs == sorted(accs)
+    n = sum(c for _, c in comp.per_speaker.values())
+    assert abs(sum(a * c for a, c in comp.per_speaker.values()) / n - comp.speaker_accuracy) < 1e-9
+    worst, (acc, _) = next(iter(comp.per_speaker.items()))
+    assert f"Each voice never heard: {worst} {acc:.0%}" in text
     assert "Voices never heard" in demo_tab.progress_panel.status_text() or "never heard" in demo_tab.log.toPlainText()
 
 
