@@ -163,15 +163,26 @@ def train(request_dict, dataset=None, checkpoint_dir=None, *, report, should_sto
 
 def compare(request_dict, dataset, *, report, should_stop):
     """Same voices vs new voices (core.honest.compare_splits) with a request's settings, in the child."""
+    import dataclasses
+
+    from .history import RunHistory
     from .honest import compare_splits
     from .request import TrainRequest, augment_config, build, open_set_config
 
     ds, config, _, r = build(TrainRequest.from_dict(request_dict), dataset=dataset)  # a bad setting fails here
     options = {"augment": augment_config(r), "open_set": open_set_config(r)}
-    return compare_splits(ds, task=r.task, feature_config=config, make_model=lambda: build(r, dataset=ds)[2],
+    comp = compare_splits(ds, task=r.task, feature_config=config, make_model=lambda: build(r, dataset=ds)[2],
                           test_size=r.test_size, random_state=r.seed, train_options=options, should_stop=should_stop,
                           on_stage=lambda i, n, spk: report("stage", (i, n, spk)),
                           on_epoch=lambda s: report("epoch", s), on_progress=lambda p: report("progress", p))
+    # Kept in All runs like every training (the random split's model, both numbers, each voice never heard);
+    # the request is the random split's, so a re-run trains that model again.
+    random = dataclasses.replace(r, split="random")
+    comp.random_result.bundle.training["request"] = random.to_dict()
+    history = RunHistory.default()
+    comp.run_id = history.record_comparison(comp, dataset=ds, source="compare", extra={"request": random.to_dict()})
+    comp.notes = list(history.notes)
+    return comp
 
 
 def resident_bytes(pid):

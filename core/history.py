@@ -181,6 +181,12 @@ def describe_split(split, *, test_speakers=()):
     return f"random {float(split.get('test_size', 0.2)):.0%}"
 
 
+def describe_comparison(compare):
+    """The Split column of a "same voices vs new voices" run: both accuracies (Test acc is the random split's)."""
+    return (f"same vs new voices: new voices {float(compare['speaker_accuracy']):.1%} "
+            f"({len(compare.get('folds') or ())} folds by speaker)")
+
+
 class RunHistory:
     """Every training's record, in ``folder/history.sqlite`` with models in ``folder/models``.
 
@@ -393,6 +399,18 @@ class RunHistory:
         return self.record(rot.final, metrics=rot.metrics, history=rot.final.history, seconds=rot.seconds,
                            stop_reason=rot.final.training.get("stop_reason"), test_files=files, extra=extra, **kw)
 
+    def record_comparison(self, comp, **kw):
+        """:meth:`record` for "same voices vs new voices" (core.honest.SplitComparison): the random split's model
+        and metrics, with both numbers, the speaker folds and each voice never heard on its own (``compare``);
+        its Split column gives both accuracies."""
+        extra = {"compare": {"random_accuracy": comp.random_accuracy, "speaker_accuracy": comp.speaker_accuracy,
+                             "gap": comp.gap, "folds": [list(f) for f in comp.folds],
+                             "fold_accuracies": list(comp.fold_accuracies), "n_speakers": comp.n_speakers,
+                             "per_speaker": {str(s): {"accuracy": a, "clips": n}
+                                             for s, (a, n) in comp.per_speaker.items()}},
+                 **(kw.pop("extra", None) or {})}
+        return self.record_result(comp.random_result, extra=extra, **kw)
+
     def record_kfold(self, result, **kw):
         """:meth:`record` for k-fold (core.kfold.KFoldResult): the model kept (trained on all the data, or
         the last finished fold's when stopped) with the folds' pooled metrics, accuracy = their mean."""
@@ -450,7 +468,8 @@ class RunHistory:
             "created": now, "task": bundle.task, "source": source, "status": status, "dataset": root,
             "dataset_name": doc["dataset"]["name"], "fingerprint": fp, "n_files": n_files,
             "features": describe_features(feature_config), "model": doc["model"]["text"],
-            "split": describe_split(split, test_speakers=training.get("test_speakers") or ()),
+            "split": (describe_comparison(extra["compare"]) if extra and extra.get("compare")
+                      else describe_split(split, test_speakers=training.get("test_speakers") or ())),
             "accuracy": _num(clean_metrics.get("accuracy")), "train_accuracy": _num(clean_metrics.get("train_accuracy")),
             "balanced_accuracy": _num(clean_metrics.get("balanced_accuracy")),
             "macro_f1": _num(clean_metrics.get("macro_f1")), "epochs": epochs, "seconds": float(seconds),

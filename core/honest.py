@@ -72,6 +72,8 @@ class SplitComparison:
     fold_results: list  # one TrainResult per fold
     seconds: float
     per_speaker: dict = dataclasses.field(default_factory=dict)  # speaker -> (accuracy, clips), never heard
+    run_id: int | None = None  # where the run history keeps it (set when recorded)
+    notes: list = dataclasses.field(default_factory=list)  # history trouble, one line each
 
     @property
     def gap(self):

@@ -161,7 +161,10 @@ class HonestSplit(QObject):
     def _on_done(self, comp):
         self.comparison = comp
         self.view.show_comparison(comp)
-        self.tab.message(comparison_text(comp) + f" ({comp.seconds:.0f} s)")
+        kept = " Kept in All runs." if getattr(comp, "run_id", None) is not None else ""
+        self.tab.message(comparison_text(comp).replace("\n", "; ") + f" ({comp.seconds:.0f} s).{kept}")
+        if getattr(comp, "run_id", None) is not None:
+            self.tab.history_view.refresh(select=comp.run_id)
         self.tab.progress_panel.show_done()
 
     def _on_failed(self, message):

@@ -60,6 +60,15 @@ def test_one_click_shows_both_numbers(demo_tab, qtbot):
     assert abs(sum(a * c for a, c in comp.per_speaker.values()) / n - comp.speaker_accuracy) < 1e-9
     worst, (acc, _) = next(iter(comp.per_speaker.items()))
     assert f"Each voice never heard: {worst} {acc:.0%}" in text
+    # kept in All runs: the random split's model, both numbers and every voice never heard
+    runs = demo_tab.history_view
+    qtbot.waitUntil(lambda: comp.run_id in runs.row_ids(), timeout=HANG_MS)
+    run = runs.history.get(comp.run_id)
+    assert run["source"] == "compare" and run["compare"]["speaker_accuracy"] == comp.speaker_accuracy
+    assert run["compare"]["per_speaker"][worst] == {"accuracy": acc, "clips": comp.per_speaker[worst][1]}
+    assert run["metrics"]["accuracy"] == comp.random_accuracy
+    summary = next(r for r in runs.history.runs("digits") if r["id"] == comp.run_id)
+    assert summary["split"].startswith(f"same vs new voices: new voices {comp.speaker_accuracy:.1%}")
     assert "Voices never heard" in demo_tab.progress_panel.status_text() or "never heard" in demo_tab.log.toPlainText()
 
 
