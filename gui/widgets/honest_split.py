@@ -87,7 +87,27 @@ class HonestSplitView(QWidget):
 
     def show_comparison(self, comp):
         self.numbers.setText(comparison_text(comp))
+        per = getattr(comp, "per_speaker", None) or {}
+        self.numbers.setToolTip("Each voice never heard (accuracy, clips):\n"
+                                + "\n".join(f"{s}: {a:.1%} of {n}" for s, (a, n) in per.items()) if per else "")
         self.numbers.setVisible(True)
+        self.fit_height()
+
+    def fit_height(self):
+        """Grow this strip in its splitter to show every line of its text (a splitter keeps a pane's height
+        when its text grows), taking the room from the pane below."""
+        splitter = self.parentWidget()
+        if splitter is None or not hasattr(splitter, "sizes"):
+            return
+        self.layout().activate()
+        need = self.layout().totalHeightForWidth(self.width()) if self.width() > 0 else self.sizeHint().height()
+        sizes = splitter.sizes()
+        i = splitter.indexOf(self)
+        extra = need - sizes[i]
+        if extra > 0 and i + 1 < len(sizes) and sizes[i + 1] > extra:
+            sizes[i] += extra
+            sizes[i + 1] -= extra
+            splitter.setSizes(sizes)
 
     def set_available(self, ok, why=""):
         self.compare_button.setEnabled(ok)
