@@ -84,6 +84,7 @@ class HonestSplitView(QWidget):
 
     def show_random(self, accuracy, shared, test_speakers):
         self.caveat.setText(random_split_text(accuracy, shared, test_speakers))
+        self.fit_height()
 
     def show_comparison(self, comp):
         self.numbers.setText(comparison_text(comp))
@@ -104,10 +105,15 @@ class HonestSplitView(QWidget):
         sizes = splitter.sizes()
         i = splitter.indexOf(self)
         extra = need - sizes[i]
-        if extra > 0 and i + 1 < len(sizes) and sizes[i + 1] > extra:
-            sizes[i] += extra
-            sizes[i + 1] -= extra
-            splitter.setSizes(sizes)
+        for j in (i + 1, i - 1):  # the results below first, then the curves above, each down to its minimum
+            if extra <= 0 or not 0 <= j < len(sizes):
+                continue
+            spare = sizes[j] - splitter.widget(j).minimumSizeHint().height()
+            take = max(0, min(extra, spare))
+            sizes[j] -= take
+            sizes[i] += take
+            extra -= take
+        splitter.setSizes(sizes)
 
     def set_available(self, ok, why=""):
         self.compare_button.setEnabled(ok)
