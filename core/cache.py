@@ -304,8 +304,8 @@ class MatrixCache:
             with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # our own handle: closed on errors
                 out = {name: z[name] for name in ("X", "keep", "skipped", "reasons", "n_frames")}
             if out["X"].dtype != np.float32 or len(out["X"]) != len(out["keep"]) \
-                    or len(out["skipped"]) != len(out["reasons"]):
-                raise ValueError("inconsistent arrays")
+                    or len(out["skipped"]) != len(out["reasons"]) or not np.isfinite(out["X"]).all():
+                raise ValueError("inconsistent arrays, or values no extraction makes (NaN, inf)")
             os.utime(path)  # most recently used
             return out
         except Exception:  # damaged or tampered (a bad zip, a pickle refused, a short file): made again

@@ -117,7 +117,7 @@ def test_a_finished_job_and_what_it_captured_are_freed(qapp, qtbot):
         qtbot.waitUntil(lambda: not runner._ending, timeout=10000)
         gc.collect()
         assert [ref() for ref in captured] == [None, None, None]
-        assert not [o for o in gc.get_objects() if isinstance(o, Worker)]
+        assert not [o for o in gc.get_objects() if type(o) is Worker]  # type(): never dereferences a weak proxy
     finally:
         assert runner.shutdown()
 

@@ -40,7 +40,7 @@ def test_a_damaged_database_is_moved_aside_and_a_new_one_started(tmp_path):
     assert FeatureCache(db).entry_count() == 6
 
 
-def test_tampered_rows_are_extracted_again(tmp_path):
+def test_tampered_rows_and_a_tampered_matrix_are_extracted_again(tmp_path):
     db = tmp_path / "features.sqlite"
     ds = scan_dataset(make_set(tmp_path / "d"))
     first = build_features(ds, CONFIG, n_jobs=1, cache=FeatureCache(db))
@@ -49,7 +49,12 @@ def test_tampered_rows_are_extracted_again(tmp_path):
     con.execute("UPDATE features_v2 SET data = ? WHERE rowid = 1", (np.full(12, np.nan, np.float32).tobytes(),))
     con.commit()
     con.close()
+    (matrix,) = (tmp_path / "matrices").glob("*.npz")  # the finished matrix too: a well-formed file full of NaN
+    with np.load(matrix) as z:
+        parts = {k: z[k] for k in z.files}
+    np.savez(matrix, **{**parts, "X": np.full_like(parts["X"], np.nan)})
     second = build_features(ds, CONFIG, n_jobs=1, cache=FeatureCache(db))
+    assert not second.whole_matrix_cached
     assert second.cache_hits == 0 and np.array_equal(second.X, first.X)
 
 
