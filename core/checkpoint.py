@@ -13,6 +13,9 @@ after ``min_interval`` seconds, and the next only once ``min_interval`` and
 ``1 / max_share`` times the last save's own duration have both passed (a
 CNN whose save and check take 1 s is saved at most every 10 s). The weights
 are copied at the epoch's end, so later epochs never leak into the file.
+A best epoch that comes while no save is due is kept in memory and written
+at the first epoch end where one is (a model that peaks early and then
+overfits still leaves its best epoch on disk).
 """
 from __future__ import annotations
 
@@ -65,6 +68,7 @@ class Checkpointer:
         self._last_end = self._start
         self._last_cost = 0.0
         self._best = math.inf
+        self._pending = None  # (model_type, config, arrays, stats) of a best epoch not yet saved
         self.saved = None  # the info of the last save
 
     def _due(self):
@@ -87,23 +91,41 @@ class Checkpointer:
                 monitored = float(monitored)
             except (TypeError, ValueError):
                 return
-            if not math.isfinite(monitored) or monitored >= self._best:
-                return
-            self._best = monitored  # this epoch's weights are the best so far: the model holds them now
-            if self._due():
-                self._save(model, make_bundle, stats)
+            if math.isfinite(monitored) and monitored < self._best:
+                self._best = monitored  # this epoch's weights are the best so far: the model holds them now
+                snapshot = self._snapshot(model, stats)
+                if snapshot is None:
+                    return
+                if not self._due():
+                    self._pending = snapshot  # written at the first epoch end where a save is due
+                    return
+                self._pending = None
+                self._save(snapshot, make_bundle)
+            elif self._pending is not None and self._due():
+                snapshot, self._pending = self._pending, None
+                self._save(snapshot, make_bundle)
 
         return wrapped
 
-    def _save(self, model, make_bundle, stats):
-        from .bundle import save_bundle
-        from .errors import SpeechLabError
+    @staticmethod
+    def _snapshot(model, stats):
+        """This epoch's model as plain arrays (copied: later epochs never change them), or None."""
         from .models import model_type_of
 
-        t0 = self._clock()
         try:
             config, arrays = model.get_state()
-            stand_in = frozen(model_type_of(model), config, {k: v.copy() for k, v in arrays.items()})
+            return model_type_of(model), config, {k: v.copy() for k, v in arrays.items()}, dict(stats)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None  # a checkpoint is a safety net: a failed one never stops the training
+
+    def _save(self, snapshot, make_bundle):
+        from .bundle import save_bundle
+        from .errors import SpeechLabError
+
+        model_type, config, arrays, stats = snapshot
+        t0 = self._clock()
+        try:
+            stand_in = frozen(model_type, config, arrays)
             self.folder.mkdir(parents=True, exist_ok=True)
             save_bundle(make_bundle(stand_in, dict(stats)), self.path)
         except (SpeechLabError, OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -106,3 +106,31 @@ def test_an_epoch_that_is_no_better_is_never_saved(tmp_path):
         clock.now += 1
         on_epoch({"epoch": epoch, "epochs": 6, "loss": 1.0, "val_loss": val_loss})
     assert [s["epoch"] for s in saves] == [1, 2, 6]
+
+
+def test_a_best_epoch_before_the_first_save_is_due_is_written_when_one_is(tmp_path):
+    """A model that peaks early and then overfits (per-sample SGD does) still leaves its best epoch on disk:
+    the epoch is kept in memory until a save is due, and what is written is that epoch's weights."""
+    from core.bundle import ModelBundle, load_bundle
+
+    clock = _Clock()
+    saves = []
+    model = _mlp()
+    ds = scan_dataset(demo_dataset("digits"))
+    train_model(ds, task="digits", feature_config=DIGITS.feature_config(), model=model,
+                split=SplitConfig(random_state=0))
+
+    def make_bundle(stand_in, stats):
+        return ModelBundle(task="digits", model=stand_in, feature_config=DIGITS.feature_config(),
+                           labels=[str(d) for d in range(10)], training={}, metrics={}, history=[])
+
+    on_epoch = Checkpointer(tmp_path, on_saved=saves.append, min_interval=10, clock=clock).watch(model, make_bundle)
+    best_coef = model.coefs_[0].copy()
+    for epoch, val_loss in enumerate([1.0, 0.5, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1], start=1):
+        clock.now += 1
+        if epoch > 3:
+            model.coefs_[0] += 1.0  # later, worse epochs change the weights
+        on_epoch({"epoch": epoch, "epochs": 12, "loss": 1.0, "val_loss": val_loss})
+    assert [s["epoch"] for s in saves] == [3]  # epoch 3, written at epoch 10 when the first save was due
+    kept = load_bundle(saves[0]["path"])
+    np.testing.assert_array_equal(kept.model.coefs_[0], best_coef)
