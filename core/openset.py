@@ -41,10 +41,17 @@ from .errors import Cancelled, SpeechLabError
 
 UNKNOWN = "unknown"
 METHODS = ("distance", "probability", "combined", "cosine")
-METHOD_TITLES = {"distance": "Distance to the speaker's training data",
+METHOD_TITLES = {"distance": "Distance to the {cls}'s training data",
                  "probability": "Classifier probability",
                  "combined": "Both (the lower of the two ranks)",
-                 "cosine": "Cosine to the speaker's centroid (for voice embeddings)"}
+                 "cosine": "Cosine to the {cls}'s centroid (for voice embeddings)"}
+
+
+def method_title(method, cls="speaker"):
+    """How a scoring method is named in the GUI, for classes called ``cls`` ("speaker", "digit")."""
+    return METHOD_TITLES[method].format(cls=cls)
+
+
 # What a model of each type scores with unless the user chooses (core.request): an embedding's direction
 # is what the voice encoder was trained to compare (benchmarks/voice_encoder.py).
 METHOD_OF_MODEL = {"centroid": "cosine"}

@@ -41,6 +41,16 @@ from gui.workers import WorkerRunner
 LEFT_MAX_MIN_WIDTH = 440
 
 
+def scrolled(widget):
+    """``widget`` in a frameless scroll area that follows its size: its minimum height stops being the
+    minimum of the pane or page it is put in (a short screen scrolls it instead)."""
+    scroll = QScrollArea()
+    scroll.setWidget(widget)
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+    scroll.setFrameShape(QScrollArea.NoFrame)
+    return scroll
+
 class TaskTab(QWidget):
     """Shared behaviour of the Digits, Genres and Speakers tabs."""
 
@@ -90,11 +100,7 @@ class TaskTab(QWidget):
         left_lay.addWidget(self.features_panel)
         left_lay.addWidget(self.model_panel)
         left_lay.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
-        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll = scrolled(left)
         self.left_scroll = scroll
         left_col = QWidget()
         left_col_lay = QVBoxLayout(left_col)

@@ -17,7 +17,7 @@ from core.features import feature_shape
 from core.presets import REPORT_PRESETS
 from core.tasks import DIGITS
 from gui.panels import _select_data
-from gui.tabs.base import TaskTab
+from gui.tabs.base import TaskTab, scrolled
 from gui.widgets.cnn_panel import CNNPanel, describe_cnn, is_cnn
 from gui.widgets.honest_split import HonestSplit
 from gui.widgets.mlp_insides import MLPInsides
@@ -378,7 +378,10 @@ class DigitsTab(TaskTab):
         left.insertWidget(left.indexOf(self.model_panel), self.new_voices)  # above the long model box: in view
         self.new_voices.voice_test_requested.connect(self.open_voice_test)
         self.not_a_digit_view = NotADigitView(self)  # the "unknown" threshold: slider, FRR/FAR, curve
-        self.lower_tabs.insertTab(2, self.not_a_digit_view, "Not a digit")
+        # scrolled: its slider, rates and curve need ~380 px, which on a short screen would otherwise be the
+        # lower pane's minimum and leave no room for the strip under the curves
+        self.not_a_digit_page = scrolled(self.not_a_digit_view)
+        self.lower_tabs.insertTab(2, self.not_a_digit_page, "Not a digit")
         self.model_changed.connect(self.new_voices.set_model_ready)
         self.honest = HonestSplit(self)  # random split vs voices never heard, under the curves
         self._compare_tip = self.honest.view.compare_button.toolTip()

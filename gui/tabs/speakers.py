@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from core.errors import SpeechLabError
 from core.models.choices import REPORT_MODELS, REPORT_PRESETS
-from core.openset import DEFAULT_METHOD, METHOD_TITLES, METHODS, TARGET_FRR
+from core.openset import DEFAULT_METHOD, METHODS, TARGET_FRR, method_title
 from core.tasks import SPEAKERS
 from gui.panels import _select_data, disable_unavailable_models
 from gui.tabs.base import TaskTab
@@ -88,7 +88,7 @@ class SpeakersModelPanel(QGroupBox):
         oform = QFormLayout()
         self.method = QComboBox()
         for m in METHODS:
-            self.method.addItem(METHOD_TITLES[m], m)
+            self.method.addItem(method_title(m), m)
         _select_data(self.method, DEFAULT_METHOD)
         self.method.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.method.setMinimumContentsLength(20)  # long titles never widen the column (1024-px screens)

@@ -27,6 +27,7 @@ DIGIT_WORDS = {
     "add_unknown": "Add non-digit sounds (a whistle, a cough, another word: recorded and saved, or any "
                    "audio files) to measure false accepts.",
     "named_right": "Digits named right",
+    "class": "digit",
 }
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3);;All files (*)"
 

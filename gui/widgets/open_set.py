@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox, QGridLayout, QLabel, QPushButton, QSlider, QSplitter, QVBoxLayout, QWidget,
 )
 
-from core.openset import METHOD_TITLES, METHODS, view_at
+from core.openset import METHODS, method_title, view_at
 from gui.widgets.confusion_matrix import ConfusionMatrixView
 
 SLIDER_STEPS = 1000
@@ -34,6 +34,7 @@ SPEAKER_WORDS = {
     "no_model": "This model has no open-set results (train a speakers model).",
     "add_unknown": "Mark speakers as unknown before training (or add an 'other' folder) to measure false accepts.",
     "named_right": "Known named right",
+    "class": "speaker",
 }
 
 
@@ -58,9 +59,9 @@ class OpenSetView(QWidget):
 
         self.method_combo = QComboBox()
         for m in METHODS:
-            self.method_combo.addItem(METHOD_TITLES[m], m)
+            self.method_combo.addItem(method_title(m, w["class"]), m)
         self.method_combo.setToolTip("How a clip is scored: the classifier's confidence, the distance to the chosen\n"
-                                     "speaker's training data, or both (a clip must pass both)")
+                                     f"{w['class']}'s training data, or both (a clip must pass both)")
         self.method_combo.currentIndexChanged.connect(self._on_method)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)

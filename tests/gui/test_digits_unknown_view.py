@@ -49,7 +49,7 @@ def test_slider_rates_and_threshold_saved_with_the_model(trained_tab, qtbot, tmp
     tab = trained_tab
     nad = tab.not_a_digit_view
     view = nad.view
-    assert tab.lower_tabs.indexOf(nad) >= 0
+    assert tab.lower_tabs.indexOf(tab.not_a_digit_page) >= 0 and tab.not_a_digit_page.widget() is nad
     assert view.slider.isEnabled() and nad.add_button.isEnabled()
     assert view.rate_text("false_reject_rate").endswith("%")
     assert view.rate_text("false_accept_rate") == "—"  # no non-digit sounds yet

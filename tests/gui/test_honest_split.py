@@ -80,3 +80,28 @@ def test_stop_during_comparison_leaves_the_tab_usable(demo_tab, qtbot):
     assert demo_tab.progress_panel.train_button.isEnabled()
     assert "Comparison stopped" in demo_tab.log.toPlainText()
     assert honest.comparison is None  # no half comparison is shown as if it were whole
+
+
+def test_on_a_1024x700_window_the_strip_shows_every_line_of_its_text(qtbot):
+    """A short screen: the pages below the curves scroll rather than claim their full height (the "Not a
+    digit" page alone once needed ~380 px), so the strip under the curves gets the room its text needs."""
+    from gui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.size().height() == 700 and window.digits.honest.view.width() > 0, timeout=HANG_MS)
+    view = window.digits.honest.view
+    view.show_random(0.983, shared=list(range(10)), test_speakers=list(range(10)))
+    splitter = view.parentWidget()
+
+    def shown_whole():
+        need = view.layout().totalHeightForWidth(view.width())
+        return splitter.sizes()[splitter.indexOf(view)] >= need
+
+    qtbot.waitUntil(shown_whole, timeout=30_000)  # a layout settles in a few events
+    assert "memorised voices" in view.caveat.text()
+    lower = window.digits.lower_tabs
+    assert lower.minimumSizeHint().height() < 350, [(lower.tabText(i), lower.widget(i).minimumSizeHint().height())
+                                                    for i in range(lower.count())]
