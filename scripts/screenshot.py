@@ -104,7 +104,9 @@ def main(argv=None):
         window.grab().save(str(args.out))
         screen = window.screen().availableGeometry()
         print(f"{args.out}: window {window.width()}x{window.height()} on a {screen.width()}x{screen.height()} screen; "
-              f"minimum {window.minimumSizeHint().width()}x{window.minimumSizeHint().height()}")
+              f"minimum {window.minimumSizeHint().width()}x{window.minimumSizeHint().height()}; the tab needs "
+              f"{tab.minimumSizeHint().width()}x{tab.minimumSizeHint().height()} of "
+              f"{tab.parentWidget().width()}x{tab.parentWidget().height()} (more scrolls)")
         window.shutdown()
         app.quit()
 

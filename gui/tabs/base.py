@@ -189,6 +189,14 @@ class TaskTab(QWidget):
         self.log.appendPlainText(f"{stamp}  {text}")
         self.status_message.emit(text)
 
+    def show_lower(self, widget):
+        """Bring the lower page that holds ``widget`` to the front (a page may wrap it in a scroll area)."""
+        for i in range(self.lower_tabs.count()):
+            page = self.lower_tabs.widget(i)
+            if page is widget or page.isAncestorOf(widget):
+                self.lower_tabs.setCurrentIndex(i)
+                return
+
     def take_filename(self, label):
         """File name for a saved microphone take; subclasses match their dataset layout."""
         from gui.widgets.recorder import default_filename
@@ -196,8 +204,10 @@ class TaskTab(QWidget):
         return default_filename(label)
 
     def fit_height(self, available):
-        """The window gave this tab ``available`` pixels of height: fold the features on short screens."""
+        """The window gave this tab ``available`` pixels of height: on short screens fold the features and
+        let the curves shrink a little further, so the results below fit without scrolling the whole tab."""
         self.features_panel.set_expanded(available >= 880)
+        self.plot.setMinimumHeight(140 if available < 800 else 180)
 
     # -------------------------------------------------------------------- scan
 

@@ -205,7 +205,7 @@ class NotADigitView(QWidget):
         self.show_model(bundle)
         self.view.set_threshold(threshold)  # the user's threshold stays
         far = metrics["methods"][bundle.open_set["method"]]["false_accept_rate"]
-        self.tab.lower_tabs.setCurrentWidget(self)
+        self.tab.show_lower(self)
         self.tab.message(f"{metrics['n_unknown']} non-digit sound(s) scored: false accepts "
                          + ("—" if far is None else f"{far:.1%}") + " at the automatic threshold"
                          + (f"; {len(skipped)} file(s) skipped" if skipped else ""))

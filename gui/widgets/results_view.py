@@ -7,10 +7,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView, QAbstractScrollArea, QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
-    QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from gui.widgets.confusion_matrix import ConfusionMatrixView
+from gui.widgets.flow import FlowLayout
 
 # (header, per_class key, is a score in 0..1)
 _COLUMNS = (
@@ -148,13 +149,17 @@ class ResultsView(QWidget):
         splitter.setStretchFactor(1, 1)  # spare room goes to the matrix
         splitter.setChildrenCollapsible(False)
 
-        scores = QHBoxLayout()
+        # the cards wrap to a second row on a narrow window instead of widening it past the screen
+        scores = QWidget()
+        scores_lay = FlowLayout(scores)
         for score in self._scores.values():
-            scores.addWidget(score)
-        scores.addStretch(1)
+            scores_lay.addWidget(score)
+        sp = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        sp.setHeightForWidth(True)
+        scores.setSizePolicy(sp)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(scores, 0, 0)
+        layout.addWidget(scores, 0, 0)
         layout.addWidget(splitter, 1, 0)
         layout.setRowStretch(1, 1)
         self.clear()

@@ -57,6 +57,7 @@ def test_slider_rates_and_threshold_saved_with_the_model(trained_tab, qtbot, tmp
 
     nad.pick_sounds(non_digit_sounds(tmp_path))
     qtbot.waitUntil(lambda: not tab.busy and tab.bundle.metrics["open_set"]["n_unknown"] == 4, timeout=HANG_MS)
+    assert tab.lower_tabs.currentWidget() is tab.not_a_digit_page  # the page with the new rates is shown
     assert view.rate_text("false_accept_rate").endswith("%")
     assert view.det_curve.getData()[0] is not None and len(view.det_curve.getData()[0]) > 1
     assert "4 non-digit" in nad.sounds_label.text()

@@ -320,3 +320,21 @@ def test_runs_table_ranks_only_comparable_runs():
     table.add_run(5, {**base, "dataset": "demo", "split": "random 20%", "accuracy": 0.60, "compare": "demo|random"})
     table.add_run(6, {**base, "dataset": "demo", "split": "random 20%", "accuracy": 0.70, "compare": "demo|random"})
     assert table.best_runs() == [2, 6]  # the best of each dataset, never a rotation
+
+
+def test_results_view_score_cards_wrap_on_a_narrow_pane(qtbot):
+    """Four cards side by side need ~600 px; in a 420 px pane (a 1024-pixel screen with the settings column)
+    they wrap to a second row instead of making the window wider than the screen, and all stay visible."""
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.set_results(digit_results())
+    cards = [c for c in view._scores.values() if not c.isHidden()]
+    assert len(cards) == 4
+    one_row = sum(c.sizeHint().width() for c in cards)
+    assert view.minimumSizeHint().width() < one_row
+    view.resize(420, 500)
+    view.show()
+    qtbot.waitUntil(lambda: len({c.y() for c in cards}) == 2, timeout=10_000)
+    assert all(c.geometry().right() <= view.width() and c.isVisible() for c in cards)
+    view.resize(1200, 500)
+    qtbot.waitUntil(lambda: len({c.y() for c in cards}) == 1, timeout=10_000)  # a wide pane: one row again
