@@ -207,7 +207,7 @@ class TaskTab(QWidget):
         """The window gave this tab ``available`` pixels of height: on short screens fold the features and
         let the curves shrink a little further, so the results below fit without scrolling the whole tab."""
         self.features_panel.set_expanded(available >= 880)
-        self.plot.setMinimumHeight(140 if available < 800 else 180)
+        self.plot.setMinimumHeight(160 if available < 800 else 180)
 
     # -------------------------------------------------------------------- scan
 
@@ -257,6 +257,7 @@ class TaskTab(QWidget):
             if self.bundle is not None:
                 text += (f". Results of {dataset_name(previous)} cleared; the current model is still the one trained "
                          f"there (Evaluate on dataset tests it on this one)")
+        self.progress_panel.show_done(f"Loaded {summary['n_files']:,} clips")  # not the scan's last count
         self.message(text)
         if self._pending_train:
             self._pending_train = False
@@ -269,6 +270,7 @@ class TaskTab(QWidget):
 
     def _on_scan_failed(self, message):
         self._pending_train = False
+        self.progress_panel.show_done("Scan failed")
         self.dataset_panel.show_error(message)
         self.message(message, error=True)
 

@@ -102,6 +102,10 @@ class AudioView(QWidget):
         self.spectrogram_image = pg.ImageItem()
         self.spectrogram_image.setColorMap(pg.colormap.get("viridis"))
         self.spectrogram_plot.addItem(self.spectrogram_image)
+        # before the first take: a second of time and 0-4 kHz, not an empty plot's -0.5..0.5 ("mHz")
+        self.spectrogram_plot.setXRange(0, 1, padding=0.01)
+        self.spectrogram_plot.setYRange(0, 4000, padding=0)
+        self.waveform_plot.setXRange(0, 1, padding=0.01)
 
         # Equal left-axis widths keep the waveform's and the spectrogram's time axes aligned.
         for plot in (self.waveform_plot, self.spectrogram_plot):

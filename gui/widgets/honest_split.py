@@ -94,14 +94,27 @@ class HonestSplitView(QWidget):
         self.numbers.setVisible(True)
         self.fit_height()
 
+    def _need(self):
+        """The height that shows every line of the text at the strip's current width."""
+        self.layout().activate()
+        return self.layout().totalHeightForWidth(self.width()) if self.width() > 0 else self.sizeHint().height()
+
+    def resizeEvent(self, event):  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        # a splitter ignores height-for-width: the text's height at this width is the strip's minimum, so
+        # no later resize of the panes (another page below, a narrower window) cuts a line off
+        need = self._need()
+        if event.size().width() != event.oldSize().width() and need != self.minimumHeight():
+            self.setMinimumHeight(need)
+
     def fit_height(self):
         """Grow this strip in its splitter to show every line of its text (a splitter keeps a pane's height
         when its text grows), taking the room from the pane below."""
         splitter = self.parentWidget()
         if splitter is None or not hasattr(splitter, "sizes"):
             return
-        self.layout().activate()
-        need = self.layout().totalHeightForWidth(self.width()) if self.width() > 0 else self.sizeHint().height()
+        need = self._need()
+        self.setMinimumHeight(need)
         sizes = splitter.sizes()
         i = splitter.indexOf(self)
         extra = need - sizes[i]
