@@ -97,9 +97,11 @@ class DatasetPanel(QGroupBox):
     Signals
     -------
     scan_requested(str folder, str layout, str label) : the tab runs the scan in a worker
+    added_dropped() : the user left the added takes' folders out of training ("Leave out")
     """
 
     scan_requested = Signal(str, str, str)
+    added_dropped = Signal()
 
     def __init__(self, spec, parent=None):
         super().__init__("Dataset", parent)
@@ -155,6 +157,22 @@ class DatasetPanel(QGroupBox):
         self.skipped_list.setVisible(False)
         self.skipped_list.setToolTip("Files left out, with the reason")
         form.addRow(self.skipped_list)
+        # takes added from the microphone or files ("Add to training…"): folders trained on with the dataset
+        self.added_label = QLabel("")
+        self.added_label.setWordWrap(True)
+        self.added_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.added_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.added_drop = QPushButton("Leave out")
+        self.added_drop.setToolTip("Train on the dataset alone again (the saved takes stay on disk)")
+        self.added_drop.clicked.connect(self.added_dropped)
+        added_row = QHBoxLayout()
+        added_row.addWidget(self.added_label, 1)
+        added_row.addWidget(self.added_drop, 0, Qt.AlignTop)
+        self.added_row = QWidget()
+        self.added_row.setLayout(added_row)
+        added_row.setContentsMargins(0, 0, 0, 0)
+        self.added_row.setVisible(False)
+        form.addRow(self.added_row)
 
         split_row = QHBoxLayout()
         self.split_combo = QComboBox()
@@ -221,6 +239,17 @@ class DatasetPanel(QGroupBox):
                                  self.label_combo.currentData())
 
     # ------------------------------------------------------------------ state
+
+    def show_added(self, folders, counts=None):
+        """The folders of added takes trained on with the dataset (``counts``: clips saved in each this
+        session); none hides the row."""
+        self.added_row.setVisible(bool(folders))
+        if folders:
+            counts = counts or {}
+            parts = [f"{html.escape(str(f))}" + (f" ({counts[f]} added)" if counts.get(f) else "") for f in folders]
+            self.added_label.setText("<b>Plus your takes</b> from " + "; ".join(parts))
+            self.added_label.setToolTip("Every training of this tab uses the dataset and these folders:\n"
+                                        + "\n".join(str(f) for f in folders))
 
     def set_dataset(self, ds, summary, *, is_demo=False):
         """Show a scanned dataset (GUI thread; the summary was computed in the worker)."""

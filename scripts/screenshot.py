@@ -37,12 +37,13 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="a model key of the tab (e.g. voice-cosine, encoder-logreg)")
     parser.add_argument("--while-scanning", action="store_true",
                         help="shoot while the scan of --data is under way (its progress bar; for big folders)")
+    parser.add_argument("--why-wide", action="store_true", help="print the widgets that set the tab's minimum width")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
     os.environ.setdefault("SPEECHLAB_SETTINGS", str(pathlib.Path(tempfile.mkdtemp()) / "settings.ini"))
 
     import pyqtgraph as pg
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
@@ -107,6 +108,20 @@ def main(argv=None):
               f"minimum {window.minimumSizeHint().width()}x{window.minimumSizeHint().height()}; the tab needs "
               f"{tab.minimumSizeHint().width()}x{tab.minimumSizeHint().height()} of "
               f"{tab.parentWidget().width()}x{tab.parentWidget().height()} (more scrolls)")
+        if args.why_wide:  # the chain of widgets that sets the tab's minimum width
+            from PySide6.QtWidgets import QWidget
+
+            def widest(w, depth=0):
+                kids = [c for c in w.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+                        if c.isVisible()]
+                kids.sort(key=lambda c: -c.minimumSizeHint().width())
+                for c in kids[:2]:
+                    print("  " * depth + f"{type(c).__name__} {c.objectName()!r}: min {c.minimumSizeHint().width()}"
+                          f" (minimumWidth {c.minimumWidth()})")
+                    if depth < 14:
+                        widest(c, depth + 1)
+
+            widest(tab)
         window.shutdown()
         app.quit()
 

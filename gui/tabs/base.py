@@ -134,6 +134,11 @@ class TaskTab(QWidget):
         self.recorder = RecorderWidget(settings=app_settings.settings())  # SPEECHLAB_SETTINGS applies here too
         self.recorder.set_default_seconds(self.spec.record_seconds)
         self.recorder.set_filename_factory(self.take_filename)
+        self.recorder.add_to_training_requested.connect(self.ask_add_to_training)
+        self.recorder.prediction_made.connect(self._remember_prediction)
+        self._last_prediction = ""
+        self.added_folders = []  # folders of takes added to training ("Add to training…"), trained on with the data
+        self._added_counts = {}
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.runs_table = RunsTable()
@@ -173,6 +178,7 @@ class TaskTab(QWidget):
         lay.addWidget(split)
 
         self.dataset_panel.scan_requested.connect(self.scan)
+        self.dataset_panel.added_dropped.connect(self.drop_added)
         self.progress_panel.train_clicked.connect(self.train)
         self.progress_panel.stop_clicked.connect(self.stop)
         self.runner.busy_changed.connect(self.progress_panel.set_running)
@@ -196,6 +202,101 @@ class TaskTab(QWidget):
             if page is widget or page.isAncestorOf(widget):
                 self.lower_tabs.setCurrentIndex(i)
                 return
+
+    # ------------------------------------------------------------ add to training
+
+    def takes_layout(self, ds):
+        """How added takes are saved (core.voice_test.save_takes): a folder per class, which every tab's
+        scan reads with the class from the folder's name (the Digits tab follows its dataset's layout)."""
+        return "folders"
+
+    #: what a class is called in the add-to-training dialog
+    class_noun = "class"
+
+    def _remember_prediction(self, prediction):
+        self._last_prediction = str(prediction.get("label", "")) if isinstance(prediction, dict) else ""
+
+    def ask_add_to_training(self):
+        """"Add to training…" in the microphone panel: the class and folder for the take on screen."""
+        from core.voice_test import takes_folder
+        from gui.dialogs.add_to_training import AddToTrainingDialog
+
+        ds = self.dataset_panel.dataset
+        if ds is None or self.recorder.take is None:
+            self.message("Load a dataset and record a take (or open a file) first: the take joins the dataset's "
+                         "training data.", error=True)
+            return
+        suggested = self.recorder.label_edit.text().strip() or self._last_prediction
+        folder = self.added_folders[-1] if self.added_folders else str(takes_folder(ds.root, "me"))
+        dialog = AddToTrainingDialog(ds.labels, suggested_class=suggested if suggested != "unknown" else "",
+                                     folder=folder, noun=self.class_noun, parent=self)
+        dialog.accepted.connect(self._on_add_accepted)  # a bound slot: no cycle through a lambda
+        dialog.finished.connect(dialog.deleteLater)
+        self._add_dialog = dialog
+        dialog.open()
+
+    def _on_add_accepted(self):
+        from core.errors import SpeechLabError
+
+        dialog, self._add_dialog = self._add_dialog, None
+        if dialog is None:
+            return
+        label, folder, retrain = dialog.choice()
+        try:
+            self.add_take_to_training(label, folder, retrain=retrain)
+        except SpeechLabError as exc:
+            self.message(str(exc), error=True)
+
+    def add_take_to_training(self, label, folder, *, retrain=True):
+        """Save the take on screen (recorded or opened) as a clip of class ``label`` into ``folder``, in the
+        dataset's layout, never overwriting; from now on every training of this tab uses the dataset plus
+        ``folder`` (a folder inside the dataset is part of it after a rescan); retrain in the background
+        when ``retrain``. Returns the path written; raises SpeechLabError with a one-line reason."""
+        from core.errors import SpeechLabError
+        from core.voice_test import is_inside, save_takes
+
+        ds, take = self.dataset_panel.dataset, self.recorder.take
+        if ds is None:
+            raise SpeechLabError("Load a dataset first: the take joins its training data")
+        if take is None:
+            raise SpeechLabError("There is no take to add yet: record one or open a file")
+        if not label:
+            raise SpeechLabError("Choose the class the take is an example of")
+        if not folder:
+            raise SpeechLabError("Choose a folder for your takes")
+        self.check_take_class(label, ds)
+        [path] = save_takes(folder, "me", [(label, take[0], take[1])], layout=self.takes_layout(ds))
+        inside = is_inside(folder, ds.root)
+        key = str(folder)
+        if not inside and key not in self.added_folders:
+            self.added_folders.append(key)
+        self._added_counts[key] = self._added_counts.get(key, 0) + 1
+        self.dataset_panel.show_added(self.added_folders, self._added_counts)
+        where = "inside the dataset folder (it is rescanned)" if inside else "beside the dataset"
+        self.message(f"Added {path.name} to '{label}' {where}: {path.parent}"
+                     + ("; retraining on the dataset plus your takes…" if retrain else
+                        "; the next training uses it."))
+        if retrain:
+            if self.busy:
+                self.message(f"Saved {path.name}; the tab is busy, so press Train when it is done.")
+            elif inside:
+                self._pending_train = True
+                self.scan()
+            else:
+                self.train()
+        return path
+
+    def check_take_class(self, label, ds):
+        """Hook: raise SpeechLabError when ``label`` cannot be a class of this tab's data (a new class is
+        fine for genres and speakers)."""
+
+    def drop_added(self, quiet=False):
+        """Train on the dataset alone again (the takes stay saved on disk)."""
+        folders, self.added_folders, self._added_counts = self.added_folders, [], {}
+        self.dataset_panel.show_added([])
+        if folders and not quiet:
+            self.message("Your takes are left out of training from now on (still saved in "
+                         + "; ".join(folders) + ").")
 
     def take_filename(self, label):
         """File name for a saved microphone take; subclasses match their dataset layout."""
@@ -249,6 +350,8 @@ class TaskTab(QWidget):
         self.on_dataset(ds)
         text = (f"Loaded {summary['n_files']} clips in {len(summary['classes'])} classes"
                 + (f"; {summary['n_skipped']} file(s) skipped" if summary["n_skipped"] else ""))
+        if previous is not None and str(previous.root) != str(ds.root) and self.added_folders:
+            self.drop_added(quiet=True)  # takes added to the other dataset do not follow to this one
         if previous is not None and (str(previous.root), previous.label_kind) != (str(ds.root), ds.label_kind):
             # Results, curves and the LOSO summary described the other data: do not leave them on screen.
             self.results.clear()
@@ -303,7 +406,10 @@ class TaskTab(QWidget):
         ds = self.dataset_panel.dataset
         cfg = self.features_panel.config().to_dict()
         name = cfg.pop("name")
-        return TrainRequest(task=self.spec.key, data=str(ds.root) if ds is not None else None,
+        data = str(ds.root) if ds is not None else None
+        if data is not None and self.added_folders:  # the takes added to training come along (kept in the run)
+            data = [data, *[f for f in self.added_folders if f != data]]
+        return TrainRequest(task=self.spec.key, data=data,
                             label=ds.label_kind if ds is not None else None, features=name, feature_settings=cfg,
                             **self.dataset_panel.split_request(), **self.model_request())
 
@@ -311,10 +417,12 @@ class TaskTab(QWidget):
         """Hook: the request's ``model``, ``model_params``, ``seed``, ``augment`` and ``open_set`` from the panels."""
         raise NotImplementedError
 
-    def train_with(self, request):
-        """Train ``request`` in the worker (the same core.request.train_and_record the CLI and sweeps use)."""
+    def train_with(self, request, *, rescan=False):
+        """Train ``request`` in the worker (the same core.request.train_and_record the CLI and sweeps use);
+        ``rescan``: the loaded dataset's folder changed since its scan (the child scans it again)."""
         ds = self.dataset_panel.dataset
-        same = ds is not None and request.data is not None and str(ds.root) == str(request.data)
+        same = (not rescan and ds is not None and request.data is not None
+                and str(ds.root) == str(request.data))
         job = jobs.train_job(request, dataset=ds if same else None, memory_limit=app_settings.training_memory_limit())
 
         def connect(w):

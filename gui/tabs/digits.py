@@ -362,6 +362,20 @@ def describe_mlp(params):
 class DigitsTab(TaskTab):
     """Spoken digits with the from-scratch NumPy MLP, or the Keras CNN on log-mel images."""
 
+    class_noun = "digit"
+
+    def check_take_class(self, label, ds):
+        """A take is one of the dataset's digits: a word of another kind would clash with them in training."""
+        from core.errors import SpeechLabError
+
+        if str(label) not in ds.labels:
+            raise SpeechLabError(f"'{label}' is not one of this dataset's digits ({', '.join(ds.labels)}): "
+                                 "a take is added to one of them")
+
+    def takes_layout(self, ds):
+        """The dataset's own: ``{digit}_{speaker}_{index}.wav`` (FSDD, and the default) or a folder per digit."""
+        return ds.layout if ds.layout in ("filename", "folders") else "filename"
+
     def __init__(self, parent=None):
         self._n_classes = 10
         super().__init__(DIGITS, parent)
@@ -459,15 +473,20 @@ class DigitsTab(TaskTab):
         if self.busy or ds is None:
             dialog.training_failed("the tab is busy (wait for it or press Stop)." if self.busy else "no dataset.")
             return
+        from core.voice_test import is_inside
+
+        inside = is_inside(folder, ds.root)  # the takes are part of the dataset's folder: scanned again
+        if not inside and str(folder) not in self.added_folders:
+            self.added_folders.append(str(folder))  # later trainings keep the takes too (Leave out drops them)
+            self.dataset_panel.show_added(self.added_folders, self._added_counts)
         try:
-            request = self.train_request()
+            request = self.train_request()  # the dataset plus every folder of added takes
         except (SpeechLabError, ValueError) as exc:
             dialog.training_failed(str(exc))
             return
-        request.data = [str(ds.root), str(folder)]
         self._bundle_before_takes = self.bundle
         self.runner.busy_changed.connect(self._on_takes_trained)
-        self.train_with(request)
+        self.train_with(request, rescan=inside)
 
     def _on_takes_trained(self, busy):
         if busy:

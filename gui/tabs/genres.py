@@ -190,6 +190,8 @@ class GenreModelPanel(QGroupBox):
 class GenresTab(TaskTab):
     """Music genres: a CNN on log-mel windows, track-level results, genre timelines."""
 
+    class_noun = "genre"
+
     def __init__(self, parent=None):
         self._n_classes = 10
         super().__init__(GENRES, parent)

@@ -177,6 +177,8 @@ class SpeakersModelPanel(QGroupBox):
 class SpeakersTab(TaskTab):
     """Speaker recognition with an open set and enrolment."""
 
+    class_noun = "speaker"
+
     enrolled = Signal(object)  # the TrainResult of an enrolment
 
     def __init__(self, parent=None):

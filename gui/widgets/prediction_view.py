@@ -5,7 +5,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics, QPalette
-from PySide6.QtWidgets import QGridLayout, QLabel, QListWidget, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QListWidget, QSizePolicy, QWidget
 
 UNSURE_PROBABILITY = 0.5
 _TOP_BRUSH = pg.mkBrush("#0072B2")
@@ -23,6 +23,8 @@ class PredictionView(QWidget):
         self.prediction_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.prediction_label.setWordWrap(True)
         self.prediction_label.setMinimumHeight(48)
+        # a long label ("uswhisper", a genre) never widens the column: its type shrinks to fit (_fit_label)
+        self.prediction_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._big_font = QFont(self.font())
         self._big_font.setPointSizeF(self.font().pointSizeF() * 2.6)
         self._big_font.setBold(True)
@@ -50,6 +52,7 @@ class PredictionView(QWidget):
         self.history_list.setToolTip("Predictions, newest last")
         self.history_list.setMinimumHeight(40)
 
+        self._label_shown = False  # a label in big type (not a hint) is on show
         self._shown = None  # (probabilities, top) of the bars shown, redrawn to fit a new height
         lay = QGridLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -63,6 +66,7 @@ class PredictionView(QWidget):
         lay.setRowStretch(4, 1)
 
     def show_hint(self, text):
+        self._label_shown = False
         self.prediction_label.setFont(self._hint_font)
         self.prediction_label.setText(text)
 
@@ -70,8 +74,10 @@ class PredictionView(QWidget):
         """Show ``{"label", "probabilities"}``; ``warnings`` about the take come below the bars."""
         probabilities = prediction.get("probabilities", {})
         label = str(prediction["label"])
-        self.prediction_label.setFont(self._big_font)
         self.prediction_label.setText(label)
+        self.prediction_label.setToolTip(label)
+        self._label_shown = True
+        self._fit_label()
         self.set_bars(probabilities, top=label)
         warnings = list(warnings)
         top = probabilities.get(label)
@@ -91,8 +97,21 @@ class PredictionView(QWidget):
         self.history_list.addItem(text)
         self.history_list.scrollToBottom()
 
+    def _fit_label(self):
+        """The big type, made smaller until the label fits the column's width (at least the normal size)."""
+        font = QFont(self._big_font)
+        room = max(40, self.width() - 8)
+        size = font.pointSizeF()
+        while size > self.font().pointSizeF() and QFontMetrics(font).horizontalAdvance(
+                self.prediction_label.text()) > room:
+            size -= 1.0
+            font.setPointSizeF(size)
+        self.prediction_label.setFont(font)
+
     def resizeEvent(self, event):  # noqa: N802 (Qt override)
         super().resizeEvent(event)
+        if self._label_shown:  # not a hint: hints wrap in the normal italic type
+            self._fit_label()
         if self._shown is not None:
             self.set_bars(*self._shown)  # as many bars as the new height holds without labels overlapping
 

@@ -140,6 +140,8 @@ class RecorderWidget(QWidget):
 
     take_ready = Signal(object, int)
     prediction_made = Signal(dict)
+    #: "Add to training…" pressed with a take (or an opened file) on screen: the tab asks for its class
+    add_to_training_requested = Signal()
 
     #: Whether a new widget lists the microphones at once. The app turns it off while it builds its
     #: window and calls :meth:`list_devices` after the first paint: loading PortAudio (tens of ms,
@@ -196,7 +198,10 @@ class RecorderWidget(QWidget):
         left_layout.addLayout(self._build_device_row())
         left_layout.addWidget(self.device_message)
         left_layout.addLayout(self._build_record_row())
-        left_layout.addWidget(self.evidence_label)
+        evidence_row = QHBoxLayout()  # its own row: beside the record buttons it made the page too wide at 1024 px
+        evidence_row.addWidget(self.words_spin)
+        evidence_row.addWidget(self.evidence_label, 1)
+        left_layout.addLayout(evidence_row)
         left_layout.addWidget(self.view, 1)
         left_layout.addLayout(self._build_take_row())
         left_layout.addWidget(self.status_label)
@@ -276,7 +281,6 @@ class RecorderWidget(QWidget):
         row.addWidget(self.fixed_check)
         row.addWidget(self.seconds_spin)
         row.addWidget(self.listen_button)
-        row.addWidget(self.words_spin)
         row.addWidget(self.level_bar, 1)  # beside the buttons: the height goes to the waveform
         return row
 
@@ -329,6 +333,10 @@ class RecorderWidget(QWidget):
         self.save_button.clicked.connect(self._on_save_clicked)
         self.open_button = QPushButton("Open file…")
         self.open_button.clicked.connect(self._on_open_clicked)
+        self.add_button = QPushButton("Add to training…")
+        self.add_button.setToolTip("Save this take (or file) into a class of the training data, beside the dataset,\n"
+                                   "and retrain the model on the dataset plus your takes")
+        self.add_button.clicked.connect(self.add_to_training_requested)
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -336,6 +344,7 @@ class RecorderWidget(QWidget):
         row.addWidget(self.play_button)
         row.addWidget(self.label_edit, 1)
         row.addWidget(self.save_button)
+        row.addWidget(self.add_button)
         row.addWidget(self.open_button)
         return row
 
@@ -576,6 +585,7 @@ class RecorderWidget(QWidget):
         has_take = self._take is not None
         self.play_button.setEnabled(has_take)
         self.save_button.setEnabled(has_take)
+        self.add_button.setEnabled(has_take)
 
     # -------------------------------------------------------------- streams
     def _open_recorder(self) -> bool:
