@@ -9,8 +9,10 @@ the same 470 clips for every condition; an "unknown" answer counts as wrong). Th
 (1 per digit) or 0-2 (3 per digit). The no-takes baseline is trained in the same run.
 
 The folders are symbolic links to the shared recordings in a temporary folder (nothing is copied). The
-training request keeps its usual random 10 % check split, so a take may land there instead of in training,
-as it would in the tab.
+training request keeps its usual random 10 % check split of the other speakers' clips; the takes weigh as
+the request resolves them (``folder_weights``: like an average speaker of the first folder) and always train,
+as in the tab. Each model also answers ``benchmarks/digits_accuracy.py``'s non-digit sounds (whistles, noise,
+other words): the share it rejects as "unknown" shows what weighing the takes in the threshold costs.
 
     .venv/bin/python benchmarks/your_voice.py [--speakers george,jackson,lucas,nicolas] [--no-write]
 """
@@ -25,6 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import write_section  # noqa: E402
+from benchmarks.digits_accuracy import non_digit_sounds  # noqa: E402
 from core.datasets import scan_dataset  # noqa: E402
 from core.request import TrainRequest, train_and_record  # noqa: E402
 from core.training import evaluate_bundle  # noqa: E402
@@ -43,7 +46,16 @@ def link_folder(folder, paths):
     return folder
 
 
-def run_speaker(speaker, tmp, *, seed=42):
+def non_digits_rejected(bundle, sounds):
+    """Share of the non-digit sounds (whistles, noise, other words) the model answers "unknown"."""
+    from core.prediction import predict_long
+    from core.tasks import DIGITS
+
+    answers = [predict_long(bundle, y, 16000, clip_seconds=DIGITS.record_seconds)["label"] for y in sounds.values()]
+    return sum(a == "unknown" for a in answers) / len(answers)
+
+
+def run_speaker(speaker, tmp, *, seed=42, sounds=None):
     files = sorted(FSDD.glob("*_*_*.wav"))
     others = [p for p in files if p.stem.split("_")[1] != speaker]
     own = [p for p in files if p.stem.split("_")[1] == speaker]
@@ -60,12 +72,14 @@ def run_speaker(speaker, tmp, *, seed=42):
         result = train_and_record(TrainRequest(task="digits", data=data, test_size=0.1, seed=seed), record=False)
         seconds = time.perf_counter() - t0
         metrics, _ = evaluate_bundle(result.bundle, test)
+        rejected = non_digits_rejected(result.bundle, sounds) if sounds else None
         rows.append({"speaker": speaker, "takes": k, "n_train": result.n_train, "accuracy": metrics["accuracy"],
                      "unknown_rate": metrics.get("unknown_rate"), "n_test": metrics["n_clips"],
+                     "weights": result.request.folder_weights, "non_digits_rejected": rejected,
                      "seconds": seconds})
         print(f"{speaker}: {k} take(s)/digit: {metrics['accuracy']:.1%} on {metrics['n_clips']} clips "
-              f"(unknown {metrics.get('unknown_rate') or 0:.1%}; trained on {result.n_train} clips, {seconds:.0f} s)",
-              flush=True)
+              f"(unknown {metrics.get('unknown_rate') or 0:.1%}; trained on {result.n_train} clips, folder weights "
+              f"{result.request.folder_weights}, {seconds:.0f} s)", flush=True)
     return rows
 
 
@@ -76,19 +90,22 @@ def main(argv=None):
     args = ap.parse_args(argv)
     speakers = [s for s in args.speakers.split(",") if s]
     rows = []
+    sounds = non_digit_sounds()
     with tempfile.TemporaryDirectory() as tmp:
         for s in speakers:
-            rows += run_speaker(s, pathlib.Path(tmp))
+            rows += run_speaker(s, pathlib.Path(tmp), sounds=sounds)
     lines = [HEADING, "",
              "`benchmarks/your_voice.py`: a Digits model (the tab's default request: MLP, augmentation, "
              "\"not a digit\") trained on 3 FSDD speakers, then with 1 and 3 takes per digit of the 4th added "
              "as a second data folder; accuracy on that speaker's other 470 clips (\"unknown\" counts as wrong). "
              f"Held-out speakers: {', '.join(speakers)}. Same run, same machine (2 loaded cores).", "",
-             "| held-out speaker | takes per digit | trained on | accuracy | unknown | seconds |",
-             "|---|---|---|---|---|---|"]
+             "| held-out speaker | takes per digit | trained on | takes weigh | accuracy | unknown | "
+             f"non-digit sounds rejected (of {len(sounds)}) | seconds |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['speaker']} | {r['takes']} | {r['n_train']} | {r['accuracy']:.1%} | "
-                     f"{r['unknown_rate'] or 0:.1%} | {r['seconds']:.0f} |")
+        weigh = f"×{r['weights'][-1]}" if r["weights"] else "—"
+        lines.append(f"| {r['speaker']} | {r['takes']} | {r['n_train']} | {weigh} | {r['accuracy']:.1%} | "
+                     f"{r['unknown_rate'] or 0:.1%} | {r['non_digits_rejected']:.0%} | {r['seconds']:.0f} |")
     means = {}
     for k in TAKES:
         acc = [r["accuracy"] for r in rows if r["takes"] == k]
@@ -96,6 +113,9 @@ def main(argv=None):
     lines += ["", "Mean over the held-out speakers: " + "; ".join(
         f"{k} take(s): {means[k]:.1%}" + (f" (target ≥ {TARGETS[k]:.0%})" if k in TARGETS else " (baseline)")
         for k in TAKES) + "."]
+    rej = [r["non_digits_rejected"] for r in rows]
+    lines += ["", f"Non-digit sounds (`benchmarks/digits_accuracy.py`'s whistles, noise, hum, clap and espeak-ng "
+              f"words) answered \"unknown\": {min(rej):.0%}-{max(rej):.0%} of {len(sounds)} per model."]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

@@ -263,12 +263,22 @@ def clip_scores(proba, X, groups, arrays):
     return clip_ids, first, pred, scores
 
 
-def choose_threshold(known_scores, target_frr=TARGET_FRR):
-    """The score below which ``target_frr`` of the known speakers' (calibration) clips fall."""
+def choose_threshold(known_scores, target_frr=TARGET_FRR, weights=None):
+    """The score below which ``target_frr`` of the known speakers' (calibration) clips fall.
+
+    ``weights`` (one per clip, or None): a clip of weight n counts as n clips (your takes, weighed like
+    an average speaker: the threshold then rejects ``target_frr`` of your voice too, not all of it)."""
     s = np.asarray(known_scores, dtype=np.float64)
     if s.size == 0:
         raise SpeechLabError("No calibration clips to set the open-set threshold from")
-    return float(np.quantile(s, target_frr, method="lower"))
+    if weights is None:
+        return float(np.quantile(s, target_frr, method="lower"))
+    w = np.asarray(weights, dtype=np.float64)
+    order = np.argsort(s, kind="stable")
+    s, w = s[order], w[order]
+    # as np.quantile's "lower" on the scores each repeated its weight's times
+    k = int(np.floor(target_frr * (w.sum() - 1) + 1e-9))
+    return float(s[min(int(np.searchsorted(np.cumsum(w), k, side="right")), s.size - 1)])
 
 
 def rates(known_scores, unknown_scores, threshold):
@@ -440,7 +450,7 @@ def score_signal_rows(bundle, X, proba):
             "threshold": threshold, "method": method}
 
 
-def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never_heard, config):
+def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never_heard, config, weight=None):
     """Everything open-set about a freshly trained model.
 
     Parameters
@@ -451,6 +461,8 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
     fit_rows, calibration_rows, test_rows : np.ndarray of int into ``fs``
     never_heard : FeatureSet or None, voices never trained on (test side only)
     config : OpenSetConfig
+    weight : np.ndarray (one int per row of ``fs``) or None: a calibration clip of weight n counts n
+        times in the threshold (core.training's ``repeat``: your takes)
 
     Returns
     -------
@@ -475,13 +487,14 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
     _, _, cal_scores = score(fs, calibration_rows)
     for m in ("distance", "probability"):  # the reference distributions of the combined score
         arrays[f"cal_{m}"] = np.sort(cal_scores[m])
-    _, _, cal_scores = score(fs, calibration_rows)
+    cal_first, _, cal_scores = score(fs, calibration_rows)
+    cal_weight = None if weight is None else np.asarray(weight)[cal_first]
     test_first, test_pred, test_scores = score(fs, test_rows)
     nh_rows = np.arange(len(never_heard.X)) if never_heard is not None else np.zeros(0, int)
     _, nh_pred, nh_scores = score(never_heard, nh_rows)
     thresholds, methods = {}, {}
     for m in METHODS:
-        t = choose_threshold(cal_scores[m], config.target_frr)
+        t = choose_threshold(cal_scores[m], config.target_frr, cal_weight)
         thresholds[m] = t
         frr, far = rates(test_scores[m], nh_scores[m], t)
         curve = det_curve(test_scores[m], nh_scores[m])
@@ -516,7 +529,7 @@ def _proba_in(model, X, labels):
 
 
 def attach(bundle, model, fs, *, fit_rows, calibration_rows, test_rows, never_heard_items, config, metrics,
-           progress=None, should_stop=None, n_jobs=None, cache=True):
+           progress=None, should_stop=None, n_jobs=None, cache=True, weight=None):
     """Calibrate a freshly trained speakers model and store its open-set state and metrics.
 
     ``never_heard_items`` (datasets.Item) are extracted with the bundle's
@@ -538,7 +551,7 @@ def attach(bundle, model, fs, *, fit_rows, calibration_rows, test_rows, never_he
             never = None
     state, os_metrics = calibrate(model, fs, labels=bundle.labels, fit_rows=fit_rows,
                                   calibration_rows=calibration_rows, test_rows=test_rows, never_heard=never,
-                                  config=config)
+                                  config=config, weight=weight)
     bundle.open_set = state
     metrics["open_set"] = os_metrics
     bundle.metrics["open_set"] = os_metrics

@@ -121,7 +121,7 @@ def evaluate_rows(model, fs, rows, labels, *, train_rows=None):
 
 def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoch=None, should_stop=None,
                 on_progress=None, n_jobs=None, cache=True, open_set=None, augment=None, on_phase=None, features=None,
-                checkpoint=None):
+                checkpoint=None, repeat=None):
     """Train ``model`` on a scanned dataset and evaluate it on a held-out split.
 
     Parameters
@@ -148,6 +148,11 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     checkpoint : core.checkpoint.Checkpointer or None
         Saves the best epoch so far now and then while the model trains (the GUI's training
         process, so that a process that dies still leaves its best epoch behind).
+    repeat : dict {path: int} or None
+        Clips that weigh more (a few takes of a new voice beside a dataset): they always train (never
+        tested), a clip of weight ``n`` trains ``n`` times, each time with the augmentation's copies (new,
+        differently perturbed copies when augmenting), counts ``n`` times in the "unknown" distance state
+        and, held out for the threshold, ``n`` times there. Recorded in ``bundle.training["repeat"]``.
 
     Returns
     -------
@@ -188,6 +193,10 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     if len(labels) < 2:
         raise SpeechLabError(f"Training needs at least two classes; {ds.root} gives {len(labels)} usable class(es)")
     tr, te = split_features(fs, split)
+    weight = _row_weights(fs, repeat)
+    if weight is not None and te.size and (weight[te] > 1).any() and not (weight[te] > 1).all():
+        # your takes always train (one take of a digit held out for testing would leave that digit unlearned)
+        tr, te = np.sort(np.concatenate([tr, te[weight[te] > 1]])), te[weight[te] <= 1]
     everything = split.kind == "all"  # k-fold's final model: nothing is held out for testing
     if tr.size == 0 or (te.size == 0 and not everything):
         raise SpeechLabError("The split left no training or no test clips; change the test size or split")
@@ -204,15 +213,12 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
                              f"{names}; {fix}")
     y = fs.labels
     if open_set is not None:  # the threshold is set on training clips the model never saw
-        from .openset import calibration_split
-
-        tr, calibration = calibration_split(y, fs.groups, tr, fraction=open_set.calibration_fraction,
-                                            random_state=open_set.random_state)
+        tr, calibration = _calibration_split(y, fs.groups, tr, open_set, weight)
         if open_set.refit:  # the model kept learns every training clip; a copy without these sets the threshold
             threshold_rows, tr = tr, np.sort(np.concatenate([tr, calibration]))
     if augment is not None and augment.enabled:
         phase("augmenting")
-    X_fit, y_fit, g_fit = _fit_rows(fs, tr, augment, on_progress, should_stop, cache)
+    X_fit, y_fit, g_fit = _fit_rows(fs, tr, augment, on_progress, should_stop, cache, weight=weight)
     phase("training")
     fit_on_epoch = on_epoch
     if checkpoint is not None:
@@ -257,13 +263,22 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     if augment is not None and augment.enabled:
         training["augment"] = augment.to_dict()
         training["n_train_augmented"] = int(len(X_fit))
+    if weight is not None:
+        counts = {}
+        for c in np.unique(fs.groups[tr]):
+            w = int(weight[np.flatnonzero(fs.groups == c)[0]])
+            if w > 1:
+                counts[w] = counts.get(w, 0) + 1
+        training["repeat"] = {"clips": int(sum(counts.values())),
+                              "times": {str(w): n for w, n in sorted(counts.items())}}
+        training["n_train_rows"] = int(len(X_fit))
     saved_metrics = {k: v for k, v in metrics.items() if k != "test_files"}
     bundle = ModelBundle(task=task, model=model, feature_config=fs.config, labels=labels, training=training,
                          metrics=saved_metrics, history=history)
     if open_set is not None and open_set.refit:
         _threshold_from_copy(bundle, model, fs, threshold_rows, calibration, te, never_heard, open_set, metrics,
                              augment=augment, on_progress=on_progress, should_stop=should_stop, n_jobs=n_jobs,
-                             cache=cache, phase=phase)
+                             cache=cache, phase=phase, weight=weight)
         if bundle.open_set is None:  # stopped before the threshold was set: say so, never silently
             note = 'stopped before the "unknown" threshold was set: "unknown" is off for this model'
             stop_reason = f"{stop_reason}; {note}" if stop_reason else note
@@ -273,27 +288,91 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
         phase("setting the unknown threshold")
         from .openset import attach
 
-        attach(bundle, model, fs, fit_rows=tr, calibration_rows=calibration, test_rows=te,
+        attach(bundle, model, fs, fit_rows=_repeated(tr, weight), calibration_rows=calibration, test_rows=te,
                never_heard_items=never_heard, config=open_set, metrics=metrics, progress=on_progress,
-               should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+               should_stop=should_stop, n_jobs=n_jobs, cache=cache, weight=weight)
     seconds = time.perf_counter() - t0  # every phase, the unknown threshold's included
     training["seconds"] = round(seconds, 3)
     return TrainResult(bundle, metrics, n_train_clips, n_test_clips, fs.skipped, history, seconds, stop_reason,
                        bool(model.diverged_), notes=list(fs.notes))
 
 
-def _fit_rows(fs, rows, augment, on_progress, should_stop, cache):
-    """The training matrix of ``rows``, with augmented copies of their clips when asked (never of test clips)."""
+def _calibration_split(y, groups, rows, open_set, weight):
+    """The open set's calibration split (whole clips held out of ``rows`` to set the "unknown" threshold).
+
+    Weighed clips (your takes) are split on their own, so that they set the threshold too (weighed there as
+    in training: core.openset.choose_threshold): ``calibration_fraction`` of each class's takes, at least one
+    when it has two or more; a class with a single take gives it to the threshold too when the kept model is
+    trained on every clip (``refit``), so that the threshold knows how your voice scores when not learned."""
+    from .openset import calibration_split
+
+    kw = dict(fraction=open_set.calibration_fraction, random_state=open_set.random_state)
+    heavy = np.zeros(len(rows), dtype=bool) if weight is None else weight[rows] > 1
+    if not heavy.any():
+        return calibration_split(y, groups, rows, **kw)
+    fit_a, cal_a = calibration_split(y, groups, rows[~heavy], **kw)
+    fit_b, cal_b = calibration_split(y, groups, rows[heavy], **kw)
+    if open_set.refit and fit_b.size:
+        labels, g = y[fit_b], groups[fit_b]
+        single = np.array([np.unique(g[labels == lab]).size == 1 for lab in labels], dtype=bool)
+        cal_b, fit_b = np.concatenate([cal_b, fit_b[single]]), fit_b[~single]
+    return np.sort(np.concatenate([fit_a, fit_b])), np.sort(np.concatenate([cal_a, cal_b]))
+
+
+def _row_weights(fs, repeat):
+    """Each row's weight (int >= 1) from ``{path: times}``, or None when every clip weighs 1."""
+    if not repeat:
+        return None
+    weight = np.array([max(int(repeat.get(it.path, 1)), 1) for it in fs.items], dtype=np.int64)
+    return weight if (weight > 1).any() else None
+
+
+def _repeated(rows, weight):
+    """``rows`` with each row repeated its weight's times (the distance state counts a take as often)."""
+    rows = np.asarray(rows, dtype=int)
+    return rows if weight is None else np.repeat(rows, weight[rows])
+
+
+def _fit_rows(fs, rows, augment, on_progress, should_stop, cache, weight=None):
+    """The training matrix of ``rows``, with augmented copies of their clips when asked (never of test clips).
+
+    ``weight`` (per row of ``fs``, or None): a clip of weight n trains n times: with augmentation, as n·(1 +
+    copies) rows (the original and more perturbed copies, each one different); without, its rows n times."""
+    rows = np.asarray(rows, dtype=int)
+    heavy = np.zeros(0, dtype=int) if weight is None else rows[weight[rows] > 1]
+    plain = rows if heavy.size == 0 else rows[weight[rows] <= 1]
     if augment is not None and augment.enabled:
         from .augment import augmented_rows
 
-        X, y, g, _ = augmented_rows(fs, rows, augment, progress=on_progress, should_stop=should_stop, cache=cache)
+        X, y, g, _ = augmented_rows(fs, plain, augment, progress=on_progress, should_stop=should_stop, cache=cache)
+    else:
+        X, y, g = fs.X[plain], fs.labels[plain], fs.groups[plain]
+    if heavy.size == 0:
         return X, y, g
-    return fs.X[rows], fs.labels[rows], fs.groups[rows]
+    parts = [(X, y, g)]
+    for w in np.unique(weight[heavy]):
+        r = heavy[weight[heavy] == w]
+        if augment is not None and augment.enabled:
+            extra = int(w) * (1 + augment.copies) - 1  # copies beyond the original, in blocks of at most 20
+            block = 0
+            while extra > 0:
+                n = min(extra, 20)
+                cfg = dataclasses.replace(augment, copies=n, seed=augment.seed + 7919 * (block + 1)) if block else \
+                    dataclasses.replace(augment, copies=n)
+                Xa, ya, ga, _ = augmented_rows(fs, r, cfg, progress=on_progress, should_stop=should_stop,
+                                               cache=cache)
+                k = 0 if block == 0 else len(r)  # the original rows once (the first block's)
+                parts.append((Xa[k:], ya[k:], ga[k:]))
+                extra -= n
+                block += 1
+        else:
+            rr = np.repeat(r, int(w))
+            parts.append((fs.X[rr], fs.labels[rr], fs.groups[rr]))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
 def _threshold_from_copy(bundle, model, fs, fit_rows, calibration_rows, te, never_heard, config, metrics, *,
-                         augment, on_progress, should_stop, n_jobs, cache, phase=lambda name, **info: None):
+                         augment, on_progress, should_stop, n_jobs, cache, phase=lambda name, **info: None, weight=None):
     """``OpenSetConfig.refit``: ``model`` learned every training clip; a silent copy trained without the
     calibration clips scores them and sets the threshold (what an unseen clip scores), which the bundle
     keeps with the distance state of every training clip. The open-set test rates are ``model``'s."""
@@ -315,7 +394,7 @@ def _threshold_from_copy(bundle, model, fs, fit_rows, calibration_rows, te, neve
     from .errors import Cancelled
 
     try:
-        X, y, g = _fit_rows(fs, fit_rows, augment, on_progress, should_stop, cache)
+        X, y, g = _fit_rows(fs, fit_rows, augment, on_progress, should_stop, cache, weight=weight)
     except Cancelled:  # stopped while the copy's clips were augmented: the trained model is kept
         return
 
@@ -327,12 +406,12 @@ def _threshold_from_copy(bundle, model, fs, fit_rows, calibration_rows, te, neve
     if stopped():
         return
     kept = bundle.model
-    attach(bundle, copy, fs, fit_rows=fit_rows, calibration_rows=calibration_rows, test_rows=te,
+    attach(bundle, copy, fs, fit_rows=_repeated(fit_rows, weight), calibration_rows=calibration_rows, test_rows=te,
            never_heard_items=never_heard, config=config, metrics=metrics, progress=on_progress,
-           should_stop=should_stop, n_jobs=n_jobs, cache=cache)
+           should_stop=should_stop, n_jobs=n_jobs, cache=cache, weight=weight)
     bundle.model = kept
     labels = list(bundle.labels)
-    rows = np.sort(np.concatenate([fit_rows, calibration_rows]))
+    rows = _repeated(np.sort(np.concatenate([fit_rows, calibration_rows])), weight)
     state = bundle.open_set
     state["arrays"].update(fit_distance(fs.X[rows], fs.labels[rows], labels))  # thresholds and cal_* kept
     proba = np.asarray(kept.predict_proba(fs.X[te]), dtype=np.float64)
