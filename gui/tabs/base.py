@@ -138,6 +138,7 @@ class TaskTab(QWidget):
         self.recorder.prediction_made.connect(self._remember_prediction)
         self._last_prediction = ""
         self.added_folders = []  # folders of takes added to training ("Add to training…"), trained on with the data
+        self._added_root = None  # the dataset folder they were added to
         self._added_counts = {}
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -270,6 +271,7 @@ class TaskTab(QWidget):
         key = str(folder)
         if not inside and key not in self.added_folders:
             self.added_folders.append(key)
+            self._added_root = str(ds.root)
         self._added_counts[key] = self._added_counts.get(key, 0) + 1
         self.dataset_panel.show_added(self.added_folders, self._added_counts)
         where = "inside the dataset folder (it is rescanned)" if inside else "beside the dataset"
@@ -350,8 +352,8 @@ class TaskTab(QWidget):
         self.on_dataset(ds)
         text = (f"Loaded {summary['n_files']} clips in {len(summary['classes'])} classes"
                 + (f"; {summary['n_skipped']} file(s) skipped" if summary["n_skipped"] else ""))
-        if previous is not None and str(previous.root) != str(ds.root) and self.added_folders:
-            self.drop_added(quiet=True)  # takes added to the other dataset do not follow to this one
+        if self.added_folders and self._added_root != str(ds.root):
+            self.drop_added(quiet=True)  # takes added to another dataset do not follow to this one
         if previous is not None and (str(previous.root), previous.label_kind) != (str(ds.root), ds.label_kind):
             # Results, curves and the LOSO summary described the other data: do not leave them on screen.
             self.results.clear()
@@ -757,6 +759,10 @@ class TaskTab(QWidget):
         if request.data:  # a run on several folders (Add my takes…): the panel shows the first, the run has all
             self.dataset_panel.restore({"folder": _first_folder(request.data), "split": request.split,
                                         "test_size": request.test_size, "folds": request.folds})
+            extra = [str(f) for f in request.data[1:]] if isinstance(request.data, (list, tuple)) else []
+            self.added_folders, self._added_counts = extra, {}  # its takes' folders: later trainings keep them
+            self._added_root = _first_folder(request.data)
+            self.dataset_panel.show_added(extra)
         try:
             self.features_panel.set_config(self.spec.feature_config(request.features, **request.feature_settings))
         except (TypeError, ValueError):

@@ -478,6 +478,7 @@ class DigitsTab(TaskTab):
         inside = is_inside(folder, ds.root)  # the takes are part of the dataset's folder: scanned again
         if not inside and str(folder) not in self.added_folders:
             self.added_folders.append(str(folder))  # later trainings keep the takes too (Leave out drops them)
+            self._added_root = str(ds.root)
             self.dataset_panel.show_added(self.added_folders, self._added_counts)
         try:
             request = self.train_request()  # the dataset plus every folder of added takes

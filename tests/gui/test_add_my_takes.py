@@ -88,6 +88,7 @@ def test_add_my_takes_saves_them_retrains_and_shows_before_and_after(trained_tab
     assert again.request.data == [str(ds.root), str(folder)]
     assert again.n_train + again.n_test == len(ds.items) + 11
     assert tab.dataset_panel.folder_edit.text() == str(ds.root)
+    assert tab.added_folders == [str(folder)] and tab.train_request().data == [str(ds.root), str(folder)]
 
 
 def test_takes_of_a_folders_dataset_are_saved_one_folder_per_digit(fsdd_dir, tmp_path):
