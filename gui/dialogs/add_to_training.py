@@ -21,6 +21,7 @@ class AddToTrainingDialog(QDialog):
     def __init__(self, classes, *, suggested_class="", folder="", noun="class", parent=None):
         super().__init__(parent)
         self.setWindowTitle("Add to training")
+        self.setMinimumWidth(460)  # room for a folder path
         self.class_combo = QComboBox()
         self.class_combo.setEditable(True)  # a new class is typed in
         self.class_combo.addItems([str(c) for c in classes])
