@@ -88,20 +88,27 @@ def test_saves_are_rationed_by_time_and_by_their_own_cost(tmp_path):
     assert len(saves) >= 2
 
 
+def _fitted_mlp():
+    """A fitted model whose state can be saved."""
+    model = _mlp()
+    train_model(scan_dataset(demo_dataset("digits")), task="digits", feature_config=DIGITS.feature_config(),
+                model=model, split=SplitConfig(random_state=0))
+    return model
+
+
+def _digits_bundle(stand_in, stats):
+    from core.bundle import ModelBundle
+
+    return ModelBundle(task="digits", model=stand_in, feature_config=DIGITS.feature_config(),
+                       labels=[str(d) for d in range(10)], training={}, metrics={}, history=[])
+
+
 def test_an_epoch_that_is_no_better_is_never_saved(tmp_path):
     clock = _Clock()
     saves = []
-    model = _mlp()
-    ds = scan_dataset(demo_dataset("digits"))
-    train_model(ds, task="digits", feature_config=DIGITS.feature_config(), model=model,
-                split=SplitConfig(random_state=0))
-    from core.bundle import ModelBundle
-
-    def make_bundle(stand_in, stats):
-        return ModelBundle(task="digits", model=stand_in, feature_config=DIGITS.feature_config(),
-                           labels=[str(d) for d in range(10)], training={}, metrics={}, history=[])
-
-    on_epoch = Checkpointer(tmp_path, on_saved=saves.append, min_interval=0, clock=clock).watch(model, make_bundle)
+    model = _fitted_mlp()
+    on_epoch = Checkpointer(tmp_path, on_saved=saves.append, min_interval=0, clock=clock).watch(model,
+                                                                                              _digits_bundle)
     for epoch, val_loss in enumerate([1.0, 0.5, 0.7, float("nan"), 0.6, 0.4], start=1):
         clock.now += 1
         on_epoch({"epoch": epoch, "epochs": 6, "loss": 1.0, "val_loss": val_loss})
@@ -111,20 +118,11 @@ def test_an_epoch_that_is_no_better_is_never_saved(tmp_path):
 def test_a_best_epoch_before_the_first_save_is_due_is_written_when_one_is(tmp_path):
     """A model that peaks early and then overfits (per-sample SGD does) still leaves its best epoch on disk:
     the epoch is kept in memory until a save is due, and what is written is that epoch's weights."""
-    from core.bundle import ModelBundle, load_bundle
-
     clock = _Clock()
     saves = []
-    model = _mlp()
-    ds = scan_dataset(demo_dataset("digits"))
-    train_model(ds, task="digits", feature_config=DIGITS.feature_config(), model=model,
-                split=SplitConfig(random_state=0))
-
-    def make_bundle(stand_in, stats):
-        return ModelBundle(task="digits", model=stand_in, feature_config=DIGITS.feature_config(),
-                           labels=[str(d) for d in range(10)], training={}, metrics={}, history=[])
-
-    on_epoch = Checkpointer(tmp_path, on_saved=saves.append, min_interval=10, clock=clock).watch(model, make_bundle)
+    model = _fitted_mlp()
+    on_epoch = Checkpointer(tmp_path, on_saved=saves.append, min_interval=10, clock=clock).watch(model,
+                                                                                               _digits_bundle)
     best_coef = model.coefs_[0].copy()
     for epoch, val_loss in enumerate([1.0, 0.5, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1], start=1):
         clock.now += 1
