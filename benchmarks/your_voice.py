@@ -98,7 +98,11 @@ def main(argv=None):
              "`benchmarks/your_voice.py`: a Digits model (the tab's default request: MLP, augmentation, "
              "\"not a digit\") trained on 3 FSDD speakers, then with 1 and 3 takes per digit of the 4th added "
              "as a second data folder; accuracy on that speaker's other 470 clips (\"unknown\" counts as wrong). "
-             f"Held-out speakers: {', '.join(speakers)}. Same run, same machine (2 loaded cores).", "",
+             f"Held-out speakers: {', '.join(speakers)}. Same run, same machine (2 loaded cores). The takes weigh "
+             "as the request resolves them by default (`TrainRequest.folder_weights`, column \"takes weigh\": each "
+             "take trains ×N, with N new augmented copies, so that the new voice weighs like an average speaker "
+             "of the first folder; the takes always train; held out to set the \"not a digit\" threshold they "
+             "count ×N there).", "",
              "| held-out speaker | takes per digit | trained on | takes weigh | accuracy | unknown | "
              f"non-digit sounds rejected (of {len(sounds)}) | seconds |",
              "|---|---|---|---|---|---|---|---|"]

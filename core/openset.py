@@ -281,6 +281,18 @@ def choose_threshold(known_scores, target_frr=TARGET_FRR, weights=None):
     return float(s[min(int(np.searchsorted(np.cumsum(w), k, side="right")), s.size - 1)])
 
 
+def voice_threshold(scores, target_frr=TARGET_FRR):
+    """The score below which ``target_frr`` of a voice's clips fall, from a few of its clips' scores (your
+    takes held out for the threshold): a normal fit, since ten clips cannot show where 1 % of a voice lies
+    (their lowest is about its 10 % point). +inf (no bound) from fewer than 3 scores."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size < 3:
+        return float("inf")
+    from scipy.stats import norm
+
+    return float(s.mean() + norm.ppf(target_frr) * s.std(ddof=1))
+
+
 def rates(known_scores, unknown_scores, threshold):
     """(false-reject rate of known clips, false-accept rate of never-heard clips or None)."""
     k = np.asarray(known_scores, dtype=np.float64)
@@ -462,7 +474,8 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
     never_heard : FeatureSet or None, voices never trained on (test side only)
     config : OpenSetConfig
     weight : np.ndarray (one int per row of ``fs``) or None: a calibration clip of weight n counts n
-        times in the threshold (core.training's ``repeat``: your takes)
+        times in the threshold (core.training's ``repeat``: your takes), and the threshold also lets
+        in all but ``target_frr`` of the voice those clips show (:func:`voice_threshold`)
 
     Returns
     -------
@@ -495,6 +508,9 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
     thresholds, methods = {}, {}
     for m in METHODS:
         t = choose_threshold(cal_scores[m], config.target_frr, cal_weight)
+        if cal_weight is not None:
+            t = min(t, max(voice_threshold(cal_scores[m][cal_weight > 1], config.target_frr),
+                           THRESHOLD_RANGES[m][0]))  # a saved threshold stays in its method's range
         thresholds[m] = t
         frr, far = rates(test_scores[m], nh_scores[m], t)
         curve = det_curve(test_scores[m], nh_scores[m])

@@ -20,8 +20,9 @@ from .errors import SpeechLabError
 
 SPLITS = ("random", "speaker", "loso", "kfold")
 
-# A later data folder (your takes) weighs this share of an average speaker of the first folder: 10 takes beside
-# 3 speakers of 450 clips train 45 times each (benchmarks/your_voice.py)
+# A later data folder (your takes) weighs this share of an average speaker of the first folder: one take of
+# every digit beside 3 speakers of 50 clips a digit trains 50 times (benchmarks/your_voice.py: as good as
+# half or twice that)
 TAKES_WEIGHT = 1.0
 MAX_FOLDER_WEIGHT = 100
 
@@ -62,8 +63,8 @@ class TrainRequest:
     augment: bool | dict | None = None  # perturbed copies of training clips: None task default, False off
     open_set: bool | dict | None = None  # answer "unknown": None task default, False off, dict OpenSetConfig fields
     # How much each data folder's clips weigh (a list of whole numbers, one per folder of ``data``): a later
-    # folder much smaller than a speaker's share of the first (your takes) trains as often as an average
-    # speaker of the first (TAKES_WEIGHT); None: decided from the data, False: every clip once
+    # folder with fewer clips of a class than an average speaker of the first (your takes) trains as often
+    # as that speaker (TAKES_WEIGHT; _resolve_folder_weights); None: decided from the data, False: each once
     folder_weights: list | bool | None = None
     # What a sweep adds for its tables (never changes the training):
     values: dict = dataclasses.field(default_factory=dict)
@@ -172,9 +173,10 @@ def resolve(request, *, dataset=None):
 def _resolve_folder_weights(task, r, split, dataset):
     """One whole-number weight per data folder (``folder_weights``), or False when every clip weighs 1.
 
-    Only a training on several folders with a random or speaker split weighs its folders. A later folder
-    smaller than the first folder's clips per speaker (your takes beside a dataset) weighs so that it counts
-    TAKES_WEIGHT of an average speaker there; any other folder weighs 1."""
+    Only a training on several folders with a random or speaker split, whose first folder names its speakers
+    and whose label is not the speaker, weighs its folders: a later folder with fewer clips of each of its
+    classes than an average speaker of the first folder has (your takes beside a dataset) weighs so that its
+    clips of a class count as TAKES_WEIGHT of that speaker's; any other folder weighs 1."""
     data = _resolve_data(r.data)
     fw = r.folder_weights
     if fw is False or not isinstance(data, list) or split in ("loso", "kfold"):
@@ -193,13 +195,20 @@ def _resolve_folder_weights(task, r, split, dataset):
         raise SpeechLabError(f"folder_weights must be a list of whole numbers, true, false or null, not {fw!r}")
     if dataset is None:
         dataset = _scan(task, data, r.layout, r.label or task.label_kind)
+    if dataset.label_kind == "speaker":  # the label is the voice: every folder's voices are classes already
+        return False
     folder = folder_of_items(dataset.items, data)
-    counts = [sum(1 for f in folder if f == i) for i in range(len(data))]
     first = [it for it, f in zip(dataset.items, folder) if f == 0]
-    n_speakers = max(len({it.speaker for it in first if it.speaker}), 1)
-    share = TAKES_WEIGHT * counts[0] / n_speakers  # an average speaker's clips in the first folder
-    weights = [1] + [min(max(int(round(share / n)), 1), MAX_FOLDER_WEIGHT) if 0 < n < share else 1
-                     for n in counts[1:]]
+    speakers = {it.speaker for it in first if it.speaker}
+    if not speakers:  # no voices to weigh against (Genres, a folder per class without speakers)
+        return False
+    # an average speaker's clips of a class in the first folder, against the folder's clips per class it has
+    share = TAKES_WEIGHT * len(first) / (len(speakers) * max(len({it.label for it in first}), 1))
+    weights = [1]
+    for i in range(1, len(data)):
+        mine = [it for it, f in zip(dataset.items, folder) if f == i]
+        per_class = len(mine) / max(len({it.label for it in mine}), 1)
+        weights.append(min(max(int(round(share / per_class)), 1), MAX_FOLDER_WEIGHT) if mine else 1)
     return weights if any(w > 1 for w in weights) else False
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from core.datasets import scan_dataset
 from core.errors import SpeechLabError
-from core.openset import choose_threshold
+from core.openset import choose_threshold, voice_threshold
 from core.request import TrainRequest, resolve, train_and_record
 from core.training import evaluate_bundle
 
@@ -37,6 +37,11 @@ def folders(fsdd_dir, tmp_path_factory):
     data = _link(root / "data", clips(("george", "lucas", "nicolas"), range(15)))
     takes = _link(root / "takes", clips(("jackson",), [0]))
     test = _link(root / "test", clips(("jackson",), range(10, 40)))
+    _link(root / "one-take", clips(("jackson",), [1])[:1])  # one take of "0"
+    for d in range(10):  # the dataset in a folder per digit, its files named without speakers
+        (root / "by-digit" / str(d)).mkdir(parents=True)
+        for k, p in enumerate(clips(("george", "lucas"), range(15))[d * 15:(d + 1) * 15]):
+            os.symlink(p, root / "by-digit" / str(d) / f"clip-{k}.wav")
     return data, takes, test
 
 
@@ -54,6 +59,9 @@ def test_takes_weigh_like_an_average_speaker_and_the_request_keeps_it(folders):
     # one folder, or a second folder that is not smaller than a speaker: nothing is weighed
     assert resolve(TrainRequest(task="digits", data=str(data))).folder_weights is False
     assert resolve(request(takes, test)).folder_weights is False
+    assert resolve(request(data, takes.parent / "one-take")).folder_weights == [1, 15]  # a digit's take: as its
+    # speaker's clips of that digit
+    assert resolve(request(takes.parent / "by-digit", takes)).folder_weights is False  # no voices to weigh by
     assert resolve(request(data, takes, folder_weights=False)).folder_weights is False
     assert resolve(request(data, takes, folder_weights=[1, 3])).folder_weights == [1, 3]
     with pytest.raises(SpeechLabError, match="one weight per data folder"):
@@ -93,3 +101,12 @@ def test_a_weighed_clip_counts_as_many_clips_in_the_threshold():
     w[0] = 10  # the far clip is a take weighing 10: the threshold lets it in
     assert choose_threshold(scores, 0.2, w) == -5.0
     assert choose_threshold(scores, 0.2, w) == np.quantile(np.repeat(scores, w.astype(int)), 0.2, method="lower")
+
+
+def test_a_few_takes_set_where_one_percent_of_their_voice_lies():
+    rng = np.random.default_rng(0)
+    takes = rng.normal(-1.0, 0.2, size=10)
+    t = voice_threshold(takes, 0.01)
+    assert t < takes.min()  # the lowest of ten takes is about the voice's 10 % point, not its 1 %
+    assert t == pytest.approx(takes.mean() - 2.326 * takes.std(ddof=1), abs=1e-3)
+    assert voice_threshold(takes[:2], 0.01) == float("inf")  # two takes say nothing about the spread
