@@ -67,6 +67,30 @@ class StallMeter:
         now = self.clock.elapsed()
         self.gaps.append(now - self.last)
         self.last = now
+        self.beat = time.monotonic()
+
+    def trace(self, path, over_ms=30):
+        """A watchdog thread: every stall longer than ``over_ms`` gets every thread's stack written to ``path``
+        (faulthandler: no Python references to other threads' frames are taken)."""
+        import faulthandler
+        import threading
+
+        out = open(path, "w")
+        self.beat = time.monotonic()
+
+        def watch():
+            dumped = None
+            while True:
+                time.sleep(0.005)
+                beat = self.beat
+                if time.monotonic() - beat > over_ms / 1000 and dumped != beat:
+                    dumped = beat
+                    out.write(f"\n=== stall > {over_ms} ms at {time.monotonic():.3f}\n")
+                    out.flush()
+                    faulthandler.dump_traceback(out, all_threads=True)
+                    out.flush()
+
+        threading.Thread(target=watch, daemon=True).start()
 
     def stop(self):
         self.timer.stop()
@@ -99,6 +123,10 @@ def measure_map(app, tab, meter):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=13000)
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="the collector without gc.freeze after imports (what the app did before)")
+    parser.add_argument("--trace", type=pathlib.Path, default=None,
+                        help="write every thread's stack at each stall over 30 ms into this file")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone (a trial run)")
     parser.add_argument("--folder", type=pathlib.Path, default=None,
                         help="keep the generated clips in this folder (reused when it holds them; not removed)")
@@ -123,6 +151,12 @@ def main(argv=None):
         from gui.main_window import MainWindow
 
         app = QApplication.instance() or QApplication([])
+        from gui.workers import ensure_gui_gc
+
+        try:  # as gui.app.run does: the GUI thread's collections skip what start-up and imports made
+            ensure_gui_gc(freeze_imports=not args.no_freeze)
+        except TypeError:  # older code: no freezing
+            ensure_gui_gc()
         window = MainWindow()
         window.show()
         _preload()
@@ -132,6 +166,8 @@ def main(argv=None):
         ds = tab.dataset_panel.dataset
         print(f"scanned {len(ds.items)} clips", flush=True)
         meter = StallMeter(10)
+        if args.trace:
+            meter.trace(args.trace)
 
         # The machine's own noise: the same timer with nothing to do (other programs share the cores).
         meter.start()

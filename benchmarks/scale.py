@@ -284,7 +284,10 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from gui.workers import ensure_gui_gc
-ensure_gui_gc()
+try:
+    ensure_gui_gc(freeze_imports={freeze!r})  # as gui.app.run (True): the heap frozen after imports
+except TypeError:  # older code
+    ensure_gui_gc()
 from gui.tabs import tab_class
 tab = tab_class("digits")()
 tab.resize(1280, 800)
@@ -344,12 +347,15 @@ print(json.dumps(out))
 """
 
 
-def gui_scan_timing(data, work):
+def gui_scan_timing(data, work, freeze=True):
     """The Digits tab scanning ``data`` (offscreen Qt, a fresh cache): the 10 ms timer's gaps over 3 s idle, the
-    first scan (every header read), a rescan (unchanged files trusted), and Stop pressed during a rescan."""
-    env = dict(os.environ, SPEECHLAB_CACHE_DIR=str(work / "gui-cache"), SPEECHLAB_DATA_DIR=str(work / "gui-data"),
-               XDG_CONFIG_HOME=str(work / "gui-config"), QT_QPA_PLATFORM="offscreen")
-    code = GUI_SCAN.format(root=str(ROOT), data=str(data))
+    first scan (every header read), a rescan (unchanged files trusted), and Stop pressed during a rescan.
+    ``freeze``: the app's collector, the heap frozen after imports; False: as before that change."""
+    tag = "freeze" if freeze else "plain"
+    env = dict(os.environ, SPEECHLAB_CACHE_DIR=str(work / f"gui-cache-{tag}"),
+               SPEECHLAB_DATA_DIR=str(work / f"gui-data-{tag}"), XDG_CONFIG_HOME=str(work / f"gui-config-{tag}"),
+               QT_QPA_PLATFORM="offscreen")
+    code = GUI_SCAN.format(root=str(ROOT), data=str(data), freeze=bool(freeze))
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=1800)
     if proc.returncode != 0:
@@ -357,10 +363,11 @@ def gui_scan_timing(data, work):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def render_gui_scan(args, n, res, load_before, load_after):
+def render_gui_scan(args, n, res, load_before, load_after, plain=None):
     idle = res["idle"]
     rows = [f"| {label} | {res[k]['seconds']:.1f} | {res[k]['worst_ms']:.0f} | {res[k]['p99_ms']:.0f} | "
             f"{res[k]['worst_ms'] / max(idle['worst_ms'], 1):.1f}× |"
+            + (f" {plain[k]['worst_ms']:.0f} / {plain[k]['p99_ms']:.0f} |" if plain else "")
             for k, label in (("idle", "idle window (the baseline)"), ("scan", "first scan (every header read)"),
                              ("rescan", "rescan (unchanged files trusted)"))]
     return "\n".join([
@@ -373,8 +380,14 @@ def render_gui_scan(args, n, res, load_before, load_after):
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} "
         f"cores; load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}",
         "",
-        "| what | seconds | worst gap ms | p99 gap ms | worst vs idle |",
-        "|---|---|---|---|---|",
+        "The app's collector freezes the heap after each wave of imports (`gui.workers.GuiGarbageCollector`, "
+        "`freeze_imports`); the last column is the same run without it (a second process, same folder), "
+        "as the app collected before."
+        if plain else "",
+        "",
+        "| what | seconds | worst gap ms | p99 gap ms | worst vs idle |"
+        + (" without the freeze: worst / p99 ms |" if plain else ""),
+        "|---|---|---|---|---|" + ("---|" if plain else ""),
         *rows,
         "",
         f"{res['clips']:,} clips loaded. The bar reads \"Scanning files N/{res['clips']:,}\" while it works; Stop "
@@ -437,7 +450,8 @@ def main(argv=None):
         generated = time.perf_counter() - t
         print(f"generated {n} WAVs in {generated:.1f} s", file=sys.stderr)
         if args.gui_scan:
-            text = render_gui_scan(args, n, gui_scan_timing(data, work), load_before, os.getloadavg())
+            plain = gui_scan_timing(data, work, freeze=False)
+            text = render_gui_scan(args, n, gui_scan_timing(data, work), load_before, os.getloadavg(), plain)
         elif args.cluster_extract:
             times = cluster_extract_timing(data, work)
             text = render_cluster_extract(args, n, times, load_before, os.getloadavg())

@@ -88,6 +88,9 @@ def run(argv=()):
     return_large_blocks()  # a long session's freed arrays go back to the system (core/memory.py says why)
 
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    from gui.workers import ensure_gui_gc
+
+    ensure_gui_gc(freeze_imports=True)  # the GUI thread's collections skip what start-up and imports made
     app.setApplicationName("SpeechLab")
     app.setOrganizationName("SpeechLab")
     window = MainWindow(deferred=True)  # paints before NumPy and pyqtgraph load; the tabs follow
