@@ -347,7 +347,8 @@ def build(request, *, resolve_sizes=True, dataset=None):
     if isinstance(request, dict):
         request = TrainRequest.from_dict(request)
     if request.split is None and dataset is None:  # the default split is decided from the data
-        resolve(dataclasses.replace(request, split="kfold" if request.folds is not None else "random"))  # bad fields first
+        resolve(dataclasses.replace(request, split="kfold" if request.folds is not None else "random",
+                                    folder_weights=False))  # bad fields first (the weights need the scan)
         task = get_task(request.task)
         dataset = _scan(task, request.data, request.layout, request.label or task.label_kind)
     r = resolve(request, dataset=dataset)
