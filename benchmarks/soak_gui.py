@@ -299,6 +299,12 @@ def child_main(args):
 
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    try:  # as gui.app.run does (the heap frozen after imports), unless --no-freeze; older code: the default
+        from gui.workers import ensure_gui_gc
+
+        ensure_gui_gc(freeze_imports=not args.no_freeze)
+    except (ImportError, TypeError):
+        pass
     app.setApplicationName("SpeechLab")
     app.setOrganizationName("SpeechLab")
 
@@ -607,7 +613,7 @@ def run_soak(args, label, index):
            "--rounds", str(args.rounds), "--tmp", str(tmp), "--stacks-file", str(stacks),
            "--epochs", str(args.epochs), "--cnn-epochs", str(args.cnn_epochs), "--sweep-every", str(args.sweep_every),
            "--max-minutes", str(args.max_minutes), "--tracemalloc", str(args.tracemalloc)] \
-        + ([] if args.census else ["--no-census"])
+        + ([] if args.census else ["--no-census"]) + (["--no-freeze"] if args.no_freeze else [])
     err_path = tmp / "stderr.txt"
     started = time.monotonic()
     load_start = os.getloadavg()
@@ -803,6 +809,8 @@ def main(argv=None):
                              "lists where memory grew most since it (slows the window: for finding leaks)")
     parser.add_argument("--no-census", dest="census", action="store_false",
                         help="skip the per-round count of widgets and Python objects (between rounds, not timed)")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="the GUI collector without gc.freeze after imports (the app before a35356d)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
     parser.add_argument("--stacks-file", help=argparse.SUPPRESS)
