@@ -51,6 +51,7 @@ def scrolled(widget):
     scroll.setFrameShape(QScrollArea.NoFrame)
     return scroll
 
+
 class TaskTab(QWidget):
     """Shared behaviour of the Digits, Genres and Speakers tabs."""
 
@@ -254,7 +255,7 @@ class TaskTab(QWidget):
         ``folder`` (a folder inside the dataset is part of it after a rescan); retrain in the background
         when ``retrain``. Returns the path written; raises SpeechLabError with a one-line reason."""
         from core.errors import SpeechLabError
-        from core.voice_test import is_inside, save_takes
+        from core.voice_test import save_takes
 
         ds, take = self.dataset_panel.dataset, self.recorder.take
         if ds is None:
@@ -267,26 +268,34 @@ class TaskTab(QWidget):
             raise SpeechLabError("Choose a folder for your takes")
         self.check_take_class(label, ds)
         [path] = save_takes(folder, "me", [(label, take[0], take[1])], layout=self.takes_layout(ds))
+        inside = self.keep_added(folder, ds, n_saved=1)
+        where = "inside the dataset folder (it is rescanned)" if inside else "beside the dataset"
+        retrain = retrain and not self.busy
+        self.message(f"Added {path.name} to '{label}' {where}: {path.parent}"
+                     + ("; retraining on the dataset plus your takes…" if retrain else
+                        "; the tab is busy, so press Train when it is done." if self.busy else
+                        "; the next training uses it."))
+        if retrain and inside:
+            self._pending_train = True
+            self.scan()
+        elif retrain:
+            self.train()
+        return path
+
+    def keep_added(self, folder, ds, *, n_saved=0):
+        """Every later training of this tab uses ``folder`` (takes saved beside dataset ``ds``) as well, and
+        the dataset panel says so. Returns True when ``folder`` is inside the dataset (a rescan reads it)."""
+        from core.voice_test import is_inside
+
         inside = is_inside(folder, ds.root)
         key = str(folder)
         if not inside and key not in self.added_folders:
             self.added_folders.append(key)
             self._added_root = str(ds.root)
-        self._added_counts[key] = self._added_counts.get(key, 0) + 1
+        if n_saved:
+            self._added_counts[key] = self._added_counts.get(key, 0) + n_saved
         self.dataset_panel.show_added(self.added_folders, self._added_counts)
-        where = "inside the dataset folder (it is rescanned)" if inside else "beside the dataset"
-        self.message(f"Added {path.name} to '{label}' {where}: {path.parent}"
-                     + ("; retraining on the dataset plus your takes…" if retrain else
-                        "; the next training uses it."))
-        if retrain:
-            if self.busy:
-                self.message(f"Saved {path.name}; the tab is busy, so press Train when it is done.")
-            elif inside:
-                self._pending_train = True
-                self.scan()
-            else:
-                self.train()
-        return path
+        return inside
 
     def check_take_class(self, label, ds):
         """Hook: raise SpeechLabError when ``label`` cannot be a class of this tab's data (a new class is

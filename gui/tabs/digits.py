@@ -473,13 +473,8 @@ class DigitsTab(TaskTab):
         if self.busy or ds is None:
             dialog.training_failed("the tab is busy (wait for it or press Stop)." if self.busy else "no dataset.")
             return
-        from core.voice_test import is_inside
-
-        inside = is_inside(folder, ds.root)  # the takes are part of the dataset's folder: scanned again
-        if not inside and str(folder) not in self.added_folders:
-            self.added_folders.append(str(folder))  # later trainings keep the takes too (Leave out drops them)
-            self._added_root = str(ds.root)
-            self.dataset_panel.show_added(self.added_folders, self._added_counts)
+        # later trainings keep the takes too (Leave out drops them); inside the dataset: scanned again
+        inside = self.keep_added(folder, ds, n_saved=len(dialog.saved or ()))
         try:
             request = self.train_request()  # the dataset plus every folder of added takes
         except (SpeechLabError, ValueError) as exc:
