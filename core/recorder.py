@@ -156,6 +156,11 @@ class Recorder:
         Channels opened (capped at what the device has); blocks are mixed to mono.
     blocksize : int, optional
         Frames per callback; None lets PortAudio choose (lowest latency).
+    stall_s : float
+        A running stream that delivers nothing for this long counts as lost (:meth:`read` raises
+        NoAudioDevice), as when the device ends the stream: an unplugged microphone does not always
+        make PortAudio end the stream (ALSA's PulseAudio plugin may keep recovering a dead stream).
+        PortAudio's own thread delivers the blocks, so a busy GUI thread does not count as a stall.
 
     Examples
     --------
@@ -164,7 +169,9 @@ class Recorder:
     ...     y = rec.read()                # (n,) float32 at rec.samplerate
     """
 
-    def __init__(self, device=None, *, samplerate=None, channels=1, blocksize=None):
+    def __init__(self, device=None, *, samplerate=None, channels=1, blocksize=None, stall_s=3.0):
+        self.stall_s = float(stall_s)
+        self._last_block = 0.0
         self.device = resolve_device(device)
         self.channels = max(1, min(int(channels), self.device.max_input_channels))
         self.blocksize = blocksize
@@ -216,6 +223,7 @@ class Recorder:
     # -- stream --------------------------------------------------------------
     def _callback(self, indata, frames, time_info, status):
         # Runs on PortAudio's thread: copy and enqueue only, nothing else.
+        self._last_block = time.monotonic()
         if status.input_overflow:
             self._overflows += 1
         if indata.shape[1] == 1:
@@ -238,6 +246,7 @@ class Recorder:
         sd = _sounddevice()
         self._stopping = False
         self.stream_error = None
+        self._last_block = time.monotonic() + self.stall_s  # the first block gets twice the time
         try:
             self._stream = sd.InputStream(
                 device=self.device.index,
@@ -254,12 +263,14 @@ class Recorder:
             raise NoAudioDevice(f"Could not open input device '{self.device.name}': {exc}") from exc
         return self
 
-    def _close_stream(self):
+    def _close_stream(self, *, abort=False):
         stream, self._stream = self._stream, None
         if stream is None:
             return
         self._stopping = True
         try:
+            if abort:  # a stalled device: stop() would wait ~20 s for a block that never comes
+                raise RuntimeError("abort")
             stream.stop()
             stream.close()
         except Exception:  # the device may already be gone; closing is best effort
@@ -310,9 +321,15 @@ class Recorder:
                 blocks.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        if (not blocks and self.stream_error is None and self._stream is not None and not self._stopping
+                and time.monotonic() - self._last_block > self.stall_s):
+            self.stream_error = NoAudioDevice(
+                f"The input device '{self.device.name}' stopped delivering audio "
+                f"(nothing for {self.stall_s:g} s: unplugged or taken by another program)."
+            )
         if self.stream_error is not None and not blocks:
             error, self.stream_error = self.stream_error, None
-            self._close_stream()
+            self._close_stream(abort=True)
             raise error
         if not blocks:
             return np.zeros(0, dtype=np.float32)

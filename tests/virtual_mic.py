@@ -93,6 +93,13 @@ class VirtualMic:
         for line in out.splitlines():
             subprocess.run(["pacmd", "kill-source-output", line.split()[0]], check=True, timeout=10)
 
+    def silence_device(self, on=True):
+        """Suspend the sink whose monitor is the microphone: open streams stay open but get no audio, as
+        with a device that hangs or is held by another program (PortAudio never ends the stream)."""
+        result = _pactl("suspend-sink", self.sink, "1" if on else "0")
+        if result.returncode != 0:
+            raise RuntimeError(f"pactl suspend-sink {self.sink}: {result.stderr.strip()}")
+
     def close(self):
         for player in self._players:
             if player.poll() is None:

@@ -123,9 +123,34 @@ def test_unplugged_device_is_reported_on_the_next_read(virtual_mic):
                 return True
             return False
 
-        wait_until(reported, timeout=5, message="the lost device to be reported")
+        wait_until(reported, timeout=30, message="the lost device to be reported")
         assert not rec.active
     finally:
+        rec.stop()
+
+
+def test_a_device_that_goes_quiet_without_ending_the_stream_is_reported(virtual_mic):
+    """A stream PortAudio keeps open but that gets no audio (a hung or suspended device) is lost
+    after ``stall_s`` seconds without a block, not an endless wait for audio."""
+    rec = Recorder(virtual_mic.device, samplerate=SR, stall_s=0.5).start()
+    try:
+        wait_until(lambda: rec.read(timeout=0.05).size > 0, message="the first block")
+        virtual_mic.silence_device()
+        errors = []
+
+        def reported():
+            try:
+                rec.read(timeout=0.05)
+            except NoAudioDevice as exc:
+                errors.append(str(exc))
+                return True
+            return False
+
+        wait_until(reported, timeout=30, message="the silent device to be reported")
+        assert "stopped delivering audio" in errors[0] and "nothing for 0.5 s" in errors[0]
+        assert not rec.active
+    finally:
+        virtual_mic.silence_device(False)
         rec.stop()
 
 

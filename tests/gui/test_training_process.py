@@ -69,8 +69,9 @@ def test_a_training_process_that_dies_leaves_its_best_epoch_so_far_as_the_model(
     press_train(tab, qtbot)
     pid = _child_pid(tab, qtbot)
     worker = tab.runner.worker
-    qtbot.waitUntil(lambda: getattr(worker, "_checkpoint", None) is not None, timeout=HANG_MS)
-    assert "best epoch so far saved" in tab.log.toPlainText()
+    # the worker thread notes the checkpoint before its report reaches the GUI thread: wait for what the user sees
+    qtbot.waitUntil(lambda: "best epoch so far saved" in tab.log.toPlainText(), timeout=HANG_MS)
+    assert worker._checkpoint is not None
     os.kill(pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: not tab.busy, timeout=HANG_MS)
     text = status_text(tab)
