@@ -58,6 +58,11 @@ METHOD_OF_MODEL = {"centroid": "cosine"}
 # Chosen by benchmarks/speakers_accuracy.py (see benchmarks/RESULTS.md).
 DEFAULT_METHOD = "combined"
 TARGET_FRR = 0.05
+# Decisions over 2..5 words (continuous listening's "decide over N words") get their own threshold: the mean
+# score of N words of a known voice spreads less than one word's, so one word's threshold lets strangers in.
+EVIDENCE_WORDS = (2, 3, 4, 5)
+# The calibration distributions are kept as these quantiles (compact in the model file).
+QUANTILE_GRID = np.linspace(0.0, 1.0, 201)
 # Shrinkage of the shared covariance toward its diagonal: keeps it invertible
 # with few clips per speaker and many feature dimensions.
 SHRINKAGE = 0.1
@@ -380,19 +385,67 @@ def view_at(clips, labels, method, threshold):
     }
 
 
+def pooled_scores(scores, labels, words, *, draws=500, random_state=0):
+    """Mean scores of ``words`` calibration clips of one voice at a time: random sets of ``words`` distinct
+    clips of each voice (at most ``draws`` per voice), as a decision over ``words`` words of a known voice
+    pools them. Empty when no voice has ``words`` clips."""
+    s = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels).astype(str)
+    rng = np.random.default_rng(random_state)
+    out = []
+    for lab in sorted(set(labels.tolist())):
+        v = s[labels == lab]
+        if v.size < words:
+            continue
+        pick = np.argsort(rng.random((draws, v.size)), axis=1)[:, :words]
+        out.append(v[pick].mean(axis=1))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def evidence_quantiles(scores, labels):
+    """Row 0: quantiles (:data:`QUANTILE_GRID`) of one calibration clip's score; row n-1: of the mean score
+    of n clips of one voice (:func:`pooled_scores`), n in :data:`EVIDENCE_WORDS` (row 0's values where no
+    voice has n clips)."""
+    single = np.quantile(np.asarray(scores, dtype=np.float64), QUANTILE_GRID)
+    rows = [single]
+    for n in EVIDENCE_WORDS:
+        pooled = pooled_scores(scores, labels, n)
+        rows.append(np.quantile(pooled, QUANTILE_GRID) if pooled.size else single)
+    return np.stack(rows)
+
+
+def words_threshold(open_set, threshold, words, method=None):
+    """The threshold for a decision over ``words`` words: the mean score that rejects the same share of
+    known voices' ``words``-word calibration decisions as ``threshold`` rejects of their single clips. The
+    one-word threshold itself for one word, an old model file (no quantiles), or a threshold outside the
+    calibration scores (the user dragged it past them: it means "accept all" or "reject all")."""
+    method = method or (open_set or {}).get("method")
+    q = (open_set or {}).get("arrays", {}).get(f"words_{method}")
+    if q is None or words < 2 or words > len(EVIDENCE_WORDS) + 1:
+        return float(threshold)
+    q = np.asarray(q, dtype=np.float64)
+    single, pooled = q[0], q[words - 1]
+    if not single[0] < threshold <= single[-1]:
+        return float(threshold)
+    share = float(np.interp(threshold, single, QUANTILE_GRID))
+    return float(np.interp(share, QUANTILE_GRID, pooled))
+
+
 def decide_over(predictions, threshold=None):
     """One decision from several words' predictions (continuous listening): the speaker named most often
     (a tie goes to the higher mean score), "unknown" when the mean score is below the threshold.
 
     Parameters
     ----------
-    predictions : dicts with ``known_label`` and ``score`` (and ``threshold``), as open-set predictions give
-    threshold : None: the last prediction's
+    predictions : dicts with ``known_label`` and ``score`` (and ``threshold``, ``word_thresholds``
+        {n: threshold for n words}), as open-set predictions give
+    threshold : None: the last prediction's threshold for as many words as there are predictions
     """
     preds = [p for p in predictions if p.get("score") is not None]
     if not preds:
         raise SpeechLabError("No open-set predictions to decide over")
-    threshold = preds[-1].get("threshold") if threshold is None else threshold
+    if threshold is None:
+        threshold = (preds[-1].get("word_thresholds") or {}).get(len(preds), preds[-1].get("threshold"))
     by = {}
     for p in preds:
         by.setdefault(str(p["known_label"]), []).append(float(p["score"]))
@@ -406,6 +459,7 @@ def decide_over(predictions, threshold=None):
 def evidence_rates(clips, method, threshold, words):
     """False rejects and false accepts when every decision pools ``words`` test clips of one voice
     (:func:`decide_over`: the most named speaker, the mean score), from a model's stored test clips.
+    ``threshold``: the one for ``words``-word decisions (:func:`words_threshold`).
 
     Known voices' clips are pooled per speaker in their order; never-heard clips in theirs. Returns
     ``{"words", "false_reject_rate", "false_accept_rate", "decisions"}`` (rates None without clips)."""
@@ -459,7 +513,8 @@ def score_signal_rows(bundle, X, proba):
     threshold = threshold_of(os_)
     known = bundle.labels[int(pred[0])]
     return {"label": known if score >= threshold else UNKNOWN, "known_label": known, "score": score,
-            "threshold": threshold, "method": method}
+            "threshold": threshold, "method": method,
+            "word_thresholds": {n: words_threshold(os_, threshold, n, method) for n in EVIDENCE_WORDS}}
 
 
 def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never_heard, config, weight=None):
@@ -502,6 +557,9 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
         arrays[f"cal_{m}"] = np.sort(cal_scores[m])
     cal_first, _, cal_scores = score(fs, calibration_rows)
     cal_weight = None if weight is None else np.asarray(weight)[cal_first]
+    if len(cal_first):
+        for m in METHODS:  # thresholds for decisions over several words
+            arrays[f"words_{m}"] = evidence_quantiles(cal_scores[m], fs.labels[cal_first])
     test_first, test_pred, test_scores = score(fs, test_rows)
     nh_rows = np.arange(len(never_heard.X)) if never_heard is not None else np.zeros(0, int)
     _, nh_pred, nh_scores = score(never_heard, nh_rows)
@@ -755,7 +813,7 @@ def from_meta(meta, labels, *, source="model file", n_features=None):
     if not isinstance(raw, dict):
         bad("arrays")
     arrays = {k: _decode_array(raw.get(k), k, source) for k in ("mean", "scale", "class_means", "precision")}
-    for k in ("cal_distance", "cal_probability", "unit_means"):
+    for k in ("cal_distance", "cal_probability", "unit_means", *(f"words_{m}" for m in METHODS)):
         if k in raw:
             arrays[k] = _decode_array(raw[k], k, source)
     for k, a in arrays.items():
@@ -792,6 +850,12 @@ def from_meta(meta, labels, *, source="model file", n_features=None):
             bad(f"array '{k}' must be sorted")
     if calibration and not (0 <= arrays["cal_probability"][0] and arrays["cal_probability"][-1] <= 1):
         bad("array 'cal_probability' must hold probabilities")
+    for m in METHODS:
+        q = arrays.get(f"words_{m}")
+        if q is not None and (q.shape != (len(EVIDENCE_WORDS) + 1, QUANTILE_GRID.size)
+                              or np.any(np.diff(q, axis=1) < 0)):
+            bad(f"array 'words_{m}' must hold {len(EVIDENCE_WORDS) + 1} rows of "
+                f"{QUANTILE_GRID.size} sorted quantiles")
     if method == "combined" and not calibration:
         bad("method 'combined' needs its calibration scores")
     if method == "cosine" and "unit_means" not in arrays:

@@ -358,7 +358,7 @@ class SpeakersTab(TaskTab):
     def evidence_rates(self, words):
         """The model's false rejects / accepts when ``words`` test clips of a voice make one decision, at its
         current scoring and threshold (for the microphone's "decide over N words"); None without an open set."""
-        from core.openset import evidence_rates, threshold_of
+        from core.openset import evidence_rates, threshold_of, words_threshold
 
         b = self.bundle
         metrics = (b.metrics or {}).get("open_set") if b is not None else None
@@ -367,7 +367,8 @@ class SpeakersTab(TaskTab):
         method = b.open_set["method"]
         if method not in metrics["clips"].get("scores", {}):
             return None
-        return evidence_rates(metrics["clips"], method, threshold_of(b.open_set), words)
+        threshold = words_threshold(b.open_set, threshold_of(b.open_set), words)
+        return evidence_rates(metrics["clips"], method, threshold, words)
 
     # --------------------------------------------------------------- enrolment
 

@@ -178,3 +178,43 @@ def test_deciding_over_several_words_pools_names_and_scores():
     assert (one["false_reject_rate"], one["false_accept_rate"]) == (0.2, 0.25)
     two = evidence_rates(clips, "cosine", 0.6, 2)
     assert (two["false_reject_rate"], two["false_accept_rate"], two["decisions"]) == (0.0, 0.0, 4)
+
+
+def test_a_decision_over_several_words_gets_its_own_threshold():
+    """Three words of a known voice average out: their mean score spreads less than one word's, so the
+    one-word threshold (5 % of single clips rejected) would reject almost no three-word decision of a known
+    voice and let strangers in. The n-word threshold rejects 5 % of the known voices' n-clip means."""
+    from core.openset import EVIDENCE_WORDS, decide_over, evidence_quantiles, pooled_scores, words_threshold
+
+    rng = np.random.default_rng(0)
+    voices = np.repeat(["a", "b", "c"], 40)
+    scores = 0.7 + 0.05 * (voices == "a") + rng.normal(0, 0.1, voices.size)  # one word's cosine
+    one = choose_threshold(scores, 0.05)
+    open_set = {"method": "cosine", "arrays": {"words_cosine": evidence_quantiles(scores, voices)}}
+    assert open_set["arrays"]["words_cosine"].shape == (len(EVIDENCE_WORDS) + 1, 201)
+    assert words_threshold(open_set, one, 1) == one
+    three = words_threshold(open_set, one, 3)
+    assert one + 0.03 < three < 0.7  # the mean of 3 has about 1/sqrt(3) of the spread
+    pooled = pooled_scores(scores, voices, 3, draws=5000, random_state=1)
+    assert np.mean(pooled < three) == pytest.approx(0.05, abs=0.025)
+    assert np.mean(pooled < one) < 0.005  # the one-word threshold would reject (almost) none
+    # outside the calibration scores a threshold means "accept all" / "reject all" for any number of words
+    assert words_threshold(open_set, -1.0, 3) == -1.0 and words_threshold(open_set, 1.5, 3) == 1.5
+    # continuous listening: the words' own thresholds decide
+    heard = [{"known_label": "a", "score": (one + three) / 2, "threshold": one,
+              "word_thresholds": {3: three}} for _ in range(3)]
+    assert decide_over(heard[:1])["label"] == "a"  # one word above the one-word threshold
+    assert decide_over(heard)["label"] == UNKNOWN and decide_over(heard)["threshold"] == three
+
+
+def test_a_saved_speakers_model_keeps_its_thresholds_for_several_words(fsdd_model, fsdd_dir):
+    from core.openset import decide_over
+
+    _, result, path = fsdd_model
+    bundle = load_bundle(path)
+    method = bundle.open_set["method"]
+    assert np.array_equal(bundle.open_set["arrays"][f"words_{method}"],
+                          result.bundle.open_set["arrays"][f"words_{method}"])
+    lucas = [bundle.predict_file(f) for f in sorted(fsdd_dir.glob("*_lucas_*.wav"))[:3]]
+    assert all(p["word_thresholds"][3] > p["threshold"] for p in lucas)
+    assert decide_over(lucas)["threshold"] == lucas[-1]["word_thresholds"][3]
