@@ -302,7 +302,9 @@ def cmd_predict(args):
     results, failed = [], 0
     for path in args.files:
         try:
-            results.append(bundle.predict_file(path, clip_seconds=clip_seconds))
+            result = bundle.predict_file(path, clip_seconds=clip_seconds)
+            result.pop("evidence", None)  # the rows behind the score (for decisions over words), not an answer
+            results.append(result)
         except SpeechLabError as exc:
             failed += 1
             sys.stderr.write(f"error: {printable(exc)}\n")

@@ -385,33 +385,84 @@ def view_at(clips, labels, method, threshold):
     }
 
 
-def pooled_scores(scores, labels, words, *, draws=500, random_state=0):
-    """Mean scores of ``words`` calibration clips of one voice at a time: random sets of ``words`` distinct
-    clips of each voice (at most ``draws`` per voice), as a decision over ``words`` words of a known voice
-    pools them. Empty when no voice has ``words`` clips."""
-    s = np.asarray(scores, dtype=np.float64)
+def pooled_decisions(arrays, X, proba, clip_rows, chunks):
+    """Decisions over several clips at once, as a decision over several words pools them: the rows of
+    the clips of each chunk are one clip for :func:`clip_scores` (mean probability, mean distance, the
+    direction of all their unit rows).
+
+    Parameters
+    ----------
+    arrays : the distance state
+    X, proba : np.ndarray, rows of features and their probabilities (labels' order)
+    clip_rows : list of np.ndarray, the rows of each clip
+    chunks : list of sequences of clip indices
+
+    Returns
+    -------
+    pred (n_chunks,), {method: scores (n_chunks,)}
+    """
+    if not chunks:
+        return np.zeros(0, int), {m: np.zeros(0) for m in METHODS}
+    preds, scores = [], []
+    for a in range(0, len(chunks), 500):  # a few thousand rows at a time: memory stays small
+        parts = [np.concatenate([clip_rows[c] for c in chunk]) for chunk in chunks[a:a + 500]]
+        rows = np.concatenate(parts)
+        groups = np.repeat(np.arange(len(parts)), [len(r) for r in parts])
+        _, _, pred, sc = clip_scores(proba[rows], X[rows], groups, arrays)
+        preds.append(pred)
+        scores.append(sc)
+    return np.concatenate(preds), {m: np.concatenate([sc[m] for sc in scores]) for m in scores[0]}
+
+
+def evidence_quantiles(single, pooled):
+    """Row 0: quantiles (:data:`QUANTILE_GRID`) of one calibration clip's score; row n-1: of the pooled
+    score of n clips of one known voice (``pooled[n]``, n in :data:`EVIDENCE_WORDS`; row 0's values where
+    there is none)."""
+    rows = [np.quantile(np.asarray(single, dtype=np.float64), QUANTILE_GRID)]
+    for n in EVIDENCE_WORDS:
+        v = np.asarray(pooled.get(n, []), dtype=np.float64)
+        rows.append(np.quantile(v, QUANTILE_GRID) if v.size else rows[0])
+    return np.stack(rows)
+
+
+def _clip_rows(groups):
+    """The rows of each clip (in order of first appearance) of a run of rows with clip ids ``groups``."""
+    groups = np.asarray(groups)
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # clips in the order they come
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    clip_of_row = rank[inverse]
+    by_clip = np.argsort(clip_of_row, kind="stable")
+    return np.split(by_clip, np.cumsum(np.bincount(clip_of_row, minlength=order.size))[:-1])
+
+
+def random_chunks(labels, words, *, draws=100, random_state=0):
+    """Random sets of ``words`` distinct clips of one voice (at most ``draws`` per voice): what a decision
+    over ``words`` words of a known voice pools. ``labels``: one per clip."""
     labels = np.asarray(labels).astype(str)
     rng = np.random.default_rng(random_state)
-    out = []
+    chunks = []
     for lab in sorted(set(labels.tolist())):
-        v = s[labels == lab]
-        if v.size < words:
+        idx = np.flatnonzero(labels == lab)
+        if idx.size < words:
             continue
-        pick = np.argsort(rng.random((draws, v.size)), axis=1)[:, :words]
-        out.append(v[pick].mean(axis=1))
-    return np.concatenate(out) if out else np.zeros(0)
+        pick = np.argsort(rng.random((draws, idx.size)), axis=1)[:, :words]
+        chunks += [idx[p] for p in pick]
+    return chunks
 
 
-def evidence_quantiles(scores, labels):
-    """Row 0: quantiles (:data:`QUANTILE_GRID`) of one calibration clip's score; row n-1: of the mean score
-    of n clips of one voice (:func:`pooled_scores`), n in :data:`EVIDENCE_WORDS` (row 0's values where no
-    voice has n clips)."""
-    single = np.quantile(np.asarray(scores, dtype=np.float64), QUANTILE_GRID)
-    rows = [single]
-    for n in EVIDENCE_WORDS:
-        pooled = pooled_scores(scores, labels, n)
-        rows.append(np.quantile(pooled, QUANTILE_GRID) if pooled.size else single)
-    return np.stack(rows)
+def disjoint_chunks(labels, words, *, random_state=0):
+    """Clips of one voice, ``words`` at a time, each clip in one chunk, in a shuffled order (the test
+    clips' decisions over words: files sorted by name put one word's takes side by side, and a listener
+    says different words in a row)."""
+    labels = np.asarray(labels).astype(str)
+    rng = np.random.default_rng(random_state)
+    chunks = []
+    for lab in dict.fromkeys(labels.tolist()):
+        idx = rng.permutation(np.flatnonzero(labels == lab))
+        chunks += [idx[k:k + words] for k in range(0, idx.size - words + 1, words)]
+    return chunks
 
 
 def words_threshold(open_set, threshold, words, method=None):
@@ -431,7 +482,7 @@ def words_threshold(open_set, threshold, words, method=None):
     return float(np.interp(share, QUANTILE_GRID, pooled))
 
 
-def decide_over(predictions, threshold=None):
+def decide_over(predictions, threshold=None, *, open_set=None, labels=None):
     """One decision from several words' predictions (continuous listening): the speaker named most often
     (a tie goes to the higher mean score), "unknown" when the mean score is below the threshold.
 
@@ -440,12 +491,27 @@ def decide_over(predictions, threshold=None):
     predictions : dicts with ``known_label`` and ``score`` (and ``threshold``, ``word_thresholds``
         {n: threshold for n words}), as open-set predictions give
     threshold : None: the last prediction's threshold for as many words as there are predictions
+    open_set, labels : the model's open-set state and labels: with them, and ``evidence`` (the rows and
+        probabilities of each word) in every prediction, the words' evidence is pooled into one score (as
+        :func:`calibrate` calibrated the n-word thresholds); without, the speaker named most often and the
+        mean of the words' scores
     """
     preds = [p for p in predictions if p.get("score") is not None]
     if not preds:
         raise SpeechLabError("No open-set predictions to decide over")
     if threshold is None:
         threshold = (preds[-1].get("word_thresholds") or {}).get(len(preds), preds[-1].get("threshold"))
+    if open_set is not None and labels is not None and all(p.get("evidence") for p in preds):
+        # pool the words' evidence, as the n-word threshold was calibrated: one clip of all their rows
+        X = [np.asarray(p["evidence"]["rows"], dtype=np.float64) for p in preds]
+        P = [np.asarray(p["evidence"]["proba"], dtype=np.float64) for p in preds]
+        clip_rows = list(np.split(np.arange(sum(len(x) for x in X)), np.cumsum([len(x) for x in X])[:-1]))
+        pred, scores = pooled_decisions(open_set["arrays"], np.concatenate(X), np.concatenate(P), clip_rows,
+                                        [list(range(len(preds)))])
+        best, score = str(labels[int(pred[0])]), float(scores[open_set["method"]][0])
+        named = threshold is None or score >= threshold
+        return {"label": best if named else UNKNOWN, "known_label": best, "score": score, "threshold": threshold,
+                "words": len(preds), "pooled": True}
     by = {}
     for p in preds:
         by.setdefault(str(p["known_label"]), []).append(float(p["score"]))
@@ -463,10 +529,20 @@ def evidence_rates(clips, method, threshold, words):
 
     Known voices' clips are pooled per speaker in their order; never-heard clips in theirs. Returns
     ``{"words", "false_reject_rate", "false_accept_rate", "decisions"}`` (rates None without clips)."""
+    words = max(1, int(words))
+    pooled = (clips.get("words") or {}).get(str(words))
+    if pooled is not None and method in pooled.get("scores", {}):  # decisions pooled as decide_over pools them
+        truth = np.asarray(pooled["truth"]).astype(str)
+        ok = np.asarray(pooled["predicted"]).astype(str) == truth
+        named = np.asarray(pooled["scores"][method], dtype=np.float64) >= threshold
+        known = truth != UNKNOWN
+        return {"words": words,
+                "false_reject_rate": float(np.mean(~(ok & named)[known])) if known.any() else None,
+                "false_accept_rate": float(np.mean(named[~known])) if (~known).any() else None,
+                "decisions": int(truth.size)}
     truth = [str(t) for t in clips["truth"]]
     predicted = [str(p) for p in clips["predicted"]]
     scores = [float(s) for s in clips["scores"][method]]
-    words = max(1, int(words))
     groups = {}
     for i, t in enumerate(truth):
         groups.setdefault(t, []).append(i)
@@ -514,7 +590,10 @@ def score_signal_rows(bundle, X, proba):
     known = bundle.labels[int(pred[0])]
     return {"label": known if score >= threshold else UNKNOWN, "known_label": known, "score": score,
             "threshold": threshold, "method": method,
-            "word_thresholds": {n: words_threshold(os_, threshold, n, method) for n in EVIDENCE_WORDS}}
+            "word_thresholds": {n: words_threshold(os_, threshold, n, method) for n in EVIDENCE_WORDS},
+            # for a decision over several words (decide_over); plain lists, as the rest of a prediction
+            "evidence": {"rows": np.asarray(X, dtype=np.float32).reshape(len(X), -1).tolist(),
+                         "proba": np.asarray(proba, dtype=np.float32).tolist()}}
 
 
 def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never_heard, config, weight=None):
@@ -557,9 +636,27 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
         arrays[f"cal_{m}"] = np.sort(cal_scores[m])
     cal_first, _, cal_scores = score(fs, calibration_rows)
     cal_weight = None if weight is None else np.asarray(weight)[cal_first]
-    if len(cal_first):
-        for m in METHODS:  # thresholds for decisions over several words
-            arrays[f"words_{m}"] = evidence_quantiles(cal_scores[m], fs.labels[cal_first])
+
+    def pooled_by_words(fset, rows, chunks_of):
+        """{n: (clip labels of each chunk, pred, scores)} of decisions pooling n clips of one voice."""
+        rows = np.asarray(rows)
+        if fset is None or rows.size == 0:
+            return {}
+        X = fset.X[rows]
+        proba = _proba_in(model, X, labels)
+        clip_rows = _clip_rows(fset.groups[rows])
+        clip_labels = np.asarray([str(fset.labels[rows[r[0]]]) for r in clip_rows])
+        out = {}
+        for n in EVIDENCE_WORDS:
+            chunks = chunks_of(clip_labels, n)
+            pred, scores = pooled_decisions(arrays, X, proba, clip_rows, chunks)
+            out[n] = ([clip_labels[c[0]] for c in chunks], pred, scores)
+        return out
+
+    if len(cal_first):  # thresholds for decisions over several words, from calibration clips pooled as words
+        cal_pooled = pooled_by_words(fs, calibration_rows, random_chunks)
+        for m in METHODS:
+            arrays[f"words_{m}"] = evidence_quantiles(cal_scores[m], {n: v[2][m] for n, v in cal_pooled.items()})
     test_first, test_pred, test_scores = score(fs, test_rows)
     nh_rows = np.arange(len(never_heard.X)) if never_heard is not None else np.zeros(0, int)
     _, nh_pred, nh_scores = score(never_heard, nh_rows)
@@ -581,7 +678,17 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
         "predicted": lab[test_pred].tolist() + lab[nh_pred].tolist(),
         "scores": {m: np.concatenate([test_scores[m], nh_scores[m]]).tolist() for m in METHODS},
         "never_heard_labels": sorted({str(x) for x in never_heard.labels}) if never_heard is not None else [],
+        "words": {},  # {n: decisions pooling n test clips of one voice, for the n-word rates}
     }
+    test_pooled = pooled_by_words(fs, test_rows, disjoint_chunks)
+    nh_pooled = pooled_by_words(never_heard, nh_rows, disjoint_chunks)
+    for n in EVIDENCE_WORDS:
+        t_lab, t_pred, t_scores = test_pooled.get(n, ([], np.zeros(0, int), {m: np.zeros(0) for m in METHODS}))
+        u_lab, u_pred, u_scores = nh_pooled.get(n, ([], np.zeros(0, int), {m: np.zeros(0) for m in METHODS}))
+        clips["words"][str(n)] = {
+            "truth": list(t_lab) + [UNKNOWN] * len(u_lab),
+            "predicted": lab[np.asarray(t_pred, int)].tolist() + lab[np.asarray(u_pred, int)].tolist(),
+            "scores": {m: np.concatenate([t_scores[m], u_scores[m]]).tolist() for m in METHODS}}
     state = {"method": config.method, "thresholds": thresholds, "target_frr": float(config.target_frr),
              "n_calibration": int(len(cal_scores[config.method])), "arrays": arrays}
     metrics = {"method": config.method, "threshold": chosen["threshold"],

@@ -190,7 +190,7 @@ class SpeakersTab(TaskTab):
         self.open_set_view.threshold_changed.connect(self._on_threshold)
         self.model_changed.connect(self._on_model_changed)
         self.model_panel.model_switched.connect(self._on_model_switched)
-        self.recorder.enable_evidence(self.evidence_rates)
+        self.recorder.enable_evidence(self.evidence_rates, self.decide_over_words)
         self.model_panel.preset_chosen.connect(self.apply_report_preset)
         self.model_panel.enrol_clicked.connect(self.enrol_dialog)
 
@@ -354,6 +354,16 @@ class SpeakersTab(TaskTab):
         self.bundle.open_set["method"] = method
         self.bundle.open_set["thresholds"] = {**self.bundle.open_set["thresholds"], method: float(threshold)}
         self.recorder.refresh_evidence()
+
+    def decide_over_words(self, predictions):
+        """One decision from the last words heard: their evidence pooled with this model's open set (the
+        threshold calibrated for that many words); None without a model."""
+        from core.openset import decide_over
+
+        b = self.bundle
+        if b is None or not b.open_set:
+            return None
+        return decide_over(predictions, open_set=b.open_set, labels=list(b.labels))
 
     def evidence_rates(self, words):
         """The model's false rejects / accepts when ``words`` test clips of a voice make one decision, at its

@@ -158,6 +158,7 @@ class RecorderWidget(QWidget):
         self._mode: str | None = None  # None, "take" or "listen"
         self._recent = []  # the last words' predictions while listening (decide over N words)
         self._evidence_rates = None
+        self._decide_words = None
         self._parts: list[np.ndarray] = []
         self._collected = 0
         self._live = np.zeros(0, np.float32)
@@ -286,10 +287,13 @@ class RecorderWidget(QWidget):
 
     # ------------------------------------------------------------ evidence over words
 
-    def enable_evidence(self, rates=None):
+    def enable_evidence(self, rates=None, decide=None):
         """Offer "decide over the last N words" while listening (speakers). ``rates(n)``: the model's
-        ``{"false_reject_rate", "false_accept_rate"}`` for n-word decisions on its test clips, or None."""
+        ``{"false_reject_rate", "false_accept_rate"}`` for n-word decisions on its test clips, or None;
+        ``decide(predictions)``: one decision from the last words' predictions (default: core.openset's
+        ``decide_over`` without the model: the name heard most often, the mean score)."""
         self._evidence_rates = rates
+        self._decide_words = decide
         self.words_spin.show()
         self.evidence_label.show()
         self._on_words_changed()
@@ -321,7 +325,8 @@ class RecorderWidget(QWidget):
         self._recent = (self._recent + [prediction])[-self.words_spin.value():]
         if len(self._recent) < 2:
             return None
-        return decide_over(self._recent)
+        decide = getattr(self, "_decide_words", None) or decide_over
+        return decide(self._recent)
 
     def _build_take_row(self):
         self.play_button = QPushButton("▶ Play")
@@ -746,7 +751,7 @@ class RecorderWidget(QWidget):
             if over is not None:
                 self.verdict.add_history(f"{clock}  last {over['words']} words", over)
                 shown.update(label=over["label"], known_label=over["known_label"], score=over["score"],
-                             words=over["words"])
+                             threshold=over["threshold"], words=over["words"])
         if request["take_id"] == self._take_id:
             self._show_prediction(shown)
         self.prediction_made.emit(shown)
