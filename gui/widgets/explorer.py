@@ -23,7 +23,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-    QSizePolicy, QSplitter, QTableView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QSizePolicy, QSplitter, QStackedWidget, QTableView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from core.errors import NoAudioDevice
@@ -367,12 +367,21 @@ class DataExplorer(QWidget):
         self.path_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.path_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.audio = AudioView()
+        # until a clip is chosen, a line of text stands where its waveform and spectrogram will be: two empty
+        # plots say nothing, and their first paint (~25 ms) would come on top of the map's when the view opens
+        self.audio_hint = QLabel("The chosen clip's waveform and spectrogram appear here.")
+        self.audio_hint.setWordWrap(True)
+        self.audio_hint.setAlignment(Qt.AlignCenter)
+        self.audio_hint.setEnabled(False)  # greyed, as a hint
+        self.audio_stack = QStackedWidget()
+        self.audio_stack.addWidget(self.audio_hint)
+        self.audio_stack.addWidget(self.audio)
         audio_col = QWidget()
         audio_lay = QVBoxLayout(audio_col)
         audio_lay.setContentsMargins(0, 0, 0, 0)
         audio_lay.setSpacing(2)
         audio_lay.addWidget(self.path_label)
-        audio_lay.addWidget(self.audio, 1)
+        audio_lay.addWidget(self.audio_stack, 1)
 
         split = QSplitter(Qt.Horizontal)
         split.addWidget(tables)
@@ -433,7 +442,7 @@ class DataExplorer(QWidget):
         super().showEvent(event)
         if not self._grown:
             self._grown = True
-            self._grow_into_splitter()
+            self._grow_into_splitter()  # before the first paint: growing later paints everything twice
         if self._stats_stale and self.dataset is not None:
             self._read_stats()
 
@@ -644,6 +653,7 @@ class DataExplorer(QWidget):
         y, sr = loaded["audio"]
         self._loaded = (path, y, sr)
         self.audio.show_view(loaded["view"])
+        self.audio_stack.setCurrentWidget(self.audio)
         self._update_buttons()
         if self._play_when_loaded == path:
             self._play_when_loaded = None
