@@ -269,9 +269,10 @@ class RecorderWidget(QWidget):
         self.words_spin.setValue(1)
         self.words_spin.setPrefix("decide over ")
         self.words_spin.setSuffix(" word(s)")
-        self.words_spin.setToolTip("While listening, name the speaker from the last N words together (the speaker\n"
-                                   "named most often, the mean score against the threshold): more evidence, fewer\n"
-                                   "strangers accepted. The rates beside it are the model's on its test clips.")
+        self.words_spin.setToolTip("While listening, name the speaker from the last N words together: their evidence\n"
+                                   "is pooled into one score and judged by a threshold set for N words (the same share\n"
+                                   "of known voices rejected): fewer strangers accepted. The rates beside it are the\n"
+                                   "model's on its test clips, N different words of a voice at a time.")
         self.words_spin.valueChanged.connect(self._on_words_changed)
         self.words_spin.hide()
         self.evidence_label = QLabel()
