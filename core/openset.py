@@ -624,11 +624,18 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
     labels = [str(x) for x in labels]
     arrays = fit_distance(fs.X[fit_rows], fs.labels[fit_rows], labels)
 
+    probas = {}  # the model's probabilities of each set of rows, predicted once (a Keras model is slow)
+
+    def proba_of(fset, rows):
+        key = (id(fset), np.asarray(rows).tobytes())
+        if key not in probas:
+            probas[key] = _proba_in(model, fset.X[rows], labels)
+        return probas[key]
+
     def score(fset, rows):
         if fset is None or len(rows) == 0:
             return np.zeros(0, int), np.zeros(0, int), {m: np.zeros(0) for m in METHODS}
-        proba = _proba_in(model, fset.X[rows], labels)
-        _, first, pred, scores = clip_scores(proba, fset.X[rows], fset.groups[rows], arrays)
+        _, first, pred, scores = clip_scores(proba_of(fset, rows), fset.X[rows], fset.groups[rows], arrays)
         return np.asarray(rows)[first], pred, scores
 
     _, _, cal_scores = score(fs, calibration_rows)
@@ -643,7 +650,7 @@ def calibrate(model, fs, *, labels, fit_rows, calibration_rows, test_rows, never
         if fset is None or rows.size == 0:
             return {}
         X = fset.X[rows]
-        proba = _proba_in(model, X, labels)
+        proba = proba_of(fset, rows)
         clip_rows = _clip_rows(fset.groups[rows])
         clip_labels = np.asarray([str(fset.labels[rows[r[0]]]) for r in clip_rows])
         out = {}

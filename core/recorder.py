@@ -270,8 +270,9 @@ class Recorder:
         self._stopping = True
         try:
             if abort:  # a stalled device: stop() would wait ~20 s for a block that never comes
-                raise RuntimeError("abort")
-            stream.stop()
+                stream.abort()
+            else:
+                stream.stop()
             stream.close()
         except Exception:  # the device may already be gone; closing is best effort
             try:
