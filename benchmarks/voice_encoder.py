@@ -48,7 +48,7 @@ from core.tasks import SPEAKERS  # noqa: E402
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 MFCC = dataclasses.replace(SPEAKERS.feature_config("mfcc-stats"), window_seconds=None)
 TARGET_FRR = 0.05
-COST = {"ge2e": [], "mfcc": []}
+COST = {"ge2e": [], "mfcc": [], "both": []}
 
 
 def log(*a):
@@ -77,6 +77,22 @@ def mfcc(y):
     return f
 
 
+BOTH = SPEAKERS.feature_config("voice-mfcc")
+
+
+def both(y):
+    t = time.perf_counter()
+    f = features_of_signal(y, 16000, BOTH)  # the `voice-mfcc-logreg` model's features: GE2E beside MFCC statistics
+    COST["both"].append(time.perf_counter() - t)
+    return f
+
+
+# what is compared: GE2E + cosine; MFCC statistics + logistic regression; both side by side + logistic regression
+KINDS = (("ge2e", ge2e), ("mfcc", mfcc), ("both", both))
+MODEL_OF = {"mfcc": "logreg", "both": "voice-mfcc-logreg"}
+TITLES = {"ge2e": "GE2E", "mfcc": "MFCC statistics", "both": "GE2E + MFCC statistics"}
+
+
 def unit(v):
     v = np.asarray(v, np.float64)
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
@@ -86,10 +102,10 @@ def centroids(E, y, labels):
     return np.stack([unit(unit(E[y == lab]).mean(axis=0)) for lab in labels])
 
 
-def logreg(X, y):
+def logreg(X, y, key="logreg"):
     from core.models import make_model
 
-    model = make_model("linear", **{**SPEAKERS.model_choice("logreg").params, "validation_fraction": 0.0})
+    model = make_model("linear", **{**SPEAKERS.model_choice(key).params, "validation_fraction": 0.0})
     model.fit(X, y)
     return model
 
@@ -114,7 +130,7 @@ def librispeech():
     halves = [(y[: y.size // 2], y[y.size // 2:]) for y in signals]
     log(f"librispeech: {len(files)} voices")
     out = {}
-    for kind, embed in (("ge2e", ge2e), ("mfcc", mfcc)):
+    for kind, embed in KINDS:
         test = np.stack([embed(b) for _, b in halves])
         takes = [np.stack([embed(p) for p in np.array_split(a, 3)]) for a, _ in halves]
         X = np.concatenate(takes)
@@ -123,7 +139,7 @@ def librispeech():
             C = centroids(X, y, list(names))
             ident = float(np.mean((unit(test) @ C.T).argmax(axis=1) == np.arange(len(names))))
         else:
-            model = logreg(X, y)
+            model = logreg(X, y, MODEL_OF[kind])
             ident = float(np.mean(model.predict(test) == names))
         # open set: even ranks known
         known = np.arange(len(names)) % 2 == 0
@@ -138,10 +154,10 @@ def librispeech():
             s = unit(test) @ Ck.T
             pred, score = s.argmax(axis=1), s.max(axis=1)
         else:
-            model = logreg(Xk, yk)
+            model = logreg(Xk, yk, MODEL_OF[kind])
             for j in range(3):  # each take held out in turn, scored by a model trained without it
                 keep = np.arange(len(yk)) % 3 != j
-                cal += logreg(Xk[keep], yk[keep]).predict_proba(Xk[~keep]).max(axis=1).tolist()
+                cal += logreg(Xk[keep], yk[keep], MODEL_OF[kind]).predict_proba(Xk[~keep]).max(axis=1).tolist()
             proba = model.predict_proba(test)
             pred, score = proba.argmax(axis=1), proba.max(axis=1)
         threshold = float(np.quantile(cal, TARGET_FRR, method="lower"))
@@ -160,7 +176,7 @@ def enrol_tenth(signals, names):
     """9 voices, then a 10th enrolled with 5 pieces; how many of its other 5 pieces are named."""
     order = np.argsort([-y.size for y in signals])[:10]
     result = {}
-    for kind, embed in (("ge2e", ge2e), ("mfcc", mfcc)):
+    for kind, embed in KINDS:
         named = []
         for new in range(10):  # each of the 10 voices in turn is the newcomer
             pieces = {i: [embed(p) for p in np.array_split(signals[i], 10)] for i in order}
@@ -182,11 +198,11 @@ def enrol_tenth(signals, names):
                 pred = np.array(labels)[s.argmax(axis=1)]
                 score = s.max(axis=1)
             else:
-                model = logreg(X, y)
+                model = logreg(X, y, MODEL_OF[kind])
                 cal = []
                 for j in range(5):  # each take held out once per voice
                     keep = np.array([k % 5 != j for k in range(len(y))])
-                    m = logreg(X[keep], y[keep])
+                    m = logreg(X[keep], y[keep], MODEL_OF[kind])
                     cal += m.predict_proba(X[~keep]).max(axis=1).tolist()
                 proba = model.predict_proba(test)
                 pred, score = model.classes_[proba.argmax(axis=1)], proba.max(axis=1)
@@ -208,7 +224,7 @@ def audiomnist_az():
     signals = [load16k(f) for f in files]
     rng = np.random.default_rng(0)
     out = {}
-    for kind, embed in (("ge2e", ge2e), ("mfcc", mfcc)):
+    for kind, embed in KINDS:
         E = np.stack([embed(y) for y in signals])
         labels = sorted(set(speakers))
         order = {lab: rng.permutation(np.flatnonzero(speakers == lab)) for lab in labels}
@@ -220,7 +236,7 @@ def audiomnist_az():
                 C = centroids(E[tr], speakers[tr], labels)
                 pred = np.array(labels)[(unit(E[te]) @ C.T).argmax(axis=1)]
             else:
-                pred = logreg(E[tr], speakers[tr]).predict(E[te])
+                pred = logreg(E[tr], speakers[tr], MODEL_OF[kind]).predict(E[te])
             ident[k] = float(np.mean(pred == speakers[te]))
         known_labels = labels[::3] + labels[1::3]  # 20 known, 10 never heard
         unknown_labels = labels[2::3]
@@ -248,11 +264,11 @@ def audiomnist_az():
                 s = unit(unit(E[rows]).mean(axis=0)) @ C.T
                 return known_labels[int(s.argmax())], float(s.max())
         else:
-            model = logreg(E[tr], y_tr)
+            model = logreg(E[tr], y_tr, MODEL_OF[kind])
             held_proba = np.zeros((len(tr), len(known_labels)))
             for j in range(10):
                 keep = np.array([i % 10 != j for i in range(len(tr))])
-                m = logreg(E[tr][keep], y_tr[keep])
+                m = logreg(E[tr][keep], y_tr[keep], MODEL_OF[kind])
                 held_proba[~keep] = m.predict_proba(E[tr][~keep])[:, [list(m.classes_).index(k) for k in known_labels]]
             cal = held_proba.max(axis=1).tolist()
             for lab in known_labels:
@@ -314,42 +330,48 @@ def main():
     t0 = time.perf_counter()
     libri = librispeech()
     az = audiomnist_az()
-    g, m = libri["ge2e"], libri["mfcc"]
+    kinds = [k for k, _ in KINDS]
+
+    def row(title, cell):
+        return f"| {title} | " + " | ".join(cell(k) for k in kinds) + " |"
+
+    def enrolled(k):
+        return f"{sum(libri['enrol'][k])}/50 ({libri['enrol'][k]})"
+
+    def rates(d, suffix=""):
+        return f"{pct(d['far' + suffix])} / {pct(d['frr' + suffix])} / {pct(d['eer' + suffix])}"
+
     lines = [
         "## Voice encoder (GE2E) vs MFCC statistics, voices never heard",
         "",
         f"`python benchmarks/voice_encoder.py --write` — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores "
         f"(shared with other work). GE2E: `voice-embedding` + cosine to each voice's centroid (`voice-cosine`); "
-        f"MFCC: the tab's `mfcc-stats` per whole clip + logistic regression, open set by its probability. "
+        f"MFCC: the tab's `mfcc-stats` per whole clip + logistic regression, open set by its probability; "
+        f"GE2E + MFCC: `voice-mfcc` (both of the same clip side by side) + logistic regression "
+        f"(`voice-mfcc-logreg`), open set by its probability. "
         f"Thresholds from enrolment data only, at a {TARGET_FRR:.0%} target false-reject rate. "
         f"Rejections count wrong names as false rejects.",
         "",
-        "| test | GE2E | MFCC statistics |",
-        "|---|---|---|",
-        f"| LibriSpeech, identify 1 of 126 voices from half an utterance | {pct(g['ident'])} | {pct(m['ident'])} |",
-        f"| LibriSpeech open set (63 known, 63 never heard): false accepts | {pct(g['far'])} | {pct(m['far'])} |",
-        f"| … false rejects (or wrong voice) | {pct(g['frr'])} | {pct(m['frr'])} |",
-        f"| … equal error rate | {pct(g['eer'])} | {pct(m['eer'])} |",
-        f"| LibriSpeech: a 10th voice enrolled with 5 takes, other 5 takes named (each of the 10 longest voices "
-        f"in turn) | {sum(libri['enrol']['ge2e'])}/50 ({libri['enrol']['ge2e']}) | "
-        f"{sum(libri['enrol']['mfcc'])}/50 ({libri['enrol']['mfcc']}) |",
+        "| test | " + " | ".join(TITLES[k] for k in kinds) + " |",
+        "|---|" + "---|" * len(kinds),
+        row("LibriSpeech, identify 1 of 126 voices from half an utterance", lambda k: pct(libri[k]["ident"])),
+        row("LibriSpeech open set (63 known, 63 never heard): false accepts", lambda k: pct(libri[k]["far"])),
+        row("… false rejects (or wrong voice)", lambda k: pct(libri[k]["frr"])),
+        row("… equal error rate", lambda k: pct(libri[k]["eer"])),
+        row("LibriSpeech: a 10th voice enrolled with 5 takes, other 5 takes named (each of the 10 longest voices "
+            "in turn)", enrolled),
     ]
-    ga, ma = az["ge2e"], az["mfcc"]
-    for k in (3, 5, 10):
-        lines.append(f"| AudioMNIST-AZ, identify 1 of 30 speakers from one word, {k} enrolment takes | "
-                     f"{pct(ga['ident'][k])} | {pct(ma['ident'][k])} |")
+    for n in (3, 5, 10):
+        lines.append(row(f"AudioMNIST-AZ, identify 1 of 30 speakers from one word, {n} enrolment takes",
+                         lambda k: pct(az[k]["ident"][n])))
     for words in (1, 3):
-        a, b = ga["open"][words], ma["open"][words]
-        lines.append(f"| AZ open set (20 known, 10 never heard), {words} word{'s' if words > 1 else ''} per decision: "
-                     f"false accepts / false rejects / EER | {pct(a['far'])} / {pct(a['frr'])} / {pct(a['eer'])} | "
-                     f"{pct(b['far'])} / {pct(b['frr'])} / {pct(b['eer'])} |")
+        lines.append(row(f"AZ open set (20 known, 10 never heard), {words} word{'s' if words > 1 else ''} per "
+                         f"decision: false accepts / false rejects / EER", lambda k: rates(az[k]["open"][words])))
         if words > 1:
-            lines.append(f"| … before (the mean of the words' scores, one word's threshold): false accepts / "
-                         f"false rejects / EER | {pct(a['far_before'])} / {pct(a['frr_before'])} / "
-                         f"{pct(a['eer_before'])} | {pct(b['far_before'])} / {pct(b['frr_before'])} / "
-                         f"{pct(b['eer_before'])} |")
-    lines.append(f"| cost per clip (median, ms; preprocessing included) | {1000 * np.median(COST['ge2e']):.0f} | "
-                 f"{1000 * np.median(COST['mfcc']):.0f} |")
+            lines.append(row("… before (the mean of the words' scores, one word's threshold): false accepts / "
+                             "false rejects / EER", lambda k: rates(az[k]["open"][words], "_before")))
+    lines.append(row("cost per clip (median, ms; preprocessing included)",
+                     lambda k: f"{1000 * np.median(COST[k]):.0f}"))
     lines += ["", f"Total {time.perf_counter() - t0:.0f} s."]
     text = "\n".join(lines)
     print(text)

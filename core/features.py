@@ -21,6 +21,12 @@ Every feature the seed uses, with the seed's parameters as defaults:
                 pooled layer, 1506; ``embedding_layer``), :mod:`core.encoders`.
 ``voice-embedding``  the pretrained GE2E speaker encoder's embedding (1.6 s
                 partials, mean, L2-normalised; 256 numbers).
+``voice-mfcc``  both views of a voice side by side: the GE2E embedding (256)
+                and the ``mfcc-stats`` of the same clip (12·n_mfcc). GE2E was
+                trained on read English sentences; on one short word in
+                another language the two make different errors, and together
+                they name and reject voices far better than either
+                (benchmarks/voice_encoder.py).
 ==============  ==============================================================
 
 Hop length: the seed meant a 10 ms hop but passed it to its own function, not
@@ -47,9 +53,9 @@ from .dsp import hann as _hann, mel_basis as _mel_basis, power_spectrogram  # no
 from .errors import AudioFileError, SpeechLabError
 
 FEATURE_NAMES = ("mfcc-full", "mfcc-mean", "mfcc-stats", "spectral", "logmel-128", "music-stats", "music-embedding",
-                 "voice-embedding")
+                 "voice-embedding", "voice-mfcc")
 # Feature sets computed by a pretrained encoder (core.encoders): name -> encoder; they need 16 kHz.
-ENCODER_FEATURES = {"music-embedding": "musicnn", "voice-embedding": "ge2e"}
+ENCODER_FEATURES = {"music-embedding": "musicnn", "voice-embedding": "ge2e", "voice-mfcc": "ge2e"}
 # Bump when a feature function changes so cached values are not reused.
 FEATURE_VERSION = 1
 
@@ -380,6 +386,8 @@ def feature_shape(config):
         return (200,) if config.embedding_layer == "penultimate" else (1506,)
     if name == "voice-embedding":
         return (256,)
+    if name == "voice-mfcc":
+        return (256 + 12 * config.n_mfcc,)
     return None
 
 
@@ -393,7 +401,7 @@ def compute_raw(*, y, sr, config):
     -------
     np.ndarray: (3·n_mfcc, frames) for mfcc-full; (n_mfcc,) mfcc-mean;
     (12·n_mfcc,) mfcc-stats; (3,) spectral; (size, size) logmel-128;
-    (2·(n_mfcc + 23),) music-stats.
+    (2·(n_mfcc + 23),) music-stats; (256,) voice-embedding; (256 + 12·n_mfcc,) voice-mfcc.
     """
     n_fft, hop = config.frame_sizes(sr)
     name = config.name
@@ -401,10 +409,14 @@ def compute_raw(*, y, sr, config):
         from .encoders import music_embedding
 
         return music_embedding(y, layer=config.embedding_layer)
-    if name == "voice-embedding":
+    if name in ("voice-embedding", "voice-mfcc"):
         from .encoders import voice_embedding
 
-        return voice_embedding(y)
+        embedding = voice_embedding(y)
+        if name == "voice-embedding":
+            return embedding
+        stats = compute_raw(y=y, sr=sr, config=dataclasses.replace(config, name="mfcc-stats"))
+        return np.concatenate([embedding, stats]).astype(np.float32)
     if name == "spectral":
         return spectral_summary(y=y, sr=sr, n_fft=config.n_fft or 2048, hop_length=config.hop_length or 512)
     if name == "logmel-128":

@@ -22,6 +22,7 @@ FEATURE_LABELS = {
     "music-stats": "Music summary: MFCC, chroma, spectral, ZCR, RMS (mean, std)",
     "music-embedding": "Pretrained music encoder (musicnn, MSD)",
     "voice-embedding": "Pretrained voice encoder (GE2E)",
+    "voice-mfcc": "Pretrained voice encoder (GE2E) + MFCC statistics",
 }
 
 
@@ -488,6 +489,10 @@ class FeaturesPanel(QGroupBox):
                     f"({'200' if cfg.embedding_layer == 'penultimate' else '1506'} numbers, mean of 3 s patches)")
         if cfg.name == "voice-embedding":
             return f"{cfg.name}: pretrained GE2E, 256 numbers (1.6 s partials, silences cut by voice detection)"
+        if cfg.name == "voice-mfcc":
+            return (f"{cfg.name}: pretrained GE2E (256 numbers) + statistics of {cfg.n_mfcc} MFCCs, "
+                    f"{cfg.n_mels} mels, {cfg.win_ms:g}/{cfg.hop_ms:g} ms"
+                    + (f", trim {cfg.trim_db:g} dB" if cfg.trim_db is not None else ""))
         parts = []
         if cfg.name.startswith("mfcc"):
             parts.append(f"{cfg.n_mfcc} MFCCs, {cfg.n_mels} mels")
@@ -521,7 +526,7 @@ class FeaturesPanel(QGroupBox):
         self.n_frames.setValue(cfg.n_frames or 0)
         for w in widgets:
             w.blockSignals(False)
-        is_mfcc = cfg.name.startswith("mfcc")
+        is_mfcc = cfg.name.startswith("mfcc") or cfg.name == "voice-mfcc"
         self.mfcc_row_widget.setVisible(is_mfcc)
         self.frame_row_widget.setVisible(is_mfcc and cfg.n_fft is None and cfg.hop_length is None)
         self.frames_row_widget.setVisible(cfg.name == "mfcc-full")

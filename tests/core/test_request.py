@@ -18,6 +18,7 @@ FAST = {
     "sgd": {"max_iter": 5},
     "encoder-logreg": {"max_iter": 200},
     "voice-cosine": {},
+    "voice-mfcc-logreg": {"max_iter": 100},
 }
 FAST_FEATURES = {("digits", "cnn"): {"image_size": 16}, ("genres", "cnn"): {"image_size": 16}}
 PAIRS = [(t.key, m.key) for t in TASKS.values() for m in t.models]
