@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QLineEdit, QSizePolicy, QSpinBox, QStackedWidget,
@@ -22,6 +22,31 @@ from PySide6.QtWidgets import (
 
 #: settings side by side in a row (label, field; label, field): the left column stays short
 COLUMNS = 2
+
+
+class NoteLabel(QLabel):
+    """A wrapped note as tall as its text at its current width: a scroll area (or a splitter) ignores
+    height-for-width, so a crowded panel would otherwise squeeze lines off the note, and a roomy one
+    would float it away from the fields it is about."""
+
+    def __init__(self, text, parent=None):
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)  # the text wraps, never widens the column
+        self.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+
+    def resizeEvent(self, event):  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        width = event.size().width()
+        if width == event.oldSize().width() or width <= 0:
+            return
+        # the text's own height (QLabel.heightForWidth never answers less than the minimum height set here)
+        m = self.contentsMargins()
+        rect = self.fontMetrics().boundingRect(QRect(0, 0, max(1, width - m.left() - m.right()), 100000),
+                                               Qt.TextWordWrap, self.text())
+        need = rect.height() + m.top() + m.bottom()
+        if need != self.minimumHeight() or need != self.maximumHeight():
+            self.setFixedHeight(need)
 
 
 def shown_settings(choice):
@@ -151,9 +176,7 @@ class ModelForm(QWidget):
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setHorizontalSpacing(6)
         self._grid.setVerticalSpacing(4)
-        self.note = QLabel(getattr(choice, "note", "") or "", self)
-        self.note.setWordWrap(True)
-        self.note.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # the text wraps, never widens the column
+        self.note = NoteLabel(getattr(choice, "note", "") or "", self)
         self.note.hide()  # shown with the fields, when it says something
 
     # ------------------------------------------------------------------ building
@@ -200,6 +223,7 @@ class ModelForm(QWidget):
         for c in range(COLUMNS):
             self._grid.setColumnStretch(2 * c + 1, 1)
         self._grid.addWidget(self.note, row + (col > 0), 0, 1, 2 * COLUMNS)
+        self._grid.setRowStretch(row + (col > 0) + 1, 1)  # a page taller than its fields keeps them together
         self.note.setVisible(bool(self.note.text()))
         self._show(self._base)
         for setting, widget in self._fields.values():
