@@ -120,6 +120,40 @@ def measure_map(app, tab, meter):
             "points": explorer.point_count(), "status": explorer.status.text()}
 
 
+def open_only(app, data, times, size=(1280, 800)):
+    """Open the Explore tab of a fresh window ``times`` times: the worst stall of each opening (ms)."""
+    from gui.app import _preload
+    from gui.main_window import MainWindow
+
+    worst = []
+    for _ in range(times):
+        window = MainWindow()
+        window.show()
+        window.resize(*size)
+        _preload()
+        tab = window.digits
+        tab.scan(str(data))
+        pump(app, lambda: tab.dataset_panel.dataset is not None and not tab.busy)
+        t = time.perf_counter()
+        pump(app, lambda: time.perf_counter() - t > 1.5)  # settle
+        meter = StallMeter(10)
+        meter.start()
+        tab.lower_tabs.setCurrentWidget(tab.explorer)
+        pump(app, lambda: tab.explorer.stats is not None)
+        t = time.perf_counter()
+        pump(app, lambda: time.perf_counter() - t > 0.5)  # the repaints after the levels arrive
+        gaps = meter.stop()
+        worst.append(float(gaps.max()))
+        print(f"{size[0]}x{size[1]}, Explore {tab.explorer.height()} px high: ", end="")
+        print(f"opening: worst stall {gaps.max():.0f} ms, p99 {np.percentile(gaps, 99):.0f} ms", flush=True)
+        window.shutdown()
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+    print(f"openings: median {np.median(worst):.0f} ms, worst {max(worst):.0f} ms of {times}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=13000)
@@ -128,6 +162,9 @@ def main(argv=None):
     parser.add_argument("--trace", type=pathlib.Path, default=None,
                         help="write every thread's stack at each stall over 30 ms into this file")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone (a trial run)")
+    parser.add_argument("--open-only", type=int, default=0, metavar="N",
+                        help="only open the Explore tab, N times (each in a fresh window), print the stalls; no map")
+    parser.add_argument("--window", default="1280x800", help="the window's size, WxH")
     parser.add_argument("--folder", type=pathlib.Path, default=None,
                         help="keep the generated clips in this folder (reused when it holds them; not removed)")
     args = parser.parse_args(argv)
@@ -157,8 +194,11 @@ def main(argv=None):
             ensure_gui_gc(freeze_imports=not args.no_freeze)
         except TypeError:  # older code: no freezing
             ensure_gui_gc()
+        if args.open_only:
+            return open_only(app, data, args.open_only, tuple(int(v) for v in args.window.split("x")))
         window = MainWindow()
         window.show()
+        window.resize(*(int(v) for v in args.window.split("x")))
         _preload()
         tab = window.digits
         tab.scan(str(data))
@@ -230,7 +270,7 @@ def main(argv=None):
 
 `python benchmarks/explorer.py` ({stamp}, {cpus} cores, shared with other work): {len(ds.items):,} synthetic
 clips (10 classes of tones, 5 "speakers", 0.5 s at 8 kHz, written to a temporary folder) opened in the
-Digits tab offscreen; the Explore tab reads the clips' levels (a worker thread), then computes the PCA map
+Digits tab ({os.environ['QT_QPA_PLATFORM']}, window {args.window}); the Explore tab reads the clips' levels (a worker thread), then computes the PCA map
 of the default features (mfcc-full, 1,248 values per clip) in a process of its own (extraction, outliers,
 projection). A 10 ms QTimer on the GUI thread measures its largest gap (the worst stall) from Compute map
 until the {cold['points']:,} points are drawn.

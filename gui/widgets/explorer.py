@@ -336,6 +336,9 @@ class DataExplorer(QWidget):
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).setTextPen(foreground)
             self.plot.getAxis(axis).setPen(foreground)
+            # a projection's coordinates mean nothing to read off: its axes keep their names ("PCA 1"), not
+            # tick values, whose text was most of the map's first paint (benchmarks/explorer.py)
+            self.plot.getAxis(axis).setStyle(showValues=False)
         self.rings = pg.ScatterPlotItem(size=13, pen=pg.mkPen(OUTLIER_COLOUR, width=1.6), brush=None)
         self.rings.setZValue(-1)
         # one item per colour: a single brush each is drawn and updated vectorised (a brush per point cost
@@ -446,13 +449,18 @@ class DataExplorer(QWidget):
         if self._stats_stale and self.dataset is not None:
             self._read_stats()
 
-    #: on first showing, the view asks the vertical splitter it sits in for at least this height (px)
+    #: on first showing, a view lower than this (px) asks the vertical splitter it sits in for more room
+    ROOMY_HEIGHT = 330
+    #: ... up to this height
     WANTED_HEIGHT = 470
 
     def _grow_into_splitter(self):
-        """The tables, the map and the waveform need more room than a lower tab usually gets (the curves
-        above are for training): the first time the view is shown, take up to 70 % of the enclosing
-        vertical splitter, once; the user's own dragging is kept after that."""
+        """The tables, the map and the waveform need more room than a lower tab gets on a short screen (the
+        curves above are for training): the first time the view is shown lower than ``ROOMY_HEIGHT``, take
+        up to 70 % of the enclosing vertical splitter, once; the user's own dragging is kept after that.
+        Where the view has room already (1280×800 and up) nothing moves: growing repaints the curves above
+        in the same turn, 60–90 ms of the GUI thread against ~30 ms for the opening itself
+        (``benchmarks/explorer.py --open-only``)."""
         child, parent = self, self.parentWidget()
         while parent is not None and not (isinstance(parent, QSplitter) and parent.orientation() == Qt.Vertical):
             child, parent = parent, parent.parentWidget()
@@ -461,7 +469,7 @@ class DataExplorer(QWidget):
         sizes = parent.sizes()
         index = parent.indexOf(child)
         total = sum(sizes)
-        if index < 0 or total <= 0 or sizes[index] >= self.WANTED_HEIGHT:
+        if index < 0 or total <= 0 or sizes[index] >= self.ROOMY_HEIGHT:
             return
         wanted = min(int(0.7 * total), self.WANTED_HEIGHT)
         if wanted <= sizes[index]:

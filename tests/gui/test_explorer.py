@@ -112,3 +112,29 @@ def test_stop_during_the_map_leaves_the_tab_usable(make_digits_tab, qtbot, fsdd_
     scan(tab, qtbot)
     assert explorer.map is None and explorer.point_count() == 0
     assert sum(n for _, n in explorer.class_rows()) == len(tab.dataset_panel.dataset.items)
+
+
+def test_the_explorer_takes_room_from_the_curves_only_on_a_short_window(qtbot):
+    """At 1280×800 the Explore tab has room already: opening it leaves the curves above as they are (growing
+    repainted them in the same turn, the largest part of the opening's stall). At 1024×700 it is cramped and
+    takes room from the curves, once."""
+    from gui.main_window import MainWindow
+
+    for (width, height), grows in (((1280, 800), False), ((1024, 700), True)):
+        window = MainWindow()
+        qtbot.addWidget(window)
+        window.show()
+        window.resize(width, height)
+        tab = window.digits
+        qtbot.waitUntil(lambda: window.size().height() == height and tab.plot.height() > 0, timeout=HANG_MS)
+        QApplication.processEvents()  # the resize's layout requests
+        before = tab.plot.height()
+        explorer = open_explorer(tab, qtbot)
+        QApplication.processEvents()
+        if grows:
+            qtbot.waitUntil(lambda: explorer.height() >= explorer.ROOMY_HEIGHT, timeout=10_000)
+            assert tab.plot.height() < before
+        else:
+            assert explorer.height() >= explorer.ROOMY_HEIGHT - 40, explorer.height()  # the class table, map, clip
+            assert tab.plot.height() == before
+        window.close()
