@@ -14,3 +14,12 @@ def write_section(heading, text):
     text = text.rstrip("\n") + "\n\n"
     new = pattern.sub(lambda _: text, old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def publish(lines, *, write):
+    """Print a section (``lines[0]`` is its heading) and, when ``write``, put it into RESULTS.md."""
+    text = "\n".join(lines)
+    print(text)
+    if write:
+        write_section(lines[0], text)
+    return text

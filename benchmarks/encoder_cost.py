@@ -128,12 +128,9 @@ def main(argv=None):
     worst = max(max(r[3] / r[4], r[3] / r[5]) for r in rows)
     lines += ["", f"Largest ratio SpeechLab / reference: **{worst:.2f}×** (target ≤ 2×: "
                   f"**{'met' if worst <= 2 else 'NOT met'}**)."]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        from benchmarks._results import write_section
+    from benchmarks._results import publish
 
-        write_section(lines[0], text)
+    publish(lines, write=args.write)
     return 0
 
 

@@ -104,12 +104,9 @@ def main(argv=None):
         lines.append(f"| {model} | {before}/50 | {after}/50 ({[n for _, n in per]}) | "
                      f"{sum(n >= 4 for _, n in per)}/10 | {sum(u >= 4 for u, _ in per)}/10 |")
     lines += ["", f"Total {time.perf_counter() - t0:.0f} s."]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        from benchmarks._results import write_section
+    from benchmarks._results import publish
 
-        write_section(lines[0], text)
+    publish(lines, write=args.write)
     return 0
 
 

@@ -15,15 +15,21 @@ from core.history import RunHistory
 from core.request import TrainRequest, train_and_record
 
 
-@pytest.fixture(scope="module")
-def az_four(shared_data, tmp_path_factory):
-    """12 one-word clips of each of 4 AudioMNIST-AZ speakers, as {digit}_{speaker}_{index} files."""
+def az_speakers(shared_data, tmp_path_factory, speakers, clips):
+    """``clips`` one-word clips of each of the first ``speakers`` AudioMNIST-AZ speakers, as
+    {digit}_{speaker}_{index} files in one folder."""
     root = shared_data("audiomnist-az-dev/data")
-    out = tmp_path_factory.mktemp("az4")
-    for speaker in sorted(p.name for p in root.iterdir() if p.is_dir())[:4]:
-        for f in sorted((root / speaker).glob("*.flac"))[:12]:
+    out = tmp_path_factory.mktemp(f"az{speakers}")
+    for speaker in sorted(p.name for p in root.iterdir() if p.is_dir())[:speakers]:
+        for f in sorted((root / speaker).glob("*.flac"))[:clips]:
             shutil.copy(f, out / f.name)
     return out
+
+
+@pytest.fixture(scope="module")
+def az_four(shared_data, tmp_path_factory):
+    """12 one-word clips of each of 4 AudioMNIST-AZ speakers."""
+    return az_speakers(shared_data, tmp_path_factory, 4, 12)
 
 
 def test_voice_encoder_names_speakers_from_a_few_clips(az_four, tmp_path):
@@ -116,13 +122,8 @@ def test_a_new_voice_enrolled_from_five_takes_is_named_and_was_unknown_before(sh
 
 @pytest.fixture(scope="module")
 def az_ten(shared_data, tmp_path_factory):
-    """20 one-word clips of each of 10 AudioMNIST-AZ speakers (every digit twice), as {digit}_{speaker}_{index}."""
-    root = shared_data("audiomnist-az-dev/data")
-    out = tmp_path_factory.mktemp("az10")
-    for speaker in sorted(p.name for p in root.iterdir() if p.is_dir())[:10]:
-        for f in sorted((root / speaker).glob("*.flac"))[:20]:
-            shutil.copy(f, out / f.name)
-    return out
+    """20 one-word clips of each of 10 AudioMNIST-AZ speakers (every digit twice)."""
+    return az_speakers(shared_data, tmp_path_factory, 10, 20)
 
 
 def test_voice_encoder_beside_mfcc_statistics_names_one_word_better_than_either(az_ten, tmp_path):
