@@ -223,7 +223,6 @@ class ModelForm(QWidget):
         for c in range(COLUMNS):
             self._grid.setColumnStretch(2 * c + 1, 1)
         self._grid.addWidget(self.note, row + (col > 0), 0, 1, 2 * COLUMNS)
-        self._grid.setRowStretch(row + (col > 0) + 1, 1)  # a page taller than its fields keeps them together
         self.note.setVisible(bool(self.note.text()))
         self._show(self._base)
         for setting, widget in self._fields.values():
