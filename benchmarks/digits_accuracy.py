@@ -107,6 +107,12 @@ AUGMENTS = {
     "aug2-clean": AugmentConfig(copies=2, snr_db=None),  # no added noise
     "aug2-pitch": AugmentConfig(copies=2, pitch_semitones=3.0),  # + pitch ±3 semitones, tempo kept
     "mild2": AugmentConfig(copies=2, speed=(0.9, 1.1), reverb_probability=0.2, snr_db=(25.0, 45.0)),
+    # + vocal-tract-length perturbation of the mel filterbank (issue 20), warp drawn from 0.9-1.1 / 0.85-1.15
+    "aug2-vtlp": AugmentConfig(copies=2, vtlp=(0.9, 1.1)),
+    "aug2-vtlp15": AugmentConfig(copies=2, vtlp=(0.85, 1.15)),
+    "aug4-vtlp": AugmentConfig(copies=4, vtlp=(0.9, 1.1)),
+    # VTLP instead of speed perturbation (tempo kept)
+    "vtlp2-nospeed": AugmentConfig(copies=2, speed=(1.0, 1.0), vtlp=(0.85, 1.15)),
 }
 
 

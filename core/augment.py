@@ -14,6 +14,11 @@ clips (never the validation or test clips) makes it see more of them:
             convolved with the clip, mixed with the dry signal.
 ``gain``    ± ``gain_db`` of level.
 ``noise``   white noise at a random SNR between ``snr_db`` (dB, over the clip's RMS).
+``vtlp``    vocal-tract-length perturbation (Jaitly & Hinton, 2013): the mel
+            filterbank of the copy's features is read through a frequency warp
+            by a factor drawn from ``vtlp`` (formants move, pitch and tempo do
+            not; off by default). Only feature sets built on a mel filterbank
+            (the MFCC sets, ``logmel-128``) use it.
 
 Every copy is drawn from its own generator, seeded by ``seed``, the copy number
 and the file path: the same settings give the same copies in every run and in
@@ -55,6 +60,7 @@ class AugmentConfig:
     gain_db : largest level change either way
     snr_db : (low, high) signal-to-noise ratio of added white noise; None = no noise
     seed : makes the copies reproducible
+    vtlp : (low, high) warp factor of the vocal-tract-length perturbation; (1, 1) = off
     """
 
     copies: int = 2
@@ -66,6 +72,11 @@ class AugmentConfig:
     gain_db: float = 6.0
     snr_db: tuple | None = (15.0, 40.0)
     seed: int = 0
+    vtlp: tuple = (1.0, 1.0)
+
+    @property
+    def warps(self):
+        return tuple(self.vtlp) != (1.0, 1.0)
 
     def __post_init__(self):
         def pair(name, lo, hi):
@@ -82,6 +93,7 @@ class AugmentConfig:
             raise SpeechLabError("Augmentation setting 'copies' must be a whole number from 0 to 20")
         pair("speed", 0.5, 2.0)
         pair("rt60", 0.0, 3.0)
+        pair("vtlp", 0.7, 1.4)
         if self.snr_db is not None:
             pair("snr_db", -10.0, 100.0)
         for name, hi in (("pitch_semitones", 12.0), ("shift_seconds", 2.0), ("reverb_probability", 1.0),
@@ -107,7 +119,10 @@ class AugmentConfig:
 
     def cache_key(self, feature_config, copy):
         """The cache key of copy number ``copy``: never equal to a real feature key."""
-        return json.dumps({"features": json.loads(feature_config.cache_key()), "augment": self.to_dict(),
+        augment = self.to_dict()
+        if not self.warps:  # added later: settings without it keep their cached copies
+            augment.pop("vtlp")
+        return json.dumps({"features": json.loads(feature_config.cache_key()), "augment": augment,
                            "copy": int(copy), "augment_version": AUGMENT_VERSION}, sort_keys=True)
 
 
@@ -195,11 +210,14 @@ def augmented_raw(path, feature_config, config, copy):
 
     sr_target = feature_config.sr
     y, sr = load_audio(path, sr=sr_target, max_seconds=feature_config.max_seconds)
-    y = perturb(y=y, sr=sr, config=config, rng=rng_for(config.seed, copy, path))
+    rng = rng_for(config.seed, copy, path)
+    y = perturb(y=y, sr=sr, config=config, rng=rng)
+    # drawn after the signal's perturbations, and only when on: copies without it stay as they were
+    warp = float(rng.uniform(*config.vtlp)) if config.warps else 1.0
     y, sr = prepare_signal(y, sr, feature_config, path=str(path))
     if feature_config.window_seconds is not None:
-        return _raw_windows(y, sr, feature_config)[0]
-    return compute_raw(y=y, sr=sr, config=feature_config)
+        return _raw_windows(y, sr, feature_config, warp)[0]
+    return compute_raw(y=y, sr=sr, config=feature_config, warp=warp)
 
 
 def augmented_rows(fs, rows, config, *, progress=None, should_stop=None, cache=True):

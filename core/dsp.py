@@ -24,6 +24,35 @@ def mel_basis(sr, n_fft, n_mels):
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
 
 
+def vtlp_warp(freqs, *, alpha, nyquist, f_hi=4800.0):
+    """Vocal-tract-length perturbation's frequency map (Jaitly & Hinton, 2013).
+
+    Below a boundary the frequency axis is scaled by ``alpha``; above it a
+    straight line joins the boundary to the Nyquist frequency, so that
+    [0, nyquist] maps onto itself. ``alpha`` > 1 reads a spectrum as if its
+    formants sat higher (a shorter vocal tract), < 1 lower.
+    """
+    freqs = np.asarray(freqs, dtype=np.float64)
+    f_hi = min(float(f_hi), 0.9 * nyquist)
+    knee = f_hi * min(alpha, 1.0) / alpha
+    upper = nyquist - (nyquist - f_hi * min(alpha, 1.0)) / (nyquist - knee) * (nyquist - freqs)
+    return np.where(freqs <= knee, alpha * freqs, upper)
+
+
+def warped_mel_basis(sr, n_fft, n_mels, alpha):
+    """The mel filterbank read through :func:`vtlp_warp`: filter m's weight for FFT bin k is
+    its weight at the warped frequency of bin k (linear interpolation between bins).
+    ``alpha`` = 1 gives :func:`mel_basis` itself."""
+    basis = mel_basis(sr, n_fft, n_mels)
+    if abs(alpha - 1.0) < 1e-9:
+        return basis
+    bins = np.linspace(0.0, sr / 2.0, basis.shape[1])
+    at = vtlp_warp(bins, alpha=float(alpha), nyquist=sr / 2.0)
+    eye = np.eye(basis.shape[1], dtype=np.float64)
+    spread = np.stack([np.interp(at, bins, eye[j]) for j in range(basis.shape[1])])  # (bins in, bins out)
+    return (basis.astype(np.float64) @ spread).astype(np.float32)
+
+
 @functools.lru_cache(maxsize=32)
 def hann(n_fft):
     from scipy.signal import get_window

@@ -231,8 +231,17 @@ def _delta(m, order, width=9):
     return out
 
 
-def mfcc(*, y, sr, n_mfcc=12, n_mels=24, n_fft=400, hop_length=160):
+def _mel(sr, n_fft, n_mels, warp):
+    from .dsp import warped_mel_basis
+
+    return _mel_basis(sr, n_fft, n_mels) if warp == 1.0 else warped_mel_basis(sr, n_fft, n_mels, warp)
+
+
+def mfcc(*, y, sr, n_mfcc=12, n_mels=24, n_fft=400, hop_length=160, warp=1.0):
     """MFCCs as ``librosa.feature.mfcc`` computes them.
+
+    ``warp`` ≠ 1 reads the mel filterbank through a vocal-tract-length
+    perturbation (:func:`core.dsp.vtlp_warp`; augmented copies only).
 
     Returns
     -------
@@ -240,7 +249,7 @@ def mfcc(*, y, sr, n_mfcc=12, n_mels=24, n_fft=400, hop_length=160):
     """
     import scipy.fft
 
-    mel = _mel_basis(sr, n_fft, n_mels) @ power_spectrogram(y=y, n_fft=n_fft, hop_length=hop_length)
+    mel = _mel(sr, n_fft, n_mels, warp) @ power_spectrogram(y=y, n_fft=n_fft, hop_length=hop_length)
     db = 10.0 * np.log10(np.maximum(mel, 1e-10))
     db = np.maximum(db, db.max() - 80.0)
     return scipy.fft.dct(db, axis=0, type=2, norm="ortho")[:n_mfcc].astype(np.float32)
@@ -349,14 +358,14 @@ def _resize_axis(a, n_out, axis):
     return np.moveaxis(res, 0, axis)
 
 
-def logmel_image(*, y, sr, n_mels=128, n_fft=2048, hop_length=512, size=128):
-    """Mel spectrogram in dB (``ref=max``) resized to ``size``×``size``.
+def logmel_image(*, y, sr, n_mels=128, n_fft=2048, hop_length=512, size=128, warp=1.0):
+    """Mel spectrogram in dB (``ref=max``) resized to ``size``×``size`` (``warp``: as :func:`mfcc`).
 
     Returns
     -------
     np.ndarray, shape (size, size), float32, values in [-80, 0] dB
     """
-    mel = _mel_basis(sr, n_fft, n_mels) @ power_spectrogram(y=y, n_fft=n_fft, hop_length=hop_length)
+    mel = _mel(sr, n_fft, n_mels, warp) @ power_spectrogram(y=y, n_fft=n_fft, hop_length=hop_length)
     db = 10.0 * np.log10(np.maximum(mel, 1e-10) / max(float(mel.max()), 1e-10))
     db = np.maximum(db, -80.0)
     return resize_area(db, shape=(size, size))
@@ -391,11 +400,14 @@ def feature_shape(config):
     return None
 
 
-def compute_raw(*, y, sr, config):
+def compute_raw(*, y, sr, config, warp=1.0):
     """A clip's features before fixing the frame count.
 
     Runs on dataset files and microphone takes alike: trims (when configured)
     and computes. ``y`` must already be at ``config.sr`` (see :func:`prepare_signal`).
+    ``warp`` ≠ 1 (augmented copies only) perturbs the vocal tract length of the
+    feature sets read through a mel filterbank (the MFCC sets and ``logmel-128``);
+    the others do not use it.
 
     Returns
     -------
@@ -420,10 +432,11 @@ def compute_raw(*, y, sr, config):
     if name == "spectral":
         return spectral_summary(y=y, sr=sr, n_fft=config.n_fft or 2048, hop_length=config.hop_length or 512)
     if name == "logmel-128":
-        return logmel_image(y=y, sr=sr, n_mels=config.n_mels, n_fft=n_fft, hop_length=hop, size=config.image_size)
+        return logmel_image(y=y, sr=sr, n_mels=config.n_mels, n_fft=n_fft, hop_length=hop, size=config.image_size,
+                            warp=warp)
     if name == "music-stats":
         return music_summary(y=y, sr=sr, n_mfcc=config.n_mfcc, n_mels=config.n_mels, n_fft=n_fft, hop_length=hop)
-    m = mfcc(y=y, sr=sr, n_mfcc=config.n_mfcc, n_mels=config.n_mels, n_fft=n_fft, hop_length=hop)
+    m = mfcc(y=y, sr=sr, n_mfcc=config.n_mfcc, n_mels=config.n_mels, n_fft=n_fft, hop_length=hop, warp=warp)
     if name == "mfcc-mean":
         return m.mean(axis=1)
     full = deltas(m=m)
@@ -502,13 +515,13 @@ def _resample_and_trim(y, sr, config):
     return y, sr
 
 
-def _raw_windows(y, sr, config):
+def _raw_windows(y, sr, config, warp=1.0):
     """Raw features of every window of a prepared signal, stacked: (n_windows, ...),
     and the windows' (start, end) in seconds."""
     from .windows import window_ranges
 
     ranges = window_ranges(y.size, window=int(round(config.window_seconds * sr)), overlap=config.window_overlap)
-    raws = np.stack([compute_raw(y=y[a:b], sr=sr, config=config) for a, b in ranges])
+    raws = np.stack([compute_raw(y=y[a:b], sr=sr, config=config, warp=warp) for a, b in ranges])
     return raws, [(a / sr, b / sr) for a, b in ranges]
 
 

@@ -114,3 +114,45 @@ def test_augmented_copies_never_reach_the_real_files_cache(small_fsdd, tmp_path)
     # a second run reads the copies back from the cache: the same numbers
     X2, *_ = augmented_rows(before, rows, AugmentConfig(copies=1), cache=cache)
     np.testing.assert_array_equal(X, X2)
+
+
+def _mel_peak_band(y, warp):
+    from core.features import _mel, power_spectrogram
+
+    power = power_spectrogram(y=y, n_fft=400, hop_length=160)
+    return float((_mel(SR, 400, 40, warp) @ power).mean(axis=1).argmax())
+
+
+def test_vocal_tract_length_perturbation_moves_formants_like_a_shorter_or_longer_tract():
+    from core.dsp import mel_basis, vtlp_warp, warped_mel_basis
+
+    nyquist = SR / 2
+    f = np.linspace(0, nyquist, 201)
+    for alpha in (0.9, 1.1):
+        g = vtlp_warp(f, alpha=alpha, nyquist=nyquist)
+        assert g[0] == 0 and g[-1] == pytest.approx(nyquist) and np.all(np.diff(g) > 0)
+        assert vtlp_warp(1000.0, alpha=alpha, nyquist=nyquist) == pytest.approx(1000.0 * alpha)
+    np.testing.assert_array_equal(warped_mel_basis(SR, 400, 40, 1.0), mel_basis(SR, 400, 40))
+    # read through a warp of 1.1, a 1 kHz tone lands in the mel band of a 1.1 kHz tone (and 0.9: of 900 Hz)
+    assert _mel_peak_band(tone(1000.0), 1.1) == _mel_peak_band(tone(1100.0), 1.0)
+    assert _mel_peak_band(tone(1000.0), 0.9) == _mel_peak_band(tone(900.0), 1.0)
+    assert _mel_peak_band(tone(1100.0), 1.0) > _mel_peak_band(tone(1000.0), 1.0)
+
+
+def test_vtlp_copies_differ_from_plain_copies_and_leave_the_plain_cache_keys_alone(small_fsdd, tmp_path):
+    cache = FeatureCache(tmp_path / "features.sqlite")
+    config = DIGITS.feature_config()
+    fs = build_features(small_fsdd.subset(range(20)), config, cache=cache, n_jobs=1)
+    plain, warped = AugmentConfig(copies=1), AugmentConfig(copies=1, vtlp=(0.9, 1.1))
+    assert "vtlp" not in plain.cache_key(config, 0) and "vtlp" in warped.cache_key(config, 0)
+    assert AugmentConfig.from_dict(warped.to_dict()) == warped
+    rows = np.arange(len(fs.items))
+    Xp = augmented_rows(fs, rows, plain, cache=cache)[0][len(rows):]
+    Xw = augmented_rows(fs, rows, warped, cache=cache)[0][len(rows):]
+    Xw_again = augmented_rows(fs, rows, warped, cache=False)[0][len(rows):]
+    np.testing.assert_allclose(Xw, Xw_again, rtol=1e-5, atol=1e-4)  # reproducible, and the cache holds the same
+    assert Xp.shape == Xw.shape
+    differs = np.abs(Xp - Xw).max(axis=1) > 1e-3
+    assert differs.mean() > 0.9  # the warp changes (nearly) every copy's features; the signal is the same
+    with pytest.raises(SpeechLabError, match="vtlp"):
+        AugmentConfig(vtlp=(1.1, 0.9))
