@@ -310,12 +310,16 @@ def history_json(history):
 def epoch_printer():
     """Print each finished epoch to stderr (train, enrol)."""
 
+    from core.models import EpochTimer
+
+    timer = EpochTimer()
+
     def show(stats):
         if stats.get("batch") is not None:
             return
         val = "" if stats.get("val_loss") is None else (
             f", val loss {stats['val_loss']:.4f}, val acc {stats['val_accuracy']:.3f}")
         sys.stderr.write(f"epoch {stats['epoch']}/{stats['epochs']}: loss {stats['loss']:.4f}, "
-                         f"acc {stats['accuracy']:.3f}{val}\n")
+                         f"acc {stats['accuracy']:.3f}{val} ({timer.lap(stats):.2f} s)\n")
 
     return show

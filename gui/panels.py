@@ -649,13 +649,15 @@ class ProgressPanel(QWidget):
         self.bar.setValue(1)
         self.bar.setFormat(text)
 
-    def show_epoch(self, stats):
+    def show_epoch(self, stats, epoch_seconds=None):
+        """An epoch (or a batch inside one) finished; ``epoch_seconds``: what the last whole epoch took."""
         done = int(stats["epoch"]) - (1 if stats.get("batch") is not None else 0)
         self.bar.setMaximum(max(1, int(stats["epochs"])))
         self.bar.setValue(done)
         stage = getattr(self, "_stage", "")
+        each = "" if epoch_seconds is None else f" ({_short_seconds(epoch_seconds)} an epoch)"
         self.bar.setFormat(f"{stage + ' · ' if stage else ''}Training: epoch {stats['epoch']}/{stats['epochs']}"
-                           f"{self._eta(done, stats['epochs'])}")
+                           f"{each}{self._eta(done, stats['epochs'])}")
 
     def show_phase(self, info):
         """A training phase started or moved on (``{"name", "epoch"?, "epochs"?}``), named with its own ETA."""
@@ -704,3 +706,8 @@ class ProgressPanel(QWidget):
     def resizeEvent(self, event):
         super().resizeEvent(event)
         self._show_status()
+
+
+def _short_seconds(seconds):
+    """1.83 s → "1.8 s", 0.042 s → "42 ms": an epoch's time in a few characters."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s" if seconds < 100 else f"{seconds:.0f} s"

@@ -60,6 +60,22 @@ MODEL_TYPES = {
 }
 
 
+class EpochTimer:
+    """Seconds each finished epoch took, from the epoch reports' ``seconds`` (time since
+    the fit started): what the GUI's log and the CLI print beside every epoch."""
+
+    def __init__(self):
+        self._seconds, self._epoch = 0.0, 0
+
+    def lap(self, stats):
+        """This epoch's seconds; ``stats`` is an epoch report (``batch`` None)."""
+        seconds, epoch = float(stats.get("seconds") or 0.0), int(stats.get("epoch") or 0)
+        # a new fit (the next fold or rotation, the final model) counts from zero again
+        took = seconds if (epoch <= self._epoch or seconds < self._seconds) else seconds - self._seconds
+        self._seconds, self._epoch = seconds, epoch
+        return max(0.0, took)
+
+
 def model_class(model_type):
     """The class registered for ``model_type`` (imports its module now)."""
     try:

@@ -445,6 +445,7 @@ class TaskTab(QWidget):
             w.cancelled.connect(self._on_training_cancelled)
 
         self._run_epochs = request.model_params.get("epochs")
+        self._epoch_timer, self._epoch_seconds = None, None  # a new training: epoch times count afresh
         self.plot.reset(self._run_epochs)
         self.results.clear()
         self.save_settings()
@@ -463,12 +464,17 @@ class TaskTab(QWidget):
             self.message("Stopping…")
 
     def _on_epoch(self, stats):
+        from core.models import EpochTimer
+
         self.plot.add_epoch(stats)
-        self.progress_panel.show_epoch(stats)
         if stats.get("batch") is None:
+            timer = getattr(self, "_epoch_timer", None) or EpochTimer()
+            self._epoch_timer = timer
+            self._epoch_seconds = timer.lap(stats)
             val = "" if stats.get("val_accuracy") is None else f", validation {stats['val_accuracy']:.1%}"
             self.log.appendPlainText(f"epoch {stats['epoch']}: loss {stats['loss']:.4f}, "
-                                     f"accuracy {stats['accuracy']:.1%}{val}")
+                                     f"accuracy {stats['accuracy']:.1%}{val} ({self._epoch_seconds:.2f} s)")
+        self.progress_panel.show_epoch(stats, getattr(self, "_epoch_seconds", None))
 
     def _on_event(self, kind, value):
         if kind == "phase":

@@ -6,6 +6,7 @@ features come from the test cache and the user's cache is never touched.
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -85,6 +86,10 @@ def test_train_writes_a_loadable_model(trained):
 def test_train_progress_goes_to_stderr_not_stdout(trained):
     proc, _, _ = trained
     assert "epoch 1/8" in proc.stderr and "epoch 8/8" in proc.stderr
+    # each epoch line says what that epoch took; the eight add up to no more than the whole training
+    _, out, _ = trained
+    took = [float(t) for t in re.findall(r"^epoch \d+/8: .* \((\d+\.\d\d) s\)$", proc.stderr, flags=re.M)]
+    assert len(took) == 8 and all(t > 0 for t in took) and sum(took) <= out["seconds"]
     assert "features:" in proc.stderr
     assert "epoch" not in proc.stdout.split('"history"')[0]  # no progress text before the JSON
     assert not error_lines(proc)

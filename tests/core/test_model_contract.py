@@ -117,3 +117,14 @@ def test_estimators_clone_with_the_same_settings(case):
     copy = clone(model)
     assert copy.get_params() == model.get_params() and not hasattr(copy, "classes_")
 
+
+
+def test_epoch_timer_gives_each_epochs_own_seconds_and_restarts_with_the_next_fit():
+    from core.models import EpochTimer
+
+    timer = EpochTimer()
+    laps = [timer.lap({"epoch": e, "seconds": s}) for e, s in ((1, 2.0), (2, 3.5), (3, 6.0))]
+    assert laps == [2.0, 1.5, 2.5]
+    # the next fold's model starts again at epoch 1, its seconds from zero
+    assert timer.lap({"epoch": 1, "seconds": 1.25}) == 1.25
+    assert timer.lap({"epoch": 2, "seconds": 2.0}) == 0.75

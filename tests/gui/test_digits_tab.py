@@ -6,6 +6,7 @@ against a hang and is far above any real run.
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -91,6 +92,9 @@ def test_training_on_fsdd_fills_plot_and_results(make_digits_tab, qtbot, fsdd_di
     history = result.bundle.model.history_
     assert len(history) == 8 == len(result.history)
     assert tab.plot.point_count() == len(history) == len(epoch_log_lines(tab))
+    # every log line ends with what that epoch took (its own time, not the running total)
+    took = [float(re.search(r"\((\d+\.\d\d) s\)$", line).group(1)) for line in epoch_log_lines(tab)]
+    assert all(t > 0 for t in took) and sum(took) <= result.seconds
     loss_x, loss_y = tab.plot.curve_data()["loss"]
     assert loss_x == [float(h["epoch"]) for h in history] and loss_y == [h["loss"] for h in history]
     assert_results_shown(tab, result.metrics, result.n_test)
