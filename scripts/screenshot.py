@@ -37,6 +37,8 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="a model key of the tab (e.g. voice-cosine, encoder-logreg)")
     parser.add_argument("--while-scanning", action="store_true",
                         help="shoot while the scan of --data is under way (its progress bar; for big folders)")
+    parser.add_argument("--while-training", action="store_true",
+                        help="with --train: shoot once three epochs are plotted (the curves and the progress bar live)")
     parser.add_argument("--why-wide", action="store_true", help="print the widgets that set the tab's minimum width")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
@@ -134,6 +136,10 @@ def main(argv=None):
                 combo = tab.dataset_panel.split_combo
                 combo.setCurrentIndex(combo.findData(args.split))
             tab.train()
+            if args.while_training:
+                QTimer.singleShot(20, shoot_when_training)
+        elif state["phase"] == "train" and args.while_training:
+            pass  # shot already, or about to be
         else:
             state["phase"] = "done"
             finish()
@@ -144,6 +150,12 @@ def main(argv=None):
             shoot()
         else:
             QTimer.singleShot(20, shoot_when_scanning)
+
+    def shoot_when_training():
+        if tab.plot.point_count() >= 3:
+            shoot()
+        else:
+            QTimer.singleShot(20, shoot_when_training)
 
     if args.while_scanning:
         QTimer.singleShot(0, shoot_when_scanning)
