@@ -66,6 +66,9 @@ class TrainRequest:
     # folder with fewer clips of a class than an average speaker of the first (your takes) trains as often
     # as that speaker (TAKES_WEIGHT; _resolve_folder_weights); None: decided from the data, False: each once
     folder_weights: list | bool | None = None
+    # Your takes as templates (core.templates): with takes that weigh (``folder_weights``), a model that can
+    # (the MLP) also matches each clip against the takes themselves and blends that with what it learned
+    take_templates: bool = True
     # What a sweep adds for its tables (never changes the training):
     values: dict = dataclasses.field(default_factory=dict)
     title: str = ""
@@ -488,7 +491,7 @@ def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=No
                             history=history, source=source, sweep=sweep)
     split = SplitConfig(kind=r.split, test_size=r.test_size, random_state=r.seed)
     result = train_model(ds, model=model, split=split, open_set=open_set, on_phase=phase, checkpoint=checkpoint,
-                         repeat=repeat_of(r, ds), **common)
+                         repeat=repeat_of(r, ds), take_templates=bool(r.take_templates), **common)
     return _finish(result, r, t0, "record_result", dataset=ds, record=record, history=history, source=source,
                    sweep=sweep)
 
@@ -541,7 +544,8 @@ def request_of_run(run):
     """The request that trains a recorded run again: its stored request, or (a run recorded before
     requests existed) one rebuilt from its dataset, features, model, split and seeds."""
     if run.get("request"):
-        return TrainRequest.from_dict(run["request"])
+        # a run recorded before takes were templates trained without them: its re-run does too
+        return TrainRequest.from_dict({"take_templates": False, **run["request"]})
     from .tasks import get_task
 
     task = get_task(run["task"])

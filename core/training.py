@@ -121,7 +121,7 @@ def evaluate_rows(model, fs, rows, labels, *, train_rows=None):
 
 def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoch=None, should_stop=None,
                 on_progress=None, n_jobs=None, cache=True, open_set=None, augment=None, on_phase=None, features=None,
-                checkpoint=None, repeat=None):
+                checkpoint=None, repeat=None, take_templates=True):
     """Train ``model`` on a scanned dataset and evaluate it on a held-out split.
 
     Parameters
@@ -148,6 +148,9 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     checkpoint : core.checkpoint.Checkpointer or None
         Saves the best epoch so far now and then while the model trains (the GUI's training
         process, so that a process that dies still leaves its best epoch behind).
+    take_templates : bool
+        With ``repeat``: a model that can (``set_templates``, the MLP) also matches every clip against
+        the clips that weigh more (your takes) and blends that with what it learned (core.templates).
     repeat : dict {path: int} or None
         Clips that weigh more (a few takes of a new voice beside a dataset): they always train (never
         tested), a clip of weight ``n`` trains ``n`` times, each time with the augmentation's copies (new,
@@ -233,6 +236,7 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
 
         fit_on_epoch = checkpoint.watch(model, make_bundle, on_epoch)
     model.fit(X_fit, y_fit, groups=g_fit, on_epoch=fit_on_epoch, should_stop=should_stop)
+    n_templates = _attach_templates(model, fs, tr, weight) if take_templates else 0
     if everything:  # the folds measured it; these rows only fill the shapes (open-set rates, metrics)
         te = calibration if open_set is not None else tr
     if not everything:
@@ -263,6 +267,8 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     if augment is not None and augment.enabled:
         training["augment"] = augment.to_dict()
         training["n_train_augmented"] = int(len(X_fit))
+    if n_templates:
+        training["take_templates"] = n_templates
     if weight is not None:
         counts = {}
         for c in np.unique(fs.groups[tr]):
@@ -278,7 +284,7 @@ def train_model(ds, *, task, feature_config, model, split=SplitConfig(), on_epoc
     if open_set is not None and open_set.refit:
         _threshold_from_copy(bundle, model, fs, threshold_rows, calibration, te, never_heard, open_set, metrics,
                              augment=augment, on_progress=on_progress, should_stop=should_stop, n_jobs=n_jobs,
-                             cache=cache, phase=phase, weight=weight)
+                             cache=cache, phase=phase, weight=weight, take_templates=take_templates)
         if bundle.open_set is None:  # stopped before the threshold was set: say so, never silently
             note = 'stopped before the "unknown" threshold was set: "unknown" is off for this model'
             stop_reason = f"{stop_reason}; {note}" if stop_reason else note
@@ -371,8 +377,22 @@ def _fit_rows(fs, rows, augment, on_progress, should_stop, cache, weight=None):
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
+def _attach_templates(model, fs, rows, weight):
+    """Give ``model`` the weighed clips among ``rows`` (your takes) as templates (core.templates), when it
+    can take them and the features are frame sequences (``mfcc-full``); returns how many it got."""
+    config = fs.config
+    if weight is None or not hasattr(model, "set_templates") or config.name != "mfcc-full" \
+            or config.window_seconds is not None or not config.n_frames:
+        return 0
+    takes = rows[weight[rows] > 1]
+    if takes.size == 0:
+        return 0
+    return model.set_templates(fs.X[takes], fs.labels[takes], frames=int(config.n_frames))
+
+
 def _threshold_from_copy(bundle, model, fs, fit_rows, calibration_rows, te, never_heard, config, metrics, *,
-                         augment, on_progress, should_stop, n_jobs, cache, phase=lambda name, **info: None, weight=None):
+                         augment, on_progress, should_stop, n_jobs, cache, phase=lambda name, **info: None, weight=None,
+                         take_templates=True):
     """``OpenSetConfig.refit``: ``model`` learned every training clip; a silent copy trained without the
     calibration clips scores them and sets the threshold (what an unseen clip scores), which the bundle
     keeps with the distance state of every training clip. The open-set test rates are ``model``'s."""
@@ -405,6 +425,8 @@ def _threshold_from_copy(bundle, model, fs, fit_rows, calibration_rows, te, neve
     copy.fit(X, y, groups=g, on_epoch=copy_epoch, should_stop=should_stop)
     if stopped():
         return
+    if take_templates:  # the copy answers as the kept model will: with the takes it trained on as templates
+        _attach_templates(copy, fs, fit_rows, weight)
     kept = bundle.model
     attach(bundle, copy, fs, fit_rows=_repeated(fit_rows, weight), calibration_rows=calibration_rows, test_rows=te,
            never_heard_items=never_heard, config=config, metrics=metrics, progress=on_progress,

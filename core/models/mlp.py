@@ -681,6 +681,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        self.templates_ = None  # a new training: templates, if any, come after it (set_templates)
         self._layer_plan()
         X, y = validate_data(self, _flat(X), y, dtype=np.float32)
         check_classification_targets(y)
@@ -978,14 +979,31 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             Columns follow ``classes_``; for ``output="mse"`` the softmax of the outputs.
         """
         self._check_fitted()
-        X = self._scale(validate_data(self, _flat(X), dtype=np.float32, reset=False))
-        return _softmax(self._forward(X, self._params)[-1])
+        raw = validate_data(self, _flat(X), dtype=np.float32, reset=False)
+        proba = _softmax(self._forward(self._scale(raw), self._params)[-1])
+        templates = getattr(self, "templates_", None)
+        if templates is not None:  # your takes, matched directly (core.templates)
+            proba = templates.blend(proba, raw).astype(np.float32)
+        return proba
 
     def predict(self, X):
         """Most probable label per sample, (n_samples,), drawn from ``classes_``."""
+        proba = self.predict_proba(X)  # first: an unfitted model says so (not an AttributeError on classes_)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def set_templates(self, X, labels, *, frames):
+        """Blend every later prediction with these clips (a new voice's takes) as templates of their
+        labels (core.templates; frame sequences of ``frames`` frames). Returns how many were kept
+        (0: none, e.g. takes of a single class)."""
+        from ..templates import Templates
+
         self._check_fitted()
-        X = self._scale(validate_data(self, _flat(X), dtype=np.float32, reset=False))
-        return self.classes_[self._forward(X, self._params)[-1].argmax(axis=1)]
+        classes = [str(c) for c in self.classes_.tolist()]
+        keep = [i for i, lab in enumerate(labels) if str(lab) in classes]
+        y = np.array([classes.index(str(labels[i])) for i in keep], dtype=np.int64)
+        X = np.asarray(X, dtype=np.float32).reshape(len(X), -1)[keep]
+        self.templates_ = Templates.fit(X, y, frames=frames)
+        return 0 if self.templates_ is None else len(y)
 
     # --------------------------------------------------------- persistence
 
@@ -1018,7 +1036,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             arrays[f"coef_{i}"], arrays[f"intercept_{i}"] = W.copy(), b.copy()
         if self.mean_ is not None:
             arrays["mean"], arrays["scale"] = self.mean_.copy(), self.scale_.copy()
+        templates = getattr(self, "templates_", None)
+        if templates is not None:
+            t_config, t_arrays = templates.to_state()
+            arrays.update(t_arrays)
         config = {
+            "templates": t_config if templates is not None else None,
             "format": "speechlab-mlp/1",
             "params": params,
             "n_features_in": int(self.n_features_in_),
@@ -1095,4 +1118,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         model._rng = np.random.default_rng(params["random_state"])
         model._reset_optimizer()
         model._initial_loss = config.get("initial_loss")
+        model.templates_ = None
+        if config.get("templates") is not None:
+            from ..templates import Templates
+
+            model.templates_ = Templates.from_state(config["templates"], arrays, n_features=model.n_features_in_,
+                                                    n_classes=len(model.classes_))
         return model

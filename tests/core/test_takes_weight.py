@@ -110,3 +110,56 @@ def test_a_few_takes_set_where_one_percent_of_their_voice_lies():
     assert t < takes.min()  # the lowest of ten takes is about the voice's 10 % point, not its 1 %
     assert t == pytest.approx(takes.mean() - 2.326 * takes.std(ddof=1), abs=1e-3)
     assert voice_threshold(takes[:2], 0.01) == float("inf")  # two takes say nothing about the spread
+
+
+def test_takes_as_templates_name_the_new_voice_better_and_leave_the_other_voices_alone(folders, fsdd_dir, tmp_path):
+    """Your takes are also matched directly (core.templates): the same trained network, with and without
+    them as templates, on the new voice's other clips and on other clips of the dataset's voices."""
+    from core.bundle import load_bundle, save_bundle
+    from core.extraction import build_features
+
+    data, takes, test = folders
+    others = _link(tmp_path / "others", [fsdd_dir / f"{d}_{s}_{i}.wav" for s in ("george", "lucas", "nicolas")
+                                         for d in range(10) for i in range(15, 25)])
+    result = train_and_record(request(data, takes, seed=1, augment=False), record=False)
+    model = result.bundle.model
+    assert result.bundle.training["take_templates"] == 10 and model.templates_ is not None
+    new_voice = build_features(scan_dataset(test, label="digit"), result.bundle.feature_config)
+    known = build_features(scan_dataset(others, label="digit"), result.bundle.feature_config)
+
+    def accuracy(fs, templates):
+        kept, model.templates_ = model.templates_, templates
+        try:
+            return float(np.mean(model.predict(fs.X) == fs.labels))
+        finally:
+            model.templates_ = kept
+
+    with_takes, without = accuracy(new_voice, model.templates_), accuracy(new_voice, None)
+    assert with_takes >= without + 0.03, (with_takes, without)  # jackson's 300 other clips
+    assert accuracy(known, model.templates_) >= accuracy(known, None) - 0.02  # 300 clips of the dataset's voices
+    # saved with the model, and back: the same answers
+    path = save_bundle(result.bundle, tmp_path / "with-takes.slm")
+    loaded = load_bundle(path)
+    np.testing.assert_allclose(loaded.model.predict_proba(new_voice.X), model.predict_proba(new_voice.X), atol=1e-6)
+    # the same request without templates trains without them (and says nothing about them)
+    plain = train_and_record(request(data, takes, seed=1, augment=False, take_templates=False), record=False)
+    assert "take_templates" not in plain.bundle.training and plain.bundle.model.templates_ is None
+
+
+def test_a_model_file_whose_templates_name_a_class_it_lacks_is_refused(folders, tmp_path):
+    from core.bundle import load_bundle, save_bundle
+
+    data, takes, _ = folders
+    r = request(data, takes, seed=3, augment=False, open_set=False)
+    r.model_params["epochs"] = 3
+    result = train_and_record(r, record=False)
+    path = save_bundle(result.bundle, tmp_path / "m.slm")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["model/templates_y"] = arrays["model/templates_y"] + 10  # classes 10..19 of a 10-class model
+    bad = tmp_path / "bad.slm"
+    with open(bad, "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(SpeechLabError, match="bad.slm") as info:
+        load_bundle(bad)
+    assert "templates" in str(info.value)
