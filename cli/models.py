@@ -81,7 +81,8 @@ def request_from_args(spec, args):
                         model_params=params, split=split, folds=folds, test_size=args.test_size,
                         seed=DEFAULT_SEED if args.seed is None else args.seed,
                         augment=False if getattr(args, "no_augment", False) else None,
-                        open_set=_open_set_from_args(spec, args))
+                        open_set=_open_set_from_args(spec, args),
+                        take_templates=not getattr(args, "no_take_templates", False))
 
 
 def _open_set_from_args(spec, args):
@@ -342,6 +343,9 @@ def register(sub):
                    help="digits: never answer 'unknown' (on by default, as in the Digits tab)")
     p.add_argument("--no-augment", action="store_true",
                    help="train on the clips only (digits adds two perturbed copies of every training clip by default)")
+    p.add_argument("--no-take-templates", action="store_true",
+                   help="with a second --data folder of your takes: do not also match clips against the takes "
+                        "themselves (an MLP does by default; see the README's Your voice)")
     p.add_argument("--split", choices=["random", "speaker", "loso", "kfold"], default=None,
                    help="random (stratified), speaker (speaker-independent), loso: leave one speaker out, "
                         "each speaker once, then the saved model is trained on every speaker; or kfold: K folds "

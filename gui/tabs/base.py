@@ -530,6 +530,10 @@ class TaskTab(QWidget):
                 f"{result.seconds:.1f} s")
         if result.stop_reason:
             text += f". {result.stop_reason}"
+        templates = result.bundle.training.get("take_templates")
+        if templates:
+            self.log.appendPlainText(f"your {templates} added takes are also matched directly: clips that sound "
+                                     "like them are answered by the network and the takes together")
         self.message(text, error=result.diverged)
         self.progress_panel.show_done()
 

@@ -435,14 +435,16 @@ class DigitsTab(TaskTab):
         seed = int(params.pop("random_state"))
         nv = self.new_voices.state()
         return {"model": panel.key, "model_params": params, "seed": seed,
-                "augment": None if nv["augment"] else False, "open_set": None if nv["not_a_digit"] else False}
+                "augment": None if nv["augment"] else False, "open_set": None if nv["not_a_digit"] else False,
+                "take_templates": nv["take_templates"]}
 
     def show_request_model(self, request):
         self.model_panel.choose(request.model)  # the panel of *this* model type
         self.model_panel.set_params({**request.model_params, "random_state": request.seed}, model=request.model)
         if request.model == "mlp":
             self.model_panel.mark_preset(None)
-        self.new_voices.restore({"augment": bool(request.augment), "not_a_digit": bool(request.open_set)})
+        self.new_voices.restore({"augment": bool(request.augment), "not_a_digit": bool(request.open_set),
+                                 "take_templates": bool(request.take_templates)})
 
     def _on_evaluated(self, result):
         super()._on_evaluated(result)

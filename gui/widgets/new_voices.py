@@ -1,4 +1,5 @@
-"""The Digits tab's "New voices" box: augmentation and "not a digit" for training, and "Test my voice…";
+"""The Digits tab's "New voices" box: augmentation, "not a digit" and your takes as templates for training,
+and "Test my voice…";
 and the "Not a digit" view: the threshold of the "unknown" answer, what it costs and what it catches.
 
 Both settings default to the task's (``TaskSpec.augment``, ``TaskSpec.open_set``,
@@ -52,6 +53,13 @@ class NewVoicesPanel(QGroupBox):
                                     "another word is answered \"unknown\"")
         self.not_a_digit.setChecked(spec.open_set is not None)
         self.not_a_digit.setEnabled(spec.open_set is not None)
+        self.take_templates = QCheckBox("Match added takes directly (your voice)")
+        self.take_templates.setToolTip(
+            "With takes added to training (Add my takes to training, or a second data folder): an MLP also\n"
+            "compares every clip with the takes themselves (dynamic time warping of their MFCC frames) and\n"
+            "blends that with what it learned, for clips that sound like the takes. Your voice's digits are\n"
+            "named right more often; other voices are answered by the network alone (benchmarks/RESULTS.md)")
+        self.take_templates.setChecked(True)
         self.voice_button = QPushButton("Test my voice…")
         self.voice_button.setToolTip("Say every digit into the microphone and see the accuracy on your own voice;\n"
                                      "the takes can be saved as a dataset folder")
@@ -66,6 +74,7 @@ class NewVoicesPanel(QGroupBox):
         lay.setSpacing(2)
         lay.addLayout(row)
         lay.addWidget(self.not_a_digit)
+        lay.addWidget(self.take_templates)
 
     def train_options(self):
         """``augment`` and ``open_set`` for core.training.train_model (plain values: safe to hand to a worker)."""
@@ -79,7 +88,8 @@ class NewVoicesPanel(QGroupBox):
         self.voice_button.setEnabled(bool(ready))
 
     def state(self):
-        return {"augment": self.augment.isChecked(), "not_a_digit": self.not_a_digit.isChecked()}
+        return {"augment": self.augment.isChecked(), "not_a_digit": self.not_a_digit.isChecked(),
+                "take_templates": self.take_templates.isChecked()}
 
     def restore(self, st):
         if isinstance(st, dict):
@@ -87,6 +97,8 @@ class NewVoicesPanel(QGroupBox):
                 self.augment.setChecked(st["augment"])
             if isinstance(st.get("not_a_digit"), bool) and self.not_a_digit.isEnabled():
                 self.not_a_digit.setChecked(st["not_a_digit"])
+            if isinstance(st.get("take_templates"), bool):
+                self.take_templates.setChecked(st["take_templates"])
 
 
 def open_voice_test(tab):

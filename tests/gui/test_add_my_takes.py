@@ -69,6 +69,9 @@ def test_add_my_takes_saves_them_retrains_and_shows_before_and_after(trained_tab
     assert tab.bundle is not first_model and tab.bundle is result.bundle
     assert result.request.data == [str(ds.root), str(folder)]
     assert result.n_train + result.n_test == len(ds.items) + 11
+    # the takes weigh and are matched directly too (core.templates), and the Log says so
+    assert result.request.take_templates and result.bundle.training.get("take_templates") == 11
+    assert "your 11 added takes are also matched directly" in tab.log.toPlainText()
     assert tab.history_view is not None
     # before and after on the same takes
     shown = blocker.args[0]
