@@ -574,6 +574,19 @@ def threshold_of(open_set, method=None):
     return float(open_set["thresholds"][method])
 
 
+def near_takes(model, X, groups):
+    """Per clip (``np.unique(groups)`` order): does it lie near one of the takes the model matches
+    directly (core.templates)? Such a clip is a digit in the takes' voice: it is never refused as
+    "unknown" (the threshold was set on the dataset's voices). None when the model has no takes."""
+    templates = getattr(model, "templates_", None)
+    if templates is None or len(X) == 0:
+        return None
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    near = np.zeros(inverse.max() + 1, bool)
+    np.logical_or.at(near, inverse, templates.is_near(np.asarray(X).reshape(len(X), -1)))
+    return near
+
+
 def score_signal_rows(bundle, X, proba):
     """Decision and score of one signal's windows (rows of ``X`` / ``proba`` in ``bundle.labels`` order).
 
@@ -588,6 +601,9 @@ def score_signal_rows(bundle, X, proba):
     score = float(scores[method][0])
     threshold = threshold_of(os_)
     known = bundle.labels[int(pred[0])]
+    near = near_takes(bundle.model, X, np.zeros(len(X), dtype=int))
+    if near is not None and near[0]:  # near one of your takes: a digit in your voice (near_takes)
+        score = max(score, float(threshold))
     return {"label": known if score >= threshold else UNKNOWN, "known_label": known, "score": score,
             "threshold": threshold, "method": method,
             "word_thresholds": {n: words_threshold(os_, threshold, n, method) for n in EVIDENCE_WORDS},
@@ -770,6 +786,9 @@ def evaluate_open(bundle, fs):
     _, first, pred, scores = clip_scores(proba, fs.X, fs.groups, os_["arrays"])
     method = os_["method"]
     threshold = threshold_of(os_)
+    near = near_takes(bundle.model, fs.X, fs.groups)
+    if near is not None:  # a clip near one of your takes is a digit in your voice: it scores at least the threshold
+        scores[method] = np.where(near, np.maximum(scores[method], threshold), scores[method])
     truth = np.array([t if t in labels else UNKNOWN for t in fs.labels[first].astype(str)])
     closed = np.asarray(labels)[pred]
     clips = {"truth": truth.tolist(), "predicted": closed.tolist(), "scores": {method: scores[method].tolist()}}

@@ -126,6 +126,14 @@ class Templates:
             out[:, ~have] = out[:, have].mean(axis=1, keepdims=True)
         return out
 
+    def is_near(self, X):
+        """(len(X),) bool: the clips that lie near one of the takes (closer than ``near``, scaled): a digit
+        in the takes' voice, which the "not a digit" threshold should not refuse."""
+        if len(X) == 0:
+            return np.zeros(0, bool)
+        d = self.class_distances(X, int(self.y.max()) + 1)
+        return d.min(axis=1) < self.near
+
     def blend(self, proba, X):
         """The model's probabilities (n, k) blended with the takes: softmax(log p - weight · nearness · distance)."""
         proba = np.asarray(proba, dtype=np.float64)
