@@ -35,6 +35,10 @@ from core.training import evaluate_bundle  # noqa: E402
 
 FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
 SPEAKERS = ("george", "jackson", "lucas", "nicolas")
+# --dataset az (a check on another language and 29 training voices): AudioMNIST layout, takes numbered from 1;
+# the 5 held-out speakers with the most clips
+AZ = ROOT.parent / "shared" / "data" / "audiomnist-az-dev" / "data"
+DATASETS = {"fsdd": (FSDD, "*_*_*.wav", 0, SPEAKERS), "az": (AZ, "*/*_*_*.flac", 1, ("16", "10", "15", "28", "13"))}
 TAKES = (0, 1, 3)
 TARGETS = {1: 0.93, 3: 0.97}
 HEADING = "## Your voice: takes of a new speaker added to training (issue 20)"
@@ -56,18 +60,19 @@ def non_digits_rejected(bundle, sounds):
     return sum(a == "unknown" for a in answers) / len(answers)
 
 
-def run_speaker(speaker, tmp, *, seed=42, sounds=None, override=None, takes_counts=TAKES):
-    files = sorted(FSDD.glob("*_*_*.wav"))
+def run_speaker(speaker, tmp, *, seed=42, sounds=None, override=None, takes_counts=TAKES, dataset="fsdd"):
+    folder, pattern, first, _ = DATASETS[dataset]
+    files = sorted(folder.glob(pattern))
     others = [p for p in files if p.stem.split("_")[1] != speaker]
     own = [p for p in files if p.stem.split("_")[1] == speaker]
     train3 = link_folder(tmp / f"without-{speaker}", others)
-    test = scan_dataset(link_folder(tmp / f"test-{speaker}", [p for p in own if int(p.stem.split("_")[2]) >= 3]),
+    test = scan_dataset(link_folder(tmp / f"test-{speaker}", [p for p in own if int(p.stem.split("_")[2]) >= first + 3]),
                         label="digit")
     rows = []
     for k in takes_counts:
         data = str(train3)
         if k:
-            takes = link_folder(tmp / f"takes-{speaker}-{k}", [p for p in own if int(p.stem.split("_")[2]) < k])
+            takes = link_folder(tmp / f"takes-{speaker}-{k}", [p for p in own if int(p.stem.split("_")[2]) < first + k])
             data = [str(train3), str(takes)]
         t0 = time.perf_counter()
         result = train_and_record(TrainRequest(task="digits", data=data, test_size=0.1, seed=seed,
@@ -87,22 +92,26 @@ def run_speaker(speaker, tmp, *, seed=42, sounds=None, override=None, takes_coun
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--speakers", default=",".join(SPEAKERS))
+    ap.add_argument("--speakers", default=None, help="held-out speakers (default: every FSDD speaker, or az's 5)")
+    ap.add_argument("--dataset", choices=sorted(DATASETS), default="fsdd",
+                    help="az: a check on audiomnist-az-dev (implies --no-write)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--override", type=json.loads, default=None,
                     help='TrainRequest fields to change, as JSON, e.g. \'{"augment": {"vtlp": [0.9, 1.1]}}\' '
                          "(a trial: implies --no-write)")
     ap.add_argument("--takes", default=",".join(map(str, TAKES)), help="takes per digit to try, e.g. 1")
     args = ap.parse_args(argv)
-    if args.override:
+    if args.override or args.dataset != "fsdd":
         args.no_write = True
+    if args.speakers is None:
+        args.speakers = ",".join(DATASETS[args.dataset][3])
     speakers = [s for s in args.speakers.split(",") if s]
     rows = []
     sounds = non_digit_sounds()
     with tempfile.TemporaryDirectory() as tmp:
         for s in speakers:
             rows += run_speaker(s, pathlib.Path(tmp), sounds=sounds, override=args.override,
-                                takes_counts=tuple(int(k) for k in args.takes.split(",")))
+                                takes_counts=tuple(int(k) for k in args.takes.split(",")), dataset=args.dataset)
     lines = [HEADING, "",
              "`benchmarks/your_voice.py`: a Digits model (the tab's default request: MLP, augmentation, "
              "\"not a digit\") trained on 3 FSDD speakers, then with 1 and 3 takes per digit of the 4th added "
