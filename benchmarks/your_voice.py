@@ -120,7 +120,8 @@ def main(argv=None):
              "as the request resolves them by default (`TrainRequest.folder_weights`, column \"takes weigh\": each "
              "take trains ×N, with N new augmented copies, so that the new voice weighs like an average speaker "
              "of the first folder; the takes always train; held out to set the \"not a digit\" threshold they "
-             "count ×N there).", "",
+             "count ×N there) and, with the MLP, are also matched directly (`core/templates.py`: \"Your voice: "
+             "takes as templates\").", "",
              "| held-out speaker | takes per digit | trained on | takes weigh | accuracy | unknown | "
              f"non-digit sounds rejected (of {len(sounds)}) | seconds |",
              "|---|---|---|---|---|---|---|---|"]

@@ -165,3 +165,33 @@ def test_voice_mfcc_is_the_voice_embedding_beside_the_mfcc_statistics_of_the_sam
     assert np.allclose(both[:256], alone["voice-embedding"], atol=1e-6)
     assert np.allclose(both[256:], alone["mfcc-stats"], atol=1e-6)
     assert np.linalg.norm(both[:256]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_ten_takes_enrolled_into_the_voice_and_mfcc_model_weigh_like_a_speaker(fsdd_dir, tmp_path):
+    """Add speaker with ten one-word takes beside two voices of 100 clips: with the takes weighing like an
+    average speaker (core.enrolment.enrolled_weights) the new voice's other words are named far more often
+    and a stranger is still refused. Real FSDD recordings; the model retrained twice from the same start."""
+    from core.datasets import scan_dataset
+    from core.enrolment import enrol, enrolled_weights, weighs_takes
+
+    data = tmp_path / "voices"
+    for spk in ("george", "jackson"):
+        (data / spk).mkdir(parents=True)
+        for i, f in enumerate(sorted(fsdd_dir.glob(f"*_{spk}_*.wav"))[:100]):
+            shutil.copy(f, data / spk / f"{i}.wav")
+    lucas = sorted(fsdd_dir.glob("*_lucas_*.wav"))
+    takes = lucas[::50][:10]  # one word of every digit
+    others = [p for p in lucas if p not in takes][::5][:40]
+    strangers = sorted(fsdd_dir.glob("*_nicolas_*.wav"))[::25]
+    base = train_and_record(TrainRequest(task="speakers", data=str(data), model="voice-mfcc-logreg"), record=False)
+    assert weighs_takes(base.bundle)
+    ds = scan_dataset(data)
+    assert enrolled_weights(ds, {"lucas": [str(t) for t in takes]}) == {str(t): 10 for t in takes}
+    named, refused = {}, {}
+    for weigh in (False, True):
+        bundle = enrol(base.bundle, name="lucas", files=takes, ds=ds, weigh=weigh).bundle
+        named[weigh] = [bundle.predict_file(p)["label"] for p in others].count("lucas")
+        refused[weigh] = [bundle.predict_file(p)["label"] for p in strangers].count("unknown")
+    # measured 9/40 unweighed, 33/40 weighed; strangers refused 20/20 and 18/20
+    assert named[True] >= 25 and named[True] >= named[False] + 10, named
+    assert refused[True] >= 15, refused
