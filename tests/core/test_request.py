@@ -103,3 +103,11 @@ def test_a_stop_while_the_unknown_threshold_is_set_keeps_the_model_and_says_unkn
     assert result.bundle.open_set is None
     assert '"unknown" is off for this model' in result.stop_reason
     assert result.bundle.predict_signal is not None  # the model is kept and usable
+
+
+def test_a_run_recorded_before_takes_were_templates_reruns_without_them():
+    stored = resolve(TrainRequest(task="digits", data=None)).to_dict()
+    assert stored["take_templates"] is True  # new requests match your takes directly by default
+    old = {k: v for k, v in stored.items() if k != "take_templates"}  # as runs were recorded before
+    assert request_of_run({"request": old}).take_templates is False
+    assert request_of_run({"request": stored}).take_templates is True
