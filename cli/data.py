@@ -19,6 +19,10 @@ def cmd_features(args):
     spec = get_task(args.task)
     config = feature_config(spec, args)  # bad settings fail before the scan
     ds = resolve_data(args, spec)
+    if config.max_rate is None:  # as training derives it, so that `train` then finds these features cached
+        from core.features import bandwidth_of
+
+        config = bandwidth_of(ds, config)
     t0 = time.perf_counter()
     with cluster_from_args(args), StopOnFirstInterrupt("cancelling the extraction") as interrupts:
         fs = build_features(ds, config, progress=progress_printer(), should_stop=interrupts.should_stop,

@@ -122,6 +122,8 @@ class AugmentConfig:
         augment = self.to_dict()
         if not self.warps:  # added later: settings without it keep their cached copies
             augment.pop("vtlp")
+        if feature_config.max_rate is not None:  # copies are not cut to it (augmented_raw)
+            augment["copies_full_band"] = True
         return json.dumps({"features": json.loads(feature_config.cache_key()), "augment": augment,
                            "copy": int(copy), "augment_version": AUGMENT_VERSION}, sort_keys=True)
 
@@ -214,7 +216,10 @@ def augmented_raw(path, feature_config, config, copy):
     y = perturb(y=y, sr=sr, config=config, rng=rng)
     # drawn after the signal's perturbations, and only when on: copies without it stay as they were
     warp = float(rng.uniform(*config.vtlp)) if config.warps else 1.0
-    y, sr = prepare_signal(y, sr, feature_config, path=str(path))
+    # the clip itself is as the dataset holds it; its perturbations (noise, a faster voice) may reach above the
+    # dataset's bandwidth, and keeping them there teaches the model to ignore that band (measured better,
+    # benchmarks/bandwidth.py), so the copy is not cut to ``max_rate`` again
+    y, sr = prepare_signal(y, sr, dataclasses.replace(feature_config, max_rate=None), path=str(path))
     if feature_config.window_seconds is not None:
         return _raw_windows(y, sr, feature_config, warp)[0]
     return compute_raw(y=y, sr=sr, config=feature_config, warp=warp)

@@ -78,6 +78,7 @@ _BOUNDS = {
     "window_seconds": (float, 0.1, 600.0, True),
     "window_overlap": (float, 0.0, 0.95, False),
     "highpass_hz": (float, 1.0, 1000.0, True),
+    "max_rate": (int, 1000, 384000, True),
 }
 # With frames="pad" and no max_seconds, the padded frame count stops here.
 MAX_PAD_FRAMES = 6000
@@ -114,6 +115,11 @@ class FeatureConfig:
         AudioMNIST_AZ sits at -0.085, i.e. -21 dBFS, as some microphones do)
         is louder than the speech's quiet parts, so without this trimming
         keeps the whole clip and the lowest mel band holds the offset.
+    max_rate : a signal at a higher sample rate is first resampled down to this
+        one (None: never). Training sets it to the training files' highest rate
+        when that is below ``sr`` (:func:`bandwidth_of`): a model that learned
+        8 kHz recordings (nothing above 4 kHz) then hears a 48 kHz microphone
+        take up to 4 kHz too, as it heard its training clips.
     """
 
     name: str = "mfcc-full"
@@ -134,6 +140,7 @@ class FeatureConfig:
     window_overlap: float = 0.0
     highpass_hz: float | None = None
     embedding_layer: str = "penultimate"
+    max_rate: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or self.name not in FEATURE_NAMES:
@@ -173,6 +180,8 @@ class FeatureConfig:
         d.pop("frames")
         if d["highpass_hz"] is None:  # added later: settings without it keep their cached features
             d.pop("highpass_hz")
+        if d["max_rate"] is None:  # added later, as highpass_hz
+            d.pop("max_rate")
         if self.name != "music-embedding":  # added later, as highpass_hz
             d.pop("embedding_layer")
         d["version"] = FEATURE_VERSION
@@ -445,6 +454,21 @@ def compute_raw(*, y, sr, config, warp=1.0):
     return np.concatenate([full.mean(axis=1), full.std(axis=1), full.min(axis=1), full.max(axis=1)])
 
 
+def bandwidth_of(dataset, config):
+    """``config`` with ``max_rate`` set to the dataset's highest sample rate when every file's rate is
+    known and that is below ``config.sr`` (an 8 kHz dataset for 16 kHz features); else ``config``."""
+    if config.sr is None or config.max_rate is not None or not dataset.items:
+        return config
+    rates = []
+    for it in dataset.items:
+        facts = dataset.info.get(it.path)
+        if not facts:
+            return config  # a file whose rate the scan did not read: do not guess
+        rates.append(int(facts[1]))
+    top = max(rates)
+    return dataclasses.replace(config, max_rate=top) if top < config.sr else config
+
+
 def prepare_signal(y, sr, config, *, path="<signal>"):
     """Cut, check, resample and trim a signal exactly as dataset files are.
 
@@ -506,6 +530,8 @@ def _highpass_sos(cutoff_hz, sr):
 
 def _resample_and_trim(y, sr, config):
     """The part of :func:`prepare_signal` after the cut and the checks."""
+    if config.max_rate is not None and sr > config.max_rate:  # no more bandwidth than the training clips had
+        y, sr = resample(y, sr_from=sr, sr_to=config.max_rate), config.max_rate
     if config.sr is not None and config.sr != sr:
         y, sr = resample(y, sr_from=sr, sr_to=config.sr), config.sr
     if config.highpass_hz is not None:

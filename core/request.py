@@ -370,6 +370,10 @@ def build(request, *, resolve_sizes=True, dataset=None):
         params["conv_blocks"] = tuple(dict(b) for b in params["conv_blocks"])
     if dataset is None:
         dataset = _scan(task, r.data, r.layout, r.label)
+    if r.feature_settings.get("max_rate") is None:  # a narrow-band dataset: takes are heard in its bandwidth
+        from .features import bandwidth_of
+
+        config = bandwidth_of(dataset, config)
     if any(isinstance(h, str) for h in params.get("hidden_layer_sizes") or ()):
         if not resolve_sizes:
             return dataset, config, None, r

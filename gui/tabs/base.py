@@ -417,6 +417,7 @@ class TaskTab(QWidget):
         ds = self.dataset_panel.dataset
         cfg = self.features_panel.config().to_dict()
         name = cfg.pop("name")
+        cfg.pop("max_rate", None)  # the training data decides it (core.features.bandwidth_of), not a loaded model
         data = str(ds.root) if ds is not None else None
         if data is not None and self.added_folders:  # the takes added to training come along (kept in the run)
             data = [data, *[f for f in self.added_folders if f != data]]
@@ -530,6 +531,10 @@ class TaskTab(QWidget):
                 f"{result.seconds:.1f} s")
         if result.stop_reason:
             text += f". {result.stop_reason}"
+        band = result.bundle.feature_config.max_rate
+        if band:
+            self.log.appendPlainText(f"the training clips were recorded at {band} Hz or less: microphone takes and "
+                                     f"files are heard up to {band / 2000:g} kHz as well, as the model learned")
         templates = result.bundle.training.get("take_templates")
         if templates:
             self.log.appendPlainText(f"your {templates} added takes are also matched directly: clips that sound "
