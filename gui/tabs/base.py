@@ -620,6 +620,11 @@ class TaskTab(QWidget):
         if isinstance(stored, dict):
             try:
                 self.show_request(resolve(TrainRequest.from_dict(stored)))
+                if bundle.feature_config.max_rate is not None:  # derived from its data: shown, not asked for
+                    import dataclasses
+
+                    self.features_panel.set_config(dataclasses.replace(
+                        self.features_panel.config(), max_rate=bundle.feature_config.max_rate))
                 return
             except SpeechLabError:
                 pass
