@@ -34,7 +34,11 @@ from benchmarks.digits_accuracy import non_digit_sounds  # noqa: E402
 FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 VOICES = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en+f3", "en-us+m3", "en+f2", "en-gb-x-gbclan"]
-NOTE = ('Before, the band a microphone adds made the "not a digit" distance refuse nearly every full-band word, though the closest digit was right for most of them; now a full-band word is answered exactly as the same word cut to 4 kHz. The synthetic voices stay far from FSDD\'s four speakers (62.5 % "unknown" either way; a person\'s voice is nearer). One of the 27 non-digit sounds is now answered with a digit.')
+NOTE = ('Before, the band a microphone adds made the "not a digit" distance refuse nearly every full-band '
+        'word, though the closest digit was right for most of them; now a full-band word is answered exactly '
+        "as the same word cut to 4 kHz. The synthetic voices stay far from FSDD's four speakers (62.5 % "
+        '"unknown" either way; a person\'s voice is nearer). One of the 27 non-digit sounds is now answered '
+        'with a digit.')
 HEADING = "## A microphone's bandwidth on a model trained at 8 kHz (Digits, FSDD)"
 
 
