@@ -19,7 +19,7 @@ def cmd_features(args):
     spec = get_task(args.task)
     config = feature_config(spec, args)  # bad settings fail before the scan
     ds = resolve_data(args, spec)
-    if config.max_rate is None:  # as training derives it, so that `train` then finds these features cached
+    if spec.match_bandwidth and config.max_rate is None:  # as training derives it: `train` then finds them cached
         from core.features import bandwidth_of
 
         config = bandwidth_of(ds, config)

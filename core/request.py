@@ -370,7 +370,7 @@ def build(request, *, resolve_sizes=True, dataset=None):
         params["conv_blocks"] = tuple(dict(b) for b in params["conv_blocks"])
     if dataset is None:
         dataset = _scan(task, r.data, r.layout, r.label)
-    if r.feature_settings.get("max_rate") is None:  # a narrow-band dataset: takes are heard in its bandwidth
+    if task.match_bandwidth and r.feature_settings.get("max_rate") is None:  # takes heard in the data's band
         from .features import bandwidth_of
 
         config = bandwidth_of(dataset, config)
