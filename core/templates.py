@@ -96,6 +96,9 @@ class Templates:
     weight: float = DEFAULT_WEIGHT
     near: float = DEFAULT_NEAR
     softness: float = DEFAULT_SOFTNESS
+    # the last clips' distances: a prediction blends (predict_proba) and then asks is_near of the same clips
+    _last: tuple = dataclasses.field(default=(None, None), repr=False, compare=False)
+    _n_classes: int = dataclasses.field(default=0, repr=False, compare=False)
 
     @classmethod
     def fit(cls, X, y, *, frames, weight=DEFAULT_WEIGHT):
@@ -116,7 +119,10 @@ class Templates:
     def class_distances(self, X, n_classes):
         """(len(X), n_classes): each clip's scaled distance to the nearest take of each class; a class
         without takes gets the clip's mean over the classes that have some (no pull either way)."""
-        X = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
+        X = np.ascontiguousarray(X, dtype=np.float32).reshape(len(X), -1)
+        key = (X.shape, n_classes, hash(X.tobytes()))
+        if self._last[0] == key:
+            return self._last[1].copy()
         d = dtw_distances(X.reshape(len(X), -1, self.frames), self.X.reshape(len(self.X), -1, self.frames))
         out = np.full((len(X), n_classes), np.nan)
         for c in np.unique(self.y):
@@ -124,14 +130,15 @@ class Templates:
         have = ~np.isnan(out[0]) if len(X) else np.zeros(n_classes, bool)
         if len(X) and not have.all():
             out[:, ~have] = out[:, have].mean(axis=1, keepdims=True)
-        return out
+        self._last = (key, out)
+        return out.copy()
 
     def is_near(self, X):
         """(len(X),) bool: the clips that lie near one of the takes (closer than ``near``, scaled): a digit
         in the takes' voice, which the "not a digit" threshold should not refuse."""
         if len(X) == 0:
             return np.zeros(0, bool)
-        d = self.class_distances(X, int(self.y.max()) + 1)
+        d = self.class_distances(X, self._n_classes or int(self.y.max()) + 1)  # the model's classes once blended
         return d.min(axis=1) < self.near
 
     def blend(self, proba, X):
@@ -139,6 +146,7 @@ class Templates:
         proba = np.asarray(proba, dtype=np.float64)
         if len(proba) == 0 or self.weight <= 0:
             return proba
+        self._n_classes = proba.shape[1]
         d = self.class_distances(X, proba.shape[1])
         nearness = 1.0 / (1.0 + np.exp(np.clip((d.min(axis=1, keepdims=True) - self.near) / self.softness, -50, 50)))
         score = np.log(np.maximum(proba, 1e-12)) - self.weight * nearness * d
