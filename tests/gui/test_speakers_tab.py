@@ -120,9 +120,19 @@ def test_enrol_a_voice_from_the_microphone_then_recognise_it_and_reject_a_strang
     assert tab.bundle.labels == ["george", "jackson", "lucas"]
     assert "lucas" in tab.dataset_panel.dataset.labels
 
-    # Lucas, in words he did not enrol with, is now recognised (ten takes are few: most, not all).
-    heard = [tab.bundle.predict_file(f)["label"] for f in lucas[25::50][:8]]
-    assert heard.count("lucas") >= 5, heard
+    # Lucas, in words he did not enrol with, is now recognised (ten takes are few: most, not all); before
+    # enrolment he could not be named at all. He is heard through the microphone he enrolled with, as a user
+    # is: the same words read from their files (another channel than his takes) were named in 60-85 % of a
+    # run's words (`benchmarks/RESULTS.md`, "Add speaker: weighed takes and the microphone's channel").
+    words = lucas[25::50][:10] + lucas[10::50][:2]
+    assert not set(words) & set(clips)
+    heard = []
+    for f in words:
+        player = virtual_mic.play(f, wait=False)
+        y, sr = record(sf.info(f).duration + 0.5, device=virtual_mic.device)
+        player.wait()
+        heard.append(tab.bundle.predict_signal(y, sr)["label"])
+    assert heard.count("lucas") >= 7, heard  # runs gave 8-11 of 12; a third of them by chance would be 4
 
     # A second enrolment under the same name adds files, never overwrites.
     with qtbot.waitSignal(tab.enrolled, timeout=180000):
