@@ -20,6 +20,7 @@ import importlib
 import io
 import os
 import pickle
+import sys
 import tempfile
 import time
 import traceback
@@ -88,12 +89,8 @@ def _resolve(target):
     return getattr(importlib.import_module(module), name)
 
 
-def child_main(target, args, conn, stop_event):
-    """The child process: run ``target(*args, report=..., should_stop=...)`` and send what happens.
-
-    Messages (pickled tuples sent as bytes): ``("report", kind, value)``,
-    then one of ``("finished", result)``, ``("failed", message)``, ``("cancelled", None)``.
-    """
+def _setup():
+    """What every child does first (a fresh one, or a spare before it waits for its job)."""
     faulthandler.enable()
     import multiprocessing
 
@@ -104,6 +101,56 @@ def child_main(target, args, conn, stop_event):
         os.nice(5)  # the window's thread gets a core first when both are busy
     except (AttributeError, OSError):
         pass
+
+
+def child_main(target, args, conn, stop_event):
+    """The child process: run ``target(*args, report=..., should_stop=...)`` and send what happens.
+
+    Messages (pickled tuples sent as bytes): ``("report", kind, value)``,
+    then one of ``("finished", result)``, ``("failed", message)``, ``("cancelled", None)``.
+    """
+    _setup()
+    _serve(target, args, conn, stop_event)
+
+
+#: Modules worth importing ahead in a spare process when the job before it used them (seconds each:
+#: TensorFlow alone takes 3-6 s on two cores); always: what every training imports.
+HEAVY_MODULES = ("tensorflow", "keras", "sklearn", "scipy", "librosa", "soundfile", "soxr", "numba")
+ALWAYS_PRELOAD = ("numpy", "core.request", "core.training", "core.extraction", "core.features", "core.augment",
+                  "core.openset", "core.models.mlp")
+
+
+def spare_main(jobs, conn, stop_event, preload):
+    """A spare child, started before it is needed: it does the imports a job would (``preload``,
+    module names), then waits for one job on ``jobs``: ``(target, args, environ, cwd)``, run as
+    :func:`child_main` runs it in the environment and folder the parent has *now* (a setting
+    changed since this process started, e.g. the cluster's address, is what the job sees), or
+    ``None``: end without one."""
+    _setup()
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - only a head start: the job imports it again and says what fails
+            pass
+    try:
+        job = jobs.recv()
+    except (EOFError, OSError):  # the app went away
+        return
+    finally:
+        jobs.close()
+    if job is None:
+        return
+    target, args, environ, cwd = job
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        os.chdir(cwd)
+    except OSError:
+        pass
+    _serve(target, args, conn, stop_event)
+
+
+def _serve(target, args, conn, stop_event):
     from .errors import Cancelled, SpeechLabError
 
     last = {}
@@ -126,16 +173,20 @@ def child_main(target, args, conn, stop_event):
         fn = _resolve(target)
         result = fn(*args, report=report, should_stop=should_stop)
     except Cancelled:
-        send(("cancelled", None))
+        outcome = ("cancelled", None)
     except SpeechLabError as exc:
-        send(("failed", str(exc)))
+        outcome = ("failed", str(exc))
     except MemoryError:
-        send(("failed", "Out of memory: the training needed more memory than it may use"))
+        outcome = ("failed", "Out of memory: the training needed more memory than it may use")
     except Exception as exc:  # noqa: BLE001 - the parent shows it in one line
         traceback.print_exc()
-        send(("failed", f"Unexpected error: {exc.__class__.__name__}: {exc}"))
+        outcome = ("failed", f"Unexpected error: {exc.__class__.__name__}: {exc}")
     else:
-        send(("finished", result))
+        outcome = ("finished", result)
+    try:
+        # which heavy modules this job needed: the parent's next spare imports them ahead
+        send(("report", "_modules", [m for m in HEAVY_MODULES if m in sys.modules]))
+        send(outcome)
     finally:
         conn.close()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 import sys
 import threading
 import time
@@ -160,13 +161,15 @@ def check_plain_job(fn):
 
 
 def shutdown_all(timeout_ms=10000):
-    """Stop every background thread still running (app quit, main window closed, interpreter exit)."""
+    """Stop every background thread still running (app quit, main window closed, interpreter exit),
+    and end the spare training process."""
     ok = True
     for owner in list(_live):
         try:
             ok = owner.shutdown(timeout_ms) and ok
         except RuntimeError:  # its C++ side is already gone, and with it the thread
             pass
+    SpareProcesses.shutdown()
     return ok
 
 
@@ -268,6 +271,118 @@ class ChildJob:
         self.what = what  # what the process does, in messages: "the training process died …"
 
 
+class _Spare:
+    """One spare child process (core.child.spare_main): its pipes, its Stop event, what it imports."""
+
+    def __init__(self, preload):
+        import multiprocessing as mp
+
+        from core import child
+
+        ctx = mp.get_context("spawn")
+        self.receive, send = ctx.Pipe(duplex=False)
+        jobs_receive, self.jobs = ctx.Pipe(duplex=False)
+        self.stop_event = ctx.Event()
+        self.preload = tuple(preload)
+        self.proc = ctx.Process(target=child.spare_main, args=(jobs_receive, send, self.stop_event, self.preload),
+                                name="speechlab-training", daemon=True)
+        self.proc.start()
+        send.close()
+        jobs_receive.close()
+
+    def give(self, target, args):
+        """Hand the job over (in this process's environment and folder now); False if the spare is gone."""
+        if not self.proc.is_alive():
+            return False
+        try:
+            self.jobs.send((target, args, dict(os.environ), os.getcwd()))
+        except (OSError, ValueError):  # it died between the check and the send
+            return False
+        finally:
+            self.jobs.close()
+        return True
+
+    def end(self):
+        """No job for it: it ends on its own (joined briefly; killed if it does not)."""
+        try:
+            self.jobs.send(None)
+        except (OSError, ValueError):
+            pass
+        for conn in (self.jobs, self.receive):
+            conn.close()
+        self.proc.join(2)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(2)
+
+
+class SpareProcesses:
+    """At most one spare child process, started ahead so that the next training (or any
+    :class:`ChildJob`) starts at once instead of paying for a fresh interpreter and its imports
+    (spawn and import ~1 s for the NumPy MLP; TensorFlow 3-6 s more on two cores, each time).
+
+    A spare is started when a child job ends, importing what that job needed (it reports the heavy
+    modules it loaded); it waits idle (no CPU) until a job takes it. A job that finds none starts a
+    fresh process as before. Off (``enabled`` False) when ``SPEECHLAB_SPARE_PROCESS=0``: the test
+    session's default, so that each test's trainings start as a first training does (and no test
+    leaves a process behind); tests of the spare turn it on.
+    """
+
+    enabled = os.environ.get("SPEECHLAB_SPARE_PROCESS", "1").strip() != "0"
+    _lock = threading.Lock()
+    _spare = None
+
+    @classmethod
+    def take(cls):
+        """The waiting spare (then no longer waiting), or None."""
+        with cls._lock:
+            spare, cls._spare = cls._spare, None
+        if spare is not None and not spare.proc.is_alive():
+            spare.end()
+            return None
+        return spare
+
+    @classmethod
+    def prepare(cls, modules=()):
+        """Start a spare importing ``modules`` too (beside every training's own imports), unless one is
+        waiting that already does."""
+        from core.child import ALWAYS_PRELOAD
+
+        if not cls.enabled:
+            return
+        preload = tuple(dict.fromkeys((*ALWAYS_PRELOAD, *modules)))
+        with cls._lock:
+            old = cls._spare
+            if old is not None and old.proc.is_alive() and set(preload) <= set(old.preload):
+                return
+            cls._spare = None
+        if old is not None:
+            old.end()
+        try:
+            spare = _Spare(preload)
+        except Exception:  # noqa: BLE001 - only a head start; the next job starts its own process
+            traceback.print_exc()
+            return
+        with cls._lock:
+            if cls._spare is None and cls.enabled:
+                cls._spare = spare
+                return
+        spare.end()  # another thread was faster, or spares were turned off meanwhile
+
+    @classmethod
+    def shutdown(cls):
+        """End the waiting spare (app quit; turning spares off)."""
+        with cls._lock:
+            spare, cls._spare = cls._spare, None
+        if spare is not None:
+            spare.end()
+
+    @classmethod
+    def pid(cls):
+        with cls._lock:
+            return None if cls._spare is None else cls._spare.proc.pid
+
+
 class ChildWorker(Worker):
     """Runs a :class:`ChildJob` in a child process; this thread relays its reports and forwards Stop.
 
@@ -284,6 +399,7 @@ class ChildWorker(Worker):
         self._job = job
         self._kill = threading.Event()
         self.pid = None
+        self.used_spare = False  # the job ran in a spare process started ahead (SpareProcesses)
         self.last_phase = "starting"
 
     def stop(self):
@@ -302,9 +418,6 @@ class ChildWorker(Worker):
         from core import child
 
         outcome = None
-        ctx = mp.get_context("spawn")
-        receive, send = ctx.Pipe(duplex=False)
-        stop_event = ctx.Event()
         args = self._job.args
         checkpoint_dir = None
         if self._job.checkpoints:
@@ -312,13 +425,25 @@ class ChildWorker(Worker):
 
             checkpoint_dir = tempfile.mkdtemp(prefix="speechlab-checkpoint-")
             args = (*args, checkpoint_dir)
-        proc = ctx.Process(target=child.child_main, args=(self._job.target, args, send, stop_event),
-                           name="speechlab-training", daemon=True)
+        spare = SpareProcesses.take()
+        if spare is not None and spare.give(self._job.target, args):
+            proc, receive, stop_event, send = spare.proc, spare.receive, spare.stop_event, None
+            self.used_spare = True
+        else:
+            if spare is not None:
+                spare.end()
+            ctx = mp.get_context("spawn")
+            receive, send = ctx.Pipe(duplex=False)
+            stop_event = ctx.Event()
+            proc = ctx.Process(target=child.child_main, args=(self._job.target, args, send, stop_event),
+                               name="speechlab-training", daemon=True)
+        modules = None
         oom = False
         self._checkpoint = None
         try:
-            proc.start()
-            send.close()
+            if send is not None:
+                proc.start()
+                send.close()
             self.pid = proc.pid
             stop_sent = None
             limit = self._job.memory_limit
@@ -342,6 +467,9 @@ class ChildWorker(Worker):
                         break  # the child is gone
                     if msg[0] == "report":
                         _, kind, value = msg
+                        if kind == "_modules":  # for the next spare, not for the tab
+                            modules = value
+                            continue
                         if kind == "phase":
                             self.last_phase = value.get("name", self.last_phase)
                         elif kind == "epoch" and self.last_phase != "training":
@@ -402,6 +530,8 @@ class ChildWorker(Worker):
             if proc.is_alive():
                 proc.kill()
                 proc.join(5)
+        if modules is not None and not self._kill.is_set():  # a job that ran to its answer: the next one's spare
+            SpareProcesses.prepare(modules)
 
 
     def _salvage(self):

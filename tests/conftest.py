@@ -21,6 +21,9 @@ _TMP_HOME = pathlib.Path(os.environ.get("PYTEST_SPEECHLAB_HOME") or tempfile.mkd
 os.environ.setdefault("SPEECHLAB_CACHE_DIR", str(_TMP_HOME / "cache"))
 os.environ.setdefault("SPEECHLAB_DATA_DIR", str(_TMP_HOME / "data"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# No spare training process started ahead (gui.workers.SpareProcesses): every test's training starts a fresh
+# process, as a user's first training does; tests/gui/test_spare_process.py turns it on and checks it.
+os.environ.setdefault("SPEECHLAB_SPARE_PROCESS", "0")
 # Every process this session starts inherits this mark (a test session started inside a test gets its own):
 # what is still running when the session ends is found by it (pytest_unconfigure).
 _SESSION_MARK = f"{os.getpid()}-{os.urandom(6).hex()}"
