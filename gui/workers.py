@@ -355,19 +355,16 @@ class SpareProcesses:
             old = cls._spare
             if old is not None and old.proc.is_alive() and set(preload) <= set(old.preload):
                 return
-            cls._spare = None
-        if old is not None:
-            old.end()
-        try:
+        try:  # the old one stays takeable until the new one is there
             spare = _Spare(preload)
         except Exception:  # noqa: BLE001 - only a head start; the next job starts its own process
             traceback.print_exc()
             return
         with cls._lock:
-            if cls._spare is None and cls.enabled:
-                cls._spare = spare
-                return
-        spare.end()  # another thread was faster, or spares were turned off meanwhile
+            if cls.enabled:
+                spare, cls._spare = cls._spare, spare  # now the one to end: the one replaced (None if taken)
+        if spare is not None:
+            spare.end()
 
     @classmethod
     def shutdown(cls):
@@ -381,6 +378,26 @@ class SpareProcesses:
     def pid(cls):
         with cls._lock:
             return None if cls._spare is None else cls._spare.proc.pid
+
+
+#: what a spare started before any training imports beside core.child.ALWAYS_PRELOAD (TensorFlow only once a
+#: job needed it: 3-6 s of CPU and hundreds of MB for a user who may never train a CNN)
+FIRST_SPARE_MODULES = ("scipy", "sklearn", "librosa", "soundfile", "soxr")
+
+
+def prepare_spare_later(modules=FIRST_SPARE_MODULES, delay_ms=5000):
+    """GUI thread: start a spare process (SpareProcesses) in ``delay_ms`` (not while the window is still
+    being built), from a plain thread: spawning one takes tens of milliseconds. A dataset was loaded:
+    a training is likely next."""
+    if not SpareProcesses.enabled:
+        return
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(delay_ms, functools.partial(_prepare_in_thread, tuple(modules)))
+
+
+def _prepare_in_thread(modules):
+    threading.Thread(target=SpareProcesses.prepare, args=(modules,), name="speechlab-spare", daemon=True).start()
 
 
 class ChildWorker(Worker):
@@ -400,6 +417,7 @@ class ChildWorker(Worker):
         self._kill = threading.Event()
         self.pid = None
         self.used_spare = False  # the job ran in a spare process started ahead (SpareProcesses)
+        self.spare_preload = ()  # what that spare had imported ahead
         self.last_phase = "starting"
 
     def stop(self):
@@ -428,7 +446,7 @@ class ChildWorker(Worker):
         spare = SpareProcesses.take()
         if spare is not None and spare.give(self._job.target, args):
             proc, receive, stop_event, send = spare.proc, spare.receive, spare.stop_event, None
-            self.used_spare = True
+            self.used_spare, self.spare_preload = True, spare.preload
         else:
             if spare is not None:
                 spare.end()

@@ -34,7 +34,7 @@ from gui.widgets.results_view import ResultsView
 from gui.widgets.runs_table import RunsTable
 from gui.widgets.runs_view import RunsView
 from gui.widgets.training_plot import TrainingPlot
-from gui.workers import WorkerRunner
+from gui.workers import WorkerRunner, prepare_spare_later
 
 
 #: The left column's minimum width never exceeds this (px): with the right column's, it fits 1024 px.
@@ -373,6 +373,7 @@ class TaskTab(QWidget):
                          f"there (Evaluate on dataset tests it on this one)")
         self.progress_panel.show_done(f"Loaded {summary['n_files']:,} clips")  # not the scan's last count
         self.message(text)
+        prepare_spare_later()  # a training is likely next: its process starts ahead, imports done
         if self._pending_train:
             self._pending_train = False
             self.runner.busy_changed.connect(self._train_after_scan)
