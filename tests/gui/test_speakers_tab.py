@@ -87,13 +87,16 @@ def test_enrol_a_voice_from_the_microphone_then_recognise_it_and_reject_a_strang
     # A stranger (nicolas, never in the data) through the microphone: "unknown".
     from core.recorder import record
 
-    stranger = sorted(fsdd_dir.glob("*_nicolas_4*.wav"))[:4]
-    answers = []
-    for f in stranger:
-        player = virtual_mic.play(f, wait=False)
-        y, sr = record(sf.info(f).duration + 0.5, device=virtual_mic.device)
-        player.wait()
-        answers.append(tab.bundle.predict_signal(y, sr)["label"])
+    def heard_through_the_microphone(files):
+        answers = []
+        for f in files:
+            player = virtual_mic.play(f, wait=False)
+            y, sr = record(sf.info(f).duration + 0.5, device=virtual_mic.device)
+            player.wait()
+            answers.append(tab.bundle.predict_signal(y, sr)["label"])
+        return answers
+
+    answers = heard_through_the_microphone(sorted(fsdd_dir.glob("*_nicolas_4*.wav"))[:4])
     assert answers.count(UNKNOWN) >= 3, answers
 
     # Enrol lucas: the dialog records takes from the microphone while his clips play into it.
@@ -126,12 +129,7 @@ def test_enrol_a_voice_from_the_microphone_then_recognise_it_and_reject_a_strang
     # run's words (`benchmarks/RESULTS.md`, "Add speaker: weighed takes and the microphone's channel").
     words = lucas[25::50][:10] + lucas[10::50][:2]
     assert not set(words) & set(clips)
-    heard = []
-    for f in words:
-        player = virtual_mic.play(f, wait=False)
-        y, sr = record(sf.info(f).duration + 0.5, device=virtual_mic.device)
-        player.wait()
-        heard.append(tab.bundle.predict_signal(y, sr)["label"])
+    heard = heard_through_the_microphone(words)
     assert heard.count("lucas") >= 7, heard  # runs gave 8-11 of 12; a third of them by chance would be 4
 
     # A second enrolment under the same name adds files, never overwrites.
