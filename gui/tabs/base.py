@@ -34,7 +34,7 @@ from gui.widgets.results_view import ResultsView
 from gui.widgets.runs_table import RunsTable
 from gui.widgets.runs_view import RunsView
 from gui.widgets.training_plot import TrainingPlot
-from gui.workers import WorkerRunner, prepare_spare_later
+from gui.workers import FIRST_SPARE_MODULES, WorkerRunner, prepare_spare_later
 
 
 #: The left column's minimum width never exceeds this (px): with the right column's, it fits 1024 px.
@@ -91,6 +91,8 @@ class TaskTab(QWidget):
         self.dataset_panel = DatasetPanel(self.spec)
         self.features_panel = FeaturesPanel(self.spec)
         self.model_panel = self.build_model_panel()
+        if hasattr(self.model_panel, "changed"):
+            self.model_panel.changed.connect(self._prepare_for_model)
         self.progress_panel = ProgressPanel()
 
         left = QWidget()
@@ -391,6 +393,15 @@ class TaskTab(QWidget):
 
     def on_dataset(self, ds):
         """Hook: a dataset was loaded (the model panel may adapt to its classes)."""
+
+    def _prepare_for_model(self):
+        """A Keras model was chosen: the spare process imports TensorFlow ahead (3-6 s of the first
+        training's start otherwise)."""
+        combo = getattr(self.model_panel, "choice", None)  # the model chooser of the Digits and Genres panels
+        key = combo.currentData() if combo is not None else None
+        choice = next((c for c in self.spec.models if c.key == key), None)
+        if choice is not None and choice.type == "keras-cnn":
+            prepare_spare_later((*FIRST_SPARE_MODULES, "tensorflow", "keras"), delay_ms=1000)
 
     # ------------------------------------------------------------------- train
 

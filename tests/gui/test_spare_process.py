@@ -147,3 +147,16 @@ def test_loading_a_dataset_starts_a_spare_for_the_first_training(make_digits_tab
     qtbot.waitUntil(lambda: not tab.busy, timeout=HANG_MS)
     assert worker.used_spare and worker.pid == spare_pid and tab.last_result is not None
     assert set(workers.FIRST_SPARE_MODULES) <= set(worker.spare_preload)
+
+
+def test_choosing_a_keras_model_starts_a_spare_that_has_imported_tensorflow(make_digits_tab, qtbot, spares):
+    tab = make_digits_tab()
+    scan(tab, qtbot)
+    qtbot.waitUntil(lambda: spares.pid() is not None, timeout=HANG_MS)  # the one after loading the data
+    first = spares.pid()
+    tab.model_panel.choose("cnn")  # the Digits CNN (Keras): its first training would import TensorFlow
+    qtbot.waitUntil(lambda: spares.pid() not in (None, first), timeout=HANG_MS)
+    assert "tensorflow" in spares._spare.preload
+    with_tf = spares.pid()
+    spares.prepare(("tensorflow", "scipy"))  # asked again (the choice changed back and forth): it is kept
+    assert spares.pid() == with_tf
