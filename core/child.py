@@ -2,7 +2,8 @@
 
 A job is a top-level function ``fn(*args, report, should_stop)`` named
 ``"module:function"`` with plain arguments (a training request, a dataset).
-:func:`child_main` runs it in a fresh (spawned) interpreter and sends every
+:func:`child_main` runs it in a fresh (spawned) interpreter, or :func:`spare_main`
+in one started ahead that has done the imports and waits for it, and sends every
 ``report(kind, value)`` and the outcome back over a pipe; the parent (the
 GUI's background thread) relays them and forwards Stop through an event.
 A model that crashes the interpreter (a TensorFlow abort, out of memory, a
