@@ -101,6 +101,11 @@ def main(argv=None):
                 print(f"{title}, {mode} #{i + 1}: first curve report {first:.2f} s, result {done:.2f} s"
                       f"{' (spare)' if used else ''}", flush=True)
             res[mode] = runs
+        wait_spare_settled()  # the spare waiting after the last training: what it costs to keep
+        from core.child import resident_bytes
+
+        pid = SpareProcesses.pid()
+        idle = (resident_bytes(pid) / 2**20, cpu_seconds(pid)) if pid else (float("nan"), float("nan"))
         SpareProcesses.shutdown()
         later = {m: r[1:] for m, r in res.items()}
         med = {m: (statistics.median(x[0] for x in r), statistics.median(x[1] for x in r)) for m, r in later.items()}
@@ -108,7 +113,7 @@ def main(argv=None):
         rows.append(f"| {title} | {med['fresh'][0]:.2f} s | {med['spare'][0]:.2f} s | "
                     f"**{med['fresh'][0] / med['spare'][0]:.1f}×** | {med['fresh'][1]:.2f} s | {med['spare'][1]:.2f} s | "
                     f"**{med['fresh'][1] / med['spare'][1]:.2f}×** | {used}/{len(later['spare'])} | "
-                    f"{res['fresh'][0][1]:.2f} / {res['spare'][0][1]:.2f} s |")
+                    f"{res['fresh'][0][1]:.2f} / {res['spare'][0][1]:.2f} s | {idle[0]:.0f} MB, {idle[1]:.1f} s |")
     stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     lines = [HEADING, "",
              f"`python benchmarks/spare_process.py --trainings {args.trainings}` ({stamp} UTC, {os.cpu_count()} cores, "
@@ -117,9 +122,17 @@ def main(argv=None):
              "baseline: spares off (`SPEECHLAB_SPARE_PROCESS=0`, every training spawns a fresh process, as before). "
              "Medians of the trainings after the first of each mode (the first has no spare in either).", "",
              "| training | Train → first curve report, fresh | with a spare | ratio | Train → result, fresh | with a spare "
-             "| ratio | trainings that took a spare | first training, fresh / spare mode |",
-             "|---|---|---|---|---|---|---|---|---|",
-             *rows]
+             "| ratio | trainings that took a spare | first training, fresh / spare mode | the waiting spare: memory (RSS), "
+             "CPU to get ready |",
+             "|---|---|---|---|---|---|---|---|---|---|",
+             *rows, "",
+             "What a spare saves is the interpreter's start and the imports (NumPy, SciPy, scikit-learn, librosa; "
+             "TensorFlow and Keras for a Keras model) of every training after the first. The first training of a "
+             "session gets a spare too when it comes more than a few seconds after its data was loaded (a spare is "
+             "started 5 s after a scan; choosing a Keras model starts one that imports TensorFlow, 1 s after the "
+             "choice); this benchmark's first training of each mode starts at once, before any spare. A spare's "
+             "start competes for the cores with what the user does next (the CPU column); the GUI thread only "
+             "spawns it, from a plain thread. The last column is also what keeping one costs while it waits."]
     publish(lines, write=not args.no_write)
 
 
