@@ -72,8 +72,10 @@ class TrainingPlot(QWidget):
 
         self._running: dict[str, pg.ScatterPlotItem] = {}
         self._best_lines: dict[str, pg.InfiniteLine] = {}
-        # The "best" caption goes where the curves are not: top for loss, bottom for accuracy.
-        label_position = {"loss": 0.95, "accuracy": 0.05}
+        # The "best" caption goes where the curves and legends are not: half-way up. By the best epoch the loss is
+        # low and the accuracy high, and the legends sit top right (loss) and bottom right (accuracy), where they
+        # hid the caption (at the top and the bottom, all but its first letter showed).
+        label_position = {"loss": 0.45, "accuracy": 0.45}
         for plot_name, plot in self._plots.items():
             running = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(0, 114, 178, 90))
             plot.addItem(running)
