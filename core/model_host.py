@@ -153,6 +153,25 @@ class ModelHost:
                             f"(exit code {code if code is not None else died}); the CNN cannot predict") from None
         raise AssertionError("unreachable")
 
+    def prepare(self, key, config, arrays):
+        """Start the host and load model ``key`` before its first prediction: that takes seconds (a process,
+        TensorFlow's import, the network rebuilt and traced), so call it from a background thread when a
+        model becomes the one in use. Any trouble is left for that first prediction to report."""
+        with self._lock:
+            try:
+                if not self._alive():
+                    self._discard()
+                    self._start()
+                self._drop_forgotten()
+                if key not in self._loaded:
+                    self._ask(("load", key, config, arrays))
+                    self._loaded.add(key)
+                    self._ask(("predict", key, None))  # traces the network's call on a dummy image
+            except _HostDied:
+                self._discard()
+            except Exception:  # noqa: BLE001 - only a head start; the prediction says what is wrong
+                pass
+
     def forget(self, key):
         """Drop model ``key`` from the host at the next request (safe from a finalizer: takes no lock)."""
         self._forgotten.append(key)
@@ -282,6 +301,8 @@ def _serve(conn):
                 _, key, X = message
                 if key not in models:
                     raise SpeechLabError(f"the model process holds no model {key!r}")
+                if X is None:  # a warm-up (ModelHost.prepare): one zero image of the model's size
+                    X = np.zeros((1, *models[key].input_shape_), dtype=np.float32)
                 reply = ("ok", np.asarray(models[key].predict_proba(X), dtype=np.float64))
             elif op == "forget":
                 for key in message[1]:
@@ -388,3 +409,8 @@ class RemoteKerasModel:
 
     def predict(self, X):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def warm_up(self):
+        """Have the host hold this network, traced, before the first prediction asks (blocks for seconds
+        the first time: run it in a background thread)."""
+        self._host.prepare(self._key, self._config, self._arrays)

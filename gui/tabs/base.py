@@ -17,6 +17,7 @@ grows (long messages are elided; the full text is in its tooltip and the Log).
 from __future__ import annotations
 
 import datetime
+import threading
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -648,6 +649,9 @@ class TaskTab(QWidget):
         self.evaluate_button.setEnabled(bundle is not None)
         self.recorder.set_predictor(bundle.predict_signal if bundle is not None else None,
                                     windows=bundle is not None and bundle.feature_config.window_seconds is not None)
+        warm_up = getattr(getattr(bundle, "model", None), "warm_up", None)
+        if warm_up is not None:  # a CNN predicts in the model host: start it now, not at the first take (3-4 s)
+            threading.Thread(target=warm_up, name="speechlab-model-host-warm-up", daemon=True).start()
         self.model_changed.emit(bundle)
 
     def evaluate_on_dataset(self):

@@ -221,3 +221,22 @@ def _running(pid):
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_warm_up_starts_the_host_and_loads_the_network_before_the_first_prediction(trained, host_on):
+    """A model that becomes the tab's model is warmed up (gui.tabs.base.set_bundle, in a thread): the first
+    take then finds the host running with the network loaded and traced, instead of waiting 3-4 s for it."""
+    from core.bundle import load_bundle
+
+    model, X, path = trained
+    host_on.stop()
+    loaded = load_bundle(path).model
+    starts = host_on.starts
+    loaded.warm_up()
+    assert host_on.pid is not None and host_on.starts == starts + 1
+    assert loaded._key in host_on._loaded  # the network is there before anything asked for a prediction
+    pid = host_on.pid
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert host_on.pid == pid and host_on.starts == starts + 1  # the prediction used it: no second start
+    loaded.warm_up()  # again: nothing to do
+    assert host_on.pid == pid and host_on.starts == starts + 1
