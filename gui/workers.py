@@ -303,14 +303,15 @@ class _Spare:
         return True
 
     def end(self):
-        """No job for it: it ends on its own (joined briefly; killed if it does not)."""
+        """No job for it: it ends on its own, or is killed if it does not within half a second (one still
+        importing TensorFlow holds nothing of the user's; quitting must not wait for it)."""
         try:
             self.jobs.send(None)
         except (OSError, ValueError):
             pass
         for conn in (self.jobs, self.receive):
             conn.close()
-        self.proc.join(2)
+        self.proc.join(0.5)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(2)
