@@ -129,20 +129,8 @@ class ModelHost:
         """Probabilities of the model ``key`` (sent as ``config, arrays`` when the host lacks it) on ``X``."""
         with self._lock:
             for attempt in range(2):
-                if not self._alive():
-                    self._discard()
-                    try:
-                        self._start()
-                    except Exception as exc:  # noqa: BLE001 - spawn failed (no memory, no processes left, ...)
-                        raise SpeechLabError(f"The model process could not be started ({_one_line(exc)})") from None
                 try:
-                    self._drop_forgotten()
-                    if key not in self._loaded:
-                        try:
-                            self._ask(("load", key, config, arrays))
-                        except SpeechLabError as exc:
-                            raise SpeechLabError(f"The CNN could not be rebuilt in the model process: {exc}") from None
-                        self._loaded.add(key)
+                    self._hold(key, config, arrays)
                     return self._ask(("predict", key, X))
                 except _HostDied as died:
                     code = self._process.exitcode if self._process is not None else None
@@ -153,19 +141,32 @@ class ModelHost:
                             f"(exit code {code if code is not None else died}); the CNN cannot predict") from None
         raise AssertionError("unreachable")
 
+    def _hold(self, key, config, arrays):
+        """With the lock held: a running host that holds model ``key`` (started, and the model sent, when
+        needed). Raises SpeechLabError (a start or a rebuild that failed) or _HostDied."""
+        if not self._alive():
+            self._discard()
+            try:
+                self._start()
+            except Exception as exc:  # noqa: BLE001 - spawn failed (no memory, no processes left, ...)
+                raise SpeechLabError(f"The model process could not be started ({_one_line(exc)})") from None
+        self._drop_forgotten()
+        if key not in self._loaded:
+            try:
+                self._ask(("load", key, config, arrays))
+            except SpeechLabError as exc:
+                raise SpeechLabError(f"The CNN could not be rebuilt in the model process: {exc}") from None
+            self._loaded.add(key)
+            return True
+        return False
+
     def prepare(self, key, config, arrays):
         """Start the host and load model ``key`` before its first prediction: that takes seconds (a process,
         TensorFlow's import, the network rebuilt and traced), so call it from a background thread when a
         model becomes the one in use. Any trouble is left for that first prediction to report."""
         with self._lock:
             try:
-                if not self._alive():
-                    self._discard()
-                    self._start()
-                self._drop_forgotten()
-                if key not in self._loaded:
-                    self._ask(("load", key, config, arrays))
-                    self._loaded.add(key)
+                if self._hold(key, config, arrays):
                     self._ask(("predict", key, None))  # traces the network's call on a dummy image
             except _HostDied:
                 self._discard()

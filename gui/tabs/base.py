@@ -399,9 +399,13 @@ class TaskTab(QWidget):
         """A Keras model was chosen: the spare process imports TensorFlow ahead (3-6 s of the first
         training's start otherwise)."""
         combo = getattr(self.model_panel, "choice", None)  # the model chooser of the Digits and Genres panels
-        key = combo.currentData() if combo is not None else None
-        choice = next((c for c in self.spec.models if c.key == key), None)
-        if choice is not None and choice.type == "keras-cnn":
+        if combo is None or combo.currentData() is None:
+            return
+        try:
+            choice = self.spec.model_choice(combo.currentData())
+        except SpeechLabError:
+            return
+        if choice.type == "keras-cnn":
             prepare_spare_later((*FIRST_SPARE_MODULES, "tensorflow", "keras"), delay_ms=1000)
 
     # ------------------------------------------------------------------- train
