@@ -78,6 +78,48 @@ def _keys_and_identities(paths):
     return out
 
 
+def _stat_identities(paths):
+    """{path: (size, mtime_ns, inode, ctime_ns, is a link)} as a scan's probe takes them (a link: its
+    target's), for the paths that exist."""
+    out = {}
+    for p in paths:
+        try:
+            st = os.lstat(p)
+            link = stat.S_ISLNK(st.st_mode)
+            if link:
+                st = os.stat(p)
+        except OSError:
+            continue
+        out[p] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, link)
+    return out
+
+
+def _key_parts(paths, identities):
+    """What :meth:`MatrixCache.key` hashes: a line per path (the path and its cache key: its folder's real
+    path and its name, or for a link its target's real path, as :func:`cache_path`) and an int64 row per
+    path (its identity, -1s where the file is missing), from :func:`_stat_identities` or a scan's
+    identities: one ``realpath`` per folder, none per file unless the file is a link."""
+    sep, prefixes, lines, rows = os.sep, {}, [], []
+    missing = (-1, -1, -1, -1, 0)
+    for p in paths:
+        known = identities.get(p)
+        if known is None:
+            lines.append(f"{p}\0\n")
+            rows.append(missing)
+            continue
+        cut = p.rfind(sep)  # os.path.split/join per file were most of this function's time
+        folder = p[:cut] if cut > 0 else (sep if cut == 0 else "")
+        prefix = prefixes.get(folder)
+        if prefix is None:
+            prefix = prefixes[folder] = os.path.join(os.path.realpath(folder or "."), "")
+        key = prefix + p[cut + 1:]
+        if known[4]:  # the file itself is a link: keyed by its target, as realpath does
+            key = os.path.realpath(key)
+        lines.append(f"{p}\0{key}\n")
+        rows.append(known)
+    return "".join(lines), np.array(rows, dtype=np.int64).reshape(-1, 5)[:, :4]
+
+
 def _prefix_range(keys):
     """(low, high): every key lies in [low, high), so that one indexed range query reads only this data's rows."""
     low = os.path.commonprefix([min(keys), max(keys)])  # of all keys: they sort between these two
@@ -245,8 +287,8 @@ class FeatureCache:
 
     def clear(self):
         """Delete every cached feature (and the finished matrices made of them)."""
-        for p in MatrixCache.beside(self).clear():
-            self._note(f"could not delete {p}")
+        for p in MatrixCache.beside(self).clear() + MatrixCache(self.path.with_name("scans")).clear():
+            self._note(f"could not delete {p}")  # the matrices, and the scans' snapshots (core.datasets)
         # scan.sqlite beside it: what core.datasets' scans remember of unchanged files' headers
         names = [self.path.name + suffix for suffix in ("", "-journal", "-wal", ".damaged")] + ["scan.sqlite"]
         for name in names:
@@ -282,14 +324,20 @@ class MatrixCache:
         return cls(store.path.with_name("matrices"))
 
     @staticmethod
-    def key(paths, settings):
-        """A name for ``paths`` (in this order, each with its current identity) under ``settings`` (str)."""
+    def key(paths, settings, identities=None):
+        """A name for ``paths`` (in this order, each with its current identity) under ``settings`` (str).
+
+        ``identities``: {path: (size, mtime_ns, inode, ctime_ns, is a link)} that a scan has just taken
+        (:attr:`core.datasets.Dataset.identities`), used instead of a second ``lstat`` per file when it
+        covers every path; the name is the same either way (for files unchanged since)."""
         import hashlib
 
-        found = {given: (key, ident) for key, (given, ident) in _keys_and_identities(paths).items()}
+        if not identities or any(p not in identities for p in paths):
+            identities = _stat_identities(paths)
+        text, rows = _key_parts(paths, identities)
         h = hashlib.sha256(settings.encode("utf-8", "surrogatepass"))
-        for p in paths:
-            h.update(f"{p}\0{found.get(p, 'missing')}\n".encode("utf-8", "surrogatepass"))
+        h.update(text.encode("utf-8", "surrogatepass"))  # whole texts and arrays: no call or format per file
+        h.update(np.ascontiguousarray(rows).tobytes())
         return h.hexdigest()[:40]
 
     def _file(self, key):
@@ -301,8 +349,8 @@ class MatrixCache:
         if not path.is_file():
             return None
         try:
-            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # our own handle: closed on errors
-                out = {name: z[name] for name in ("X", "keep", "skipped", "reasons", "n_frames")}
+            with open(path, "rb") as f:  # our own handle: closed on errors
+                out = self._read(f)
             if out["X"].dtype != np.float32 or len(out["X"]) != len(out["keep"]) \
                     or len(out["skipped"]) != len(out["reasons"]) or not np.isfinite(out["X"]).all():
                 raise ValueError("inconsistent arrays, or values no extraction makes (NaN, inf)")
@@ -312,6 +360,50 @@ class MatrixCache:
             with contextlib.suppress(OSError):
                 path.unlink()
             return None
+
+    @staticmethod
+    def _read(f):
+        """The arrays of an open ``.npz``; ``X`` read straight from its stored (uncompressed) member into
+        a copy-on-write map (NumPy's reader of an ``.npz`` member copies it in chunks and checks its CRC:
+        25-55 ms for a 67 MB matrix, against 1 ms). Never unpickles: ``allow_pickle=False``, and an object ``X`` is refused."""
+        import struct
+        import zipfile
+
+        from numpy.lib import format as npy
+
+        names = ("keep", "skipped", "reasons", "n_frames")
+        with zipfile.ZipFile(f) as zf:
+            out = {}
+            for name in names:
+                with zf.open(name + ".npy") as member:
+                    out[name] = npy.read_array(member, allow_pickle=False)
+            info = zf.getinfo("X.npy")
+            if info.compress_type != zipfile.ZIP_STORED:  # not written by put(): NumPy's own reader
+                with zf.open("X.npy") as member:
+                    out["X"] = npy.read_array(member, allow_pickle=False)
+                return out
+        f.seek(info.header_offset)
+        local = f.read(30)  # the member's local header: signature, ..., name and extra field lengths
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise ValueError("not a zip member")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        version = npy.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"npy format {version}")
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if dtype.hasobject or fortran or len(shape) != 2:
+            raise ValueError("not a feature matrix")
+        offset = f.tell()
+        if offset + shape[0] * shape[1] * dtype.itemsize > os.fstat(f.fileno()).st_size:
+            raise ValueError("short file")
+        # a private (copy-on-write) map of the file: no copy, and pages come from the page cache as they are
+        # read (copying 67 MB into fresh memory cost 25-30 ms of page faults; NumPy's huge pages are off,
+        # core/__init__.py). Writing to X changes only this process's copy. The file is only ever replaced
+        # whole (put) or unlinked, never cut short in place, so the map stays valid while X lives.
+        out["X"] = np.asarray(np.memmap(f, mode="c", dtype=dtype, shape=shape, offset=offset))
+        return out
 
     def put(self, key, X, keep, skipped, reasons, n_frames):
         """Store a matrix (atomically: a reader sees the old state or the new file, never half of it);

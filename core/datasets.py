@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import os
 import pathlib
 import re
+import stat
 import time
 
 import numpy as np
@@ -31,6 +33,8 @@ LAYOUTS = ("auto", "filename", "folders")
 LABEL_KINDS = ("digit", "speaker")
 
 _CODED = re.compile(r"^(\d+)_([^_]+)_(\d+)$")
+# the same on a whole file name: the stem as above, then its (last) extension
+_CODED_NAME = re.compile(r"^(\d+)_([^_]+)_(\d+)\.[^.]*$")
 _NOISE_FOLDER = re.compile(r"^_|noise|^other$|^others$|^unknown$", re.IGNORECASE)
 # Folders that hold metadata or pictures, never classes.
 _NEVER_CLASS = {"__macosx", ".git", ".ipynb_checkpoints"}
@@ -68,6 +72,10 @@ class Dataset:
     excluded_folders: list = dataclasses.field(default_factory=list)
     # path -> (duration s, sample rate, channels) from the scan's header probe (summaries need no second read)
     info: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    # path -> (size, mtime_ns, inode, ctime_ns, is a link) as the scan's probe found the file: the feature
+    # matrix cache's key needs exactly this, so a command that scans and then extracts (``features``) stats
+    # every file once, not twice (:func:`core.extraction.build_features`, ``identities``)
+    identities: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def _facts(self):
         """(labels, speakers, every clip has a speaker), worked out once per list of items: with 100,000
@@ -125,12 +133,18 @@ def sort_labels(labels):
     return sorted(labels)
 
 
-def _walk_audio(root, tick=None):
+def _walk_audio(root, tick=None, folders=None):
     """Yield (dirpath, [audio file names]) below root, sorted, skipping hidden dirs; ``tick(count)`` after
-    each folder (:func:`_ticker`: Stop and progress while a big tree is listed)."""
+    each folder (:func:`_ticker`: Stop and progress while a big tree is listed). ``folders``: a list that
+    gets (dirpath, mtime_ns) of every folder listed (:class:`ScanSnapshot`)."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d.lower() not in _NEVER_CLASS)
         audio = sorted(f for f in filenames if f.lower().endswith(AUDIO_EXTENSIONS) and not f.startswith("._"))
+        if folders is not None:
+            try:
+                folders.append((dirpath, os.stat(dirpath).st_mtime_ns))
+            except OSError:
+                folders.append((dirpath, -1))  # gone already: never trusted
         if tick is not None:
             tick(len(audio))
         yield dirpath, audio
@@ -207,37 +221,52 @@ def scan_dataset(root, *, layout="auto", label="digit", exclude=None, probe=True
         raise SpeechLabError(f"Unknown layout '{layout}': choose one of {', '.join(LAYOUTS)}")
     if label not in LABEL_KINDS:
         raise SpeechLabError(f"Unknown label '{label}': choose digit or speaker")
-    if layout == "auto":
-        layout = detect_layout(root_path)
-    tick = _ticker(should_stop, progress) if (should_stop or progress) else None
-    if layout == "filename":
-        ds = _scan_filename(root_path, label, tick)
+    snapshot = ScanSnapshot.default() if (probe and trust) else None
+    asked = (layout, label, exclude)
+    found = snapshot.load(root_path, *asked) if snapshot is not None else None
+    if found is not None:  # no folder changed since the last scan: its list of files, and what it read
+        ds, known, folders = found
+        taken, listed, listed_skipped = time.time_ns(), list(ds.items), list(ds.skipped)
+        if _probe(ds, should_stop, trust=trust, progress=progress, known=known):  # headers read again
+            snapshot.save(root_path, asked, ds, listed, listed_skipped, folders, taken)
     else:
-        ds = _scan_folders(root_path, exclude, tick)
-    if probe:
-        _probe(ds, should_stop, trust=trust, progress=progress)
+        taken, folders = time.time_ns(), []
+        if layout == "auto":
+            layout = detect_layout(root_path)
+        tick = _ticker(should_stop, progress) if (should_stop or progress) else None
+        if layout == "filename":
+            ds = _scan_filename(root_path, label, tick, folders)
+        else:
+            ds = _scan_folders(root_path, exclude, tick, folders)
+        listed, listed_skipped = list(ds.items), list(ds.skipped)
+        if probe:
+            _probe(ds, should_stop, trust=trust, progress=progress)
+        if snapshot is not None:
+            snapshot.save(root_path, asked, ds, listed, listed_skipped, folders, taken)
     if not ds.items:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in ds.skipped[:3])
         raise SpeechLabError(f"No usable audio files in {root_path}" + (f" ({reasons})" if reasons else ""))
     return ds
 
 
-def _scan_filename(root, label, tick=None):
+def _scan_filename(root, label, tick=None, folders=None):
     items, skipped = [], []
-    for dirpath, files in _walk_audio(root, tick):
+    match = _CODED_NAME.match
+    by_digit = label == "digit"
+    for dirpath, files in _walk_audio(root, tick, folders):
+        prefix = os.path.join(dirpath, "")  # path = prefix + name: os.path.join per file was a fifth of a rescan
         for f in files:
-            path = os.path.join(dirpath, f)
-            m = _CODED.match(os.path.splitext(f)[0])  # the stem (a Path per file cost a third of a rescan)
+            m = match(f)  # the stem and its extension in one match (a Path per file cost a third of a rescan)
             if not m:
-                skipped.append(Skipped(path, "file name is not {digit}_{speaker}_{index}"))
+                skipped.append(Skipped(prefix + f, "file name is not {digit}_{speaker}_{index}"))
                 continue
-            digit, speaker = m.group(1), m.group(2)
-            items.append(Item(path, digit if label == "digit" else speaker, speaker))
+            speaker = m.group(2)
+            items.append(Item(prefix + f, m.group(1) if by_digit else speaker, speaker))
     return Dataset(str(root), "filename", label, items, skipped)
 
 
-def _scan_folders(root, exclude, tick=None):
-    class_dirs = [(d, files) for d, files in _walk_audio(root, tick) if files]
+def _scan_folders(root, exclude, tick=None, folders=None):
+    class_dirs = [(d, files) for d, files in _walk_audio(root, tick, folders) if files]
     if not class_dirs:
         raise SpeechLabError(f"No audio files found below {root}")
     items, excluded = [], []
@@ -266,15 +295,19 @@ def _librispeech_speaker(folder, files):
     return None
 
 
-def _probe(ds, should_stop=None, *, trust=True, progress=None):
+def _probe(ds, should_stop=None, *, trust=True, progress=None, known=None):
+    """Check every item's file (one ``lstat``; its header read unless ``known`` or the probe memo holds
+    what an earlier scan read while the file's size, mtime and inode were the same)."""
     from .errors import Cancelled
 
     if should_stop is not None and should_stop():
         raise Cancelled("Dataset scan stopped")
     memo = ProbeMemo.default() if trust else None
-    known = memo.load(ds.root) if memo is not None else {}
-    kept, learnt, info = [], [], {}
+    if known is None:
+        known = memo.load(ds.root) if memo is not None else {}
+    kept, learnt, info, identities = [], [], {}, {}
     total, last = len(ds.items), 0.0
+    lstat, is_link = os.lstat, stat.S_ISLNK
     for i, it in enumerate(ds.items):
         if i % 256 == 0:
             if should_stop is not None and should_stop():
@@ -282,36 +315,45 @@ def _probe(ds, should_stop=None, *, trust=True, progress=None):
             if progress is not None and time.monotonic() - last >= 0.1:
                 last = time.monotonic()
                 progress(i, total)
+        path = it.path
         try:
-            st = os.stat(it.path)
+            st = lstat(path)  # one call tells the identity and whether the file itself is a link
+            link = is_link(st.st_mode)
+            if link:
+                st = os.stat(path)
         except OSError as exc:
-            ds.skipped.append(Skipped(it.path, f"cannot be opened ({exc.strerror or exc})"))
+            ds.skipped.append(Skipped(path, f"cannot be opened ({exc.strerror or exc})"))
             continue
         ident = (st.st_size, st.st_mtime_ns, st.st_ino)
-        seen = known.get(it.path)
+        identities[path] = (*ident, st.st_ctime_ns, link)
+        seen = known.get(path)
         if seen is not None and seen[0] == ident:
-            info[it.path] = seen[1]
+            info[path] = seen[1]
             kept.append(it)
             continue
         try:
             if st.st_size == 0:
-                raise AudioFileError(it.path, "empty file (0 bytes)")
-            facts = audio_info(it.path)
+                raise AudioFileError(path, "empty file (0 bytes)")
+            facts = audio_info(path)
         except AudioFileError as exc:  # never remembered: a file that failed is read again next time
-            ds.skipped.append(Skipped(it.path, exc.reason))
+            del identities[path]
+            ds.skipped.append(Skipped(path, exc.reason))
             continue
         except OSError as exc:
-            ds.skipped.append(Skipped(it.path, f"cannot be opened ({exc.strerror or exc})"))
+            del identities[path]
+            ds.skipped.append(Skipped(path, f"cannot be opened ({exc.strerror or exc})"))
             continue
-        info[it.path] = facts
-        learnt.append((it.path, *ident, *facts))
+        info[path] = facts
+        learnt.append((path, *ident, *facts))
         kept.append(it)
     ds.items = kept
     ds.info = info
+    ds.identities = identities
     if memo is not None and learnt:
         memo.save(learnt)
     if progress is not None:
         progress(total, total)
+    return len(learnt)
 
 
 def _is_utf8(text):
@@ -368,10 +410,11 @@ class ProbeMemo:
             return {}
         out = {}
         for path, size, mtime, inode, duration, rate, channels in rows:
-            try:
-                out[path] = ((int(size), int(mtime), int(inode)), (float(duration), int(rate), int(channels)))
-            except (TypeError, ValueError):  # a tampered row: that file's header is read again
-                continue
+            # SQLite hands back the types it stored; a tampered row (text, NULL) is left out and that
+            # file's header read again (a type check per row: int()/float() conversions cost 2x as much)
+            if type(size) is int and type(mtime) is int and type(inode) is int and type(rate) is int \
+                    and type(channels) is int and type(duration) in (float, int):
+                out[path] = ((size, mtime, inode), (float(duration), rate, channels))
         return out
 
     def save(self, rows):
@@ -387,6 +430,140 @@ class ProbeMemo:
                 con.close()
         except (sqlite3.Error, OSError, UnicodeError):
             pass  # the next scan reads these headers again
+
+
+class ScanSnapshot:
+    """The last scan of a folder (with given settings): its folders' mtimes, its list of files and what the
+    scan read from each, so that a rescan of an unchanged tree lists nothing and opens no SQLite file.
+
+    A folder's mtime changes when a file in it is added, removed or renamed; when no folder of the tree
+    changed, the list of files is the one the snapshot holds, and each file is still checked with one
+    ``lstat`` (size, mtime, inode) as any rescan does: a changed file's header is read again. A folder
+    modified in the two seconds before the snapshot's scan began is never trusted (a file system's mtime
+    can be that coarse, so a later change could leave it the same: git's "racy" rule). One ``.npz`` per
+    (folder, settings) in the cache folder's ``scans``, read with ``allow_pickle=False``; any trouble with
+    it (damage, a read-only disk) means a full scan, never an error. Only :attr:`KEEP` snapshots stay.
+    """
+
+    VERSION = 2
+    KEEP = 32
+    RACY_NS = 2_000_000_000
+
+    def __init__(self, folder):
+        self.folder = pathlib.Path(folder)
+
+    @classmethod
+    def default(cls):
+        from .paths import cache_dir
+
+        return cls(cache_dir() / "scans")
+
+    def _file(self, root, asked):
+        import hashlib
+        import json
+
+        text = json.dumps([self.VERSION, str(root), os.path.abspath(str(root)), *asked[:2],
+                           None if asked[2] is None else sorted(asked[2])])
+        return self.folder / (hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:32] + ".npz")
+
+    @staticmethod
+    def _text(strings):
+        return np.frombuffer("\0".join(strings).encode("utf-8", "surrogateescape"), dtype=np.uint8)
+
+    @staticmethod
+    def _strings(array):
+        text = array.tobytes().decode("utf-8", "surrogateescape")
+        return text.split("\0") if text else []
+
+    def save(self, root, asked, ds, listed, listed_skipped, folders, taken):
+        """Remember a scan (``listed``: its items before the probe; ``ds`` after it). Trouble writing only
+        means a full scan next time."""
+        import contextlib
+
+        if not folders or any("\0" in p for p in (ds.root, *(d for d, _ in folders))):
+            return
+        ids, info = ds.identities, ds.info
+        n = len(listed)
+        ident = np.full((n, 3), -1, dtype=np.int64)
+        durations, formats = np.zeros(n, dtype=np.float64), np.zeros((n, 2), dtype=np.int64)
+        ok = np.zeros(n, dtype=bool)
+        for i, it in enumerate(listed):
+            got, fact = ids.get(it.path), info.get(it.path)
+            if got is not None and fact is not None:
+                ident[i], durations[i], formats[i], ok[i] = got[:3], fact[0], fact[1:], True
+        labels, label_index = np.unique(np.asarray([it.label for it in listed] or [""], dtype=str),
+                                        return_inverse=True)
+        has_speaker = n > 0 and all(it.speaker is not None for it in listed)
+        arrays = {
+            "meta": np.asarray([self.VERSION, taken, n, int(has_speaker)], dtype=np.int64),
+            "layout": self._text([ds.layout, ds.label_kind, ds.root]),
+            "folders": self._text([d for d, _ in folders]),
+            "folder_mtimes": np.asarray([m for _, m in folders], dtype=np.int64),
+            "paths": self._text([it.path for it in listed]),
+            "labels": self._text(list(labels)),
+            "label_index": np.asarray(label_index[:n], dtype=np.int32),
+            "speakers": self._text([it.speaker for it in listed] if has_speaker else []),
+            "ident": ident, "durations": durations, "formats": formats, "ok": ok,
+            "skipped": self._text([x for sk in listed_skipped for x in (sk.path, sk.reason)]),
+            "excluded": self._text(list(ds.excluded_folders)),
+        }
+        path = self._file(root, asked)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+            files = sorted(self.folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in files[self.KEEP:]:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+        except (OSError, ValueError, UnicodeError):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def load(self, root, layout, label, exclude):
+        """(Dataset before its probe, {path: ((size, mtime_ns, inode), (duration, rate, channels))}, the
+        folders with their mtimes) when no folder of the last scan with these settings changed; else None."""
+        import zipfile
+
+        path = self._file(root, (layout, label, exclude))
+        try:
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+            version, taken, n, has_speaker = (int(v) for v in a["meta"])
+            if version != self.VERSION:
+                return None
+            folders, mtimes = self._strings(a["folders"]), a["folder_mtimes"]
+            if not folders or len(folders) != len(mtimes):
+                return None
+            for folder, mtime in zip(folders, mtimes.tolist()):
+                if mtime < 0 or mtime > taken - self.RACY_NS or os.stat(folder).st_mtime_ns != mtime:
+                    return None
+            ds_layout, label_kind, ds_root = self._strings(a["layout"])
+            paths, labels = self._strings(a["paths"]), self._strings(a["labels"])
+            index = a["label_index"].tolist()
+            speakers = self._strings(a["speakers"]) if has_speaker else [None] * n
+            ident, ok = a["ident"], a["ok"]
+            durations, formats = a["durations"], a["formats"]
+            skipped = self._strings(a["skipped"])
+            if not (len(paths) == len(index) == len(speakers) == len(ident) == len(durations) == len(formats)
+                    == len(ok) == n) or ident.shape[1:] != (3,) or formats.shape[1:] != (2,) \
+                    or len(skipped) % 2 or (index and max(index) >= len(labels)):
+                return None
+        except (OSError, EOFError, ValueError, KeyError, UnicodeError, zipfile.BadZipFile):
+            return None  # none yet, damaged or from another version: a full scan
+        items = [Item(p, labels[i], s) for p, i, s in zip(paths, index, speakers)]
+        # {path: ((size, mtime_ns, inode), (duration, rate, channels))} built at C speed (no per-row code)
+        rates, channels = formats.T.tolist()
+        known = dict(zip(paths, zip(map(tuple, ident.tolist()), zip(durations.tolist(), rates, channels))))
+        if not ok.all():
+            for p in itertools.compress(paths, (~ok).tolist()):
+                del known[p]
+        ds = Dataset(ds_root, ds_layout, label_kind, items,
+                     [Skipped(skipped[k], skipped[k + 1]) for k in range(0, len(skipped), 2)],
+                     self._strings(a["excluded"]))
+        return ds, known, list(zip(folders, mtimes.tolist()))
 
 
 def summarize(ds):

@@ -373,11 +373,16 @@ class FeatureSet:
         return first
 
 
-def build_features(ds, config, *, progress=None, should_stop=None, n_jobs=None, cache=True, cluster=None):
+def build_features(ds, config, *, progress=None, should_stop=None, n_jobs=None, cache=True, cluster=None,
+                   identities=None):
     """Extract features for every item of a dataset; skipped files are listed.
 
     The same files, unchanged, with the same settings, a second time: the finished matrix is read in
     one piece (:class:`core.cache.MatrixCache`; ``whole_matrix_cached`` says so).
+
+    ``identities``: the files' identities from a scan made just before (``ds.identities``), so that the
+    matrix's key costs no second ``stat`` per file. Only for a caller that scanned a moment ago (the
+    ``features`` command): a dataset scanned long before may hold files changed since; None stats them.
 
     Returns
     -------
@@ -393,7 +398,8 @@ def build_features(ds, config, *, progress=None, should_stop=None, n_jobs=None, 
     matrices = key = None
     if cache and config.window_seconds is None:
         matrices = MatrixCache.beside(cache)
-        key = MatrixCache.key(paths, json.dumps([config.cache_key(), config.to_dict()], sort_keys=True))
+        key = MatrixCache.key(paths, json.dumps([config.cache_key(), config.to_dict()], sort_keys=True),
+                              identities)
         hit = matrices.get(key)
         if hit is not None and hit["keep"].size + hit["skipped"].size == len(paths):
             n_frames = int(hit["n_frames"])
