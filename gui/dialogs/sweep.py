@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
 )
 
+from gui.widgets.plot_style import show_major_grid
 from gui.workers import WorkerRunner
 
 #: What the dialog offers to sweep, with example values (any core.sweep key works from the CLI).
@@ -122,7 +123,7 @@ class SweepDialog(QDialog):
         self.plot.setBackground(self.palette().color(self.backgroundRole()))
         self.plot.setLabel("left", "test accuracy (%)")
         self.plot.setYRange(0, 104, padding=0)
-        self.plot.showGrid(x=False, y=True, alpha=0.2)
+        show_major_grid(self.plot.getPlotItem(), x=False, y=True, alpha=0.2)
         self.plot.addLegend(offset=(-8, -8))
         self.plot.setMinimumHeight(180)
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 
 from core.history import curves, differing, settings_of
 from core.report_html import PALETTE
+from gui.widgets.plot_style import show_major_grid
 
 DIFF_BRUSH = QColor("#fff3cd")
 BEST_BRUSH = QColor("#dcfce7")
@@ -88,7 +89,7 @@ class CompareView(QWidget):
         w.setBackground(self.palette().color(self.backgroundRole()))
         w.setTitle(title)
         w.setLabel("bottom", "epoch")
-        w.showGrid(x=True, y=True, alpha=0.2)
+        show_major_grid(w.getPlotItem(), x=True, y=True, alpha=0.2)
         w.addLegend(offset=legend_offset)
         w.setMinimumHeight(160)
         return w

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from core.openset import METHODS, method_title, view_at
 from gui.widgets.confusion_matrix import ConfusionMatrixView
+from gui.widgets.plot_style import show_major_grid
 
 SLIDER_STEPS = 1000
 
@@ -113,7 +114,7 @@ class OpenSetView(QWidget):
         self.det_plot.setTitle("DET curve", color=fg)
         self.det_plot.setLabel("bottom", f"false accepts ({w['unknown_short']})", units="%")
         self.det_plot.setLabel("left", f"false rejects ({w['known']})", units="%")
-        self.det_plot.showGrid(x=True, y=True, alpha=0.3)
+        show_major_grid(self.det_plot.getPlotItem(), x=True, y=True, alpha=0.3)
         self.det_plot.setXRange(0, 100)
         self.det_plot.setYRange(0, 100)
         self.det_curve = self.det_plot.plot([], [], pen=pg.mkPen("#0072B2", width=2))

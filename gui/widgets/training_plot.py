@@ -7,6 +7,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
+from gui.widgets.plot_style import show_major_grid
+
 # Colour-blind-safe pair (Okabe-Ito blue / orange); validation is also dashed so
 # the two stay apart in grey-scale screenshots.
 _TRAIN_COLOUR = "#0072B2"
@@ -112,7 +114,7 @@ class TrainingPlot(QWidget):
             item.getAxis(axis).setPen(foreground)
             # Otherwise a small MSE reads "Loss (x0.001)" with values like 20.
             item.getAxis(axis).enableAutoSIPrefix(False)
-        item.showGrid(x=True, y=True, alpha=0.15)
+        show_major_grid(item, x=True, y=True, alpha=0.15)
         item.addLegend(offset=legend_offset, labelTextColor=foreground, brush=pg.mkBrush(background))
         item.setMenuEnabled(True)
         plot.setMinimumSize(170, 150)
