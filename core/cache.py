@@ -268,7 +268,7 @@ class FeatureCache:
             self._broken(exc)  # caching is an optimisation; a read-only or full disk must not fail extraction
 
     def size_bytes(self):
-        total = MatrixCache.beside(self).size_bytes()
+        total = MatrixCache.beside(self).size_bytes() + MatrixCache(self.path.with_name("scans")).size_bytes()
         for suffix in ("", "-journal", "-wal"):
             p = self.path.with_name(self.path.name + suffix)
             if p.exists():
