@@ -17,6 +17,7 @@ import os
 import pathlib
 import sqlite3
 import stat
+import threading
 
 import numpy as np
 
@@ -409,7 +410,7 @@ class MatrixCache:
         """Store a matrix (atomically: a reader sees the old state or the new file, never half of it);
         trouble writing is only a slower next run."""
         path = self._file(key)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        tmp = path.with_name(path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")  # per thread too
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as f:

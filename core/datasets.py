@@ -22,6 +22,7 @@ import os
 import pathlib
 import re
 import stat
+import threading
 import time
 
 import numpy as np
@@ -508,7 +509,7 @@ class ScanSnapshot:
             "excluded": self._text(list(ds.excluded_folders)),
         }
         path = self._file(root, asked)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # two scans may race
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as f:
