@@ -254,6 +254,57 @@ def trim_silence(y, *, top_db=30.0, frame_length=None, hop_length=None, sr=16000
     return y[start:end], (start, end)
 
 
+_WAV_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"  # KSDATAFORMAT_SUBTYPE_*
+
+
+def _plain_wav_facts(path):
+    """(duration, rate, channels) of a plain PCM or float WAV read from its chunk headers in the first 4 KB
+    (one read), or None for anything else or anything unusual (another container, a compressed codec, a
+    streaming size, chunks that push the data past 4 KB, odd numbers): :func:`audio_info` then asks
+    libsndfile. Frames are counted as libsndfile counts them: the data chunk, cut to what the file holds."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            head = os.read(fd, 4096)
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    if len(head) < 44 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    fmt = data = None
+    pos = 12
+    while pos + 8 <= len(head) and data is None:  # chunks before the data: fmt, fact, LIST, JUNK, ...
+        cid = head[pos:pos + 4]
+        clen = int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"fmt ":
+            if not 16 <= clen <= 256 or pos + 8 + clen > len(head):
+                return None
+            fmt = head[pos + 8:pos + 8 + clen]
+        elif cid == b"data":
+            data = (pos + 8, clen)
+        pos += 8 + clen + (clen & 1)
+    if fmt is None or data is None:
+        return None
+    tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == 0xFFFE:  # WAVE_FORMAT_EXTENSIBLE: the real format in its sub-format GUID
+        if len(fmt) < 40 or fmt[26:40] != _WAV_GUID_TAIL:
+            return None
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    if not ((tag == 1 and bits in (8, 16, 24, 32)) or (tag == 3 and bits in (32, 64))):
+        return None
+    if not (1 <= channels <= 64 and 1 <= rate <= 768_000 and block == channels * bits // 8):
+        return None
+    offset, length = data
+    if length in (0, 0xFFFFFFFF) or offset > size:
+        return None
+    frames = min(length, size - offset) // block
+    if frames <= 0:
+        return None
+    return frames / rate, rate, channels
+
+
 def audio_info(path):
     """Header facts without decoding: (duration seconds, sample rate, channels).
 
@@ -261,6 +312,10 @@ def audio_info(path):
     """
     import soundfile as sf
 
+    if str(path).lower().endswith(".wav"):
+        facts = _plain_wav_facts(path)
+        if facts is not None:
+            return facts
     try:
         info = sf.info(str(path))
         return float(info.duration), int(info.samplerate), int(info.channels)
