@@ -15,8 +15,15 @@ def main(argv=None):
         from gui.app import run
 
         return run(argv[1:])
+    import gc
+
     from cli import main as cli_main
 
+    # A command-line process: what it imported lives until exit, so it leaves the collector's sight; the
+    # collections a command's own objects set off (a scan of 100,000 files makes 100,000 items) then do not
+    # walk NumPy's and SpeechLab's modules each time (a warm ``features`` of 13,500 files: ~20 ms less).
+    # Here, not in cli.main: a process that calls cli.main among other work (the tests) keeps its collector.
+    gc.freeze()
     return cli_main(argv)
 
 
