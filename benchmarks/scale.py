@@ -267,7 +267,7 @@ def render(args, n, generated, results, loop_fps, load_before, load_after):
         "mtime, inode), and a changed file's header is read again. The `features` command hands those identities "
         "to the matrix cache's key (no second `lstat` per file), the key hashes one text and one array instead of a "
         "formatted line per file, the matrix's `X` is mapped from its `.npz` (copy-on-write) instead of copied "
-        "out of the zip, and the CLI moves what it imported out of the collector's sight (`gc.freeze`). Generated "
+        "out of the zip, and a command-line process moves what it imported out of the collector's sight (`gc.freeze` in `main.py`). Generated "
         "folders are dated an hour back (a real dataset is not made seconds before it is scanned), and commands run "
         "with bytecode caching on, as an installation does.",
     ])
