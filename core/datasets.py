@@ -78,6 +78,13 @@ class Dataset:
     # every file once, not twice (:func:`core.extraction.build_features`, ``identities``)
     identities: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
+    def __getstate__(self):
+        """Pickled (sent to a training process) without :attr:`identities`: they are for the process that
+        just scanned (a command's matrix key) and stale anywhere else; 100,000 of them are ~9 MB."""
+        state = dict(self.__dict__)
+        state["identities"] = {}
+        return state
+
     def _facts(self):
         """(labels, speakers, every clip has a speaker), worked out once per list of items: with 100,000
         clips each is a pass over the list (tens of ms), asked for many times on the GUI thread. The scan

@@ -169,3 +169,12 @@ def test_clearing_the_cache_forgets_the_scans(tree, monkeypatch):
     monkeypatch.setattr(os, "walk", lambda *a, **k: (calls.append(a), real_walk(*a, **k))[1])
     scan_dataset(tree)
     assert calls
+
+
+def test_a_dataset_sent_to_another_process_leaves_its_identities_behind(tree):
+    import pickle
+
+    ds = scan_dataset(tree)
+    assert ds.identities
+    copy = pickle.loads(pickle.dumps(ds))
+    assert copy.identities == {} and copy.items == ds.items and copy.info == ds.info and copy.labels == ds.labels
