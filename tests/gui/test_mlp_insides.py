@@ -61,3 +61,32 @@ def test_the_insides_tab_follows_training_and_loaded_models(make_digits_tab, qtb
 ])
 def test_diagnosis_words(layers, expected):
     assert any(expected in n for n in diagnose(layers))
+
+
+def test_a_history_is_shown_as_the_epochs_were_live(qtbot):
+    """A finished run's insides (drawn in one pass) are the ones its live epochs drew, and of a history
+    holding two trainings (leave-one-speaker-out) only the last one is shown, as live."""
+    from gui.widgets.mlp_insides import MLPInsides
+
+    first = _history(activation="relu", init="he")
+    second = _history(activation="bipolar-sigmoid", init="randn")[:3]
+    live, shown = MLPInsides(), MLPInsides()
+    qtbot.addWidget(live)
+    qtbot.addWidget(shown)
+    for stats in first + second:
+        live.add_epoch(stats)
+    shown.set_history(first + second)
+    assert shown.epochs == live.epochs == 3
+    assert shown._data == live._data and shown._data[(1, "share")][0] == [1, 2, 3]
+    assert shown.note.text() == live.note.text() and "saturated" in shown.note.text()
+    for key, curve in shown._curves.items():
+        xs, ys = curve.getData()  # the weights plot is logarithmic: its curves give log10 of the values
+        ys = ys if key[1] == "share" else 10.0 ** ys
+        assert list(xs) == shown._data[key][0] and np.allclose(ys, shown._data[key][1])
+    assert set(shown._curves) == set(live._curves)
+    assert len(shown._hist_items) == len(live._hist_items) == 2
+    drawn = dict(live._curves)
+    live.set_history(first + second)  # what a training's end does: the live curves already show it
+    assert all(live._curves[k] is drawn[k] for k in drawn) and live._data == shown._data
+    live.set_history(first)  # an earlier run brought back: drawn anew
+    assert live.epochs == 4 and live._data[(0, "weight_rms")][0] == [1, 2, 3, 4] and "saturated" not in live.note.text()
