@@ -266,3 +266,45 @@ def test_the_app_collector_freezes_the_heap_after_a_wave_of_imports(qapp):
     finally:
         collector.timer.stop()
         gc.unfreeze()  # the rest of the session collects everything again
+
+
+def test_the_app_collector_waits_out_a_wave_of_imports_then_freezes_it(qapp):
+    """While modules are being imported (the preload thread, a first scan), collecting would walk the
+    ~100,000 young objects they make for nothing: the app's collector puts collections off (at most
+    WAVE_CHECKS checks in a row), then freezes the wave once it settles."""
+    import sys
+
+    from gui.workers import GuiGarbageCollector
+
+    class CountingGC:  # a young generation full of what the imports made; collections only recorded
+        def __init__(self):
+            self.calls, self.freezes = [], 0
+
+        def get_count(self):
+            return (10**5, 5, 0)
+
+        def collect(self, generation=2):
+            self.calls.append(generation)
+
+        def freeze(self):
+            self.freezes += 1
+
+    collector = GuiGarbageCollector(interval_ms=60000, freeze_imports=True)
+    try:
+        fake = collector._gc = CountingGC()
+        collector._modules_frozen = len(sys.modules) - 3  # 3 modules came since the last freeze
+        for _ in range(3):  # a module more at every check: a wave in progress
+            collector._modules_seen -= 1
+            collector.check()
+        assert fake.calls == [] and fake.freezes == 0
+        collector.check()  # settled: 3 new modules, but a big young generation
+        assert fake.calls == [] and fake.freezes == 1 and collector._modules_frozen == len(sys.modules)
+        collector.check()  # nothing new: an ordinary young collection
+        assert fake.calls == [0] and fake.freezes == 1
+        for _ in range(GuiGarbageCollector.WAVE_CHECKS + 1):  # a wave that never ends still gets collected
+            collector._modules_seen -= 1
+            collector._modules_frozen = len(sys.modules)  # and never reaches a freeze
+            collector.check()
+        assert fake.calls == [0, 0] and fake.freezes == 1
+    finally:
+        collector.timer.stop()
