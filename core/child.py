@@ -101,14 +101,15 @@ def _setup():
     background_priority()
 
 
-#: the niceness of every process that computes for the window (a training, its extraction pool, a sweep's runs)
+#: the niceness of a training process (its extraction pool inherits it)
 BACKGROUND_NICE = 5
 
 
 def background_priority():
-    """Lower this process to ``BACKGROUND_NICE`` (never raise it back): when every core is busy, the window's
-    thread gets one first. Under a CPU hog the GUI thread of a 2×2 sweep waited 38 ms for a core in a
-    53 ms stall while the sweep's two run processes were at the window's own priority."""
+    """Lower this process to ``BACKGROUND_NICE`` (never raise it back: a process started at nice 10 stays
+    there), so that the window's thread gets a core first when both are busy. Not for a sweep's run
+    processes: at nice 5 beside a CPU hog at 0 a 2×2 sweep took 108.8 s instead of 67.5 s, and the
+    window's longest stall did not shrink (95 vs 53 ms)."""
     try:
         current = os.getpriority(os.PRIO_PROCESS, 0)
         if current < BACKGROUND_NICE:

@@ -74,9 +74,6 @@ def _worker_init(parent_pid=None):
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(0)  # the parent died before the death signal was armed
     _WORKER_LIMITS = _single_blas_thread()  # kept for the life of the worker process
-    from .child import background_priority
-
-    background_priority()
 
 
 NON_FINITE_REASON = "its features are not finite (samples far out of range?)"

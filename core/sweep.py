@@ -513,9 +513,6 @@ def _worker_init(parent_pid):
     _die_with_parent()
     if os.getppid() != parent_pid:
         os._exit(0)  # the sweep died before the death signal was armed
-    from .child import background_priority
-
-    background_priority()
 
 
 @contextlib.contextmanager

@@ -61,7 +61,9 @@ class GuiGarbageCollector:
     pyqtgraph's ``GarbageCollector`` (the same idea) forces a full collection after every
     ten young ones whatever the heap's size; with a large heap that froze the window for
     5-9 s per round in the soak benchmark. Here a full collection waits until it would
-    cost at most 1 % of the time since the last one (its own duration × 100).
+    cost at most 1 % of the time since the last one (its own duration × 100). The timer runs every 100 ms
+    (1 s before): a young collection walks what was made since the last one, and a second's worth made by a
+    busy background thread took 50-100 ms of the GUI thread under load.
 
     With ``freeze_imports`` (the app), every wave of imports (``FREEZE_AFTER_MODULES`` new modules: start-up,
     then scikit-learn, SciPy and librosa on first use) is followed by ``gc.freeze()`` (no collection first):
@@ -75,12 +77,11 @@ class GuiGarbageCollector:
 
     #: new modules since the last freeze that make the next check freeze the heap
     FREEZE_AFTER_MODULES = 50
-    #: ... or fewer new modules with this many young objects (a small wave that made a big heap)
+    #: ... or fewer new modules with this many young objects (the start of a wave, or a small one, that made
+    #: many objects: a young collection over the ~100,000 of the preload's imports held the window 61-94 ms)
     FREEZE_AFTER_YOUNG = 20_000
-    #: checks in a row a wave of imports may put off collections
-    WAVE_CHECKS = 10
 
-    def __init__(self, interval_ms=1000, *, freeze_imports=False):
+    def __init__(self, interval_ms=100, *, freeze_imports=False):
         import gc
 
         from PySide6.QtCore import QTimer
@@ -93,7 +94,6 @@ class GuiGarbageCollector:
         self.freeze_imports = freeze_imports
         self._modules_frozen = 0  # len(sys.modules) at the last freeze
         self._modules_seen = len(sys.modules)  # ... at the last check
-        self._waited = 0  # checks put off in a row while modules were being imported
         self.freezes = 0
         self.timer = QTimer()
         self.timer.timeout.connect(self.check)
@@ -119,16 +119,12 @@ class GuiGarbageCollector:
         if self.freeze_imports:
             modules = len(sys.modules)
             growing, self._modules_seen = modules != self._modules_seen, modules
-            if growing and self._waited < self.WAVE_CHECKS:
-                # A wave of imports in progress (the preload thread, a first scan): what it makes lives on,
-                # so collecting it now walks ~100,000 young objects for nothing (a 94 ms stall under load).
-                self._waited += 1
-                return
-            self._waited = 0
             new = modules - self._modules_frozen
             if new >= self.FREEZE_AFTER_MODULES or (new > 0 and young > self.FREEZE_AFTER_YOUNG):
-                self.freeze()
+                self.freeze()  # what a wave of imports made lives on: frozen at once, never walked
                 return
+            if growing:
+                return  # a wave of imports in progress, small so far: its objects go to the next freeze
         if young <= self.threshold[0]:
             return
         if middle <= self.threshold[1]:

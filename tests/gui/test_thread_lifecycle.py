@@ -268,20 +268,20 @@ def test_the_app_collector_freezes_the_heap_after_a_wave_of_imports(qapp):
         gc.unfreeze()  # the rest of the session collects everything again
 
 
-def test_the_app_collector_waits_out_a_wave_of_imports_then_freezes_it(qapp):
+def test_the_app_collector_never_walks_a_wave_of_imports(qapp):
     """While modules are being imported (the preload thread, a first scan), collecting would walk the
-    ~100,000 young objects they make for nothing: the app's collector puts collections off (at most
-    WAVE_CHECKS checks in a row), then freezes the wave once it settles."""
+    ~100,000 young objects they make for nothing: the app's collector puts collections off while the
+    wave is small and freezes it once it is big (20,000 young objects or 50 modules) or has settled."""
     import sys
 
     from gui.workers import GuiGarbageCollector
 
-    class CountingGC:  # a young generation full of what the imports made; collections only recorded
+    class CountingGC:  # the young generation's size set by the test; collections only recorded
         def __init__(self):
-            self.calls, self.freezes = [], 0
+            self.calls, self.freezes, self.young = [], 0, 5000
 
         def get_count(self):
-            return (10**5, 5, 0)
+            return (self.young, 5, 0)
 
         def collect(self, generation=2):
             self.calls.append(generation)
@@ -297,14 +297,13 @@ def test_the_app_collector_waits_out_a_wave_of_imports_then_freezes_it(qapp):
             collector._modules_seen -= 1
             collector.check()
         assert fake.calls == [] and fake.freezes == 0
-        collector.check()  # settled: 3 new modules, but a big young generation
-        assert fake.calls == [] and fake.freezes == 1 and collector._modules_frozen == len(sys.modules)
-        collector.check()  # nothing new: an ordinary young collection
-        assert fake.calls == [0] and fake.freezes == 1
-        for _ in range(GuiGarbageCollector.WAVE_CHECKS + 1):  # a wave that never ends still gets collected
-            collector._modules_seen -= 1
-            collector._modules_frozen = len(sys.modules)  # and never reaches a freeze
-            collector.check()
+        collector.check()  # settled, small: an ordinary young collection
+        assert fake.calls == [0] and fake.freezes == 0
+        collector._modules_seen -= 1  # the wave goes on and has made many objects: frozen, not walked
+        fake.young = GuiGarbageCollector.FREEZE_AFTER_YOUNG + 1
+        collector.check()
+        assert fake.calls == [0] and fake.freezes == 1 and collector._modules_frozen == len(sys.modules)
+        collector.check()  # nothing new since the freeze: collections as usual
         assert fake.calls == [0, 0] and fake.freezes == 1
     finally:
         collector.timer.stop()
