@@ -271,17 +271,18 @@ def test_the_app_collector_freezes_the_heap_after_a_wave_of_imports(qapp):
 def test_the_app_collector_never_walks_a_wave_of_imports(qapp):
     """While modules are being imported (the preload thread, a first scan), collecting would walk the
     ~100,000 young objects they make for nothing: the app's collector puts collections off while the
-    wave is small and freezes it once it is big (20,000 young objects or 50 modules) or has settled."""
+    wave is small and freezes it once it is big (20,000 young objects, 50 modules, or the middle generation
+    due for a collection)."""
     import sys
 
     from gui.workers import GuiGarbageCollector
 
     class CountingGC:  # the young generation's size set by the test; collections only recorded
         def __init__(self):
-            self.calls, self.freezes, self.young = [], 0, 5000
+            self.calls, self.freezes, self.young, self.middle = [], 0, 5000, 5
 
         def get_count(self):
-            return (self.young, 5, 0)
+            return (self.young, self.middle, 0)
 
         def collect(self, generation=2):
             self.calls.append(generation)
@@ -305,5 +306,12 @@ def test_the_app_collector_never_walks_a_wave_of_imports(qapp):
         assert fake.calls == [0] and fake.freezes == 1 and collector._modules_frozen == len(sys.modules)
         collector.check()  # nothing new since the freeze: collections as usual
         assert fake.calls == [0, 0] and fake.freezes == 1
+        fake.young, fake.middle = 5000, 11  # the middle generation is due, and a module came since the freeze:
+        collector._modules_frozen -= 1      # what the young collections moved there is the wave's
+        collector.check()
+        assert fake.calls == [0, 0] and fake.freezes == 2
+        fake.middle = 11  # no module since: the middle generation is collected
+        collector.check()
+        assert fake.calls == [0, 0, 1] and fake.freezes == 2
     finally:
         collector.timer.stop()
