@@ -343,6 +343,12 @@ def open_window(args):
     from gui.app import _preload
     from gui.main_window import MainWindow
 
+    try:  # the app's collector, as gui.app.run sets it up (before 2026-12-07 this benchmark left it to the
+        from gui.workers import ensure_gui_gc  # first worker, without the freezes after imports)
+
+        ensure_gui_gc(freeze_imports=True)
+    except (ImportError, TypeError):
+        pass  # a checkout from before the GUI-thread collector, or before its freezes
     window = MainWindow()
     if args.model_host == "off":
         try:
