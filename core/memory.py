@@ -29,12 +29,16 @@ MMAP_THRESHOLD = 256 * 1024
 def _libc():
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt  # noqa: B018 - glibc only (musl has no mallopt)
-        return libc
-    except (OSError, AttributeError):
-        return None
+    # glibc's own name first: ctypes.util.find_library runs ldconfig in a subprocess (8.8 ms of the
+    # window's start-up, before its first paint); only a libc under another name needs it.
+    for name in ("libc.so.6", None):
+        try:
+            libc = ctypes.CDLL(name or ctypes.util.find_library("c") or "libc.so.6")
+            libc.mallopt  # noqa: B018 - glibc only (musl has no mallopt)
+            return libc
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def return_large_blocks(threshold=MMAP_THRESHOLD):
