@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QRadioButton, QVBoxLayout)
@@ -55,6 +54,8 @@ def add_menu(window, menu):
 
 def show(parent=None):
     dialog = ComputeDialog(parent)
+    from PySide6.QtCore import Qt  # here, not at the top: the menu is built before the first paint
+
     dialog.setAttribute(Qt.WA_DeleteOnClose)
     dialog.open()
     return dialog
@@ -93,6 +94,8 @@ class ComputeDialog(QDialog):
         self.test_button = QPushButton("Test connection")
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        from PySide6.QtCore import Qt
+
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         note = QLabel("Feature extraction and sweep runs go to the cluster; features and runs come back into this "
                       "machine's cache and run history. The data folder must be at the same path on every worker. "
