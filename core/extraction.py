@@ -44,8 +44,15 @@ class Extraction:
 
 
 def _single_blas_thread():
-    """Features multiply small matrices: extra BLAS threads only spin and, with
-    several worker processes on few cores, make each product many times slower."""
+    """NumPy's and SciPy's BLAS on one thread for a block (a context manager).
+
+    Features multiply small matrices: extra BLAS threads only spin and, with several worker
+    processes on few cores, make each product many times slower. On a machine whose cores are
+    busy even large products suffer: under a CPU hog the open-set threshold's pseudo-inverse
+    (``eigh`` of 1,248 × 1,248) took 7.8 s with two threads and 0.29 s with one (0.24 s with two
+    on an idle machine). SciPy's own OpenBLAS is loaded first, so that the limit covers it too
+    (threadpoolctl limits only the libraries already loaded)."""
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")

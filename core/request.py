@@ -461,15 +461,13 @@ def train_and_record(request, *, on_epoch=None, should_stop=None, on_progress=No
     TrainResult, SpeakerRotations for ``split="loso"`` or core.kfold.KFoldResult for ``split="kfold"``,
     with ``run_id`` and ``request`` (resolved) set.
     """
-    import scipy.linalg  # noqa: F401  (SciPy's own OpenBLAS: loaded now, so the limit below covers it too)
-    from threadpoolctl import threadpool_limits
+    from .extraction import _single_blas_thread
 
-    # NumPy's and SciPy's BLAS on one thread for the whole training. On a machine whose cores are busy (a CPU hog, the
-    # window, other programs), OpenBLAS's threads spin waiting for each other: the open-set threshold's
-    # pseudo-inverse (an eigendecomposition of 1,248 × 1,248) took 7.8 s instead of 0.29 s, and a Digits
-    # training of 10 epochs on the demo data 20.4 s instead of 5.8 s. On an idle machine one thread costs
-    # little (that eigendecomposition 0.29 vs 0.24 s); the MLP's mini-batches already kept to one.
-    with threadpool_limits(limits=1, user_api="blas"):
+    # NumPy's and SciPy's BLAS on one thread for the whole training: on a machine whose cores are busy (a CPU
+    # hog, the window, other programs) OpenBLAS's threads spin waiting for each other, and a Digits training of
+    # 10 epochs on the demo data took 20.4 s instead of 5.8 s (see _single_blas_thread). The MLP's
+    # mini-batches already kept to one.
+    with _single_blas_thread():
         return _train_and_record(request, on_epoch=on_epoch, should_stop=should_stop, on_progress=on_progress,
                                  on_event=on_event, dataset=dataset, source=source, history=history, sweep=sweep,
                                  n_jobs=n_jobs, cache=cache, record=record, checkpoint=checkpoint)

@@ -15,7 +15,7 @@ import numpy as np
 from .bundle import ModelBundle
 from .datasets import make_split, sort_labels
 from .errors import SpeechLabError
-from .extraction import build_features
+from .extraction import _single_blas_thread, build_features
 from .metrics import evaluate
 
 
@@ -460,6 +460,12 @@ def evaluate_bundle(bundle, ds, *, on_progress=None, should_stop=None, n_jobs=No
     answered with a label); ``accuracy`` stays the plain one, where an
     "unknown" answer to a clip of a known class counts as wrong.
     """
+    with _single_blas_thread():  # as a training: BLAS threads spin on a busy machine (_single_blas_thread)
+        return _evaluate_bundle(bundle, ds, on_progress=on_progress, should_stop=should_stop, n_jobs=n_jobs,
+                                cache=cache)
+
+
+def _evaluate_bundle(bundle, ds, *, on_progress, should_stop, n_jobs, cache):
     fs = build_features(ds, bundle.feature_config, progress=on_progress, should_stop=should_stop,
                         n_jobs=n_jobs, cache=cache)  # n_frames is fixed: same shape as in training
     if not fs.items:

@@ -129,6 +129,16 @@ def test_a_training_keeps_numpys_blas_on_one_thread_and_gives_the_rest_back(tmp_
         if kind == "phase":
             seen[value["name"]] = blas_threads()
 
-    train_and_record(fast_request("digits", "mlp"), history=RunHistory(tmp_path / "h"), on_event=on_event, n_jobs=1)
+    result = train_and_record(fast_request("digits", "mlp"), history=RunHistory(tmp_path / "h"), on_event=on_event,
+                              n_jobs=1)
     assert "setting the unknown threshold" in seen and all(threads == {1} for threads in seen.values()), seen
+    assert blas_threads() == before
+    from core.datasets import scan_dataset
+    from core.demo import demo_dataset
+    from core.training import evaluate_bundle
+
+    during = []
+    evaluate_bundle(result.bundle, scan_dataset(demo_dataset("digits")), n_jobs=1,
+                    on_progress=lambda p: during.append(blas_threads()))  # "Evaluate on dataset", `evaluate`
+    assert during and all(threads == {1} for threads in during)
     assert blas_threads() == before
