@@ -49,7 +49,11 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".$extra"
+# "strict": the package is a tree of links under build/ put on sys.path by a plain .pth line; the default
+# ("lenient") installs an import hook whose module every Python start in .venv imports (~20 ms: pathlib,
+# dataclasses, inspect), in the app, each command and every training or extraction process. Re-run this
+# script after adding a module (main.py and pytest find new modules without it: they run from the checkout).
+.venv/bin/python -m pip install -q -e ".$extra" --config-settings editable_mode=strict
 # The pretrained encoders' weights (musicnn, GE2E): the pinned wheels from the package registry, their
 # SHA-256 checked, converted once into resources/pretrained/ (not in git); nothing is fetched at run time.
 .venv/bin/python scripts/convert_pretrained.py

@@ -66,6 +66,9 @@ class SweepDialog(QDialog):
         self.specs = []
         self.answers = {}
         self.running = {}  # index -> last epoch stats
+        self.lines = {}  # curve name -> its PlotDataItem
+        self._headers = None  # the table's columns, and the plot's x values and curves, as last drawn
+        self._plot_layout = None
         self.runner = WorkerRunner(self)
         self.runner.busy_changed.connect(self._on_busy)
         self.setWindowTitle(f"Sweep: {base.task}")
@@ -268,9 +271,12 @@ class SweepDialog(QDialog):
         keys = list(dict.fromkeys(k for r in rows for k in r["values"]))
         has_ref = any(r["reference"] is not None for r in rows)
         headers = keys + ["Test acc"] + (["The report's"] if has_ref else []) + ["Run", "Seconds"]
-        self.table.setColumnCount(len(headers))
-        self.table.setHorizontalHeaderLabels(headers)
-        self.table.setRowCount(len(rows))
+        same_shape = headers == self._headers and self.table.rowCount() == len(rows)
+        if not same_shape:  # a new sweep; a run's end only changes cells (no new items, no new columns)
+            self._headers = headers
+            self.table.setColumnCount(len(headers))
+            self.table.setHorizontalHeaderLabels(headers)
+            self.table.setRowCount(len(rows))
         for row, r in enumerate(rows):
             cells = [r["values"].get(k, "") for k in keys]
             cells.append("—" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %")
@@ -279,6 +285,12 @@ class SweepDialog(QDialog):
             cells.append(str(r["run_id"]) if r["run_id"] else (r["error"] or "waiting"))
             cells.append("" if r["seconds"] is None else f"{r['seconds']:.1f}")
             for col, text in enumerate(cells):
+                item = self.table.item(row, col) if same_shape else None
+                if item is not None:
+                    if item.text() != text:
+                        item.setText(text)
+                        item.setToolTip(text)
+                    continue
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 if col >= len(keys) and col < len(keys) + 2:
@@ -294,18 +306,28 @@ class SweepDialog(QDialog):
         """Accuracy against the first swept setting; one line per value of the others (and the report's, dashed)."""
         from core.report_html import PALETTE
 
-        self.plot.clear()
-        if not keys:
-            return
-        first = keys[0]
-        xs = list(dict.fromkeys(r["values"].get(first) for r in rows))
-        self.plot.getAxis("bottom").setTicks([[(i, str(x)[:18]) for i, x in enumerate(xs)]])
-        self.plot.setLabel("bottom", first)
+        first = keys[0] if keys else None
+        xs = list(dict.fromkeys(r["values"].get(first) for r in rows)) if keys else []
         groups = {}
         for r in rows:
             rest = ", ".join(f"{k}={r['values'][k]}" for k in keys[1:] if k in r["values"])
             groups.setdefault(rest, []).append(r)
+        layout = (first, xs, list(groups))
+        if layout == self._plot_layout and keys:
+            # a run ended in the same sweep: new points on the same curves (clearing and rebuilding the
+            # curves, their symbols and the legend was most of the GUI thread's work at a run's end)
+            for rest, rs in groups.items():
+                pts = [(xs.index(r["values"].get(first)), 100 * r["accuracy"]) for r in rs
+                       if r["accuracy"] is not None]
+                self.lines[rest or "ours"].setData([p[0] for p in pts], [p[1] for p in pts])
+            return
+        self._plot_layout = layout
+        self.plot.clear()
         self.lines = {}
+        if not keys:
+            return
+        self.plot.getAxis("bottom").setTicks([[(i, str(x)[:18]) for i, x in enumerate(xs)]])
+        self.plot.setLabel("bottom", first)
         for k, (rest, rs) in enumerate(groups.items()):
             pts = [(xs.index(r["values"].get(first)), 100 * r["accuracy"]) for r in rs if r["accuracy"] is not None]
             colour = PALETTE[k % len(PALETTE)]

@@ -63,3 +63,27 @@ def test_a_closed_sweep_dialog_is_deleted_when_the_next_one_opens(make_digits_ta
     third_while_open = tab.sweep_dialog()  # the second is still open: it is kept
     qtbot.addWidget(third_while_open)
     assert set(tab.findChildren(SweepDialog)) == {second, third_while_open}
+
+
+def test_each_run_shows_in_the_table_and_plot_as_it_ends(make_digits_tab, qtbot):
+    """The runs' answers arrive one by one (as the sweep's worker reports them; fed here directly, no
+    processes): each end fills its row and adds its point to its curve, the others still waiting."""
+    tab = make_digits_tab()
+    dialog = tab.sweep_dialog()
+    qtbot.addWidget(dialog)
+    dialog.set_grid([("hidden", "8;16,8"), ("activation", "relu;tanh")])
+    dialog.specs, dialog.answers, dialog.running = dialog.build_specs(), {}, {}
+    dialog._fill_table()
+    assert [r[3] for r in dialog.table_rows()] == ["waiting"] * 4
+    relu, tanh = dialog.lines["activation=relu"], dialog.lines["activation=tanh"]
+    for index, accuracy in ((2, 0.75), (0, 0.5), (3, 0.9)):
+        dialog._on_event("run_done", {"index": index, "accuracy": accuracy, "run_id": 10 + index, "seconds": 1.5})
+    rows = dialog.table_rows()
+    assert [r[2] for r in rows] == ["50.0 %", "—", "75.0 %", "90.0 %"]
+    assert [r[3] for r in rows] == ["10", "waiting", "12", "13"] and dialog.overall.value() == 3
+    assert dialog.lines["activation=relu"] is relu  # the same curves, new points
+    assert list(relu.getData()[0]) == [0, 1] and list(relu.getData()[1]) == [50.0, 75.0]
+    assert list(tanh.getData()[0]) == [1] and list(tanh.getData()[1]) == [90.0]
+    dialog._on_event("run_done", {"index": 1, "accuracy": None, "error": "out of memory", "seconds": 2.0})
+    assert dialog.table_rows()[1][2:4] == ["—", "out of memory"]
+    assert list(tanh.getData()[1]) == [90.0]
