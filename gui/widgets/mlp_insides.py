@@ -46,17 +46,22 @@ class MLPInsides(QWidget):
         super().__init__(parent)
         grid = QGridLayout(self)
         grid.setContentsMargins(4, 4, 4, 4)
-        self.norms = pg.PlotWidget(title="Weights — / gradients - - (RMS)")
+        # Short titles in a smaller type: a plot is never narrower than its title, and on a 1024-pixel window
+        # each of the three gets ~200 px (a longer title pushed its plot's right end, the last epochs, out of view).
+        self.norms = pg.PlotWidget()
+        self.norms.setTitle("Weights —, gradients - -", size="9pt")
         self.norms.setLogMode(y=True)
         self.norms.setLabel("bottom", "epoch")
         self.norms.setToolTip("Root mean square of each layer's weights (solid) and of its last mini-batch "
                               "gradient (dashed), log scale")
-        self.health = pg.PlotWidget(title="Dead / saturated units (%)")
+        self.health = pg.PlotWidget()
+        self.health.setTitle("Dead / saturated (%)", size="9pt")
         self.health.setLabel("bottom", "epoch")
         self.health.setYRange(0, 100, padding=0.02)
         self.health.setToolTip("ReLU layers: units that output zero for every sample. Sigmoid/tanh layers: "
                                "outputs within 5 % of their limits")
-        self.hist = pg.PlotWidget(title="Hidden activations")
+        self.hist = pg.PlotWidget()
+        self.hist.setTitle("Hidden activations", size="9pt")
         self.hist.setLabel("bottom", "activation")
         self.hist.setToolTip("Histogram of each hidden layer's outputs on 256 training clips, latest epoch")
         self.key = QLabel("")
@@ -68,6 +73,8 @@ class MLPInsides(QWidget):
         grid.addWidget(self.hist, 0, 2)
         grid.addWidget(self.key, 1, 0, 1, 3)
         grid.addWidget(self.note, 2, 0, 1, 3)
+        for column, stretch in enumerate((5, 4, 4)):  # the log plot's tick labels ("0.0001") take more room
+            grid.setColumnStretch(column, stretch)
         self._curves = {}  # (layer index, series) -> PlotDataItem, created once, then setData
         self._data = {}
         self._hist_items = []

@@ -203,3 +203,20 @@ def test_closing_the_app_window_while_its_tabs_are_built_ends_cleanly(qtbot, set
     assert window.close()
     qtbot.wait(200)  # turns of the event loop in which the remaining tabs would have been built
     assert len(window.task_tabs()) < 3 and not window.is_ready()
+
+
+def test_a_status_message_too_long_for_the_window_ends_in_an_ellipsis(qtbot):
+    """The bar used to cut a long message off mid-number ("kept the weights of epoch 4" for epoch 41)."""
+    window = make_window(qtbot)
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.statusBar().width() <= 1024, timeout=HANG_MS)
+    tab = window.current_task_tab()
+    long = ("Test accuracy 98.3% (train 100.0%) on 60 clips, 33.0 s. Early stopping after epoch 51: the validation "
+            "loss has not improved for 10 epochs; kept the weights of epoch 41. ") * 2
+    tab.status_message.emit(long)
+    bar = window.statusBar()
+    shown = bar.currentMessage()
+    assert shown.endswith("…") and long.startswith(shown[:-1]) and bar.toolTip() == long
+    assert bar.fontMetrics().horizontalAdvance(shown) < bar.width()
+    tab.status_message.emit("Feature cache cleared")
+    assert bar.currentMessage() == "Feature cache cleared" and bar.toolTip() == ""
