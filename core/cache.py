@@ -21,7 +21,7 @@ import threading
 
 import numpy as np
 
-from .paths import cache_dir
+from .paths import cache_dir, identity
 
 # v2: rows are keyed by the resolved path and identified by size, mtime, inode
 # and ctime, so two folders with equal names, sizes and mtimes never share rows.
@@ -48,7 +48,7 @@ def _identity(path):
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+    return identity(st)
 
 
 def cache_path(path):
@@ -75,7 +75,7 @@ def _keys_and_identities(paths):
                 st = os.stat(key)
         except OSError:
             continue
-        out[key] = (p, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+        out[key] = (p, identity(st))
     return out
 
 
@@ -91,7 +91,7 @@ def _stat_identities(paths):
                 st = os.stat(p)
         except OSError:
             continue
-        out[p] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, link)
+        out[p] = (*identity(st), link)
     return out
 
 

@@ -10,6 +10,21 @@ import pathlib
 
 APP_NAME = "SpeechLab"
 
+INT64_MAX = (1 << 63) - 1
+
+
+def identity(st):
+    """(size, mtime_ns, inode, ctime_ns) of an ``os.stat`` result, every number a signed 64-bit integer,
+    as the caches store them (SQLite's INTEGER, NumPy's int64 rows). An inode number above that range
+    (NTFS file IDs carry a sequence number in their top bits, an NFS file ID is any 64-bit value, ReFS's are
+    128 bits) is folded into it, the same bits each time; SQLite and NumPy refused it before (OverflowError:
+    the scan or the extraction of such a folder failed)."""
+    ino = st.st_ino
+    if ino > INT64_MAX or ino < 0:
+        ino = (ino ^ (ino >> 64)) & 0xFFFF_FFFF_FFFF_FFFF  # 128 bits: both halves kept
+        ino -= (1 << 64) if ino > INT64_MAX else 0
+    return st.st_size, st.st_mtime_ns, ino, st.st_ctime_ns
+
 
 def cache_dir() -> pathlib.Path:
     """The feature cache's folder: ``SPEECHLAB_CACHE_DIR``, else the platform's user cache folder."""

@@ -178,3 +178,39 @@ def test_a_dataset_sent_to_another_process_leaves_its_identities_behind(tree):
     assert ds.identities
     copy = pickle.loads(pickle.dumps(ds))
     assert copy.identities == {} and copy.items == ds.items and copy.info == ds.info and copy.labels == ds.labels
+
+
+def test_a_folder_with_inode_numbers_beyond_64_bit_signed_scans_extracts_and_caches(tmp_path, monkeypatch, capsys):
+    """NTFS file IDs (a sequence number in the top bits), NFS file IDs and ReFS's 128-bit IDs go beyond a
+    signed 64-bit integer, which SQLite and NumPy's int64 refuse: the scan and the extraction failed with
+    an OverflowError. No such file system can be made on a test machine, so ``os.lstat`` and ``os.stat``
+    here report the real files with such inode numbers (distinct per file, stable between calls)."""
+    from cli import main
+
+    monkeypatch.setenv("SPEECHLAB_CACHE_DIR", str(tmp_path / "cache"))
+    data = datagen.digits_flat(tmp_path / "d", digits=range(3), speakers=("ann", "bob"), per_speaker=2)
+    age(data)
+    names = ('st_atime', 'st_mtime', 'st_ctime', 'st_atime_ns', 'st_mtime_ns', 'st_ctime_ns', 'st_blksize',
+             'st_blocks', 'st_rdev')
+
+    def huge(call):
+        def stat_call(p, *a, **k):
+            st = call(p, *a, **k)
+            if not str(p).endswith(".wav"):
+                return st
+            fields = list(st)
+            fields[1] = st.st_ino | (1 << 63) | (7 << 64)  # above int64, and 128 bits wide
+            return os.stat_result(fields, {n: getattr(st, n) for n in names})
+        return stat_call
+
+    monkeypatch.setattr(os, "lstat", huge(os.lstat))
+    monkeypatch.setattr(os, "stat", huge(os.stat))
+    first = scan_dataset(data)
+    assert len(first.items) == 12 and not first.skipped
+    for _ in range(2):
+        assert main(["features", "--task", "digits", "--data", str(data), "--json", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert '"n_used": 12' in out and '"cache_hits": 12' in out  # the second run read what the first stored
+    os.utime(first.paths()[0], ns=(1, 1))  # a changed file is still seen as changed
+    assert main(["features", "--task", "digits", "--data", str(data), "--json", "--jobs", "1"]) == 0
+    assert '"cache_hits": 11' in capsys.readouterr().out.strip().splitlines()[-1]
