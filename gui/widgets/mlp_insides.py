@@ -152,18 +152,20 @@ class MLPInsides(QWidget):
             plot = self.health if series == "share" else self.norms
             curve = self._curve((i, series), plot, _COLOURS[i % len(_COLOURS)], dashed=series == "grad_rms")
             curve.setData(xs, ys)
-        for item in self._hist_items:
-            self.hist.removeItem(item)
-        self._hist_items = []
-        for i, entry in enumerate(layers[:-1]):
-            if not entry.get("hist"):
-                continue
-            edges = np.asarray(entry["edges"])
+        shown = [(i, entry) for i, entry in enumerate(layers[:-1]) if entry.get("hist")]
+        if [i for i, _ in shown] != [getattr(item, "_layer", None) for item in self._hist_items]:
+            for item in self._hist_items:  # other layers than last epoch: the items made again
+                self.hist.removeItem(item)
+            self._hist_items = []
+            for i, _ in shown:
+                item = pg.PlotDataItem([0.0, 1.0], [0.0], stepMode="center",
+                                       pen=pg.mkPen(_COLOURS[i % len(_COLOURS)], width=2))
+                item._layer = i
+                self.hist.addItem(item)
+                self._hist_items.append(item)
+        for item, (_, entry) in zip(self._hist_items, shown):  # an epoch's new histograms on the same items
             counts = np.asarray(entry["hist"], dtype=float)
-            item = pg.PlotDataItem(edges, counts / max(counts.sum(), 1.0), stepMode="center",
-                                   pen=pg.mkPen(_COLOURS[i % len(_COLOURS)], width=2))
-            self.hist.addItem(item)
-            self._hist_items.append(item)
+            item.setData(np.asarray(entry["edges"]), counts / max(counts.sum(), 1.0))
         self.key.setText("  ".join(f"<span style='color:{_COLOURS[i % len(_COLOURS)]}'>■</span> {e['layer']} "
                                    f"({e['activation']})" for i, e in enumerate(layers)))
         notes = diagnose(layers)

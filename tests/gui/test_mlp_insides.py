@@ -85,6 +85,11 @@ def test_a_history_is_shown_as_the_epochs_were_live(qtbot):
         assert list(xs) == shown._data[key][0] and np.allclose(ys, shown._data[key][1])
     assert set(shown._curves) == set(live._curves)
     assert len(shown._hist_items) == len(live._hist_items) == 2
+    last = second[-1]["layers"]
+    for item, entry in zip(live._hist_items, last):  # the latest epoch's histograms (the items reused epoch to epoch)
+        xs, ys = item.getData()
+        counts = np.asarray(entry["hist"], dtype=float)
+        assert np.allclose(xs, entry["edges"]) and np.allclose(ys, counts / counts.sum())
     drawn = dict(live._curves)
     live.set_history(first + second)  # what a training's end does: the live curves already show it
     assert all(live._curves[k] is drawn[k] for k in drawn) and live._data == shown._data
