@@ -484,15 +484,19 @@ class TaskTab(QWidget):
     def _on_epoch(self, stats):
         from core.models import EpochTimer
 
-        self.plot.add_epoch(stats)
         if stats.get("batch") is None:
             timer = getattr(self, "_epoch_timer", None) or EpochTimer()
             self._epoch_timer = timer
             self._epoch_seconds = timer.lap(stats)
+        # The progress bar first: QProgressBar.setValue repaints at once, with every widget then waiting for
+        # a paint; set after the curves it painted them inside this slot (the curves and the log below are
+        # painted on the next turn of the event loop instead: two shorter stretches of the GUI thread).
+        self.progress_panel.show_epoch(stats, getattr(self, "_epoch_seconds", None))
+        self.plot.add_epoch(stats)
+        if stats.get("batch") is None:
             val = "" if stats.get("val_accuracy") is None else f", validation {stats['val_accuracy']:.1%}"
             self.log.appendPlainText(f"epoch {stats['epoch']}: loss {stats['loss']:.4f}, "
                                      f"accuracy {stats['accuracy']:.1%}{val} ({self._epoch_seconds:.2f} s)")
-        self.progress_panel.show_epoch(stats, getattr(self, "_epoch_seconds", None))
 
     def _on_event(self, kind, value):
         if kind == "phase":
