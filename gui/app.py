@@ -19,9 +19,23 @@ def _preload():
     import threading
 
     def work():
+        import core.child  # noqa: F401  (the first Train imported these three on the GUI thread: ~11 ms)
+        import core.crossval  # noqa: F401  (and these two on the tab's background thread)
+        import core.honest  # noqa: F401
+        import core.models.linear  # noqa: F401
         import core.models.mlp  # noqa: F401  (scikit-learn base classes)
+        import core.request  # noqa: F401
         import core.training  # noqa: F401
         from core.features import _mel_basis
+
+        # What the tab's background thread imports to start its first training process (multiprocessing's
+        # spawn machinery): imported there, it held Python's lock while a CPU hog kept that thread off the
+        # cores, a 53-56 ms stall of the window as the first training started.
+        import multiprocessing.synchronize  # noqa: F401
+        try:
+            import multiprocessing.popen_spawn_posix  # noqa: F401
+        except ImportError:  # Windows: its own spawn
+            import multiprocessing.popen_spawn_win32  # noqa: F401
 
         _mel_basis(16000, 400, 32)  # librosa's filter code
 
