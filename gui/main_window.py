@@ -270,7 +270,6 @@ class MainWindow(QMainWindow):
         from gui.workers import shutdown_all
 
         shutdown_all()  # and the threads of dialogs still open (Test my voice, clips, sweeps)
-        app_settings.flush()  # the tabs' settings, written in the background, are on disk before we go
 
     def closeEvent(self, event):
         self.shutdown()

@@ -154,10 +154,8 @@ def test_settings_are_remembered(make_digits_tab, settings_file, fsdd_dir):
     tab.features_panel.n_mfcc.setValue(20)
     tab.dataset_panel.folder_edit.setText(str(fsdd_dir))
     tab.dataset_panel.test_size.setValue(0.3)
-    tab.save_settings()  # written by the settings' background thread; read back at once below
-    from gui import settings as app_settings
-
-    assert app_settings.flush() and settings_file.is_file()
+    tab.save_settings()
+    assert settings_file.is_file()
 
     again = make_digits_tab()
     assert again.model_panel.params() == params
