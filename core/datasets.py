@@ -29,7 +29,7 @@ import numpy as np
 
 from .audio import AUDIO_EXTENSIONS, audio_info
 from .errors import AudioFileError, SpeechLabError
-from .paths import INT64_MAX, identity
+from .paths import INT64_MAX, fold_inode
 
 LAYOUTS = ("auto", "filename", "folders")
 LABEL_KINDS = ("digit", "speaker")
@@ -333,9 +333,7 @@ def _probe(ds, should_stop=None, *, trust=True, progress=None, known=None):
         except OSError as exc:
             ds.skipped.append(Skipped(path, f"cannot be opened ({exc.strerror or exc})"))
             continue
-        ino = st.st_ino
-        if ino > INT64_MAX:  # folded into int64 as the caches store it (core.paths.identity)
-            ino = identity(st)[2]
+        ino = st.st_ino if st.st_ino <= INT64_MAX else fold_inode(st.st_ino)  # as the caches store it
         ident = (st.st_size, st.st_mtime_ns, ino)
         identities[path] = (*ident, st.st_ctime_ns, link)
         seen = known.get(path)

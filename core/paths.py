@@ -19,11 +19,15 @@ def identity(st):
     (NTFS file IDs carry a sequence number in their top bits, an NFS file ID is any 64-bit value, ReFS's are
     128 bits) is folded into it, the same bits each time; SQLite and NumPy refused it before (OverflowError:
     the scan or the extraction of such a folder failed)."""
-    ino = st.st_ino
-    if ino > INT64_MAX or ino < 0:
-        ino = (ino ^ (ino >> 64)) & 0xFFFF_FFFF_FFFF_FFFF  # 128 bits: both halves kept
-        ino -= (1 << 64) if ino > INT64_MAX else 0
-    return st.st_size, st.st_mtime_ns, ino, st.st_ctime_ns
+    return st.st_size, st.st_mtime_ns, fold_inode(st.st_ino), st.st_ctime_ns
+
+
+def fold_inode(ino):
+    """``ino`` as a signed 64-bit integer: unchanged when it fits, else folded (the same bits each time)."""
+    if ino <= INT64_MAX:
+        return ino
+    ino = (ino ^ (ino >> 64)) & 0xFFFF_FFFF_FFFF_FFFF  # 128 bits: both halves kept
+    return ino - (1 << 64) if ino > INT64_MAX else ino
 
 
 def cache_dir() -> pathlib.Path:

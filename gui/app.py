@@ -19,8 +19,10 @@ def _preload():
     import threading
 
     def work():
-        import core.child  # noqa: F401  (the first Train imported these three on the GUI thread: ~11 ms)
-        import core.crossval  # noqa: F401  (and these two on the tab's background thread)
+        # core.child, core.honest and core.request: the first Train imported them on the GUI thread (~11 ms);
+        # core.crossval and core.models.linear: on the tab's background thread.
+        import core.child  # noqa: F401
+        import core.crossval  # noqa: F401
         import core.honest  # noqa: F401
         import core.models.linear  # noqa: F401
         import core.models.mlp  # noqa: F401  (scikit-learn base classes)

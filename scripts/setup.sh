@@ -50,7 +50,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # "strict": the package is a tree of links under build/ put on sys.path by a plain .pth line; the default
-# ("lenient") installs an import hook whose module every Python start in .venv imports (~20 ms: pathlib,
+# ("lenient") installs an import hook whose module every Python start in .venv imports (~10 ms: pathlib,
 # dataclasses, inspect), in the app, each command and every training or extraction process. Re-run this
 # script after adding a module (main.py and pytest find new modules without it: they run from the checkout).
 .venv/bin/python -m pip install -q -e ".$extra" --config-settings editable_mode=strict

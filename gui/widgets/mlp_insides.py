@@ -77,7 +77,7 @@ class MLPInsides(QWidget):
             grid.setColumnStretch(column, stretch)
         self._curves = {}  # (layer index, series) -> PlotDataItem, created once, then setData
         self._data = {}
-        self._hist_items = []
+        self._hist_items, self._hist_layers = [], []  # a histogram's item per hidden layer shown
         self.epochs = 0
 
     def reset(self):
@@ -86,7 +86,7 @@ class MLPInsides(QWidget):
         self.key.setText("")
         self._curves.clear()
         self._data.clear()
-        self._hist_items = []
+        self._hist_items, self._hist_layers = [], []
         self.epochs = 0
         self.note.setText("Train the MLP to see its layers here.")
 
@@ -153,16 +153,15 @@ class MLPInsides(QWidget):
             curve = self._curve((i, series), plot, _COLOURS[i % len(_COLOURS)], dashed=series == "grad_rms")
             curve.setData(xs, ys)
         shown = [(i, entry) for i, entry in enumerate(layers[:-1]) if entry.get("hist")]
-        if [i for i, _ in shown] != [getattr(item, "_layer", None) for item in self._hist_items]:
+        if [i for i, _ in shown] != self._hist_layers:
             for item in self._hist_items:  # other layers than last epoch: the items made again
                 self.hist.removeItem(item)
-            self._hist_items = []
-            for i, _ in shown:
-                item = pg.PlotDataItem([0.0, 1.0], [0.0], stepMode="center",
-                                       pen=pg.mkPen(_COLOURS[i % len(_COLOURS)], width=2))
-                item._layer = i
+            self._hist_items = [pg.PlotDataItem([0.0, 1.0], [0.0], stepMode="center",
+                                                pen=pg.mkPen(_COLOURS[i % len(_COLOURS)], width=2))
+                                for i, _ in shown]
+            self._hist_layers = [i for i, _ in shown]
+            for item in self._hist_items:
                 self.hist.addItem(item)
-                self._hist_items.append(item)
         for item, (_, entry) in zip(self._hist_items, shown):  # an epoch's new histograms on the same items
             counts = np.asarray(entry["hist"], dtype=float)
             item.setData(np.asarray(entry["edges"]), counts / max(counts.sum(), 1.0))
