@@ -428,6 +428,10 @@ def child_main(args):
     d.epochs.setValue(args.epochs)
     g = tabs["genres"]
     g.windows_panel.image.setValue(32)
+    if args.genres_folds:  # the automatic split's k (5 by default: most of a round under the hog)
+        g.dataset_panel.folds.setValue(args.genres_folds)
+        if g.dataset_panel.folds.value() != args.genres_folds:
+            raise RuntimeError(f"could not set {args.genres_folds} genre folds (max {g.dataset_panel.folds.maximum()})")
     from core.tasks import GENRES
 
     cnn = dict(GENRES.model_choice("cnn").params)
@@ -444,7 +448,8 @@ def child_main(args):
     if sorted(s.model_panel.unknown_speakers()) != sorted(unknown):
         raise RuntimeError(f"could not mark {unknown} as unknown speakers")
     _emit("SETUP", code_dir=str(code_dir), gui=gui.__file__, unknown=unknown, cnn_image=32,
-          cnn_epochs=args.cnn_epochs, digits_epochs=args.epochs)
+          cnn_epochs=args.cnn_epochs, digits_epochs=args.epochs,
+          genres_folds=g.dataset_panel.folds.value())
 
     def log_lines(tab):
         return tab.log.document().blockCount()
@@ -612,6 +617,7 @@ def run_soak(args, label, index):
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--child", "--code-dir", str(args.code_dir),
            "--rounds", str(args.rounds), "--tmp", str(tmp), "--stacks-file", str(stacks),
            "--epochs", str(args.epochs), "--cnn-epochs", str(args.cnn_epochs), "--sweep-every", str(args.sweep_every),
+           "--genres-folds", str(args.genres_folds),
            "--max-minutes", str(args.max_minutes), "--tracemalloc", str(args.tracemalloc)] \
         + ([] if args.census else ["--no-census"]) + (["--no-freeze"] if args.no_freeze else [])
     err_path = tmp / "stderr.txt"
@@ -799,6 +805,8 @@ def main(argv=None):
     parser.add_argument("--label", default=None, help="name of this code in the table (default: the folder)")
     parser.add_argument("--epochs", type=int, default=4, help="Digits MLP epochs (the sweep: epochs-1 and epochs)")
     parser.add_argument("--cnn-epochs", type=int, default=3)
+    parser.add_argument("--genres-folds", type=int, default=0,
+                        help="k of the Genres tab's automatic k-fold split (0: the app's default, 5)")
     parser.add_argument("--sweep-every", type=int, default=5, help="a 2-run sweep every N rounds (0: never)")
     parser.add_argument("--json-out", type=pathlib.Path, default=None, help="write the per-round data here")
     parser.add_argument("--max-minutes", type=float, default=0,
