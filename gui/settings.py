@@ -1,4 +1,4 @@
-"""The one place that owns the UI settings: every QSettings key, with its default.
+"""The one place that owns the UI settings: every QSettings key and JSON settings file, with its default.
 
 Anything the app remembers between launches is read and written through the
 names below, so a newcomer finds what is stored, under which key, in one file.
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import threading
 
 from PySide6.QtCore import QSettings
 
@@ -74,13 +75,49 @@ def settings():
     return QSettings(ORGANIZATION, APPLICATION)
 
 
+# -- JSON values: files of their own ------------------------------------------------------------------
+# A tab's panels are saved at every Train, and QSettings.sync() rewrote the whole settings file on the GUI thread
+# with Python's lock held (PySide6 keeps it through the call; 57-77 ms at a training's start on a busy machine).
+# JSON values therefore live in files beside the settings file, written by a short-lived Python thread (file
+# calls let go of the lock) as temp file + rename, so a failed write leaves the last good file; values an older
+# version kept in QSettings are still read when no file exists yet.
+
+_default_file = None
+_pending = {}  # path -> text not yet written (the newest wins)
+_pending_lock = threading.Lock()
+_writer = None  # the thread writing _pending, while there is one
+
+
+def _settings_file() -> pathlib.Path:
+    global _default_file
+    path = os.environ.get("SPEECHLAB_SETTINGS")
+    if path:
+        return pathlib.Path(path)
+    if _default_file is None:
+        _default_file = pathlib.Path(QSettings(ORGANIZATION, APPLICATION).fileName())
+    return _default_file
+
+
+def json_file(key) -> pathlib.Path:
+    """The file that holds the JSON value of ``key``: ``<settings file's stem>.<key with / as ->.json`` beside it."""
+    base = _settings_file()
+    return base.with_name(f"{base.stem}.{key.replace('/', '-')}.json")
+
+
 def get_json(key, default):
     """A JSON value stored under ``key`` (defaults on absence or damage)."""
-    raw = settings().value(key)
-    if raw is None:
-        return default
     import json  # here, not at the top: the window's first paint reads no JSON setting (json: 2-7 ms)
 
+    path = json_file(key)
+    with _pending_lock:
+        raw = _pending.get(path)
+    if raw is None:
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except OSError:  # none yet: a value an older version kept in QSettings, if any
+            raw = settings().value(key)
+    if raw is None:
+        return default
     try:
         return json.loads(raw)
     except (TypeError, ValueError):
@@ -88,8 +125,55 @@ def get_json(key, default):
 
 
 def set_json(key, value):
+    """Store ``value`` under ``key``; the file is written in the background (``flush()`` waits for it)."""
     import json
 
-    s = settings()
-    s.setValue(key, json.dumps(value))
-    s.sync()
+    global _writer
+    text = json.dumps(value)
+    with _pending_lock:
+        _pending[json_file(key)] = text
+        if _writer is None:
+            # not a daemon: the interpreter waits for the last write at exit
+            _writer = threading.Thread(target=_write_pending, name="settings-writer")
+            _writer.start()
+
+
+def flush():
+    """Wait until every stored JSON value is on disk (the window closing)."""
+    with _pending_lock:
+        writer = _writer
+    if writer is not None:
+        writer.join()
+
+
+def _write_pending():
+    global _writer
+    while True:
+        with _pending_lock:
+            if not _pending:
+                _writer = None
+                return
+            path, text = next(iter(_pending.items()))
+        _write_file(path, text)
+        with _pending_lock:  # kept until written, so get_json never reads the file before its newest value
+            if _pending.get(path) is text:
+                del _pending[path]
+
+
+def _write_file(path, text):
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:  # a settings file that cannot be written must not end the app; the old one stays
+        import logging
+
+        logging.getLogger(__name__).warning("could not save %s: %s", path, exc)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

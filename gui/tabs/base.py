@@ -915,6 +915,7 @@ class TaskTab(QWidget):
     def shutdown(self):
         """Stop background work and the microphone; wait for threads (window closing)."""
         self.save_settings()
+        app_settings.flush()  # the panels' state on disk before the process may end
         self.runner.shutdown()
         self.recorder.shutdown()
         self.explorer.shutdown()

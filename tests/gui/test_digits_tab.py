@@ -155,7 +155,10 @@ def test_settings_are_remembered(make_digits_tab, settings_file, fsdd_dir):
     tab.dataset_panel.folder_edit.setText(str(fsdd_dir))
     tab.dataset_panel.test_size.setValue(0.3)
     tab.save_settings()
-    assert settings_file.is_file()
+    from gui import settings as app_settings
+
+    app_settings.flush()
+    assert app_settings.json_file("digits/state").is_file()
 
     again = make_digits_tab()
     assert again.model_panel.params() == params
@@ -169,10 +172,14 @@ def test_settings_are_remembered(make_digits_tab, settings_file, fsdd_dir):
 
 @pytest.mark.parametrize("stored", ["{not json", json.dumps({"model": {"epochs": "many"}, "features": 7}),
                                     json.dumps([1, 2])])
-def test_damaged_settings_fall_back_to_defaults(make_digits_tab, stored):
+@pytest.mark.parametrize("where", ["state file", "older version's QSettings key"])
+def test_damaged_settings_fall_back_to_defaults(make_digits_tab, stored, where):
     from gui import settings as app_settings
 
-    app_settings.settings().setValue("digits/state", stored)
+    if where == "state file":
+        app_settings.json_file("digits/state").write_text(stored)
+    else:
+        app_settings.settings().setValue("digits/state", stored)
     tab = make_digits_tab()
     assert tab.model_panel.params()["epochs"] == 60
     assert tab.features_panel.config() == tab.spec.feature_config()
