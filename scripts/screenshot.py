@@ -39,6 +39,8 @@ def main(argv=None):
                         help="shoot while the scan of --data is under way (its progress bar; for big folders)")
     parser.add_argument("--while-training", action="store_true",
                         help="with --train: shoot once three epochs are plotted (the curves and the progress bar live)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="run a 2x2 sweep (epochs x learning rate) from the tab and shoot its dialog when done")
     parser.add_argument("--why-wide", action="store_true", help="print the widgets that set the tab's minimum width")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
@@ -71,12 +73,21 @@ def main(argv=None):
         if args.open:
             tab.recorder.open_file(args.open)
             wait_for_prediction()
+        elif args.sweep:
+            run_sweep()
         elif args.explore_map:
             tab.explorer.autoplay.setChecked(False)
             tab.explorer.compute_map()
             wait_for_map()
         else:
             QTimer.singleShot(300, shoot)
+
+    def run_sweep():
+        dialog = tab.sweep_dialog()
+        state["dialog"] = dialog
+        dialog.set_grid([("epochs", "3;6"), ("lr", "0.001;0.01")])
+        dialog.finished_sweep.connect(lambda *_: QTimer.singleShot(500, shoot))
+        dialog.start()
 
     def wait_for_prediction():
         if tab.recorder.jobs.pending:
@@ -104,6 +115,15 @@ def main(argv=None):
 
     def shoot():
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        if state.get("dialog") is not None:  # --sweep: the dialog itself, as it sits over the window
+            dialog = state["dialog"]
+            dialog.grab().save(str(args.out))
+            print(f"{args.out}: sweep dialog {dialog.width()}x{dialog.height()} (minimum "
+                  f"{dialog.minimumSizeHint().width()}x{dialog.minimumSizeHint().height()})")
+            dialog.close()
+            window.shutdown()
+            app.quit()
+            return
         window.grab().save(str(args.out))
         screen = window.screen().availableGeometry()
         print(f"{args.out}: window {window.width()}x{window.height()} on a {screen.width()}x{screen.height()} screen; "

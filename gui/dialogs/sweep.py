@@ -29,6 +29,15 @@ SWEEPABLE = {
 }
 
 
+_RIGHT = Qt.AlignRight | Qt.AlignVCenter
+_LEFT = Qt.AlignLeft | Qt.AlignVCenter
+
+
+def _numeric(text):
+    """A cell that holds a number ("98.3 %", "12", "3.4") or none ("—"), as opposed to "waiting" or an error."""
+    return text in ("—", "") or text.rstrip(" %").replace(".", "", 1).isdigit()
+
+
 def sweep_job(specs, *, name, max_workers=None):
     """The worker's job: run the sweep, reporting ``started`` (index), ``run_epoch`` (index, stats),
     ``run_done`` (answer) and ``progress`` (extraction)."""
@@ -126,7 +135,7 @@ class SweepDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setStretchLastSection(False)  # a wide "Seconds" pushed the numbers apart
         self.plot = pg.PlotWidget()
         self.plot.setBackground(self.palette().color(self.backgroundRole()))
         self.plot.setLabel("left", "test accuracy (%)")
@@ -154,7 +163,18 @@ class SweepDialog(QDialog):
         results.addWidget(self.plot, 2)
         lay.addLayout(results, 1)
         lay.addWidget(self.note)
-        self.resize(1060, 640)
+        self._fit_to_screen(parent)
+
+    def _fit_to_screen(self, parent):
+        """1060 × 640, or less on a smaller screen (a 1024 × 700 laptop showed a dialog wider than itself)."""
+        from PySide6.QtGui import QGuiApplication
+
+        screen = (parent.screen() if parent is not None else None) or QGuiApplication.primaryScreen()
+        room = screen.availableGeometry() if screen is not None else None
+        width, height = 1060, 640
+        if room is not None:
+            width, height = min(width, room.width() - 24), min(height, room.height() - 48)  # the frame's share
+        self.resize(max(width, self.minimumSizeHint().width()), max(height, self.minimumSizeHint().height()))
 
     # ------------------------------------------------------------------ set-up
 
@@ -285,16 +305,17 @@ class SweepDialog(QDialog):
             cells.append(str(r["run_id"]) if r["run_id"] else (r["error"] or "waiting"))
             cells.append("" if r["seconds"] is None else f"{r['seconds']:.1f}")
             for col, text in enumerate(cells):
+                align = _RIGHT if col >= len(keys) and _numeric(text) else _LEFT  # numbers; not "waiting", errors
                 item = self.table.item(row, col) if same_shape else None
                 if item is not None:
                     if item.text() != text:
                         item.setText(text)
                         item.setToolTip(text)
+                        item.setTextAlignment(align)
                     continue
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
-                if col >= len(keys) and col < len(keys) + 2:
-                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                item.setTextAlignment(align)
                 self.table.setItem(row, col, item)
         self._draw_plot(rows, keys)
 
@@ -320,10 +341,12 @@ class SweepDialog(QDialog):
                 pts = [(xs.index(r["values"].get(first)), 100 * r["accuracy"]) for r in rs
                        if r["accuracy"] is not None]
                 self.lines[rest or "ours"].setData([p[0] for p in pts], [p[1] for p in pts])
+            self._fit_y(rows)
             return
         self._plot_layout = layout
         self.plot.clear()
         self.lines = {}
+        self._fit_y(rows)
         if not keys:
             return
         self.plot.getAxis("bottom").setTicks([[(i, str(x)[:18]) for i, x in enumerate(xs)]])
@@ -338,6 +361,16 @@ class SweepDialog(QDialog):
             if ref:
                 self.plot.plot([p[0] for p in ref], [p[1] for p in ref], pen=None, symbol="x", symbolSize=10,
                                symbolPen=pg.mkPen("#6b7280", width=2), name="the report")
+
+    def _fit_y(self, rows):
+        """The accuracy axis around the points (at least 10 points tall): runs 95 % and 98 % apart are what a
+        sweep compares, and on a 0-100 axis they sat on one line. 0-100 until a run has ended."""
+        ys = [100 * r[k] for r in rows for k in ("accuracy", "reference") if r.get(k) is not None]
+        if not ys:
+            self.plot.setYRange(0, 104, padding=0)
+            return
+        low, high = min(ys), max(ys)
+        self.plot.setYRange(max(0.0, min(low, high - 10.0) - 2.0), min(104.0, high + 3.0), padding=0)
 
     def closeEvent(self, event):
         self.runner.shutdown()

@@ -84,6 +84,22 @@ def test_each_run_shows_in_the_table_and_plot_as_it_ends(make_digits_tab, qtbot)
     assert dialog.lines["activation=relu"] is relu  # the same curves, new points
     assert list(relu.getData()[0]) == [0, 1] and list(relu.getData()[1]) == [50.0, 75.0]
     assert list(tanh.getData()[0]) == [1] and list(tanh.getData()[1]) == [90.0]
+    # the accuracy axis spans the points (50-90 %), not 0-100, so close runs are told apart
+    low, high = dialog.plot.getViewBox().viewRange()[1]
+    assert 40 <= low <= 50 and 90 < high <= 95
+    right = dialog.table.item(0, 2).textAlignment() & Qt.AlignRight
+    assert right and dialog.table.item(3, 3).textAlignment() & Qt.AlignRight  # "13" came in place of "waiting"
     dialog._on_event("run_done", {"index": 1, "accuracy": None, "error": "out of memory", "seconds": 2.0})
     assert dialog.table_rows()[1][2:4] == ["—", "out of memory"]
+    assert not dialog.table.item(1, 3).textAlignment() & Qt.AlignRight  # words read from the left
     assert list(tanh.getData()[1]) == [90.0]
+
+
+def test_the_dialog_fits_a_small_screen(make_digits_tab, qtbot):
+    """On a 1024 × 700 laptop the dialog opened 1060 px wide, wider than the screen."""
+    tab = make_digits_tab()
+    dialog = tab.sweep_dialog()
+    qtbot.addWidget(dialog)
+    room = (tab.screen() or dialog.screen()).availableGeometry()
+    assert dialog.width() <= max(room.width() - 24, dialog.minimumSizeHint().width())
+    assert dialog.height() <= max(room.height() - 48, dialog.minimumSizeHint().height())
