@@ -91,6 +91,9 @@ class TrainingPlot(QWidget):
             plot.addItem(line, ignoreBounds=True)
             self._best_lines[plot_name] = line
 
+        for plot in self._plots.values():  # the curves' range settles after setData: place the legend again then
+            plot.getPlotItem().vb.sigRangeChanged.connect(self._on_range_changed)
+
         # Say what the curves measure: the results card's train accuracy is the same model in the same mode.
         for plot_name, plot in self._plots.items():
             plot.setToolTip(_MEANING.format(what=plot_name))
@@ -115,7 +118,9 @@ class TrainingPlot(QWidget):
             # Otherwise a small MSE reads "Loss (x0.001)" with values like 20.
             item.getAxis(axis).enableAutoSIPrefix(False)
         show_major_grid(item, x=True, y=True, alpha=0.15)
-        item.addLegend(offset=legend_offset, labelTextColor=foreground, brush=pg.mkBrush(background))
+        veil = pg.mkColor(background)
+        veil.setAlpha(200)  # a curve that has to pass under the legend still shows through
+        item.addLegend(offset=legend_offset, labelTextColor=foreground, brush=pg.mkBrush(veil))
         item.setMenuEnabled(True)
         plot.setMinimumSize(170, 150)
         return plot
@@ -131,8 +136,12 @@ class TrainingPlot(QWidget):
             self._running[plot_name].setData([], [])
             self._best_lines[plot_name].setVisible(False)
         self._total_epochs = total_epochs
-        for plot in self._plots.values():
+        for plot_name, plot in self._plots.items():
             item = plot.getPlotItem()
+            (corner, offset) = self._CORNERS[plot_name][0]  # the legend back in its usual corner
+            if item.legend is not None and getattr(item.legend, "_speechlab_corner", None) not in (None, (corner, offset)):
+                item.legend.anchor(itemPos=corner, parentPos=corner, offset=offset)
+                item.legend._speechlab_corner = (corner, offset)
             if total_epochs:
                 # A fixed epoch axis keeps the curves from jumping while they grow.
                 item.setXRange(0, total_epochs, padding=0.02)
@@ -162,8 +171,11 @@ class TrainingPlot(QWidget):
             if epoch is None:
                 line.setVisible(False)
             else:
-                line.setValue(epoch)
+                # shown first: a hidden line's caption keeps its old place, to the right of a line at the last
+                # epoch, where the view cut it to "be"
                 line.setVisible(True)
+                line.setValue(epoch)
+                line.label.updatePosition()
 
     def best_epoch(self) -> int | None:
         """The marked best epoch, or None when no marker is shown."""
@@ -199,6 +211,58 @@ class TrainingPlot(QWidget):
             if plot_name == "accuracy":
                 y = y * 100.0
             self._curves[name].setData(np.asarray(self._x[name], dtype=float), y)
+        for plot_name in self._plots:
+            self._place_legend(plot_name)
+
+    #: where each plot's legend may go, most wanted first: (the corner as (x, y) of its item and the view, offset)
+    _CORNERS = {"loss": (((1, 0), (-8, 8)), ((0, 1), (8, -8)), ((0, 0), (8, 8)), ((1, 1), (-8, -8))),
+                "accuracy": (((1, 1), (-8, -8)), ((0, 1), (8, -8)), ((1, 0), (-8, 8)), ((0, 0), (8, 8)))}
+
+    def _on_range_changed(self, view, *_):
+        for plot_name, plot in self._plots.items():
+            if plot.getPlotItem().vb is view:
+                self._place_legend(plot_name)
+
+    def _place_legend(self, plot_name: str) -> None:
+        """Keep the legend off the curves: it sits in its usual corner until a curve runs under it (a validation
+        loss that ends high hid behind the loss legend), then moves to the first corner the curves leave free.
+        A few dozen NumPy operations an epoch; the legend only moves when its corner is taken."""
+        item = self._plots[plot_name].getPlotItem()
+        legend, view = item.legend, item.vb
+        width, height = view.width(), view.height()
+        if legend is None or width < 50 or height < 50:
+            return
+        (x0, x1), (y0, y1) = view.viewRange()
+        if x1 <= x0 or y1 <= y0:
+            return
+        box = legend.boundingRect()
+        series = [(np.asarray(self._x[n], dtype=float), np.asarray(self._y[n], dtype=float)
+                   * (100.0 if plot_name == "accuracy" else 1.0)) for n, (p, _) in _SERIES.items() if p == plot_name]
+
+        def hits(corner):
+            (ax, ay), (ox, oy) = corner
+            left = ax * (width - box.width()) + ox  # the legend's rectangle in the view's pixels
+            top = ay * (height - box.height()) + oy
+            vx = (x0 + (left - 4) / width * (x1 - x0), x0 + (left + box.width() + 4) / width * (x1 - x0))
+            vy = (y1 - (top + box.height() + 4) / height * (y1 - y0), y1 - (top - 4) / height * (y1 - y0))
+            n = 0
+            for xs, ys in series:
+                if xs.size == 0:
+                    continue
+                grid = np.linspace(max(vx[0], xs[0]), min(vx[1], xs[-1]), 24)  # the line between the points too
+                if grid[0] <= grid[-1]:
+                    on = np.interp(grid, xs, ys)
+                    n += int(np.count_nonzero((on >= vy[0]) & (on <= vy[1])))
+            return n
+
+        corners = self._CORNERS[plot_name]
+        current = getattr(legend, "_speechlab_corner", corners[0])
+        if hits(current) == 0:
+            return
+        best = min(corners, key=lambda c: (hits(c), corners.index(c)))
+        if best != current and hits(best) < hits(current):
+            legend.anchor(itemPos=best[0], parentPos=best[0], offset=best[1])
+            legend._speechlab_corner = best
 
     def _show_running(self, stats: dict) -> None:
         # With the batch total known the point sits inside the running epoch

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QApplication
 
 from gui.widgets.confusion_matrix import ConfusionMatrixView
 from gui.widgets.layers_editor import (
@@ -105,6 +106,58 @@ def test_training_plot_reset_clears_and_history_restores(qtbot):
     assert plot.point_count() == 0
     assert all(x == [] for x, _ in plot.curve_data().values())
     assert plot.best_epoch() is None
+
+
+@pytest.mark.parametrize("total", [None, 8])
+def test_the_best_caption_stays_inside_the_plot_when_the_best_epoch_is_the_last(qtbot, total):
+    """At the last epoch the caption sat to the right of its line, and the view cut it to "be"."""
+    plot = TrainingPlot()
+    qtbot.addWidget(plot)
+    plot.resize(600, 250)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot.reset(total)
+    views = [line.getViewBox() for line in plot._best_lines.values()]
+    for stats in training_history(8):
+        plot.add_epoch(stats)
+        QApplication.processEvents()  # each epoch drawn, as in a training
+    qtbot.waitUntil(lambda: all(v.viewRange()[0][1] >= 8 and v.width() > 100 for v in views))
+    plot.mark_best_epoch(8)
+    QApplication.processEvents()
+    for line in plot._best_lines.values():
+        view = line.getViewBox()
+        caption = line.label.mapRectToItem(view.childGroup, line.label.boundingRect())
+        low, high = view.viewRange()[0]
+        assert low <= caption.left() and caption.right() <= high + 1e-6, (caption, view.viewRange())
+
+
+def test_the_loss_legend_moves_off_a_validation_loss_that_ends_high(qtbot):
+    """The legend sat top right over the end of a rising validation loss, hiding the part a user looks at."""
+    from PySide6.QtCore import QPointF as P
+
+    plot = TrainingPlot()
+    qtbot.addWidget(plot)
+    plot.resize(600, 250)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot.reset(20)
+    for epoch in range(1, 21):
+        plot.add_epoch({"epoch": epoch, "loss": 0.5 - 0.002 * epoch, "val_loss": 0.5 + 0.025 * epoch,
+                        "accuracy": 0.9, "val_accuracy": 0.8})
+        QApplication.processEvents()
+    item = plot._plots["loss"].getPlotItem()
+    qtbot.waitUntil(lambda: item.vb.viewRange()[1][1] >= 0.99)
+    QApplication.processEvents()
+    box = item.legend.sceneBoundingRect()
+    for name in ("loss", "val_loss"):
+        xs, ys = plot.curve_data()[name]
+        dense = [(x0 + (x1 - x0) * t / 8, y0 + (y1 - y0) * t / 8)
+                 for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])) for t in range(8)]
+        under = [pt for pt in dense if box.contains(item.vb.mapViewToScene(P(*pt)))]
+        assert not under, (name, under[:3], box)
+    assert box.center().x() < item.vb.sceneBoundingRect().center().x()  # it left the top-right corner
+    plot.reset(20)  # a new training: the usual corner again
+    assert item.legend.sceneBoundingRect().center().x() > item.vb.sceneBoundingRect().center().x()
 
 
 # -------------------------------------------------------- ConfusionMatrixView
