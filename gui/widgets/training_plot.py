@@ -60,7 +60,7 @@ class TrainingPlot(QWidget):
             "accuracy": self._make_plot("Accuracy", "%", background, foreground, legend_offset=(-8, -8)),
         }
         # Accuracy has a natural scale; a fixed 0..100 % axis keeps runs comparable.
-        self._plots["accuracy"].getPlotItem().setYRange(0, 104, padding=0)
+        self._plots["accuracy"].getPlotItem().setYRange(-4, 106, padding=0)
         self._plots["accuracy"].getPlotItem().enableAutoRange(axis="y", enable=False)
 
         self._curves: dict[str, pg.PlotDataItem] = {}
