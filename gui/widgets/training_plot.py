@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
@@ -176,6 +176,8 @@ class TrainingPlot(QWidget):
                 line.setVisible(True)
                 line.setValue(epoch)
                 line.label.updatePosition()
+        for plot_name in self._plots:
+            self._place_legend(plot_name)  # off the caption too
 
     def best_epoch(self) -> int | None:
         """The marked best epoch, or None when no marker is shown."""
@@ -246,6 +248,8 @@ class TrainingPlot(QWidget):
             vx = (x0 + (left - 4) / width * (x1 - x0), x0 + (left + box.width() + 4) / width * (x1 - x0))
             vy = (y1 - (top + box.height() + 4) / height * (y1 - y0), y1 - (top - 4) / height * (y1 - y0))
             n = 0
+            if caption is not None and caption.intersects(QRectF(vx[0], vy[0], vx[1] - vx[0], vy[1] - vy[0])):
+                n += 24  # the best epoch's caption is under it: as bad as a curve
             for xs, ys in series:
                 if xs.size == 0:
                     continue
@@ -255,6 +259,10 @@ class TrainingPlot(QWidget):
                     n += int(np.count_nonzero((on >= vy[0]) & (on <= vy[1])))
             return n
 
+        line = self._best_lines[plot_name]
+        caption = None
+        if line.isVisible():
+            caption = line.label.mapRectToItem(view.childGroup, line.label.boundingRect()).normalized()
         corners = self._CORNERS[plot_name]
         current = getattr(legend, "_speechlab_corner", corners[0])
         if hits(current) == 0:

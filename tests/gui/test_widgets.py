@@ -160,6 +160,26 @@ def test_the_loss_legend_moves_off_a_validation_loss_that_ends_high(qtbot):
     assert item.legend.sceneBoundingRect().center().x() > item.vb.sceneBoundingRect().center().x()
 
 
+def test_the_legends_leave_the_best_epochs_caption_readable(qtbot):
+    """Early stopping at epoch 41 of 51: the caption, half-way up beside its line, sat under both legends."""
+    plot = TrainingPlot()
+    qtbot.addWidget(plot)
+    plot.resize(600, 200)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot.reset(None)
+    for epoch in range(1, 52):
+        plot.add_epoch({"epoch": epoch, "loss": 0.2 / epoch + 0.01, "val_loss": 0.05,
+                        "accuracy": 1.0 if epoch > 2 else 0.8, "val_accuracy": 0.99})
+        QApplication.processEvents()
+    qtbot.waitUntil(lambda: all(p.getPlotItem().vb.viewRange()[0][1] >= 51 for p in plot._plots.values()))
+    plot.mark_best_epoch(41)
+    QApplication.processEvents()
+    for name, line in plot._best_lines.items():
+        legend = plot._plots[name].getPlotItem().legend
+        assert not legend.sceneBoundingRect().intersects(line.label.sceneBoundingRect()), name
+
+
 # -------------------------------------------------------- ConfusionMatrixView
 def test_confusion_matrix_shows_counts_then_row_percentages(qtbot):
     view = ConfusionMatrixView()
