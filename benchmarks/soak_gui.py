@@ -659,7 +659,9 @@ def run_soak(args, label, index):
                       + (f", {census['widgets']} widgets, {census['gc_objects']} objects" if census else "")
                       + ", worst gap "
                       f"{data['max_gap_ms']:.0f} ms ({data['max_gap_phase']})"
-                      + (f"; problems: {data['problems']}" if data["problems"] else ""),
+                      + (f"; problems: {data['problems']}" if data["problems"] else "")
+                      + "; longest: " + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(
+                          (data.get("phase_seconds") or {}).items(), key=lambda kv: -kv[1])[:3]),
                       flush=True)
             elif kind == "SOAK_CAPPED":
                 capped = True
