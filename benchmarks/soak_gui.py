@@ -428,7 +428,12 @@ def child_main(args):
     d.epochs.setValue(args.epochs)
     g = tabs["genres"]
     g.windows_panel.image.setValue(32)
-    if args.genres_folds:  # the automatic split's k (5 by default: most of a round under the hog)
+    if args.genres_folds == 1:  # one training: a random hold-out split instead of the automatic k-fold
+        combo = g.dataset_panel.split_combo
+        combo.setCurrentIndex(combo.findData("random"))
+        if combo.currentData() != "random":
+            raise RuntimeError("could not choose the Genres tab's random split")
+    elif args.genres_folds:  # the automatic split's k (5 by default: most of a round under the hog)
         g.dataset_panel.folds.setValue(args.genres_folds)
         if g.dataset_panel.folds.value() != args.genres_folds:
             raise RuntimeError(f"could not set {args.genres_folds} genre folds (max {g.dataset_panel.folds.maximum()})")
@@ -449,7 +454,7 @@ def child_main(args):
         raise RuntimeError(f"could not mark {unknown} as unknown speakers")
     _emit("SETUP", code_dir=str(code_dir), gui=gui.__file__, unknown=unknown, cnn_image=32,
           cnn_epochs=args.cnn_epochs, digits_epochs=args.epochs,
-          genres_folds=g.dataset_panel.folds.value())
+          genres_split=g.dataset_panel.split_combo.currentData(), genres_folds=g.dataset_panel.folds.value())
 
     def log_lines(tab):
         return tab.log.document().blockCount()
@@ -808,7 +813,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=4, help="Digits MLP epochs (the sweep: epochs-1 and epochs)")
     parser.add_argument("--cnn-epochs", type=int, default=3)
     parser.add_argument("--genres-folds", type=int, default=0,
-                        help="k of the Genres tab's automatic k-fold split (0: the app's default, 5)")
+                        help="k of the Genres tab's automatic k-fold split (0: the app's default, 5; 1: a random "
+                             "hold-out split, one training)")
     parser.add_argument("--sweep-every", type=int, default=5, help="a 2-run sweep every N rounds (0: never)")
     parser.add_argument("--json-out", type=pathlib.Path, default=None, help="write the per-round data here")
     parser.add_argument("--max-minutes", type=float, default=0,
