@@ -213,8 +213,19 @@ class TrainingPlot(QWidget):
             if plot_name == "accuracy":
                 y = y * 100.0
             self._curves[name].setData(np.asarray(self._x[name], dtype=float), y)
+        for name, (plot_name, is_val) in _SERIES.items():
+            if is_val:  # a run without a validation set: no "validation" entry for a curve that is not there
+                self._list_in_legend(plot_name, name, bool(self._x[name]) or not self._x[name.replace("val_", "")])
         for plot_name in self._plots:
             self._place_legend(plot_name)
+
+    def _list_in_legend(self, plot_name: str, name: str, listed: bool) -> None:
+        legend, curve = self._plots[plot_name].getPlotItem().legend, self._curves[name]
+        present = any(sample.item is curve for sample, _ in legend.items)
+        if listed and not present:
+            legend.addItem(curve, "validation")
+        elif present and not listed:
+            legend.removeItem(curve)
 
     #: where each plot's legend may go, most wanted first: (the corner as (x, y) of its item and the view, offset)
     _CORNERS = {"loss": (((1, 0), (-8, 8)), ((0, 1), (8, -8)), ((0, 0), (8, 8)), ((1, 1), (-8, -8))),

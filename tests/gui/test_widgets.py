@@ -95,6 +95,14 @@ def test_training_plot_skips_missing_validation_and_batch_reports(qtbot):
     assert data["val_loss"] == ([], []) and data["val_accuracy"] == ([], [])
     assert len(data["accuracy"][0]) == 5
 
+    def legends():
+        return [[label.text for _, label in p.getPlotItem().legend.items] for p in plot._plots.values()]
+
+    assert legends() == [["train"], ["train"]]  # no "validation" entry for a curve that is not there
+    plot.reset()
+    plot.set_history(training_history(3))
+    assert legends() == [["train", "validation"], ["train", "validation"]]
+
 
 def test_training_plot_reset_clears_and_history_restores(qtbot):
     plot = TrainingPlot()
