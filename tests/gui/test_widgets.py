@@ -116,20 +116,28 @@ def test_training_plot_reset_clears_and_history_restores(qtbot):
     assert plot.best_epoch() is None
 
 
-@pytest.mark.parametrize("total", [None, 8])
-def test_the_best_caption_stays_inside_the_plot_when_the_best_epoch_is_the_last(qtbot, total):
-    """At the last epoch the caption sat to the right of its line, and the view cut it to "be"."""
+def shown_plot(qtbot, history, *, total, height=250):
+    """A TrainingPlot on screen (600 px wide) fed ``history`` one epoch at a time, each epoch drawn as in a
+    training, once its views have taken the last epoch in."""
     plot = TrainingPlot()
     qtbot.addWidget(plot)
-    plot.resize(600, 250)
+    plot.resize(600, height)
     plot.show()
     qtbot.waitExposed(plot)
     plot.reset(total)
-    views = [line.getViewBox() for line in plot._best_lines.values()]
-    for stats in training_history(8):
+    for stats in history:
         plot.add_epoch(stats)
-        QApplication.processEvents()  # each epoch drawn, as in a training
-    qtbot.waitUntil(lambda: all(v.viewRange()[0][1] >= 8 and v.width() > 100 for v in views))
+        QApplication.processEvents()
+    last = history[-1]["epoch"]
+    qtbot.waitUntil(lambda: all(p.getPlotItem().vb.viewRange()[0][1] >= last and p.getPlotItem().vb.width() > 100
+                                for p in plot._plots.values()))
+    return plot
+
+
+@pytest.mark.parametrize("total", [None, 8])
+def test_the_best_caption_stays_inside_the_plot_when_the_best_epoch_is_the_last(qtbot, total):
+    """At the last epoch the caption sat to the right of its line, and the view cut it to "be"."""
+    plot = shown_plot(qtbot, training_history(8), total=total)
     plot.mark_best_epoch(8)
     QApplication.processEvents()
     for line in plot._best_lines.values():
@@ -143,16 +151,8 @@ def test_the_loss_legend_moves_off_a_validation_loss_that_ends_high(qtbot):
     """The legend sat top right over the end of a rising validation loss, hiding the part a user looks at."""
     from PySide6.QtCore import QPointF as P
 
-    plot = TrainingPlot()
-    qtbot.addWidget(plot)
-    plot.resize(600, 250)
-    plot.show()
-    qtbot.waitExposed(plot)
-    plot.reset(20)
-    for epoch in range(1, 21):
-        plot.add_epoch({"epoch": epoch, "loss": 0.5 - 0.002 * epoch, "val_loss": 0.5 + 0.025 * epoch,
-                        "accuracy": 0.9, "val_accuracy": 0.8})
-        QApplication.processEvents()
+    plot = shown_plot(qtbot, [{"epoch": e, "loss": 0.5 - 0.002 * e, "val_loss": 0.5 + 0.025 * e, "accuracy": 0.9,
+                               "val_accuracy": 0.8} for e in range(1, 21)], total=20)
     item = plot._plots["loss"].getPlotItem()
     qtbot.waitUntil(lambda: item.vb.viewRange()[1][1] >= 0.99)
     QApplication.processEvents()
@@ -170,17 +170,8 @@ def test_the_loss_legend_moves_off_a_validation_loss_that_ends_high(qtbot):
 
 def test_the_legends_leave_the_best_epochs_caption_readable(qtbot):
     """Early stopping at epoch 41 of 51: the caption, half-way up beside its line, sat under both legends."""
-    plot = TrainingPlot()
-    qtbot.addWidget(plot)
-    plot.resize(600, 200)
-    plot.show()
-    qtbot.waitExposed(plot)
-    plot.reset(None)
-    for epoch in range(1, 52):
-        plot.add_epoch({"epoch": epoch, "loss": 0.2 / epoch + 0.01, "val_loss": 0.05,
-                        "accuracy": 1.0 if epoch > 2 else 0.8, "val_accuracy": 0.99})
-        QApplication.processEvents()
-    qtbot.waitUntil(lambda: all(p.getPlotItem().vb.viewRange()[0][1] >= 51 for p in plot._plots.values()))
+    plot = shown_plot(qtbot, [{"epoch": e, "loss": 0.2 / e + 0.01, "val_loss": 0.05, "accuracy": 1.0 if e > 2 else 0.8,
+                               "val_accuracy": 0.99} for e in range(1, 52)], total=None, height=200)
     plot.mark_best_epoch(41)
     QApplication.processEvents()
     for name, line in plot._best_lines.items():
