@@ -50,6 +50,7 @@ class TrainingPlot(QWidget):
         self._x: dict[str, list[float]] = {name: [] for name in _SERIES}
         self._y: dict[str, list[float]] = {name: [] for name in _SERIES}
         self._total_epochs: int | None = None
+        self._legend_corner: dict[str, tuple] = {}  # plot -> the corner its legend was moved to (see _place_legend)
 
         background = self.palette().color(QPalette.ColorRole.Base)
         foreground = self.palette().color(QPalette.ColorRole.Text)
@@ -59,7 +60,8 @@ class TrainingPlot(QWidget):
             "loss": self._make_plot("Loss", "", background, foreground, legend_offset=(-8, 8)),
             "accuracy": self._make_plot("Accuracy", "%", background, foreground, legend_offset=(-8, -8)),
         }
-        # Accuracy has a natural scale; a fixed 0..100 % axis keeps runs comparable.
+        # Accuracy has a natural scale; a fixed 0..100 % axis keeps runs comparable (a little beyond both ends, so
+        # that a short plot still labels 100).
         self._plots["accuracy"].getPlotItem().setYRange(-4, 106, padding=0)
         self._plots["accuracy"].getPlotItem().enableAutoRange(axis="y", enable=False)
 
@@ -138,10 +140,10 @@ class TrainingPlot(QWidget):
         self._total_epochs = total_epochs
         for plot_name, plot in self._plots.items():
             item = plot.getPlotItem()
-            (corner, offset) = self._CORNERS[plot_name][0]  # the legend back in its usual corner
-            if item.legend is not None and getattr(item.legend, "_speechlab_corner", None) not in (None, (corner, offset)):
-                item.legend.anchor(itemPos=corner, parentPos=corner, offset=offset)
-                item.legend._speechlab_corner = (corner, offset)
+            usual = self._CORNERS[plot_name][0]  # the legend back in its usual corner
+            if item.legend is not None and self._legend_corner.get(plot_name, usual) != usual:
+                item.legend.anchor(itemPos=usual[0], parentPos=usual[0], offset=usual[1])
+                self._legend_corner[plot_name] = usual
             if total_epochs:
                 # A fixed epoch axis keeps the curves from jumping while they grow.
                 item.setXRange(0, total_epochs, padding=0.02)
@@ -275,13 +277,13 @@ class TrainingPlot(QWidget):
         if line.isVisible():
             caption = line.label.mapRectToItem(view.childGroup, line.label.boundingRect()).normalized()
         corners = self._CORNERS[plot_name]
-        current = getattr(legend, "_speechlab_corner", corners[0])
+        current = self._legend_corner.get(plot_name, corners[0])
         if hits(current) == 0:
             return
         best = min(corners, key=lambda c: (hits(c), corners.index(c)))
         if best != current and hits(best) < hits(current):
             legend.anchor(itemPos=best[0], parentPos=best[0], offset=best[1])
-            legend._speechlab_corner = best
+            self._legend_corner[plot_name] = best
 
     def _show_running(self, stats: dict) -> None:
         # With the batch total known the point sits inside the running epoch
