@@ -24,6 +24,8 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from training_process import start_hog  # noqa: E402  (the stall benchmark's hog: one busy loop per core)
+
 _CHILD = r"""
 import json, sys, time
 n = int(sys.argv[1])
@@ -62,12 +64,6 @@ QTimer.singleShot(1500, lambda: timer.start(100))  # after start-up's own work
 app.exec()
 print(json.dumps({"saves": saves, "gaps": gaps}))
 """
-
-
-def start_hog():
-    code = ("import os\nparent = os.getppid()\n"
-            "while os.getppid() == parent:\n    for _ in range(1_000_000):\n        pass\n")
-    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 1)]
 
 
 def run_once(code_dir, saves):

@@ -57,8 +57,9 @@ class TrainingPlot(QWidget):
         self._plots = {
             # Loss falls towards the bottom and accuracy rises to the top: each
             # legend sits in the corner its curves leave free.
-            "loss": self._make_plot("Loss", "", background, foreground, legend_offset=(-8, 8)),
-            "accuracy": self._make_plot("Accuracy", "%", background, foreground, legend_offset=(-8, -8)),
+            "loss": self._make_plot("Loss", "", background, foreground, legend_offset=self._CORNERS["loss"][0][1]),
+            "accuracy": self._make_plot("Accuracy", "%", background, foreground,
+                                        legend_offset=self._CORNERS["accuracy"][0][1]),
         }
         # Accuracy has a natural scale; a fixed 0..100 % axis keeps runs comparable (a little beyond both ends, so
         # that a short plot still labels 100).
@@ -280,8 +281,9 @@ class TrainingPlot(QWidget):
         current = self._legend_corner.get(plot_name, corners[0])
         if hits(current) == 0:
             return
-        best = min(corners, key=lambda c: (hits(c), corners.index(c)))
-        if best != current and hits(best) < hits(current):
+        counts = {c: hits(c) for c in corners}
+        best = min(corners, key=lambda c: counts[c])  # the first of the least covered, in the order above
+        if counts[best] < counts[current]:
             legend.anchor(itemPos=best[0], parentPos=best[0], offset=best[1])
             self._legend_corner[plot_name] = best
 
