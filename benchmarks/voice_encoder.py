@@ -15,12 +15,14 @@ Two real data sets from ``../shared/data``, neither ever used to train GE2E or t
     5 pieces are named (right voice, above the threshold).
 * ``audiomnist-az-dev``: 30 speakers saying one Azerbaijani digit per clip (about 49 clips each).
   - identification with 3, 5 or 10 enrolment takes per speaker, tested on every other clip;
-  - open set: 20 speakers known (10 takes each), 10 never heard; one word per decision, and three
-    words per decision as the app's continuous listening decides (``core.openset.decide_over`` with the
-    model: the words' evidence pooled into one score, GE2E the direction of their mean embedding, MFCC
-    their mean probabilities, judged by the 3-word threshold ``words_threshold``: the same share of known
-    voices' 3-take calibration pools rejected), against before (the mean of the words' scores, judged by
-    the one-word threshold). Test words of a voice come in a shuffled order, three different ones at a time.
+  - open set: 20 speakers known (10 takes each), 10 never heard (every third voice, in 3 rotations: the
+    table gives the mean and each rotation); one word per decision, and three words per decision as the
+    app's continuous listening decides (``core.openset.decide_over`` with the model: the words' evidence
+    pooled into one score, GE2E the direction of their mean embedding, the classifiers' probabilities by
+    ``core.openset.pool_words``, judged by the 3-word threshold ``words_threshold``: the same share of
+    known voices' 3-take calibration pools rejected), against the words' probabilities averaged (the last
+    stop's pooling, its own 3-word threshold) and before that (the mean of the words' scores, judged by the
+    one-word threshold). Test words of a voice come in a shuffled order, three different ones at a time.
 
 GE2E: cosine similarity to each voice's centroid (the ``voice-cosine`` model). MFCC statistics:
 the Speakers tab's ``mfcc-stats`` features of each whole clip (no 2 s windows: one decision per
@@ -44,7 +46,7 @@ import numpy as np  # noqa: E402
 
 from core.audio import load_audio, resample  # noqa: E402
 from core.features import features_of_signal  # noqa: E402
-from core.openset import EVIDENCE_WORDS, decide_over, evidence_quantiles, words_threshold  # noqa: E402
+from core.openset import EVIDENCE_WORDS, decide_over, evidence_quantiles, pool_words, words_threshold  # noqa: E402
 from core.tasks import SPEAKERS  # noqa: E402
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -241,85 +243,108 @@ def audiomnist_az():
             else:
                 pred = logreg(E[tr], speakers[tr], MODEL_OF[kind]).predict(E[te])
             ident[k] = float(np.mean(pred == speakers[te]))
-        known_labels = labels[::3] + labels[1::3]  # 20 known, 10 never heard
-        unknown_labels = labels[2::3]
-        tr = np.concatenate([order[lab][:10] for lab in known_labels])
-        y_tr = speakers[tr]
-        # one word's evidence: GE2E its unit embedding (pooled: the direction of the words' mean, as
-        # core.openset.clip_scores pools a clip's rows), MFCC its probabilities (pooled: their mean);
-        # calibration: each enrolment take held out (its own centroid / model trained without it)
-        rng_cal = np.random.default_rng(1)
-        cal, cal_pooled = [], {n: [] for n in EVIDENCE_WORDS}
-        if kind == "ge2e":
-            C = centroids(E[tr], y_tr, known_labels)
-            for lab in known_labels:
-                idx = order[lab][:10]
-                for j in range(10):
-                    cal.append(float(unit(E[idx[j]]) @ unit(unit(E[np.delete(idx, j)]).mean(axis=0))))
-                for n in EVIDENCE_WORDS:  # n held-out takes pooled against the centroid of the others
-                    for _ in range(100):
-                        pick = rng_cal.permutation(10)
-                        held, rest_ = idx[pick[:n]], idx[pick[n:]]
-                        cal_pooled[n].append(float(unit(unit(E[held]).mean(axis=0))
-                                                   @ unit(unit(E[rest_]).mean(axis=0))))
-
-            def pooled_word(rows):
-                s = unit(unit(E[rows]).mean(axis=0)) @ C.T
-                return known_labels[int(s.argmax())], float(s.max())
-        else:
-            model = logreg(E[tr], y_tr, MODEL_OF[kind])
-            held_proba = np.zeros((len(tr), len(known_labels)))
-            for j in range(10):
-                keep = np.array([i % 10 != j for i in range(len(tr))])
-                m = logreg(E[tr][keep], y_tr[keep], MODEL_OF[kind])
-                held_proba[~keep] = m.predict_proba(E[tr][~keep])[:, [list(m.classes_).index(k) for k in known_labels]]
-            cal = held_proba.max(axis=1).tolist()
-            for lab in known_labels:
-                idx = np.flatnonzero(y_tr == lab)
-                for n in EVIDENCE_WORDS:
-                    for _ in range(100):
-                        cal_pooled[n].append(float(held_proba[rng_cal.permutation(idx)[:n]].mean(axis=0).max()))
-            columns = [list(model.classes_).index(k) for k in known_labels]
-
-            def pooled_word(rows):
-                p = model.predict_proba(E[rows])[:, columns].mean(axis=0)
-                return known_labels[int(p.argmax())], float(p.max())
-        threshold = float(np.quantile(cal, TARGET_FRR, method="lower"))
-        open_set = {"method": "m", "arrays": {"words_m": evidence_quantiles(cal, cal_pooled)}}
-
-        def score_of(rows, pool=True):  # one decision over len(rows) words, as continuous listening decides
-            rows = np.atleast_1d(rows)
-            if pool:  # the app's way: the words' evidence pooled, the n-word threshold
-                name, score = pooled_word(rows)
-                return name, score, words_threshold(open_set, threshold, len(rows))
-            words = [dict(zip(("known_label", "score"), pooled_word(r[None]))) for r in rows]
-            d = decide_over(words, threshold)  # before: the mean of the words' scores, one word's threshold
-            return d["known_label"], d["score"], d["threshold"]
-
-        res = {}
-        for words in (1, 3):
-            rng_test = np.random.default_rng(2)  # different words in a row, as a listener says them
-            for pool in (True, False):
-                k_scores, k_right, u_scores = [], [], []
-                for lab in known_labels + unknown_labels:
-                    rest = rng_test.permutation(order[lab][10:] if lab in known_labels else order[lab])
-                    for i in range(0, len(rest) - words + 1, words):
-                        pred, s, word_t = score_of(rest[i:i + words], pool)
-                        if lab in known_labels:
-                            k_scores.append(s)
-                            k_right.append(pred == lab)
-                        else:
-                            u_scores.append(s)
-                k_scores, k_right, u_scores = np.array(k_scores), np.array(k_right), np.array(u_scores)
-                r = dict(frr=float(np.mean(~k_right | (k_scores < word_t))), far=float(np.mean(u_scores >= word_t)),
-                         eer=eer(k_scores[k_right], u_scores), threshold=word_t)
-                if pool:
-                    res[words] = r
-                else:
-                    res[words].update(far_before=r["far"], frr_before=r["frr"], eer_before=r["eer"])
+        rotations = [open_set_az(kind, E, speakers, labels, order, r) for r in (2, 0, 1)]
+        res = {words: {key: float(np.mean([rot[words][key] for rot in rotations])) for key in rotations[0][words]}
+               for words in rotations[0]}
+        for words in res:
+            res[words]["rotations"] = [rot[words] for rot in rotations]
         out[kind] = dict(ident=ident, open=res)
         log(f"  {kind}: identification {ident}, open set {res}")
     return out
+
+
+def open_set_az(kind, E, speakers, labels, order, rotation):
+    """Open set on AudioMNIST-AZ: every third voice (``labels[rotation::3]``) never heard, the other 20 known
+    from 10 enrolment takes each; 1- and 3-word decisions on their other clips."""
+    unknown_labels = labels[rotation::3]
+    known_labels = [lab for r in range(3) if r != rotation for lab in labels[r::3]]  # 20 known, 10 never heard
+    tr = np.concatenate([order[lab][:10] for lab in known_labels])
+    y_tr = speakers[tr]
+    # one word's evidence: GE2E its unit embedding (pooled: the direction of the words' mean, as
+    # core.openset.clip_scores pools a clip's rows), MFCC its probabilities (pooled: core.openset.pool_words,
+    # the app's way; "mean": their plain mean, the last stop's way); calibration: each enrolment take held out
+    # (its own centroid / model trained without it)
+    rng_cal = np.random.default_rng(1)
+    cal, cal_pooled, cal_mean = [], {n: [] for n in EVIDENCE_WORDS}, {n: [] for n in EVIDENCE_WORDS}
+    if kind == "ge2e":
+        C = centroids(E[tr], y_tr, known_labels)
+        for lab in known_labels:
+            idx = order[lab][:10]
+            for j in range(10):
+                cal.append(float(unit(E[idx[j]]) @ unit(unit(E[np.delete(idx, j)]).mean(axis=0))))
+            for n in EVIDENCE_WORDS:  # n held-out takes pooled against the centroid of the others
+                for _ in range(100):
+                    pick = rng_cal.permutation(10)
+                    held, rest_ = idx[pick[:n]], idx[pick[n:]]
+                    cal_pooled[n].append(float(unit(unit(E[held]).mean(axis=0))
+                                               @ unit(unit(E[rest_]).mean(axis=0))))
+
+        cal_mean = cal_pooled
+
+        def pooled_word(rows, how="words"):
+            s = unit(unit(E[rows]).mean(axis=0)) @ C.T
+            return known_labels[int(s.argmax())], float(s.max())
+    else:
+        model = logreg(E[tr], y_tr, MODEL_OF[kind])
+        held_proba = np.zeros((len(tr), len(known_labels)))
+        for j in range(10):
+            keep = np.array([i % 10 != j for i in range(len(tr))])
+            m = logreg(E[tr][keep], y_tr[keep], MODEL_OF[kind])
+            held_proba[~keep] = m.predict_proba(E[tr][~keep])[:, [list(m.classes_).index(k) for k in known_labels]]
+        cal = held_proba.max(axis=1).tolist()
+        for lab in known_labels:
+            idx = np.flatnonzero(y_tr == lab)
+            for n in EVIDENCE_WORDS:
+                for _ in range(100):
+                    pick = held_proba[rng_cal.permutation(idx)[:n]]
+                    cal_pooled[n].append(float(pool_words(pick).max()))
+                    cal_mean[n].append(float(pick.mean(axis=0).max()))
+        columns = [list(model.classes_).index(k) for k in known_labels]
+
+        def pooled_word(rows, how="words"):
+            p = model.predict_proba(E[rows])[:, columns]
+            p = pool_words(p) if how == "words" else p.mean(axis=0)
+            return known_labels[int(p.argmax())], float(p.max())
+    threshold = float(np.quantile(cal, TARGET_FRR, method="lower"))
+    open_set = {"method": "m", "arrays": {"words_m": evidence_quantiles(cal, cal_pooled)}}
+    open_set_mean = {"method": "m", "arrays": {"words_m": evidence_quantiles(cal, cal_mean)}}
+
+    def score_of(rows, pool="words"):  # one decision over len(rows) words, as continuous listening decides
+        rows = np.atleast_1d(rows)
+        if pool == "words":  # the app's way: the words' evidence pooled, the n-word threshold
+            name, score = pooled_word(rows)
+            return name, score, words_threshold(open_set, threshold, len(rows))
+        if pool == "mean":  # the last stop's: the mean of the words' probabilities, the n-word threshold
+            name, score = pooled_word(rows, "mean")
+            return name, score, words_threshold(open_set_mean, threshold, len(rows))
+        words = [dict(zip(("known_label", "score"), pooled_word(r[None]))) for r in rows]
+        d = decide_over(words, threshold)  # before: the mean of the words' scores, one word's threshold
+        return d["known_label"], d["score"], d["threshold"]
+
+    res = {}
+    for words in (1, 3):
+        for pool in ("words", "mean", "before"):
+            rng_test = np.random.default_rng(2)  # different words in a row, as a listener says them; the same
+            # test words for every way of pooling compared
+            k_scores, k_right, u_scores = [], [], []
+            for lab in known_labels + unknown_labels:
+                rest = rng_test.permutation(order[lab][10:] if lab in known_labels else order[lab])
+                for i in range(0, len(rest) - words + 1, words):
+                    pred, s, word_t = score_of(rest[i:i + words], pool)
+                    if lab in known_labels:
+                        k_scores.append(s)
+                        k_right.append(pred == lab)
+                    else:
+                        u_scores.append(s)
+            k_scores, k_right, u_scores = np.array(k_scores), np.array(k_right), np.array(u_scores)
+            r = dict(frr=float(np.mean(~k_right | (k_scores < word_t))), far=float(np.mean(u_scores >= word_t)),
+                     eer=eer(k_scores[k_right], u_scores), threshold=word_t)
+            if pool == "words":
+                res[words] = r
+            else:
+                res[words].update({f"{key}_{pool}": r[key] for key in ("far", "frr", "eer")})
+
+    return res
 
 
 def main():
@@ -368,11 +393,16 @@ def main():
         lines.append(row(f"AudioMNIST-AZ, identify 1 of 30 speakers from one word, {n} enrolment takes",
                          lambda k: pct(az[k]["ident"][n])))
     for words in (1, 3):
-        lines.append(row(f"AZ open set (20 known, 10 never heard), {words} word{'s' if words > 1 else ''} per "
-                         f"decision: false accepts / false rejects / EER", lambda k: rates(az[k]["open"][words])))
+        lines.append(row(f"AZ open set (20 known, 10 never heard; mean of 3 rotations), {words} "
+                         f"word{'s' if words > 1 else ''} per decision: false accepts / false rejects / EER",
+                         lambda k: rates(az[k]["open"][words])))
         if words > 1:
+            lines.append(row("… the words' probabilities averaged (the last stop's pooling): false accepts / "
+                             "false rejects / EER", lambda k: rates(az[k]["open"][words], "_mean")))
             lines.append(row("… before (the mean of the words' scores, one word's threshold): false accepts / "
                              "false rejects / EER", lambda k: rates(az[k]["open"][words], "_before")))
+        lines.append(row(f"… each of the 3 rotations ({words} word{'s' if words > 1 else ''}): false accepts",
+                         lambda k: " / ".join(pct(r["far"]) for r in az[k]["open"][words]["rotations"])))
     lines.append(row("cost per clip (median, ms; preprocessing included)",
                      lambda k: f"{1000 * np.median(COST[k]):.0f}"))
     lines += ["", f"Total {time.perf_counter() - t0:.0f} s."]
