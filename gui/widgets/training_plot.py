@@ -94,8 +94,9 @@ class TrainingPlot(QWidget):
             plot.addItem(line, ignoreBounds=True)
             self._best_lines[plot_name] = line
 
-        for plot in self._plots.values():  # the curves' range settles after setData: place the legend again then
+        for plot in self._plots.values():  # the curves' range settles after setData: place the legend again then,
             plot.getPlotItem().vb.sigRangeChanged.connect(self._on_range_changed)
+            plot.getPlotItem().vb.sigResized.connect(self._on_range_changed)  # and when the window's layout settles
 
         # Say what the curves measure: the results card's train accuracy is the same model in the same mode.
         for plot_name, plot in self._plots.items():
@@ -234,6 +235,9 @@ class TrainingPlot(QWidget):
     _CORNERS = {"loss": (((1, 0), (-8, 8)), ((0, 1), (8, -8)), ((0, 0), (8, 8)), ((1, 1), (-8, -8))),
                 "accuracy": (((1, 1), (-8, -8)), ((0, 1), (8, -8)), ((1, 0), (-8, 8)), ((0, 0), (8, 8)))}
 
+    #: a view lower than this (px) gets its legend on one line
+    ONE_LINE_LEGEND_BELOW = 160
+
     def _on_range_changed(self, view, *_):
         for plot_name, plot in self._plots.items():
             if plot.getPlotItem().vb is view:
@@ -248,6 +252,9 @@ class TrainingPlot(QWidget):
         width, height = view.width(), view.height()
         if legend is None or width < 50 or height < 50:
             return
+        # In a short plot (a 1024x700 window) the two-line legend took over a third of the height, so every
+        # corner covered a curve or the best epoch's caption and it stayed on them: there it is one line.
+        legend.setColumnCount(2 if height < self.ONE_LINE_LEGEND_BELOW else 1)
         (x0, x1), (y0, y1) = view.viewRange()
         if x1 <= x0 or y1 <= y0:
             return
@@ -276,6 +283,10 @@ class TrainingPlot(QWidget):
         line = self._best_lines[plot_name]
         caption = None
         if line.isVisible():
+            # where it is after this range or size: its place and (pyqtgraph sets a text's scale only when it
+            # paints) its size, or a caption not yet painted since it was shown measures wrong and stays covered
+            line.label.updatePosition()
+            line.label.updateTransform(force=True)
             caption = line.label.mapRectToItem(view.childGroup, line.label.boundingRect()).normalized()
         corners = self._CORNERS[plot_name]
         current = self._legend_corner.get(plot_name, corners[0])

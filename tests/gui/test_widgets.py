@@ -179,6 +179,25 @@ def test_the_legends_leave_the_best_epochs_caption_readable(qtbot):
         assert not legend.sceneBoundingRect().intersects(line.label.sceneBoundingRect()), name
 
 
+
+def test_a_short_plot_keeps_the_best_caption_and_the_curves_readable(qtbot):
+    """A 1024x700 window after a Speakers training (a point every 5 epochs, the best at the last): the plots are
+    ~110 px high, the two-line legends took a third of that and stayed on the "best" caption (measured before
+    pyqtgraph had sized the newly shown caption). Short plots get one-line legends, placed off the caption."""
+    history = [{"epoch": e, "loss": loss, "val_loss": val, "accuracy": acc, "val_accuracy": val_acc}
+               for e, loss, val, acc, val_acc in [(5, 0.09, 0.19, 0.985, 0.95), (10, 0.01, 0.08, 0.998, 0.965),
+                                                  (15, 0.005, 0.07, 0.998, 0.97), (20, 0.006, 0.075, 0.998, 0.97)]]
+    plot = shown_plot(qtbot, history, total=20, height=180)
+    plot.mark_best_epoch(20)
+    QApplication.processEvents()
+    for name, line in plot._best_lines.items():
+        item = plot._plots[name].getPlotItem()
+        assert item.vb.height() < TrainingPlot.ONE_LINE_LEGEND_BELOW, item.vb.height()
+        assert item.legend.columnCount == 2, name  # "train" and "validation" side by side
+        assert not item.legend.sceneBoundingRect().intersects(line.label.sceneBoundingRect()), name
+    tall = shown_plot(qtbot, history, total=20, height=300)
+    assert all(p.getPlotItem().legend.columnCount == 1 for p in tall._plots.values())
+
 # -------------------------------------------------------- ConfusionMatrixView
 def test_confusion_matrix_shows_counts_then_row_percentages(qtbot):
     view = ConfusionMatrixView()
