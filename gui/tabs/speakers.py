@@ -24,7 +24,7 @@ from core.models.choices import REPORT_MODELS, REPORT_PRESETS
 from core.openset import DEFAULT_METHOD, METHODS, TARGET_FRR, method_title
 from core.tasks import SPEAKERS
 from gui.panels import _select_data, disable_unavailable_models
-from gui.tabs.base import TaskTab
+from gui.tabs.base import TaskTab, scrolled
 from gui.widgets.model_form import ModelPages, choice_of_model, describe_settings
 from gui.widgets.open_set import OpenSetView
 
@@ -186,7 +186,9 @@ class SpeakersTab(TaskTab):
         self._pending_unknown = []
         super().__init__(SPEAKERS, parent)
         self.open_set_view = OpenSetView()
-        self.lower_tabs.insertTab(1, self.open_set_view, "Unknown speakers")
+        # scrolled, as the Digits tab's "Not a digit": on a short screen its matrix keeps a readable height
+        self.open_set_page = scrolled(self.open_set_view)
+        self.lower_tabs.insertTab(1, self.open_set_page, "Unknown speakers")
         self.open_set_view.threshold_changed.connect(self._on_threshold)
         self.model_changed.connect(self._on_model_changed)
         self.model_panel.model_switched.connect(self._on_model_switched)

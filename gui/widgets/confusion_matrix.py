@@ -5,6 +5,8 @@ so a 30 x 30 matrix redraws in a few milliseconds and text size follows the cell
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPalette
@@ -79,6 +81,24 @@ class _MatrixCanvas(QWidget):
         y0 = _GAP + max(0.0, (self.height() - bottom - _GAP - grid_w) / 2)
         return QRectF(x0, y0, grid_w, grid_w), cell, rotated, font
 
+    def shown_labels(self) -> list[int]:
+        """The classes whose names are written beside the rows and below the columns: all of them, unless the
+        cells are shorter than a line of text (30 speakers in a small view), where the names overlapped into an
+        unreadable smear; then every k-th, the first and the last (often "unknown") always. Every cell's
+        tooltip still names its classes."""
+        n = len(self._view.labels())
+        if n == 0:
+            return []
+        _, cell, _, font = self.geometry_info()
+        step = max(1, math.ceil(QFontMetricsF(font).height() * 0.9 / cell))
+        shown = list(range(0, n, step))
+        if shown[-1] != n - 1:
+            if n - 1 - shown[-1] < step and len(shown) > 1:
+                shown[-1] = n - 1
+            else:
+                shown.append(n - 1)
+        return shown
+
     def cell_at(self, pos: QPointF) -> tuple[int, int] | None:
         """(true row, predicted column) under ``pos``, or None outside the grid."""
         if not self._view.labels():
@@ -143,8 +163,8 @@ class _MatrixCanvas(QWidget):
         painter.setFont(font)
         painter.setPen(text_colour)
         fm = QFontMetricsF(font)
-        for i, label in enumerate(labels):
-            shown = fm.elidedText(label, Qt.TextElideMode.ElideRight, max_label_px)
+        for i in self.shown_labels():
+            shown = fm.elidedText(labels[i], Qt.TextElideMode.ElideRight, max_label_px)
             row_rect = QRectF(0, grid.top() + i * cell, grid.left() - _GAP, cell)
             painter.drawText(row_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, shown)
             x_mid = grid.left() + (i + 0.5) * cell

@@ -39,6 +39,10 @@ SPEAKER_WORDS = {
 }
 
 
+#: px: the matrix and the DET curve never get less (the page scrolls)
+MATRIX_MIN_HEIGHT = 280
+
+
 class OpenSetView(QWidget):
     """Threshold slider, rates, confusion matrix with "unknown", DET curve.
 
@@ -108,6 +112,9 @@ class OpenSetView(QWidget):
         self.slider.setMinimumWidth(160)
 
         self.matrix = ConfusionMatrixView()
+        # a grid of a dozen speakers and "unknown" with names beside and below: below this its rows were ~9 px
+        # (a 1024x700 window); the page scrolls instead
+        self.matrix.setMinimumHeight(MATRIX_MIN_HEIGHT)
         bg = self.palette().color(QPalette.ColorRole.Base)
         fg = self.palette().color(QPalette.ColorRole.Text)
         self.det_plot = pg.PlotWidget(background=bg)

@@ -229,6 +229,32 @@ def test_confusion_matrix_maps_points_to_cells(qtbot):
     assert view.labels() == [] and view.cell_at(QPointF(view.rect().center())) is None
 
 
+
+@pytest.mark.parametrize("size", [(300, 220), (500, 450)])
+def test_confusion_matrix_class_names_never_overlap(qtbot, size):
+    """30 AudioMNIST-AZ speakers and "unknown" in the Unknown-speakers view of a 1024x700 window: the rows were
+    ~9 px and the names beside them ran into each other. Names closer than a line of text are thinned to every
+    k-th; the first and the last ("unknown") stay."""
+    from PySide6.QtGui import QFontMetricsF
+
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    view.resize(*size)
+    labels = [f"speaker_{i}" for i in range(30)] + ["unknown"]
+    view.set_matrix(confusion_counts(31), labels)
+    view.show()
+    qtbot.waitExposed(view)
+    grid = view._canvas
+    _, cell, _, font = grid.geometry_info()
+    shown = grid.shown_labels()
+    assert shown[0] == 0 and shown[-1] == 30
+    line = QFontMetricsF(font).height()
+    assert min(b - a for a, b in zip(shown, shown[1:])) * cell >= 0.9 * line
+    if cell >= line:  # room for every name: all of them
+        assert shown == list(range(31))
+    else:
+        assert len(shown) < 31
+
 def test_confusion_matrix_rejects_mismatched_labels(qtbot):
     view = ConfusionMatrixView()
     qtbot.addWidget(view)
