@@ -284,12 +284,15 @@ class ChildJob:
     model is loaded and given to the tab as ``("salvaged", bundle)`` before the failure message.
     """
 
-    def __init__(self, target, *args, memory_limit=None, checkpoints=False, what="training"):
+    def __init__(self, target, *args, memory_limit=None, checkpoints=False, what="training", stop_grace=None):
         self.target = target
         self.args = args
         self.memory_limit = memory_limit
         self.checkpoints = checkpoints
         self.what = what  # what the process does, in messages: "the training process died …"
+        # seconds a stopped child may take to answer before it is ended (None: ChildWorker.STOP_GRACE); a job
+        # with nothing to keep (a map) is ended soon, one that returns its best model (training) gets longer
+        self.stop_grace = stop_grace
 
 
 class _Spare:
@@ -480,6 +483,8 @@ class ChildWorker(Worker):
         modules = None
         oom = False
         self._checkpoint = None
+        grace = self.STOP_GRACE if self._job.stop_grace is None else self._job.stop_grace
+        ended_after_stop = False  # ended by this thread because it did not answer Stop within ``grace``
         try:
             if send is not None:
                 proc.start()
@@ -491,7 +496,8 @@ class ChildWorker(Worker):
                 if self._stop.is_set() and stop_sent is None:
                     stop_event.set()
                     stop_sent = time.monotonic()
-                if self._kill.is_set() or (stop_sent is not None and time.monotonic() - stop_sent > self.STOP_GRACE):
+                if self._kill.is_set() or (stop_sent is not None and time.monotonic() - stop_sent > grace):
+                    ended_after_stop = not self._kill.is_set()
                     proc.kill()
                     break
                 if limit:
@@ -543,20 +549,27 @@ class ChildWorker(Worker):
         try:
             if outcome is None:
                 code = proc.exitcode
+                before = "; the model from before this training is kept" if self._job.what == "training" else ""
                 if oom:
                     limit_gb = self._job.memory_limit / 2**30
                     message = (f"Out of memory: the {self._job.what} passed its memory limit of {limit_gb:.1f} GB "
                                f"during {self.last_phase} and was ended; the app is fine (change the limit in "
                                "Tools → Training memory limit)")
                 elif self._kill.is_set():
-                    message = "Training ended at once (a second Stop)" + (
-                        kept or "; the model from before this training is kept")
+                    message = f"{self._job.what.capitalize()} ended at once (a second Stop)" + (
+                        kept or before)
+                elif ended_after_stop:  # the user's Stop, answered by ending it: not a crash
+                    message = (f"Stopped: the {self._job.what} process did not stop within {grace:g} s "
+                               f"(during {self.last_phase}) and was ended" + (kept or before))
                 else:
                     how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0
                            else f"exit code {code}")
                     message = f"The {self._job.what} process died ({how}) during {self.last_phase}; the app is fine" + (
-                        kept or " and keeps the model it had before this training")
-                self.failed.emit(message)
+                        kept or (" and keeps the model it had before this training" if before else ""))
+                if ended_after_stop and not kept and self._job.what != "training":
+                    self.cancelled.emit()  # stopped as asked; nothing was to be kept
+                else:
+                    self.failed.emit(message)
             elif outcome[0] == "finished":
                 self.finished.emit(outcome[1])
             elif outcome[0] == "failed":

@@ -57,6 +57,11 @@ def stats_job(paths):
     return job
 
 
+#: seconds the map's process may take to answer Stop before it is ended: it has nothing to keep, and t-SNE
+#: (one scikit-learn call of minutes on 2,000 clips) never looks at Stop
+MAP_STOP_GRACE = 2.0
+
+
 def map_job(ds, config, method, limit=MAP_LIMIT):
     """The 2-D map of ``ds`` in ``config``'s features, computed in a process of its own
     (core.explore.map_in_child): the window never waits for the extraction or the linear algebra."""
@@ -65,7 +70,7 @@ def map_job(ds, config, method, limit=MAP_LIMIT):
     items = ds.items
     return ChildJob("core.explore:map_in_child", str(ds.root), "\0".join(it.path for it in items),
                     "\0".join(it.label for it in items), "\0".join(it.speaker or "" for it in items),
-                    config, method, limit, what="map")
+                    config, method, limit, what="map", stop_grace=MAP_STOP_GRACE)
 
 
 def _load_clip(path):

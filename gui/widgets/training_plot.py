@@ -108,6 +108,7 @@ class TrainingPlot(QWidget):
             layout.addWidget(plot)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(360, 180)
+        self._show_legends()  # none yet: no curves
 
     @staticmethod
     def _make_plot(title: str, units: str, background, foreground, *, legend_offset) -> pg.PlotWidget:
@@ -152,6 +153,7 @@ class TrainingPlot(QWidget):
             else:
                 item.enableAutoRange(axis="x", enable=True)
         self._plots["loss"].getPlotItem().enableAutoRange(axis="y", enable=True)
+        self._show_legends()
 
     def add_epoch(self, stats: dict) -> None:
         """Append one epoch's values (or move the running point for a batch report)."""
@@ -220,8 +222,17 @@ class TrainingPlot(QWidget):
         for name, (plot_name, is_val) in _SERIES.items():
             if is_val:  # a run without a validation set: no "validation" entry for a curve that is not there
                 self._list_in_legend(plot_name, name, bool(self._x[name]) or not self._x[name.replace("val_", "")])
+        self._show_legends()
         for plot_name in self._plots:
             self._place_legend(plot_name)
+
+    def _show_legends(self) -> None:
+        """A legend only beside curves: an empty plot (before the first epoch) had "train" and "validation"
+        floating in the middle of nothing."""
+        for plot_name, plot in self._plots.items():
+            legend = plot.getPlotItem().legend
+            if legend is not None:
+                legend.setVisible(any(self._x[n] for n, (p, _) in _SERIES.items() if p == plot_name))
 
     def _list_in_legend(self, plot_name: str, name: str, listed: bool) -> None:
         legend, curve = self._plots[plot_name].getPlotItem().legend, self._curves[name]

@@ -17,3 +17,12 @@ def until_stopped(*, report, should_stop):
     while not should_stop():
         time.sleep(0.01)
     return "stopped"
+
+
+def deaf_to_stop(*, report, should_stop):
+    """Reports a phase, then works without ever looking at Stop (as t-SNE's one long scikit-learn call)."""
+    import time
+
+    report("phase", {"name": "one long call"})
+    time.sleep(600)
+    return "never"

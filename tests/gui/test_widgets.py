@@ -198,6 +198,18 @@ def test_a_short_plot_keeps_the_best_caption_and_the_curves_readable(qtbot):
     tall = shown_plot(qtbot, history, total=20, height=300)
     assert all(p.getPlotItem().legend.columnCount == 1 for p in tall._plots.values())
 
+
+def test_an_empty_plot_shows_no_legend(qtbot):
+    """Before the first epoch (or after a reset) "train" and "validation" floated in an empty plot."""
+    plot = TrainingPlot()
+    qtbot.addWidget(plot)
+    legends = [p.getPlotItem().legend for p in plot._plots.values()]
+    assert not any(legend.isVisible() for legend in legends)
+    plot.add_epoch({"epoch": 1, "loss": 0.5, "accuracy": 0.6})
+    assert all(legend.isVisible() for legend in legends)
+    plot.reset(10)
+    assert not any(legend.isVisible() for legend in legends)
+
 # -------------------------------------------------------- ConfusionMatrixView
 def test_confusion_matrix_shows_counts_then_row_percentages(qtbot):
     view = ConfusionMatrixView()
