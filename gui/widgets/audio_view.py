@@ -119,6 +119,14 @@ class AudioView(QWidget):
         lay.addWidget(self.waveform_plot, 2)
         lay.addWidget(self.spectrogram_plot, 3)
 
+    #: px: a lower spectrogram names its axis "f (kHz)": "frequency (kHz)" did not fit and read "frequency ("
+    FULL_AXIS_TITLE_MIN_HEIGHT = 130
+
+    def resizeEvent(self, event):  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        short = self.spectrogram_plot.height() < self.FULL_AXIS_TITLE_MIN_HEIGHT
+        self.spectrogram_plot.setLabel("left", "f" if short else "frequency", units="Hz")
+
     def clear_live(self):
         """Empty the waveform before a new stream."""
         self.waveform_curve.setData([], [])

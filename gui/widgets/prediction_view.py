@@ -108,8 +108,13 @@ class PredictionView(QWidget):
             font.setPointSizeF(size)
         self.prediction_label.setFont(font)
 
+    #: px: a narrower probability plot drops its axis title (the bars' labels carry the percentages)
+    AXIS_TITLE_MIN_WIDTH = 200
+
     def resizeEvent(self, event):  # noqa: N802 (Qt override)
         super().resizeEvent(event)
+        # at 1024 px the column is ~150 px wide and the title was cut to "probabili"
+        self.probability_plot.getAxis("bottom").showLabel(self.width() >= self.AXIS_TITLE_MIN_WIDTH)
         if self._label_shown:  # not a hint: hints wrap in the normal italic type
             self._fit_label()
         if self._shown is not None:

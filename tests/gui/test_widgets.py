@@ -467,3 +467,32 @@ def test_results_view_score_cards_wrap_on_a_narrow_pane(qtbot):
     assert all(c.geometry().right() <= view.width() and c.isVisible() for c in cards)
     view.resize(1200, 500)
     qtbot.waitUntil(lambda: len({c.y() for c in cards}) == 1, timeout=10_000)  # a wide pane: one row again
+
+
+# ------------------------------------------------- axis titles in short or narrow views
+def shown(qtbot, widget, width, height):
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def test_axis_titles_fit_short_and_narrow_views(qtbot):
+    """At 1024x700 the Genres microphone tab read "frequency (" beside a ~50 px spectrogram and "probabili"
+    under a ~150 px wide bar chart: a short spectrogram says "f (kHz)", a narrow chart drops its axis title
+    (its bars' labels carry the percentages); roomy views keep the full titles."""
+    from gui.widgets.audio_view import AudioView
+    from gui.widgets.prediction_view import PredictionView
+
+    audio = shown(qtbot, AudioView(), 500, 200)
+    left = audio.spectrogram_plot.getAxis("left")
+    qtbot.waitUntil(lambda: audio.spectrogram_plot.height() < AudioView.FULL_AXIS_TITLE_MIN_HEIGHT)
+    assert left.labelText == "f" and left.labelUnits == "Hz"
+    audio.resize(500, 500)
+    qtbot.waitUntil(lambda: left.labelText == "frequency")
+    view = shown(qtbot, PredictionView(), 150, 400)
+    bottom = view.probability_plot.getAxis("bottom")
+    assert not bottom.label.isVisible()
+    view.resize(300, 400)
+    qtbot.waitUntil(lambda: bottom.label.isVisible())
