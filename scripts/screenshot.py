@@ -13,8 +13,10 @@ Settings go to a scratch file, so the user's are untouched.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 
@@ -44,7 +46,12 @@ def main(argv=None):
     parser.add_argument("--why-wide", action="store_true", help="print the widgets that set the tab's minimum width")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
-    os.environ.setdefault("SPEECHLAB_SETTINGS", str(pathlib.Path(tempfile.mkdtemp()) / "settings.ini"))
+    private = pathlib.Path(tempfile.mkdtemp(prefix="speechlab-screenshot-"))
+    os.environ.setdefault("SPEECHLAB_SETTINGS", str(private / "settings.ini"))
+    # its own run history and models too: a screenshot's trainings do not pile up in yours, and "All runs"
+    # shows the same rows on every machine (the feature cache stays shared: it only saves time)
+    os.environ.setdefault("SPEECHLAB_DATA_DIR", str(private / "data"))
+    atexit.register(shutil.rmtree, private, ignore_errors=True)
 
     import pyqtgraph as pg
     from PySide6.QtCore import Qt, QTimer
