@@ -80,6 +80,9 @@ class VirtualMic:
         if wait:
             subprocess.run(cmd, check=True, timeout=30)
             return None
+        # poll() reaps the players that have finished: the session's microphone otherwise kept every one of
+        # them as a zombie process until the end of the test run (dozens in a full suite)
+        self._players = [p for p in self._players if p.poll() is None]
         player = subprocess.Popen(cmd)
         self._players.append(player)
         return player
