@@ -7,6 +7,7 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import time
 
 # A crash (segfault, abort) prints every thread's Python stack; a hang is ended by
 # pytest-timeout (method "thread", pyproject.toml), which prints every stack too.
@@ -125,7 +126,7 @@ def _end_leftover_processes():
                 return True
         return False
 
-    orphans = []
+    orphans, killed = [], []
     for pid, (ppid, cmd) in procs.items():
         if pid == me or ppid == me or not cmd:  # not a zombie, not a child of this process
             continue
@@ -133,8 +134,16 @@ def _end_leftover_processes():
             os.kill(pid, signal.SIGKILL)
         except OSError:
             continue
+        killed.append(pid)
         if not descends_from_me(pid):
             orphans.append(f"{pid} {cmd[:120]}")
+    # A killed process is gone only once the scheduler has run it again: on a loaded machine that took long
+    # enough for a check right after the session to find it still running. Wait (at most 10 s) until it is.
+    from tests.helpers import process_alive
+
+    deadline = time.monotonic() + 10
+    while any(process_alive(pid) for pid in killed) and time.monotonic() < deadline:
+        time.sleep(0.02)
     return orphans
 
 
