@@ -124,8 +124,9 @@ class AudioView(QWidget):
 
     def resizeEvent(self, event):  # noqa: N802 (Qt override)
         super().resizeEvent(event)
-        short = self.spectrogram_plot.height() < self.FULL_AXIS_TITLE_MIN_HEIGHT
-        self.spectrogram_plot.setLabel("left", "f" if short else "frequency", units="Hz")
+        title = "f" if self.spectrogram_plot.height() < self.FULL_AXIS_TITLE_MIN_HEIGHT else "frequency"
+        if self.spectrogram_plot.getAxis("left").labelText != title:  # a new title re-lays the axis out: on change only
+            self.spectrogram_plot.setLabel("left", title, units="Hz")
 
     def clear_live(self):
         """Empty the waveform before a new stream."""

@@ -114,7 +114,9 @@ class PredictionView(QWidget):
     def resizeEvent(self, event):  # noqa: N802 (Qt override)
         super().resizeEvent(event)
         # at 1024 px the column is ~150 px wide and the title was cut to "probabili"
-        self.probability_plot.getAxis("bottom").showLabel(self.width() >= self.AXIS_TITLE_MIN_WIDTH)
+        axis, titled = self.probability_plot.getAxis("bottom"), self.width() >= self.AXIS_TITLE_MIN_WIDTH
+        if axis.label.isVisible() != titled:  # showing or hiding it re-lays the axis out: on change only
+            axis.showLabel(titled)
         if self._label_shown:  # not a hint: hints wrap in the normal italic type
             self._fit_label()
         if self._shown is not None:
